@@ -1,0 +1,211 @@
+/* cmd-active.c: `pingpong active`, the active-users consumer.
+ *
+ * Each event moves its user's last_seen to max(last_seen, ts) in the store, inside the
+ * engine's batch txn, and every --every the command prints who was seen in the last
+ * --window of wall-clock time. Event time decides, never processing time: a stale event
+ * replayed after downtime updates the user's history but cannot make anyone active.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "active.h"
+#include "cmd.h"
+#include "engine.h"
+#include "store.h"
+#include "util.h"
+
+static const char active_usage[] =
+	"usage: pingpong active --store DIR [-g GROUP] [--window D] [--every D] [--json]\n"
+	"                       [--max-skew D] [--retain D] [--retain-users D]\n"
+	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
+	"\n"
+	"Keeps every user's last-seen time in an LMDB store, with the offsets in the same\n"
+	"transaction, and every --every prints the users seen in the last --window.\n"
+	"\n"
+	"  --window D           the active window (default 30s)\n"
+	"  --every D            report interval (default 3s; 0 for no reports)\n"
+	"  --json               one JSON object per report\n"
+	"  --max-skew D         reject events stamped more than D in the future (default 5m)\n"
+	"  --retain D           keep the time index for D (default: the window)\n"
+	"  --retain-users D     forget users not seen for D (default: keep them); events older\n"
+	"                       than D when processed are then ignored\n"
+	CONSUMER_USAGE
+	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n"
+	"\n"
+	"(default group: pingpong-active)\n";
+
+enum {
+	OPT_WINDOW = OPT_FIRST_CONSUMER_COMMAND_OPTION, OPT_EVERY, OPT_MAX_SKEW, OPT_RETAIN,
+	OPT_RETAIN_USERS,
+};
+
+#define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
+
+struct active_ctx {
+	struct store *store;
+	int64_t window_ms, every_ms, max_skew_ms, retain_ms, retain_users_ms;
+	int json;
+	struct active_set set;
+	int64_t expired;
+	char reason[160];
+};
+
+static int active_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
+			size_t errlen)
+{
+	struct active_ctx *a = arg;
+	int64_t now = clock_now_ms();
+	int64_t index_floor = now - a->retain_ms;
+	int64_t users_floor = a->retain_users_ms ? now - a->retain_users_ms : INT64_MIN;
+	size_t i, pruned;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		const struct event *ev = &msgs[i].ev;
+
+		if (ev->ts > now + a->max_skew_ms) {
+			snprintf(a->reason, sizeof(a->reason),
+				 "ts %" PRId64 " is %" PRId64 " ms in the future (max skew %" PRId64 " ms)",
+				 ev->ts, ev->ts - now, a->max_skew_ms);
+			rc = store_reject_put(t, msgs[i].partition, msgs[i].offset, a->reason, msgs[i].rkm->payload,
+					      msgs[i].rkm->len, err, errlen);
+		} else if (ev->ts < users_floor) {
+			a->expired++; /* older than --retain-users: it would be forgotten at once */
+			rc = 0;
+		} else {
+			rc = store_user_touch(t, ev->user, ev->user_len, ev->email, ev->email_len, ev->ts,
+					      index_floor, err, errlen);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
+	return store_prune(t, index_floor, users_floor, PRUNE_CHUNK, &pruned, err, errlen);
+}
+
+static void active_tick(void *arg)
+{
+	struct active_ctx *a = arg;
+	struct store_txn *t;
+	int64_t now = clock_now_ms();
+	char err[512];
+
+	if (store_txn_begin(a->store, 0, &t, err, sizeof(err)) != 0 ||
+	    active_collect(t, now, a->window_ms, &a->set, err, sizeof(err)) != 0) {
+		log_error("active users query: %s", err);
+		return;
+	}
+	store_txn_abort(t);
+	active_print(&a->set, now, a->window_ms, a->json, stdout);
+}
+
+/* Records the retention in the store, so that `store check` judges the index by it. */
+static int record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	char buf[32];
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%" PRId64, retain_ms);
+	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
+		return rc;
+	if ((rc = store_meta_put(t, "retain_ms", buf, err, errlen)) != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, err, errlen);
+}
+
+static int active_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		CONSUMER_LONGOPTS,
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "max-skew", required_argument, NULL, OPT_MAX_SKEW },
+		{ "retain", required_argument, NULL, OPT_RETAIN },
+		{ "retain-users", required_argument, NULL, OPT_RETAIN_USERS },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct active_ctx a = { .window_ms = 30000, .every_ms = 3000, .max_skew_ms = 300000, .retain_ms = -1 };
+	const struct engine_hooks hooks = { active_apply, NULL, active_tick };
+	struct common_opts co;
+	struct consumer_opts o;
+	struct consumer c;
+	struct engine_stats st;
+	int64_t t0;
+	char err[512];
+	int ch, rc;
+
+	common_opts_init(&co);
+	consumer_opts_init(&o, "pingpong-active");
+	while ((ch = getopt_long(argc, argv, COMMON_SHORTOPTS CONSUMER_SHORTOPTS, longopts, NULL)) != -1) {
+		int bad = 0;
+		switch (ch) {
+		case OPT_WINDOW: bad = opt_duration(&cmd_active, "--window", optarg, &a.window_ms); break;
+		case OPT_EVERY: bad = opt_duration(&cmd_active, "--every", optarg, &a.every_ms); break;
+		case OPT_MAX_SKEW: bad = opt_duration(&cmd_active, "--max-skew", optarg, &a.max_skew_ms); break;
+		case OPT_RETAIN: bad = opt_duration(&cmd_active, "--retain", optarg, &a.retain_ms); break;
+		case OPT_RETAIN_USERS:
+			bad = opt_duration(&cmd_active, "--retain-users", optarg, &a.retain_users_ms);
+			break;
+		default:
+			if ((rc = consumer_option(&cmd_active, &o, ch, optarg)) == 0)
+				rc = common_option(&co, ch, optarg);
+			if (rc == 0)
+				return usage_error(&cmd_active, "unknown option");
+			bad = rc < 0;
+		}
+		if (bad)
+			return EX_USAGE;
+	}
+	if (co.help)
+		return usage_help(&cmd_active);
+	if (optind < argc)
+		return usage_error(&cmd_active, "unexpected argument '%s'", argv[optind]);
+	if (a.window_ms <= 0)
+		return usage_error(&cmd_active, "--window must be longer than 0");
+	if (a.retain_ms < 0)
+		a.retain_ms = a.window_ms;
+	if (a.retain_ms < a.window_ms)
+		return usage_error(&cmd_active, "--retain must be at least the window");
+	/* The index must outlive the users it leads to, or pruning could not find them. */
+	if (a.retain_users_ms && a.retain_users_ms < a.retain_ms)
+		return usage_error(&cmd_active, "--retain-users must be at least --retain");
+	if (a.retain_users_ms)
+		a.retain_ms = a.retain_users_ms;
+	a.json = co.json;
+	log_init("active", co.verbosity);
+
+	if ((rc = consumer_open(&c, &cmd_active, &co, &o, 1)) != 0)
+		return rc;
+	a.store = c.store;
+	if (record_retention(c.store, a.retain_ms, err, sizeof(err)) != 0) {
+		log_error("store '%s': %s", o.store_dir, err);
+		consumer_close(&c);
+		return EX_IOERR;
+	}
+	c.cfg.tick_ms = a.every_ms;
+	active_set_init(&a.set);
+	signals_install();
+	t0 = clock_mono_ms();
+	rc = engine_run(&c.cfg, &hooks, &a, &st);
+	consumer_summary(&st, clock_mono_ms() - t0);
+	if (a.expired)
+		log_info("%" PRId64 " events older than --retain-users were ignored", a.expired);
+	active_set_release(&a.set);
+	consumer_close(&c);
+	consumer_opts_release(&o);
+	common_opts_release(&co);
+	return rc;
+}
+
+const struct command cmd_active = {
+	"active", "the active-users consumer: last-seen times in LMDB, reports every 3 s",
+	active_usage, active_run,
+};

@@ -1,0 +1,198 @@
+/* cmd-notify.c: `pingpong notify`, a consumer that runs behind the active consumer.
+ *
+ * For each chat message, once the gate says every dependency has processed it, notify
+ * looks up who was active at the message's time in the active consumer's store (read
+ * only) and records one notification per recipient in its own store's outbox, keyed by
+ * (partition, offset, recipient), in the same txn as its offsets: exactly once, however
+ * often it crashes. Printing happens after the commit, from the outbox.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "active.h"
+#include "cmd.h"
+#include "engine.h"
+#include "store.h"
+#include "util.h"
+
+static const char notify_usage[] =
+	"usage: pingpong notify --store DIR --active-store DIR [--after GROUP]...\n"
+	"                       [--after-store DIR]... [--window D] [--json]\n"
+	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
+	"\n"
+	"For each chat message, once its dependencies have processed it, records and prints\n"
+	"one notification per user active at the message's time (the sender left out).\n"
+	"\n"
+	"  --active-store DIR   the active consumer's store, read-only\n"
+	"  --window D           who counts as active: last seen in (ts - D, ts] (default 30s)\n"
+	"  --json               one JSON object per notification\n"
+	CONSUMER_USAGE
+	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n"
+	"\n"
+	"(default group: pingpong-notify)\n";
+
+enum { OPT_ACTIVE_STORE = OPT_FIRST_CONSUMER_COMMAND_OPTION, OPT_WINDOW };
+
+struct notify_ctx {
+	struct store *own;
+	struct store *active;
+	int64_t window_ms;
+	int json;
+	struct active_set set;
+	char text[EVENT_USER_MAX + 2 + EVENT_MAX_SIZE];
+};
+
+static int notify_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
+			size_t errlen)
+{
+	struct notify_ctx *nc = arg;
+	struct store_txn *at;
+	size_t i, k;
+	int rc;
+
+	if ((rc = store_txn_begin(nc->active, 0, &at, err, errlen)) != 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct event *ev = &msgs[i].ev;
+		int tlen;
+
+		if (ev->activity != EVENT_SEND_MESSAGE)
+			continue;
+		if ((rc = active_collect(at, ev->ts, nc->window_ms, &nc->set, err, errlen)) != 0)
+			break;
+		tlen = snprintf(nc->text, sizeof(nc->text), "%.*s: %.*s", (int)ev->user_len, ev->user,
+				(int)ev->message_len, ev->message);
+		for (k = 0; k < nc->set.n && rc == 0; k++) {
+			const char *who = nc->set.names + nc->set.offs[k];
+			size_t wlen = strlen(who);
+			if (wlen == ev->user_len && !memcmp(who, ev->user, wlen))
+				continue; /* not to the sender */
+			rc = store_outbox_put(t, msgs[i].partition, msgs[i].offset, who, wlen, nc->text,
+					      (size_t)tlen, err, errlen);
+		}
+	}
+	store_txn_abort(at);
+	return rc;
+}
+
+static int print_notification(void *arg, int32_t partition, int64_t offset, const char *recipient, size_t rlen,
+			      const char *text, size_t tlen)
+{
+	struct notify_ctx *nc = arg;
+
+	if (nc->json) {
+		json_t *o = json_object();
+		char *line;
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
+		json_object_set_new(o, "text", json_stringn(text, tlen));
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		puts(line);
+		free(line);
+		json_decref(o);
+	} else {
+		printf("-> %.*s: %.*s\n", (int)rlen, recipient, (int)tlen, text);
+	}
+	return 0;
+}
+
+static void notify_committed(void *arg, const struct engine_msg *msgs, size_t n)
+{
+	struct notify_ctx *nc = arg;
+	struct store_txn *t;
+	char err[512];
+	size_t i;
+
+	if (store_txn_begin(nc->own, 0, &t, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (msgs[i].ev.activity == EVENT_SEND_MESSAGE)
+			store_outbox_at(t, msgs[i].partition, msgs[i].offset, print_notification, nc, err, sizeof(err));
+	store_txn_abort(t);
+	fflush(stdout);
+}
+
+static int notify_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		CONSUMER_LONGOPTS,
+		{ "active-store", required_argument, NULL, OPT_ACTIVE_STORE },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct engine_hooks hooks = { notify_apply, notify_committed, NULL };
+	struct notify_ctx nc = { .window_ms = 30000 };
+	struct store_options so = { .read_only = 1 };
+	const char *active_dir = NULL;
+	struct common_opts co;
+	struct consumer_opts o;
+	struct consumer c;
+	struct engine_stats st;
+	char err[512];
+	int64_t t0;
+	int ch, rc;
+
+	common_opts_init(&co);
+	consumer_opts_init(&o, "pingpong-notify");
+	while ((ch = getopt_long(argc, argv, COMMON_SHORTOPTS CONSUMER_SHORTOPTS, longopts, NULL)) != -1) {
+		int bad = 0;
+		switch (ch) {
+		case OPT_ACTIVE_STORE: active_dir = optarg; break;
+		case OPT_WINDOW: bad = opt_duration(&cmd_notify, "--window", optarg, &nc.window_ms); break;
+		default:
+			if ((rc = consumer_option(&cmd_notify, &o, ch, optarg)) == 0)
+				rc = common_option(&co, ch, optarg);
+			if (rc == 0)
+				return usage_error(&cmd_notify, "unknown option");
+			bad = rc < 0;
+		}
+		if (bad)
+			return EX_USAGE;
+	}
+	if (co.help)
+		return usage_help(&cmd_notify);
+	if (optind < argc)
+		return usage_error(&cmd_notify, "unexpected argument '%s'", argv[optind]);
+	if (!active_dir)
+		return usage_error(&cmd_notify, "--active-store DIR is required");
+	nc.json = co.json;
+	log_init("notify", co.verbosity);
+	if ((rc = consumer_open(&c, &cmd_notify, &co, &o, 1)) != 0)
+		return rc;
+	if (store_open(&nc.active, active_dir, &so, err, sizeof(err)) != 0 ||
+	    store_bind(nc.active, co.topic, NULL, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		store_close(nc.active);
+		consumer_close(&c);
+		return EX_IOERR;
+	}
+	if (!o.nafter_groups && !o.nafter_stores)
+		log_warn("no --after or --after-store: notifications may run ahead of the active consumer");
+	nc.own = c.store;
+	active_set_init(&nc.set);
+	signals_install();
+	t0 = clock_mono_ms();
+	rc = engine_run(&c.cfg, &hooks, &nc, &st);
+	consumer_summary(&st, clock_mono_ms() - t0);
+	active_set_release(&nc.set);
+	store_close(nc.active);
+	consumer_close(&c);
+	consumer_opts_release(&o);
+	common_opts_release(&co);
+	return rc;
+}
+
+const struct command cmd_notify = {
+	"notify", "notify active users of each message, after the consumers it depends on",
+	notify_usage, notify_run,
+};

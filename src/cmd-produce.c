@@ -1,0 +1,562 @@
+/* cmd-produce.c: `pingpong produce`, the chat-room simulator.
+ *
+ * Users send messages at --rate per second and, with --heartbeats, a heart-beat every
+ * 1 to 7 s each. Every event is stamped with its event time (ts). Each message's fate
+ * comes back in a delivery report; the command waits for all of them and fails if any
+ * delivery failed, so nothing is dropped silently.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "event.h"
+#include "kafka.h"
+#include "util.h"
+
+static const char produce_usage[] =
+	"usage: pingpong produce [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
+	"                        [--rate N] [--heartbeats] [--count N | --duration D]\n"
+	"                        [--users N] [--seed N] [--key user|none|fixed:K]\n"
+	"                        [--ts-offset D] [--from FILE] [-q] [-v]\n"
+	"\n"
+	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n"
+	"\n"
+	"  --rate N         send-message events per second; 0 is as fast as possible (default 10)\n"
+	"  --heartbeats     every user also sends a heart-beat every 1 to 7 s\n"
+	"  --count N        stop after N events in all\n"
+	"  --duration D     stop after D (e.g. 30s); without --count or --duration, run until\n"
+	"                   SIGINT or SIGTERM\n"
+	"  --users N        use the first N names of data/users.txt (default 50)\n"
+	"  --seed N         the same seed gives the same users, messages and order\n"
+	"  --key MODE       message key: 'user' (default) keeps a user's events in order in one\n"
+	"                   partition; 'none' spreads them; 'fixed:K' keys every event with K\n"
+	"  --ts-offset D    stamp events D in the past\n"
+	"  --from FILE      produce the events of a JSON-lines file instead of simulating\n"
+	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n";
+
+enum {
+	OPT_RATE = OPT_FIRST_COMMAND_OPTION, OPT_HEARTBEATS, OPT_COUNT, OPT_DURATION, OPT_USERS,
+	OPT_SEED, OPT_KEY, OPT_TS_OFFSET, OPT_FROM,
+};
+
+enum key_mode { KEY_USER, KEY_NONE, KEY_FIXED };
+
+struct produce_opts {
+	int64_t rate, count, duration_ms, users, seed, ts_offset_ms;
+	int heartbeats, have_seed;
+	enum key_mode key_mode;
+	const char *fixed_key;
+	const char *from;
+};
+
+/* Delivery-report bookkeeping, updated from rd_kafka_poll() on this thread. */
+struct delivery {
+	int64_t delivered, failed;
+	int64_t *per_partition;
+	int npartitions;
+	char first_error[256];
+};
+
+struct lines {
+	char **v;
+	size_t n;
+};
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	/* xorshift64*: small, fast, and reproducible from --seed. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static int load_lines(const char *name, struct lines *out, char *err, size_t errlen)
+{
+	char *path = data_path(name);
+	char buf[1024];
+	FILE *f;
+
+	out->v = NULL;
+	out->n = 0;
+	if (!path)
+		return set_err(-1, err, errlen, "cannot find data file '%s' (set PINGPONG_DATADIR)", name);
+	f = fopen(path, "r");
+	if (!f) {
+		set_err(-1, err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		size_t len = strcspn(buf, "\r\n");
+		if (len == 0 || buf[0] == '#')
+			continue;
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		out->v[out->n++] = xstrndup(buf, len);
+	}
+	fclose(f);
+	free(path);
+	if (out->n == 0)
+		return set_err(-1, err, errlen, "data file '%s' is empty", name);
+	return 0;
+}
+
+static void lines_release(struct lines *l)
+{
+	size_t i;
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct delivery *d = opaque;
+
+	(void)rk;
+	if (m->err) {
+		if (d->failed++ == 0)
+			snprintf(d->first_error, sizeof(d->first_error), "%s", rd_kafka_err2str(m->err));
+		return;
+	}
+	d->delivered++;
+	if (m->partition >= d->npartitions) {
+		int n = m->partition + 1;
+		d->per_partition = xrealloc(d->per_partition, (size_t)n * sizeof(*d->per_partition));
+		memset(d->per_partition + d->npartitions, 0,
+		       (size_t)(n - d->npartitions) * sizeof(*d->per_partition));
+		d->npartitions = n;
+	}
+	d->per_partition[m->partition]++;
+}
+
+/* Hands one payload to librdkafka, waiting while its queue is full. Returns 0 or -1. */
+static int produce_one(rd_kafka_t *rk, const char *topic, const void *key, size_t keylen,
+		       const void *payload, size_t len, int64_t ts, char *err, size_t errlen)
+{
+	rd_kafka_resp_err_t e;
+
+	for (;;) {
+		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				      RD_KAFKA_V_KEY(key, keylen),
+				      RD_KAFKA_V_VALUE((void *)payload, len),
+				      RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(rk, 50);
+	}
+	if (e)
+		return set_err(-1, err, errlen, "rd_kafka_producev: %s", rd_kafka_err2str(e));
+	return 0;
+}
+
+static void event_key(const struct produce_opts *o, const struct event *ev, const void **key, size_t *keylen)
+{
+	*key = NULL;
+	*keylen = 0;
+	switch (o->key_mode) {
+	case KEY_USER:
+		*key = ev->user;
+		*keylen = ev->user_len;
+		break;
+	case KEY_NONE:
+		break;
+	case KEY_FIXED:
+		*key = o->fixed_key;
+		*keylen = strlen(o->fixed_key);
+		break;
+	}
+}
+
+static int hex_decode(const char *hex, unsigned char **out, size_t *outlen)
+{
+	size_t n = strlen(hex), i;
+	unsigned char *b;
+
+	if (n % 2)
+		return -1;
+	b = xmalloc(n / 2 + 1);
+	for (i = 0; i < n / 2; i++) {
+		unsigned int v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			free(b);
+			return -1;
+		}
+		b[i] = (unsigned char)v;
+	}
+	*out = b;
+	*outlen = n / 2;
+	return 0;
+}
+
+/* Reads FILE once to validate every line (so that a bad file produces nothing), and
+ * with rk set, a second time to produce. Returns an exit code. */
+static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const char *topic,
+			  int64_t *produced)
+{
+	struct event_encoder enc;
+	FILE *f = fopen(o->from, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int bad = 0, rc = EX_OK;
+
+	if (!f) {
+		log_error("cannot open '%s': %s", o->from, strerror(errno));
+		return EX_NOINPUT;
+	}
+	event_encoder_init(&enc);
+	while ((len = getline(&line, &cap, f)) != -1) {
+		json_error_t jerr;
+		json_t *obj, *raw;
+		struct event ev;
+		char err[256];
+
+		lineno++;
+		if (len <= 1 && (line[0] == '\n' || len == 0))
+			continue;
+		obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!obj || !json_is_object(obj)) {
+			log_error("%s:%ld: %s", o->from, lineno, obj ? "not a JSON object" : jerr.text);
+			bad++;
+			json_decref(obj);
+			continue;
+		}
+		/* "_raw_hex" writes its bytes as they are: a way to put malformed events on a
+		 * topic, to see how consumers record and skip them. */
+		raw = json_object_get(obj, "_raw_hex");
+		if (raw) {
+			unsigned char *bytes;
+			size_t nbytes;
+			if (!json_is_string(raw) || hex_decode(json_string_value(raw), &bytes, &nbytes) < 0) {
+				log_error("%s:%ld: _raw_hex is not a hex string", o->from, lineno);
+				bad++;
+			} else {
+				if (rk && produce_one(rk, topic, NULL, 0, bytes, nbytes, 0, err, sizeof(err)) < 0) {
+					log_error("%s:%ld: %s", o->from, lineno, err);
+					rc = EX_UNAVAILABLE;
+				}
+				(*produced)++;
+				free(bytes);
+			}
+		} else if (event_from_json(obj, &ev, err, sizeof(err)) < 0) {
+			log_error("%s:%ld: %s", o->from, lineno, err);
+			bad++;
+		} else if (rk) {
+			const void *payload, *key;
+			size_t plen, keylen;
+
+			event_encode(&enc, &ev, &payload, &plen);
+			event_key(o, &ev, &key, &keylen);
+			if (produce_one(rk, topic, key, keylen, payload, plen, ev.ts, err, sizeof(err)) < 0) {
+				log_error("%s:%ld: %s", o->from, lineno, err);
+				rc = EX_UNAVAILABLE;
+			}
+			(*produced)++;
+			rd_kafka_poll(rk, 0);
+		}
+		json_decref(obj);
+		if (rc != EX_OK || stop_requested)
+			break;
+	}
+	if (ferror(f)) {
+		log_error("cannot read '%s': %s", o->from, strerror(errno));
+		rc = EX_IOERR;
+	}
+	if (bad && rc == EX_OK) {
+		log_error("%s: %d bad line(s); nothing produced", o->from, bad);
+		rc = EX_DATAERR;
+	}
+	free(line);
+	event_encoder_release(&enc);
+	fclose(f);
+	return rc;
+}
+
+/* A min-heap of (due time, user) for heart-beats. */
+struct beat {
+	int64_t due;
+	size_t user;
+};
+
+static void heap_push(struct beat *h, size_t *n, struct beat b)
+{
+	size_t i = (*n)++;
+	while (i > 0 && h[(i - 1) / 2].due > b.due) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = b;
+}
+
+static struct beat heap_pop(struct beat *h, size_t *n)
+{
+	struct beat top = h[0], last = h[--(*n)];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && h[c + 1].due < h[c].due)
+			c++;
+		if (last.due <= h[c].due)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n)
+		h[i] = last;
+	return top;
+}
+
+static int64_t beat_interval_ms(void)
+{
+	return 1000 + (int64_t)(rng_next() % 6001);
+}
+
+static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
+{
+	int64_t now = clock_mono_ms();
+	/* Serving delivery reports while waiting keeps the producer's queue moving. */
+	if (t_ms > now)
+		rd_kafka_poll(rk, (int)(t_ms - now > 100 ? 100 : t_ms - now));
+}
+
+static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced)
+{
+	struct lines users, messages;
+	struct event_encoder enc;
+	struct beat *beats = NULL;
+	size_t nbeats = 0, nusers, i;
+	char **emails;
+	char err[256];
+	int64_t start = clock_mono_ms(), next_msg = start, msgs = 0;
+	int rc = EX_OK;
+	static const char *const domains[] = { "example.com", "example.org", "example.net", "chat.test" };
+
+	if (load_lines("users.txt", &users, err, sizeof(err)) < 0 ||
+	    load_lines("messages.txt", &messages, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EX_NOINPUT;
+	}
+	nusers = o->users < (int64_t)users.n ? (size_t)o->users : users.n;
+	if ((int64_t)nusers < o->users)
+		log_warn("only %zu users in users.txt", users.n);
+	/* A stable email per user: the lower-cased name at a domain chosen by the name. */
+	emails = xcalloc(nusers, sizeof(*emails));
+	for (i = 0; i < nusers; i++) {
+		size_t len = strlen(users.v[i]), k, h = 0;
+		char *e = xmalloc(len + 32);
+		for (k = 0; k < len; k++) {
+			e[k] = (char)(users.v[i][k] >= 'A' && users.v[i][k] <= 'Z' ? users.v[i][k] + 32 : users.v[i][k]);
+			h = h * 31 + (unsigned char)e[k];
+		}
+		snprintf(e + len, 32, "@%s", domains[h % 4]);
+		emails[i] = e;
+	}
+	if (o->heartbeats) {
+		beats = xmalloc(nusers * sizeof(*beats));
+		for (i = 0; i < nusers; i++)
+			heap_push(beats, &nbeats, (struct beat){ start + beat_interval_ms(), i });
+	}
+	event_encoder_init(&enc);
+
+	while (!stop_requested && (o->count == 0 || *produced < o->count)) {
+		int64_t now = clock_mono_ms(), due;
+		struct event ev;
+		size_t u;
+		const void *payload, *key;
+		size_t plen, keylen;
+
+		if (o->duration_ms && now - start >= o->duration_ms)
+			break;
+		memset(&ev, 0, sizeof(ev));
+		if (o->heartbeats && nbeats && beats[0].due <= now &&
+		    (o->rate == 0 ? 1 : beats[0].due <= next_msg)) {
+			struct beat b = heap_pop(beats, &nbeats);
+			u = b.user;
+			ev.activity = EVENT_HEART_BEAT;
+			heap_push(beats, &nbeats, (struct beat){ now + beat_interval_ms(), u });
+		} else if (o->rate == 0 || next_msg <= now) {
+			size_t m = (size_t)(rng_next() % messages.n);
+			u = (size_t)(rng_next() % nusers);
+			ev.activity = EVENT_SEND_MESSAGE;
+			ev.message = messages.v[m];
+			ev.message_len = strlen(messages.v[m]);
+			msgs++;
+			if (o->rate > 0)
+				next_msg = start + msgs * 1000 / o->rate;
+		} else {
+			due = o->rate > 0 ? next_msg : now + 100;
+			if (o->heartbeats && nbeats && beats[0].due < due)
+				due = beats[0].due;
+			if (o->duration_ms && start + o->duration_ms < due)
+				due = start + o->duration_ms;
+			sleep_until_mono(rk, due);
+			continue;
+		}
+		ev.user = users.v[u];
+		ev.user_len = strlen(users.v[u]);
+		ev.email = emails[u];
+		ev.email_len = strlen(emails[u]);
+		ev.ts = clock_now_ms() - o->ts_offset_ms;
+		event_encode(&enc, &ev, &payload, &plen);
+		event_key(o, &ev, &key, &keylen);
+		if (produce_one(rk, topic, key, keylen, payload, plen, ev.ts, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			rc = EX_UNAVAILABLE;
+			break;
+		}
+		(*produced)++;
+		rd_kafka_poll(rk, 0);
+	}
+
+	event_encoder_release(&enc);
+	free(beats);
+	for (i = 0; i < nusers; i++)
+		free(emails[i]);
+	free(emails);
+	lines_release(&users);
+	lines_release(&messages);
+	return rc;
+}
+
+static int produce_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "heartbeats", no_argument, NULL, OPT_HEARTBEATS },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "users", required_argument, NULL, OPT_USERS },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "ts-offset", required_argument, NULL, OPT_TS_OFFSET },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct produce_opts o = { .rate = 10, .users = 50 };
+	struct common_opts co;
+	struct delivery d;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	const char *brokers;
+	char err[512], parts[4096];
+	int64_t produced = 0, t0, elapsed;
+	size_t off = 0;
+	int c, i, rc;
+
+	common_opts_init(&co);
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case OPT_RATE: bad = opt_int(&cmd_produce, "--rate", optarg, 0, 100000000, &o.rate); break;
+		case OPT_HEARTBEATS: o.heartbeats = 1; break;
+		case OPT_COUNT: bad = opt_int(&cmd_produce, "--count", optarg, 1, INT64_MAX, &o.count); break;
+		case OPT_DURATION: bad = opt_duration(&cmd_produce, "--duration", optarg, &o.duration_ms); break;
+		case OPT_USERS: bad = opt_int(&cmd_produce, "--users", optarg, 1, 10000000, &o.users); break;
+		case OPT_SEED:
+			bad = opt_int(&cmd_produce, "--seed", optarg, 0, INT64_MAX, &o.seed);
+			o.have_seed = 1;
+			break;
+		case OPT_TS_OFFSET: bad = opt_duration(&cmd_produce, "--ts-offset", optarg, &o.ts_offset_ms); break;
+		case OPT_FROM: o.from = optarg; break;
+		case OPT_KEY:
+			if (!strcmp(optarg, "user"))
+				o.key_mode = KEY_USER;
+			else if (!strcmp(optarg, "none"))
+				o.key_mode = KEY_NONE;
+			else if (!strncmp(optarg, "fixed:", 6) && optarg[6]) {
+				o.key_mode = KEY_FIXED;
+				o.fixed_key = optarg + 6;
+			} else
+				return usage_error(&cmd_produce, "--key takes user, none or fixed:K, not '%s'", optarg);
+			break;
+		default:
+			switch (common_option(&co, c, optarg)) {
+			case 1: break;
+			case 0: return usage_error(&cmd_produce, "unknown option");
+			default: return EX_USAGE;
+			}
+		}
+		if (bad)
+			return EX_USAGE;
+	}
+	if (co.help)
+		return usage_help(&cmd_produce);
+	if (optind < argc)
+		return usage_error(&cmd_produce, "unexpected argument '%s'", argv[optind]);
+	if (o.from && (o.heartbeats || o.duration_ms || o.count))
+		return usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
+	log_init("produce", co.verbosity);
+	brokers = common_brokers(&co);
+	if (!brokers)
+		return EX_USAGE;
+	rng_state = o.have_seed ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
+	if (!rng_state)
+		rng_state = 1;
+
+	/* Validate a file before connecting, so that a bad one produces nothing. */
+	if (o.from && (rc = from_file_pass(&o, NULL, co.topic, &produced)) != EX_OK)
+		return rc;
+	produced = 0;
+
+	memset(&d, 0, sizeof(d));
+	conf = kafka_conf_new(&co, brokers, kafka_producer_tuning, err, sizeof(err));
+	if (!conf) {
+		log_error("%s", err);
+		return EX_USAGE;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_opaque(conf, &d);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!rk) {
+		log_error("rd_kafka_new: %s", err);
+		return EX_SOFTWARE;
+	}
+	signals_install();
+	t0 = clock_mono_ms();
+	rc = o.from ? from_file_pass(&o, rk, co.topic, &produced) : simulate(&o, rk, co.topic, &produced);
+
+	/* Wait for every delivery report; a broker that never answers fails them at
+	 * message.timeout.ms, so this ends. */
+	while (rd_kafka_outq_len(rk) > 0)
+		rd_kafka_poll(rk, 100);
+	elapsed = clock_mono_ms() - t0;
+
+	for (i = 0; i < d.npartitions && off < sizeof(parts); i++)
+		off += (size_t)snprintf(parts + off, sizeof(parts) - off, " %d=%" PRId64, i, d.per_partition[i]);
+	if (off == 0)
+		snprintf(parts, sizeof(parts), " none");
+	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s",
+		 d.delivered, co.topic, (double)elapsed / 1000,
+		 elapsed > 0 ? (double)d.delivered * 1000 / (double)elapsed : 0.0, parts);
+	if (d.failed) {
+		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d.failed, produced,
+			  d.first_error);
+		if (rc == EX_OK)
+			rc = EX_UNAVAILABLE;
+	}
+	rd_kafka_destroy(rk);
+	free(d.per_partition);
+	common_opts_release(&co);
+	return rc;
+}
+
+const struct command cmd_produce = {
+	"produce", "simulate the chat room: produce messages and heart-beats",
+	produce_usage, produce_run,
+};

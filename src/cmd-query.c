@@ -1,0 +1,301 @@
+/* cmd-query.c: `pingpong query`, read-only questions to a store.
+ *
+ * Every query runs in an MDB_RDONLY txn: it sees the last committed batch, works while a
+ * consumer writes, and never blocks it.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "active.h"
+#include "cmd.h"
+#include "store.h"
+#include "util.h"
+
+static const char query_usage[] =
+	"usage: pingpong query --store DIR [--json] active [--at TS] [--window D]\n"
+	"                                               [--repeat N] [--timing]\n"
+	"       pingpong query --store DIR [--json] user NAME\n"
+	"       pingpong query --store DIR [--json] users\n"
+	"       pingpong query --store DIR [--json] offsets\n"
+	"       pingpong query --store DIR [--json] rejects\n"
+	"       pingpong query --store DIR [--json] gaps\n"
+	"       pingpong query --store DIR [--json] outbox [--recipient NAME]\n"
+	"\n"
+	"Reads a store without blocking the consumer that writes it.\n"
+	"\n"
+	"  --store DIR       the store to read\n"
+	"  --json            JSON output (one object, or one per line for listings)\n"
+	"  --at TS           the end of the window, in ms since the epoch (default: now)\n"
+	"  --window D        the active window (default 30s)\n"
+	"  --repeat N        run the active query N times in one txn (for timing)\n"
+	"  --timing          print the p50 and p99 latency of the queries to stderr\n"
+	"  --recipient NAME  only this recipient's notifications\n";
+
+enum { OPT_STORE_Q = OPT_FIRST_COMMAND_OPTION, OPT_AT, OPT_WINDOW, OPT_REPEAT, OPT_TIMING, OPT_RECIPIENT };
+
+struct query_opts {
+	const char *store_dir;
+	int json, timing;
+	int64_t at, window_ms, repeat;
+	const char *recipient;
+};
+
+static void print_json(json_t *obj)
+{
+	char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	printf("%s\n", line);
+	free(line);
+	json_decref(obj);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int query_active(struct store_txn *t, const struct query_opts *q, char *err, size_t errlen)
+{
+	struct active_set a;
+	int64_t at = q->at ? q->at : clock_now_ms(), i;
+	int64_t *lat = q->timing ? xmalloc((size_t)q->repeat * sizeof(*lat)) : NULL;
+	int rc = 0;
+
+	active_set_init(&a);
+	for (i = 0; i < q->repeat && rc == 0; i++) {
+		int64_t t0 = clock_mono_ns();
+		rc = active_collect(t, at, q->window_ms, &a, err, errlen);
+		if (lat)
+			lat[i] = clock_mono_ns() - t0;
+	}
+	if (rc == 0)
+		active_print(&a, at, q->window_ms, q->json, stdout);
+	if (rc == 0 && lat) {
+		qsort(lat, (size_t)q->repeat, sizeof(*lat), cmp_i64);
+		fprintf(stderr, "active query: %" PRId64 " runs, %zu users: p50 %.1f us, p99 %.1f us\n",
+			q->repeat, a.n, (double)lat[q->repeat / 2] / 1000,
+			(double)lat[(q->repeat * 99) / 100] / 1000);
+	}
+	free(lat);
+	active_set_release(&a);
+	return rc;
+}
+
+static int query_user(struct store_txn *t, const struct query_opts *q, const char *name, char *err, size_t errlen)
+{
+	struct store_user u;
+	int rc = store_user_get(t, name, strlen(name), &u, err, errlen);
+
+	if (rc == STORE_NOTFOUND) {
+		fprintf(stderr, "pingpong query: no user '%s'\n", name);
+		return 1;
+	}
+	if (rc != 0)
+		return rc;
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "user", json_string(name));
+		json_object_set_new(o, "last_seen", json_integer(u.last_seen));
+		json_object_set_new(o, "count", json_integer((json_int_t)u.count));
+		json_object_set_new(o, "email", u.email ? json_stringn(u.email, u.email_len) : json_null());
+		print_json(o);
+	} else {
+		printf("user: %s\nemail: %.*s\nlast_seen: %" PRId64 "\nevents: %" PRIu64 "\n", name,
+		       (int)u.email_len, u.email ? u.email : "", u.last_seen, u.count);
+	}
+	return 0;
+}
+
+static int print_user(void *arg, const char *user, size_t len, const struct store_user *u)
+{
+	const struct query_opts *q = arg;
+
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "user", json_stringn(user, len));
+		json_object_set_new(o, "last_seen", json_integer(u->last_seen));
+		json_object_set_new(o, "count", json_integer((json_int_t)u->count));
+		json_object_set_new(o, "email", u->email ? json_stringn(u->email, u->email_len) : json_null());
+		print_json(o);
+	} else {
+		printf("%.*s\t%" PRId64 "\t%" PRIu64 "\t%.*s\n", (int)len, user, u->last_seen, u->count,
+		       (int)u->email_len, u->email ? u->email : "");
+	}
+	return 0;
+}
+
+static int print_offset(void *arg, int32_t partition, int64_t next)
+{
+	const struct query_opts *q = arg;
+
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "next_offset", json_integer(next));
+		print_json(o);
+	} else {
+		printf("%d\t%" PRId64 "\n", (int)partition, next);
+	}
+	return 0;
+}
+
+static int print_reject(void *arg, int32_t partition, int64_t offset, const char *reason, const void *payload,
+			size_t len)
+{
+	const struct query_opts *q = arg;
+	const unsigned char *b = payload;
+	char hex[2 * STORE_REJECT_PAYLOAD_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < len && i < STORE_REJECT_PAYLOAD_MAX; i++)
+		snprintf(hex + 2 * i, 3, "%02x", b[i]);
+	hex[2 * i] = '\0';
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "reason", json_string(reason));
+		json_object_set_new(o, "payload_hex", json_string(hex));
+		print_json(o);
+	} else {
+		printf("%d\t%" PRId64 "\t%s\t%s\n", (int)partition, offset, reason, hex);
+	}
+	return 0;
+}
+
+static int print_gap(void *arg, int32_t partition, int64_t from, int64_t to)
+{
+	const struct query_opts *q = arg;
+
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "from", json_integer(from));
+		json_object_set_new(o, "to", json_integer(to));
+		print_json(o);
+	} else {
+		printf("%d\t%" PRId64 "\t%" PRId64 "\n", (int)partition, from, to);
+	}
+	return 0;
+}
+
+static int print_outbox(void *arg, int32_t partition, int64_t offset, const char *recipient, size_t rlen,
+			const char *text, size_t tlen)
+{
+	const struct query_opts *q = arg;
+
+	if (q->recipient && (strlen(q->recipient) != rlen || memcmp(q->recipient, recipient, rlen)))
+		return 0;
+	if (q->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
+		json_object_set_new(o, "text", json_stringn(text, tlen));
+		print_json(o);
+	} else {
+		printf("-> %.*s: %.*s\n", (int)rlen, recipient, (int)tlen, text);
+	}
+	return 0;
+}
+
+static int query_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "store", required_argument, NULL, OPT_STORE_Q },
+		{ "at", required_argument, NULL, OPT_AT },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "repeat", required_argument, NULL, OPT_REPEAT },
+		{ "timing", no_argument, NULL, OPT_TIMING },
+		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct query_opts q = { .window_ms = 30000, .repeat = 1 };
+	struct store_options so = { .read_only = 1 };
+	struct common_opts co;
+	struct store *s;
+	struct store_txn *t;
+	const char *what;
+	char err[512];
+	int c, rc;
+
+	common_opts_init(&co);
+	/* GNU getopt permutes: options may come before or after the query's name. */
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int bad = 0;
+
+		switch (c) {
+		case OPT_STORE_Q: q.store_dir = optarg; break;
+		case OPT_AT: bad = opt_int(&cmd_query, "--at", optarg, 1, INT64_MAX / 2, &q.at); break;
+		case OPT_WINDOW: bad = opt_duration(&cmd_query, "--window", optarg, &q.window_ms); break;
+		case OPT_REPEAT: bad = opt_int(&cmd_query, "--repeat", optarg, 1, 100000000, &q.repeat); break;
+		case OPT_TIMING: q.timing = 1; break;
+		case OPT_RECIPIENT: q.recipient = optarg; break;
+		default:
+			if ((rc = common_option(&co, c, optarg)) == 0)
+				return usage_error(&cmd_query, "unknown option");
+			bad = rc < 0;
+		}
+		if (bad)
+			return EX_USAGE;
+	}
+	if (co.help)
+		return usage_help(&cmd_query);
+	q.json = co.json;
+	if (!q.store_dir)
+		return usage_error(&cmd_query, "--store DIR is required");
+	if (optind >= argc)
+		return usage_error(&cmd_query, "which query? active, user, users, offsets, rejects, gaps or outbox");
+	what = argv[optind++];
+	if (strcmp(what, "user") ? optind != argc : optind != argc - 1)
+		return usage_error(&cmd_query, "wrong arguments for '%s'", what);
+	if (strcmp(what, "active") && strcmp(what, "user") && strcmp(what, "users") && strcmp(what, "offsets") &&
+	    strcmp(what, "rejects") && strcmp(what, "gaps") && strcmp(what, "outbox"))
+		return usage_error(&cmd_query, "unknown query '%s'", what);
+	log_init("query", co.verbosity);
+
+	if (store_open(&s, q.store_dir, &so, err, sizeof(err)) != 0 ||
+	    (store_bind(s, co.topic, NULL, err, sizeof(err)) != 0 && (store_close(s), 1))) {
+		log_error("%s", err);
+		return EX_IOERR;
+	}
+	if ((rc = store_txn_begin(s, 0, &t, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		store_close(s);
+		return EX_IOERR;
+	}
+	if (!strcmp(what, "active"))
+		rc = query_active(t, &q, err, sizeof(err));
+	else if (!strcmp(what, "user"))
+		rc = query_user(t, &q, argv[optind], err, sizeof(err));
+	else if (!strcmp(what, "users"))
+		rc = store_users_each(t, print_user, &q, err, sizeof(err));
+	else if (!strcmp(what, "offsets"))
+		rc = store_offsets_each(t, print_offset, &q, err, sizeof(err));
+	else if (!strcmp(what, "rejects"))
+		rc = store_rejects_each(t, print_reject, &q, err, sizeof(err));
+	else if (!strcmp(what, "gaps"))
+		rc = store_gaps_each(t, print_gap, &q, err, sizeof(err));
+	else
+		rc = store_outbox_each(t, print_outbox, &q, err, sizeof(err));
+	store_txn_abort(t);
+	store_close(s);
+	common_opts_release(&co);
+	if (rc < 0) {
+		log_error("%s", err);
+		return EX_IOERR;
+	}
+	return rc;
+}
+
+const struct command cmd_query = {
+	"query", "read a store: active users, a user, offsets, rejects, gaps, outbox",
+	query_usage, query_run,
+};

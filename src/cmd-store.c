@@ -1,0 +1,176 @@
+/* cmd-store.c: `pingpong store`, maintenance of a store: check its invariants, show stats.
+ *
+ * Like mdb_stat, it opens the store read-only, so it can run beside a live consumer.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "store.h"
+#include "util.h"
+
+static const char store_usage[] =
+	"usage: pingpong store check --store DIR [--at TS] [-q]\n"
+	"       pingpong store stat --store DIR [--json]\n"
+	"\n"
+	"  check      verify every invariant of the store; exit 1 if one is broken\n"
+	"  stat       print counts, sizes and the map size\n"
+	"  --store DIR  the store\n"
+	"  --at TS      check the index as of this time, in ms since the epoch (default: now)\n"
+	"  --json       stat as one JSON object\n";
+
+enum { OPT_STORE_S = OPT_FIRST_COMMAND_OPTION, OPT_AT_S };
+
+static void report_problem(void *arg, const char *problem)
+{
+	int *shown = arg;
+
+	if ((*shown)++ < 100)
+		printf("%s\n", problem);
+}
+
+static int store_check_cmd(struct store_txn *t, int64_t at, int quiet)
+{
+	char buf[64], err[512];
+	int64_t retain_ms = 30000;
+	int shown = 0, n;
+
+	if (store_meta_get(t, "retain_ms", buf, sizeof(buf)) == 0)
+		parse_int(buf, 0, INT64_MAX, &retain_ms);
+	n = store_check(t, at - retain_ms, report_problem, &shown, err, sizeof(err));
+	if (n < 0) {
+		log_error("%s", err);
+		return EX_IOERR;
+	}
+	if (n > shown)
+		printf("... and %d more\n", n - shown);
+	if (n) {
+		printf("store check: %d problem(s)\n", n);
+		return 1;
+	}
+	if (!quiet)
+		printf("store check: ok\n");
+	return 0;
+}
+
+static int store_stat_cmd(struct store_txn *t, int json)
+{
+	struct store_stat st;
+	char err[512], topic[256] = "", group[256] = "";
+
+	if (store_stat(t, &st, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_IOERR;
+	}
+	store_meta_get(t, "topic", topic, sizeof(topic));
+	store_meta_get(t, "group", group, sizeof(group));
+	if (json) {
+		json_t *o = json_object();
+		char *line;
+		json_object_set_new(o, "topic", json_string(topic));
+		json_object_set_new(o, "group", json_string(group));
+		json_object_set_new(o, "users", json_integer((json_int_t)st.users));
+		json_object_set_new(o, "index", json_integer((json_int_t)st.index));
+		json_object_set_new(o, "offsets", json_integer((json_int_t)st.offsets));
+		json_object_set_new(o, "rejects", json_integer((json_int_t)st.rejects));
+		json_object_set_new(o, "gaps", json_integer((json_int_t)st.gaps));
+		json_object_set_new(o, "outbox", json_integer((json_int_t)st.outbox));
+		json_object_set_new(o, "map_size", json_integer((json_int_t)st.map_size));
+		json_object_set_new(o, "used_bytes", json_integer((json_int_t)st.used_bytes));
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		printf("%s\n", line);
+		free(line);
+		json_decref(o);
+	} else {
+		printf("topic:     %s\ngroup:     %s\nusers:     %" PRIu64 "\nindex:     %" PRIu64
+		       "\noffsets:   %" PRIu64 "\nrejects:   %" PRIu64 "\ngaps:      %" PRIu64
+		       "\noutbox:    %" PRIu64 "\nmap size:  %" PRIu64 " MiB\nused:      %.1f MiB\n",
+		       topic, group, st.users, st.index, st.offsets, st.rejects, st.gaps, st.outbox,
+		       st.map_size >> 20, (double)st.used_bytes / (1 << 20));
+	}
+	return 0;
+}
+
+static int store_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "store", required_argument, NULL, OPT_STORE_S },
+		{ "at", required_argument, NULL, OPT_AT_S },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct store_options so = { .read_only = 1 };
+	struct common_opts co;
+	const char *dir = NULL, *what;
+	struct store *s;
+	struct store_txn *t;
+	int64_t at = 0;
+	char err[512];
+	int c, rc;
+
+	common_opts_init(&co);
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE_S:
+			dir = optarg;
+			break;
+		case OPT_AT_S:
+			if (opt_int(&cmd_store, "--at", optarg, 1, INT64_MAX / 2, &at) < 0)
+				return EX_USAGE;
+			break;
+		default:
+			if ((rc = common_option(&co, c, optarg)) == 0)
+				return usage_error(&cmd_store, "unknown option");
+			if (rc < 0)
+				return EX_USAGE;
+		}
+	}
+	if (co.help)
+		return usage_help(&cmd_store);
+	if (optind != argc - 1)
+		return usage_error(&cmd_store, "give one of: check, stat");
+	what = argv[optind];
+	if (strcmp(what, "check") && strcmp(what, "stat"))
+		return usage_error(&cmd_store, "unknown subcommand '%s'", what);
+	if (!dir)
+		return usage_error(&cmd_store, "--store DIR is required");
+	log_init("store", co.verbosity);
+
+	if (store_open(&s, dir, &so, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_IOERR;
+	}
+	if (store_txn_begin(s, 0, &t, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		store_close(s);
+		return EX_IOERR;
+	}
+	{
+		/* Offsets are keyed by topic: adopt the store's own. */
+		char topic[256];
+		if (store_meta_get(t, "topic", topic, sizeof(topic)) == 0) {
+			store_txn_abort(t);
+			store_bind(s, topic, NULL, err, sizeof(err));
+			store_txn_begin(s, 0, &t, err, sizeof(err));
+		}
+	}
+	if (!strcmp(what, "check"))
+		rc = store_check_cmd(t, at ? at : clock_now_ms(), co.verbosity < 0);
+	else
+		rc = store_stat_cmd(t, co.json);
+	store_txn_abort(t);
+	store_close(s);
+	common_opts_release(&co);
+	return rc;
+}
+
+const struct command cmd_store = {
+	"store", "check a store's invariants, or show its statistics",
+	store_usage, store_run,
+};

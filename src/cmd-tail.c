@@ -1,0 +1,322 @@
+/* cmd-tail.c: `pingpong tail`, the raw reader (like kcat -C or kafka-console-consumer).
+ *
+ * Without --group it assigns every partition itself and commits nothing, so reading never
+ * disturbs a consumer group. With --null it does not even decode: that is the ceiling of
+ * raw consumption that the benchmarks compare the real consumers against.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "event.h"
+#include "kafka.h"
+#include "util.h"
+
+static const char tail_usage[] =
+	"usage: pingpong tail [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [--from-beginning]\n"
+	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n"
+	"\n"
+	"Prints each event of the topic as one JSON line: partition, offset, key and fields.\n"
+	"An event that does not decode is printed with its reason and its payload in hex.\n"
+	"\n"
+	"  --from-beginning  start at the beginning of each partition, not at its end\n"
+	"  --exit-at-end     stop once every partition has been read to its end\n"
+	"  --count N         stop after N events\n"
+	"  -g, --group G     read as a member of consumer group G and commit what was printed;\n"
+	"                    without it, tail reads every partition and commits nothing\n"
+	"  --null            consume and discard: no decoding, no output but the summary\n"
+	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n";
+
+enum { OPT_FROM_BEGINNING = OPT_FIRST_COMMAND_OPTION, OPT_EXIT_AT_END, OPT_COUNT, OPT_NULL };
+
+struct tail_state {
+	int exit_at_end;
+	char *at_end;        /* per partition: reached its end since the last message */
+	char *assigned;      /* per partition: currently ours */
+	int nparts;
+};
+
+static void tail_grow(struct tail_state *t, int partition)
+{
+	if (partition < t->nparts)
+		return;
+	t->at_end = xrealloc(t->at_end, (size_t)partition + 1);
+	t->assigned = xrealloc(t->assigned, (size_t)partition + 1);
+	memset(t->at_end + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
+	memset(t->assigned + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
+	t->nparts = partition + 1;
+}
+
+static int tail_all_at_end(const struct tail_state *t)
+{
+	int p, any = 0;
+
+	for (p = 0; p < t->nparts; p++) {
+		if (!t->assigned[p])
+			continue;
+		any = 1;
+		if (!t->at_end[p])
+			return 0;
+	}
+	return any;
+}
+
+static void tail_mark(struct tail_state *t, const rd_kafka_topic_partition_list_t *parts, int on)
+{
+	int i;
+
+	for (i = 0; i < parts->cnt; i++) {
+		tail_grow(t, parts->elems[i].partition);
+		t->assigned[parts->elems[i].partition] = (char)on;
+		t->at_end[parts->elems[i].partition] = 0;
+	}
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	struct tail_state *t = opaque;
+	char buf[1024];
+	int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		log_verbose("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
+		tail_mark(t, parts, 1);
+		if (cooperative)
+			rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+	} else {
+		log_verbose("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
+		tail_mark(t, parts, 0);
+		if (cooperative)
+			rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+}
+
+static void print_hex(json_t *obj, const char *key, const void *buf, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *b = buf;
+	char *hex = xmalloc(len * 2 + 1);
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		hex[2 * i] = digits[b[i] >> 4];
+		hex[2 * i + 1] = digits[b[i] & 15];
+	}
+	json_object_set_new(obj, key, json_stringn(hex, len * 2));
+	free(hex);
+}
+
+static void print_message(struct event_decoder *dec, const rd_kafka_message_t *m)
+{
+	json_t *obj = json_object();
+	struct event ev;
+	char err[256];
+	char *line;
+
+	json_object_set_new(obj, "partition", json_integer(m->partition));
+	json_object_set_new(obj, "offset", json_integer(m->offset));
+	json_object_set_new(obj, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
+	if (event_decode(dec, m->payload, m->len, &ev, err, sizeof(err)) == 0) {
+		event_to_json(&ev, obj);
+	} else {
+		json_object_set_new(obj, "error", json_string(err));
+		print_hex(obj, "payload_hex", m->payload, m->len);
+	}
+	line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	if (line) {
+		puts(line);
+		free(line);
+	}
+	json_decref(obj);
+}
+
+/* Assigns every partition of the topic at the beginning or the end. Returns 0 or -1. */
+static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, int from_beginning)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	char err[512];
+	int n, p;
+
+	n = kafka_partition_count(rk, topic, 10000, err, sizeof(err));
+	if (n < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	parts = rd_kafka_topic_partition_list_new(n);
+	for (p = 0; p < n; p++)
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+			from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+	tail_mark(t, parts, 1);
+	rd_kafka_assign(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	return 0;
+}
+
+static int tail_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "from-beginning", no_argument, NULL, OPT_FROM_BEGINNING },
+		{ "exit-at-end", no_argument, NULL, OPT_EXIT_AT_END },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "group", required_argument, NULL, 'g' },
+		{ "null", no_argument, NULL, OPT_NULL },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct common_opts co;
+	struct tail_state t;
+	struct event_decoder dec;
+	int from_beginning = 0, discard = 0, c, rc = EX_OK;
+	int64_t count = 0, seen = 0, bad = 0, t0, elapsed;
+	const char *group = NULL, *brokers;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	char err[512];
+
+	memset(&t, 0, sizeof(t));
+	common_opts_init(&co);
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "g:", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FROM_BEGINNING: from_beginning = 1; break;
+		case OPT_EXIT_AT_END: t.exit_at_end = 1; break;
+		case OPT_NULL: discard = 1; break;
+		case 'g': group = optarg; break;
+		case OPT_COUNT:
+			if (opt_int(&cmd_tail, "--count", optarg, 1, INT64_MAX, &count) < 0)
+				return EX_USAGE;
+			break;
+		default:
+			switch (common_option(&co, c, optarg)) {
+			case 1: break;
+			case 0: return usage_error(&cmd_tail, "unknown option");
+			default: return EX_USAGE;
+			}
+		}
+	}
+	if (co.help)
+		return usage_help(&cmd_tail);
+	if (optind < argc)
+		return usage_error(&cmd_tail, "unexpected argument '%s'", argv[optind]);
+	log_init("tail", co.verbosity);
+	if (!(brokers = common_brokers(&co)))
+		return EX_USAGE;
+
+	conf = kafka_conf_new(&co, brokers, kafka_consumer_tuning, err, sizeof(err));
+	if (!conf ||
+	    kafka_conf_set(conf, "enable.partition.eof", t.exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)) < 0 ||
+	    (group && (kafka_conf_set(conf, "group.id", group, err, sizeof(err)) < 0 ||
+		       /* tail commits what it returned, the console consumer's way */
+		       kafka_conf_set(conf, "enable.auto.commit", "true", err, sizeof(err)) < 0 ||
+		       kafka_conf_set(conf, "enable.auto.offset.store", "true", err, sizeof(err)) < 0))) {
+		log_error("%s", err);
+		if (conf)
+			rd_kafka_conf_destroy(conf);
+		return EX_USAGE;
+	}
+	if (!group) {
+		/* librdkafka's consumer API wants a group.id even for assign(); this one never
+		 * joins a group (assign, not subscribe) and never commits. */
+		char anon[64];
+		snprintf(anon, sizeof(anon), "pingpong-tail-%ld", (long)getpid());
+		if (kafka_conf_set(conf, "group.id", anon, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			rd_kafka_conf_destroy(conf);
+			return EX_USAGE;
+		}
+	}
+	rd_kafka_conf_set_opaque(conf, &t);
+	if (group)
+		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!rk) {
+		log_error("rd_kafka_new: %s", err);
+		return EX_SOFTWARE;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	signals_install();
+	event_decoder_init(&dec);
+
+	if (group) {
+		rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_resp_err_t e;
+		rd_kafka_topic_partition_list_add(sub, co.topic, RD_KAFKA_PARTITION_UA);
+		e = rd_kafka_subscribe(rk, sub);
+		rd_kafka_topic_partition_list_destroy(sub);
+		if (e) {
+			log_error("rd_kafka_subscribe: %s", rd_kafka_err2str(e));
+			rc = EX_UNAVAILABLE;
+			goto consumer_close;
+		}
+	} else if (assign_all(rk, &t, co.topic, from_beginning) < 0) {
+		rc = EX_UNAVAILABLE;
+		goto consumer_close;
+	}
+
+	t0 = clock_mono_ms();
+	while (!stop_requested && (count == 0 || seen < count)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (!m) {
+			if (t.exit_at_end && tail_all_at_end(&t))
+				break;
+			continue;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			tail_grow(&t, m->partition);
+			t.at_end[m->partition] = 1;
+			rd_kafka_message_destroy(m);
+			if (t.exit_at_end && tail_all_at_end(&t))
+				break;
+			continue;
+		}
+		if (m->err) {
+			log_error("%s", rd_kafka_message_errstr(m));
+			if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+			    m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+				rc = EX_UNAVAILABLE;
+				rd_kafka_message_destroy(m);
+				break;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		tail_grow(&t, m->partition);
+		t.at_end[m->partition] = 0;
+		seen++;
+		if (!discard)
+			print_message(&dec, m);
+		rd_kafka_message_destroy(m);
+		(void)bad;
+	}
+	elapsed = clock_mono_ms() - t0;
+	fflush(stdout);
+	log_info("%" PRId64 " events in %.2fs (%.0f events/s)", seen, (double)elapsed / 1000,
+		 elapsed > 0 ? (double)seen * 1000 / (double)elapsed : 0.0);
+
+consumer_close:
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	event_decoder_release(&dec);
+	free(t.at_end);
+	free(t.assigned);
+	common_opts_release(&co);
+	return rc;
+}
+
+const struct command cmd_tail = {
+	"tail", "print the topic's events as JSON lines (the raw reader)",
+	tail_usage, tail_run,
+};

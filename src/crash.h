@@ -1,0 +1,15 @@
+/* crash.h: named crash points for recovery tests (PINGPONG_CRASH=point:N). */
+#ifndef PP_CRASH_H
+#define PP_CRASH_H
+
+/* Calls abort() the Nth time the point named in $PINGPONG_CRASH is reached. When the
+ * variable is unset this costs one predictable branch. Points: before-commit, after-commit,
+ * mid-batch, in-assign, in-prune. */
+void crash_point_hit(const char *name);
+extern int crash_armed;
+#define crash_point(name) do { if (crash_armed) crash_point_hit(name); } while (0)
+
+/* Reads $PINGPONG_CRASH; call once at start. Returns -1 if it is malformed. */
+int crash_init(void);
+
+#endif

@@ -1,0 +1,813 @@
+/* engine.c: the consumer loop shared by every consumer command.
+ *
+ * The path of an event: rd_kafka_consumer_poll() hands the engine a message; the engine
+ * decodes it (event.c) into the current batch; when the batch is full or has lingered
+ * long enough, it opens ONE store txn, drops messages whose offset is below the stored
+ * next offset (a replay, or another member sharing the store got there first), records
+ * undecodable ones in rejects, hands the rest to the command's apply hook, writes each
+ * partition's next offset, and commits. Only then does it mirror the offsets to Kafka
+ * (asynchronously: LMDB is the truth, Kafka's copy is for lag tools and dependent
+ * consumers) and run the command's committed hook.
+ *
+ * Invariants: offsets are never committed without the state they describe; a failed
+ * store write ends the process without advancing anything; a partition's stored offset
+ * is never silently reset (see --on-gap). Without a store (the messages consumer's
+ * plain mode) offsets go to Kafka only after the committed hook ran: at least once.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crash.h"
+#include "engine.h"
+#include "gate.h"
+#include "kafka.h"
+#include "util.h"
+
+#define REASON_LEN 160
+
+struct partition_state {
+	char assigned;
+	char at_end;
+	char paused;               /* by the gate */
+	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
+	int64_t next;              /* scratch for store_batch(): next offset, -1 unknown */
+	char touched;              /* scratch for store_batch(): in this batch */
+};
+
+struct engine {
+	const struct engine_config *cfg;
+	const struct engine_hooks *hooks;
+	void *ctx;
+	rd_kafka_t *rk;
+	struct event_decoder dec;
+	struct engine_msg *batch, *live;  /* capacity cfg->batch each */
+	char *reasons;                    /* REASON_LEN per batch slot */
+	size_t nbatch;
+	int64_t batch_started;
+	struct partition_state *parts;
+	int nparts;
+	int fatal;                        /* an exit code once something went wrong for good */
+	int mirror_failed;
+	int64_t last_mirror_retry;
+	struct engine_stats *stats;
+	char err[1024];
+};
+
+static void parts_grow(struct engine *e, int32_t partition)
+{
+	if (partition < e->nparts)
+		return;
+	e->parts = xrealloc(e->parts, (size_t)(partition + 1) * sizeof(*e->parts));
+	memset(e->parts + e->nparts, 0, (size_t)(partition + 1 - e->nparts) * sizeof(*e->parts));
+	e->nparts = partition + 1;
+}
+
+/* Mirrors offsets to the group's Kafka offsets, asynchronously; the result arrives in
+ * on_offset_commit() and a failure is retried by retry_mirror(). */
+static void mirror_offsets(struct engine *e, rd_kafka_topic_partition_list_t *offsets, int async)
+{
+	rd_kafka_resp_err_t err;
+
+	if (!offsets->cnt)
+		return;
+	err = rd_kafka_commit(e->rk, offsets, async);
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		log_verbose("offset mirror failed: %s", rd_kafka_err2str(err));
+		e->mirror_failed = 1;
+	}
+}
+
+static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets,
+			     void *opaque)
+{
+	struct engine *e = opaque;
+
+	(void)rk;
+	(void)offsets;
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		if (!e->mirror_failed)
+			log_warn("mirroring offsets to Kafka failed (will retry; the store is unaffected): %s",
+				 rd_kafka_err2str(err));
+		e->mirror_failed = 1;
+	}
+}
+
+struct collect_offsets {
+	struct engine *e;
+	rd_kafka_topic_partition_list_t *list;
+};
+
+static int collect_offset(void *arg, int32_t partition, int64_t next)
+{
+	struct collect_offsets *c = arg;
+
+	if (partition < c->e->nparts && c->e->parts[partition].assigned)
+		rd_kafka_topic_partition_list_add(c->list, c->e->cfg->co->topic, partition)->offset = next;
+	return 0;
+}
+
+/* Re-sends every assigned partition's stored offset, at most once a second, after a
+ * mirror failed. */
+static void retry_mirror(struct engine *e)
+{
+	struct collect_offsets c;
+	struct store_txn *t;
+	int64_t now = clock_mono_ms();
+
+	if (!e->mirror_failed || !e->cfg->store || now - e->last_mirror_retry < 1000)
+		return;
+	e->last_mirror_retry = now;
+	if (store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) != 0)
+		return;
+	c.e = e;
+	c.list = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
+	store_offsets_each(t, collect_offset, &c, e->err, sizeof(e->err));
+	store_txn_abort(t);
+	e->mirror_failed = 0;
+	mirror_offsets(e, c.list, 1);
+	rd_kafka_topic_partition_list_destroy(c.list);
+}
+
+/* Runs the apply hook in two halves, so that the mid-batch crash point falls between. */
+static int apply_halves(struct engine *e, struct store_txn *t, size_t n)
+{
+	size_t half = n / 2;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = e->hooks->apply(e->ctx, t, e->live, half, e->err, sizeof(e->err));
+	if (rc == 0) {
+		crash_point("mid-batch");
+		rc = e->hooks->apply(e->ctx, t, e->live + half, n - half, e->err, sizeof(e->err));
+	}
+	return rc;
+}
+
+/* One attempt at the batch's txn. Returns 0, STORE_FULL, or -1; *nlive gets the number of
+ * messages handed to the hook. */
+static int store_batch_once(struct engine *e, size_t *nlive)
+{
+	struct store_txn *t;
+	size_t i, n = 0;
+	int p, rc;
+
+	if ((rc = store_txn_begin(e->cfg->store, 1, &t, e->err, sizeof(e->err))) != 0)
+		return rc;
+	for (p = 0; p < e->nparts; p++)
+		e->parts[p].touched = 0;
+	for (i = 0; i < e->nbatch; i++) {
+		struct engine_msg *m = &e->batch[i];
+		struct partition_state *ps = &e->parts[m->partition];
+
+		if (!ps->touched) {
+			/* Read inside this txn: another process sharing the store may have
+			 * moved it since we last looked. */
+			rc = store_offset_get(t, m->partition, &ps->next, e->err, sizeof(e->err));
+			if (rc == STORE_NOTFOUND)
+				ps->next = -1;
+			else if (rc != 0)
+				goto txn_abort;
+			ps->touched = 1;
+		}
+		if (m->offset < ps->next) {
+			e->stats->skipped++;
+			continue;
+		}
+		if (m->reject) {
+			rc = store_reject_put(t, m->partition, m->offset, m->reject, m->rkm->payload,
+					      m->rkm->len, e->err, sizeof(e->err));
+			if (rc != 0)
+				goto txn_abort;
+			e->stats->rejected++;
+		} else {
+			e->live[n++] = *m;
+		}
+		ps->next = m->offset + 1;
+	}
+	if ((rc = apply_halves(e, t, n)) != 0)
+		goto txn_abort;
+	for (p = 0; p < e->nparts; p++) {
+		if (e->parts[p].touched && e->parts[p].next >= 0 &&
+		    (rc = store_offset_put(t, p, e->parts[p].next, e->err, sizeof(e->err))) != 0)
+			goto txn_abort;
+	}
+	crash_point("before-commit");
+	*nlive = n;
+	return store_txn_commit(t, e->err, sizeof(e->err));
+
+txn_abort:
+	store_txn_abort(t);
+	return rc;
+}
+
+/* Applies and commits the current batch, mirrors its offsets and runs the committed
+ * hook, then releases its messages. Returns 0 or an exit code. */
+static int flush_batch(struct engine *e)
+{
+	rd_kafka_topic_partition_list_t *offsets;
+	size_t i, nlive = 0;
+	int p, rc = 0;
+
+	if (e->nbatch == 0)
+		return 0;
+	if (e->cfg->store) {
+		while ((rc = store_batch_once(e, &nlive)) == STORE_FULL) {
+			/* Nothing was committed: grow the map and redo the whole batch. */
+			uint64_t was = store_map_size(e->cfg->store);
+			if (store_grow(e->cfg->store, e->err, sizeof(e->err)) != 0) {
+				rc = -1;
+				break;
+			}
+			log_verbose("store map grown from %" PRIu64 " to %" PRIu64 " MiB", was >> 20,
+				    store_map_size(e->cfg->store) >> 20);
+		}
+		if (rc != 0) {
+			log_error("store '%s': %s; the batch was not committed and no offset advanced",
+				  store_dir(e->cfg->store), e->err);
+			return EX_IOERR;
+		}
+		crash_point("after-commit");
+	} else {
+		for (p = 0; p < e->nparts; p++)
+			e->parts[p].touched = 0;
+		for (i = 0; i < e->nbatch; i++) {
+			struct engine_msg *m = &e->batch[i];
+			e->parts[m->partition].touched = 1;
+			e->parts[m->partition].next = m->offset + 1;
+			if (m->reject) {
+				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic,
+					 (int)m->partition, m->offset, m->reject);
+				e->stats->rejected++;
+			} else {
+				e->live[nlive++] = *m;
+			}
+		}
+		if (apply_halves(e, NULL, nlive) != 0) {
+			log_error("%s", e->err);
+			return EX_SOFTWARE;
+		}
+	}
+	e->stats->applied += (int64_t)nlive;
+	e->stats->batches++;
+	if (e->hooks->committed)
+		e->hooks->committed(e->ctx, e->live, nlive);
+
+	offsets = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
+	for (p = 0; p < e->nparts; p++)
+		if (e->parts[p].touched && e->parts[p].next >= 0)
+			rd_kafka_topic_partition_list_add(offsets, e->cfg->co->topic, p)->offset = e->parts[p].next;
+	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
+	 * offsets are the truth and the commit must be done before we go on. */
+	mirror_offsets(e, offsets, e->cfg->store != NULL);
+	rd_kafka_topic_partition_list_destroy(offsets);
+
+	for (i = 0; i < e->nbatch; i++)
+		rd_kafka_message_destroy(e->batch[i].rkm);
+	e->nbatch = 0;
+	return 0;
+}
+
+/* Adds a polled message to the batch, decoding it; the batch now owns rkm. */
+static void batch_add(struct engine *e, rd_kafka_message_t *rkm)
+{
+	struct engine_msg *m = &e->batch[e->nbatch];
+	char *reason = e->reasons + e->nbatch * REASON_LEN;
+
+	if (e->nbatch == 0)
+		e->batch_started = clock_mono_ms();
+	m->rkm = rkm;
+	m->partition = rkm->partition;
+	m->offset = rkm->offset;
+	m->reject = NULL;
+	if (event_decode(&e->dec, rkm->payload, rkm->len, &m->ev, reason, REASON_LEN) != 0)
+		m->reject = reason;
+	e->nbatch++;
+	e->stats->consumed++;
+}
+
+/* Positions newly assigned partitions at their stored next offsets. */
+static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_t *parts)
+{
+	struct store_txn *t = NULL;
+	int i;
+
+	if (e->cfg->store && store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) != 0) {
+		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
+		e->fatal = EX_IOERR;
+	}
+	for (i = 0; i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		int64_t next;
+
+		if (t && store_offset_get(t, tp->partition, &next, e->err, sizeof(e->err)) == 0)
+			tp->offset = next;
+		else if (t)
+			tp->offset = e->cfg->start_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+		/* Without a store, RD_KAFKA_OFFSET_INVALID resumes from the committed offset. */
+	}
+	if (t)
+		store_txn_abort(t);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	struct engine *e = opaque;
+	int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	char buf[2048];
+	int i, rc;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		log_info("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
+		crash_point("in-assign");
+		position_partitions(e, parts);
+		for (i = 0; i < parts->cnt; i++) {
+			parts_grow(e, parts->elems[i].partition);
+			e->parts[parts->elems[i].partition].assigned = 1;
+			e->parts[parts->elems[i].partition].at_end = 0;
+		}
+		if (cooperative)
+			rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		return;
+	}
+
+	/* Revoked (or lost): finish and commit the batch in flight before letting go, so the
+	 * next owner starts exactly where we stopped. */
+	log_info("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
+	if ((rc = flush_batch(e)) != 0)
+		e->fatal = rc;
+	for (i = 0; i < parts->cnt; i++) {
+		struct partition_state *ps;
+		parts_grow(e, parts->elems[i].partition);
+		ps = &e->parts[parts->elems[i].partition];
+		ps->assigned = 0;
+		ps->at_end = 0;
+		ps->paused = 0;
+		if (ps->held) {
+			/* Not ours any more: the next owner processes it. */
+			rd_kafka_message_destroy(ps->held);
+			ps->held = NULL;
+		}
+	}
+	if (cooperative)
+		rd_kafka_incremental_unassign(rk, parts);
+	else
+		rd_kafka_assign(rk, NULL);
+}
+
+/* The stored offset of a partition lies outside the broker's log. Either stop (the
+ * default) or record the gap and go on from the log start (--on-gap skip). */
+static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
+{
+	const char *topic = e->cfg->co->topic;
+	int64_t lo = -1, hi = -1, stored = m->offset;
+	rd_kafka_resp_err_t err;
+	struct store_txn *t;
+	int rc;
+
+	if (e->cfg->store && store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) == 0) {
+		store_offset_get(t, m->partition, &stored, e->err, sizeof(e->err));
+		store_txn_abort(t);
+	}
+	err = rd_kafka_query_watermark_offsets(e->rk, topic, m->partition, &lo, &hi, 5000);
+	if (err) {
+		log_error("%s[%d]: offset %" PRId64 " is out of range, and the broker's range is unknown: %s",
+			  topic, (int)m->partition, stored, rd_kafka_err2str(err));
+		return EX_UNAVAILABLE;
+	}
+	if (!e->cfg->on_gap_skip) {
+		if (stored < lo)
+			log_error("%s[%d]: stored offset %" PRId64 " is below the log start %" PRId64
+				  " (log %" PRId64 "..%" PRId64 "): %" PRId64 " events were deleted before "
+				  "they were processed; rerun with --on-gap skip to accept the loss",
+				  topic, (int)m->partition, stored, lo, lo, hi, lo - stored);
+		else
+			log_error("%s[%d]: stored offset %" PRId64 " is beyond the log end %" PRId64
+				  " (log %" PRId64 "..%" PRId64 "): the broker lost its log; rerun with "
+				  "--on-gap skip to read it again from its start, or use a new store",
+				  topic, (int)m->partition, stored, hi, lo, hi);
+		return EX_DATAERR;
+	}
+	if (!e->cfg->store) {
+		log_error("%s[%d]: offset %" PRId64 " is out of range (log %" PRId64 "..%" PRId64 ")",
+			  topic, (int)m->partition, stored, lo, hi);
+		return EX_DATAERR;
+	}
+	/* Record the gap and the new position in one txn, after what is in flight. */
+	if ((rc = flush_batch(e)) != 0)
+		return rc;
+	if (store_txn_begin(e->cfg->store, 1, &t, e->err, sizeof(e->err)) != 0 ||
+	    store_gap_put(t, m->partition, stored, lo, e->err, sizeof(e->err)) != 0 ||
+	    store_offset_put(t, m->partition, lo, e->err, sizeof(e->err)) != 0 ||
+	    store_txn_commit(t, e->err, sizeof(e->err)) != 0) {
+		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
+		return EX_IOERR;
+	}
+	log_warn("%s[%d]: skipped the gap from offset %" PRId64 " to %" PRId64 " (recorded in the store)",
+		 topic, (int)m->partition, stored, lo);
+	{
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_error_t *error;
+		rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = lo;
+		error = rd_kafka_seek_partitions(e->rk, l, 5000);
+		if (error) {
+			log_error("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
+			rd_kafka_error_destroy(error);
+			rd_kafka_topic_partition_list_destroy(l);
+			return EX_UNAVAILABLE;
+		}
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	return 0;
+}
+
+static int all_at_end(const struct engine *e)
+{
+	int p, any = 0;
+
+	for (p = 0; p < e->nparts; p++) {
+		if (!e->parts[p].assigned)
+			continue;
+		any = 1;
+		if (!e->parts[p].at_end || e->parts[p].held)
+			return 0;
+	}
+	return any;
+}
+
+/* Pauses or resumes one partition for the gate. */
+static void set_paused(struct engine *e, int32_t partition, int pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, partition);
+	if (pause)
+		rd_kafka_pause_partitions(e->rk, l);
+	else
+		rd_kafka_resume_partitions(e->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	e->parts[partition].paused = (char)pause;
+}
+
+/* Takes one message in: into the batch if the gate lets it through, else held back with
+ * its partition paused. */
+static void admit(struct engine *e, rd_kafka_message_t *rkm)
+{
+	if (e->cfg->gate && !gate_allows(e->cfg->gate, rkm->partition, rkm->offset)) {
+		struct partition_state *ps = &e->parts[rkm->partition];
+		/* Kafka hands out what was fetched before the pause: the held message stays
+		 * first in line, and later ones are sought back to it on release. */
+		if (ps->held) {
+			rd_kafka_message_destroy(rkm);
+			return;
+		}
+		ps->held = rkm;
+		set_paused(e, rkm->partition, 1);
+		return;
+	}
+	batch_add(e, rkm);
+}
+
+/* Releases held messages whose dependencies have moved past them. */
+static void release_held(struct engine *e)
+{
+	int p;
+
+	for (p = 0; p < e->nparts; p++) {
+		struct partition_state *ps = &e->parts[p];
+		rd_kafka_message_t *rkm = ps->held;
+		int64_t resume_at;
+
+		if (!rkm)
+			continue;
+		if (!gate_allows(e->cfg->gate, p, rkm->offset)) {
+			gate_log_wait(e->cfg->gate, p, rkm->offset);
+			continue;
+		}
+		if (e->nbatch >= (size_t)e->cfg->batch && flush_batch(e) != 0)
+			return;
+		resume_at = rkm->offset + 1;
+		ps->held = NULL;
+		batch_add(e, rkm);
+		/* Messages fetched after the held one were dropped: read them again. */
+		{
+			rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_error_t *error;
+			rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, p)->offset = resume_at;
+			set_paused(e, p, 0);
+			error = rd_kafka_seek_partitions(e->rk, l, 5000);
+			if (error) {
+				log_warn("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
+				rd_kafka_error_destroy(error);
+			}
+			rd_kafka_topic_partition_list_destroy(l);
+		}
+	}
+}
+
+static rd_kafka_t *engine_consumer_new(struct engine *e)
+{
+	const struct engine_config *cfg = e->cfg;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	char err[512];
+
+	conf = kafka_conf_new(cfg->co, cfg->brokers, kafka_consumer_tuning, err, sizeof(err));
+	if (!conf)
+		goto fail;
+	/* Pingpong positions partitions itself; a reset would paper over lost events. */
+	if (kafka_conf_set(conf, "group.id", cfg->group, err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "auto.offset.reset", cfg->store ? "error" :
+			   cfg->start_latest ? "latest" : "earliest", err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "enable.partition.eof", cfg->exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
+	    (cfg->instance_id && kafka_conf_set(conf, "group.instance.id", cfg->instance_id, err, sizeof(err)) < 0)) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	/* -X may still override all of the above, kcat's way; apply it again on top. */
+	{
+		size_t i;
+		for (i = 0; i < cfg->co->nprops; i++) {
+			char *eq = strchr(cfg->co->props[i], '=');
+			char key[256];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - cfg->co->props[i]), cfg->co->props[i]);
+			kafka_conf_set(conf, key, eq + 1, NULL, 0);
+		}
+	}
+	rd_kafka_conf_set_opaque(conf, e);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_offset_commit_cb(conf, on_offset_commit);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!rk) {
+		log_error("rd_kafka_new: %s", err);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+fail:
+	log_error("%s", err);
+	return NULL;
+}
+
+int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks, void *ctx,
+	       struct engine_stats *stats)
+{
+	struct engine e;
+	rd_kafka_topic_partition_list_t *sub;
+	rd_kafka_resp_err_t err;
+	int64_t next_tick = cfg->tick_ms ? clock_mono_ms() + cfg->tick_ms : INT64_MAX;
+	int rc = 0;
+
+	memset(&e, 0, sizeof(e));
+	memset(stats, 0, sizeof(*stats));
+	e.cfg = cfg;
+	e.hooks = hooks;
+	e.ctx = ctx;
+	e.stats = stats;
+	e.batch = xmalloc((size_t)cfg->batch * sizeof(*e.batch));
+	e.live = xmalloc((size_t)cfg->batch * sizeof(*e.live));
+	e.reasons = xmalloc((size_t)cfg->batch * REASON_LEN);
+	event_decoder_init(&e.dec);
+	if (!(e.rk = engine_consumer_new(&e))) {
+		rc = EX_USAGE;
+		goto engine_free;
+	}
+
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, cfg->co->topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(e.rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (err) {
+		log_error("rd_kafka_subscribe '%s': %s", cfg->co->topic, rd_kafka_err2str(err));
+		rc = EX_UNAVAILABLE;
+		goto consumer_close;
+	}
+
+	while (!stop_requested && !e.fatal) {
+		int64_t now = clock_mono_ms();
+		int timeout = 100;
+		rd_kafka_message_t *rkm;
+
+		if (e.nbatch) {
+			int64_t left = e.batch_started + cfg->linger_ms - now;
+			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
+		}
+		rkm = rd_kafka_consumer_poll(e.rk, timeout);
+		if (rkm && rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			parts_grow(&e, rkm->partition);
+			e.parts[rkm->partition].at_end = 1;
+			rd_kafka_message_destroy(rkm);
+			rkm = NULL;
+		} else if (rkm && rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+			rc = handle_out_of_range(&e, rkm);
+			rd_kafka_message_destroy(rkm);
+			if (rc != 0)
+				break;
+			continue;
+		} else if (rkm && rkm->err) {
+			if (rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+			    rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			    rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+				log_error("%s", rd_kafka_message_errstr(rkm));
+				rc = EX_UNAVAILABLE;
+				rd_kafka_message_destroy(rkm);
+				break;
+			}
+			log_warn("%s", rd_kafka_message_errstr(rkm));
+			rd_kafka_message_destroy(rkm);
+			rkm = NULL;
+		} else if (rkm) {
+			parts_grow(&e, rkm->partition);
+			if (!e.parts[rkm->partition].assigned) {
+				/* Fetched before a revoke: the new owner will read it. */
+				rd_kafka_message_destroy(rkm);
+				continue;
+			}
+			e.parts[rkm->partition].at_end = 0;
+			admit(&e, rkm);
+		}
+		if (cfg->gate) {
+			gate_refresh(cfg->gate, 0);
+			release_held(&e);
+		}
+		now = clock_mono_ms();
+		if (e.nbatch >= (size_t)cfg->batch ||
+		    (e.nbatch && (now - e.batch_started >= cfg->linger_ms || (!rkm && cfg->exit_at_end)))) {
+			if ((rc = flush_batch(&e)) != 0)
+				break;
+		}
+		if (e.mirror_failed)
+			retry_mirror(&e);
+		if (now >= next_tick) {
+			if (hooks->tick)
+				hooks->tick(ctx);
+			next_tick = now + cfg->tick_ms;
+		}
+		if (cfg->exit_at_end && e.nbatch == 0 && all_at_end(&e))
+			break;
+	}
+	if (rc == 0 && e.fatal)
+		rc = e.fatal;
+	if (rc == 0)
+		rc = flush_batch(&e);
+
+consumer_close:
+	/* Leaves the group; the revoke callback commits anything still in flight. */
+	rd_kafka_consumer_close(e.rk);
+	if (rc == 0 && e.fatal)
+		rc = e.fatal;
+	{
+		int p;
+		for (p = 0; p < e.nparts; p++)
+			if (e.parts[p].held)
+				rd_kafka_message_destroy(e.parts[p].held);
+	}
+	for (size_t i = 0; i < e.nbatch; i++)
+		rd_kafka_message_destroy(e.batch[i].rkm);
+	rd_kafka_destroy(e.rk);
+engine_free:
+	event_decoder_release(&e.dec);
+	free(e.batch);
+	free(e.live);
+	free(e.reasons);
+	free(e.parts);
+	return rc;
+}
+
+void consumer_opts_init(struct consumer_opts *o, const char *default_group)
+{
+	memset(o, 0, sizeof(*o));
+	o->group = default_group;
+	o->batch = 1000;
+	o->linger_ms = 100;
+	o->after_poll_ms = 200;
+}
+
+void consumer_opts_release(struct consumer_opts *o)
+{
+	free(o->after_groups);
+	free(o->after_stores);
+}
+
+int consumer_option(const struct command *cmd, struct consumer_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_GROUP:
+		o->group = arg;
+		return 1;
+	case OPT_STORE:
+		o->store_dir = arg;
+		return 1;
+	case OPT_BATCH:
+		return opt_int(cmd, "--batch", arg, 1, 1000000, &o->batch) < 0 ? -1 : 1;
+	case OPT_LINGER:
+		return opt_duration(cmd, "--linger", arg, &o->linger_ms) < 0 ? -1 : 1;
+	case OPT_AFTER_POLL:
+		return opt_duration(cmd, "--after-poll", arg, &o->after_poll_ms) < 0 ? -1 : 1;
+	case OPT_START:
+		if (!strcmp(arg, "earliest"))
+			o->start_latest = 0;
+		else if (!strcmp(arg, "latest"))
+			o->start_latest = 1;
+		else {
+			usage_error(cmd, "--start takes earliest or latest, not '%s'", arg);
+			return -1;
+		}
+		return 1;
+	case OPT_ON_GAP:
+		if (!strcmp(arg, "fail"))
+			o->on_gap_skip = 0;
+		else if (!strcmp(arg, "skip"))
+			o->on_gap_skip = 1;
+		else {
+			usage_error(cmd, "--on-gap takes fail or skip, not '%s'", arg);
+			return -1;
+		}
+		return 1;
+	case OPT_EXIT_AT_END:
+		o->exit_at_end = 1;
+		return 1;
+	case OPT_INSTANCE_ID:
+		o->instance_id = arg;
+		return 1;
+	case OPT_NO_SYNC:
+		o->no_sync = 1;
+		return 1;
+	case OPT_AFTER:
+		o->after_groups = xrealloc(o->after_groups, (o->nafter_groups + 1) * sizeof(char *));
+		o->after_groups[o->nafter_groups++] = arg;
+		return 1;
+	case OPT_AFTER_STORE:
+		o->after_stores = xrealloc(o->after_stores, (o->nafter_stores + 1) * sizeof(char *));
+		o->after_stores[o->nafter_stores++] = arg;
+		return 1;
+	}
+	return 0;
+}
+
+int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
+		  const struct consumer_opts *o, int required)
+{
+	char err[1024];
+
+	memset(c, 0, sizeof(*c));
+	if (required && !o->store_dir)
+		return usage_error(cmd, "--store DIR is required");
+	if (!(c->brokers = common_brokers(co)))
+		return EX_USAGE;
+	if (o->store_dir) {
+		struct store_options so = { .no_sync = o->no_sync };
+		if (store_open(&c->store, o->store_dir, &so, err, sizeof(err)) != 0 ||
+		    store_bind(c->store, co->topic, o->group, err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			consumer_close(c);
+			return EX_IOERR;
+		}
+	}
+	if (gate_open(&c->gate, co, c->brokers, o, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		consumer_close(c);
+		return EX_UNAVAILABLE;
+	}
+	c->cfg.co = co;
+	c->cfg.brokers = c->brokers;
+	c->cfg.group = o->group;
+	c->cfg.instance_id = o->instance_id;
+	c->cfg.store = c->store;
+	c->cfg.batch = o->batch;
+	c->cfg.linger_ms = o->linger_ms;
+	c->cfg.start_latest = o->start_latest;
+	c->cfg.exit_at_end = o->exit_at_end;
+	c->cfg.on_gap_skip = o->on_gap_skip;
+	c->cfg.gate = c->gate;
+	if (crash_init() < 0) {
+		consumer_close(c);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+void consumer_close(struct consumer *c)
+{
+	gate_close(c->gate);
+	store_close(c->store);
+	c->gate = NULL;
+	c->store = NULL;
+}
+
+void consumer_summary(const struct engine_stats *st, int64_t elapsed_ms)
+{
+	log_info("%" PRId64 " events consumed in %.2fs (%.0f events/s): %" PRId64 " applied, %" PRId64
+		 " rejected, %" PRId64 " already applied, in %" PRId64 " batches",
+		 st->consumed, (double)elapsed_ms / 1000,
+		 elapsed_ms > 0 ? (double)st->consumed * 1000 / (double)elapsed_ms : 0.0, st->applied,
+		 st->rejected, st->skipped, st->batches);
+}

@@ -1,0 +1,139 @@
+/* engine.h: the consumer loop every consumer command shares. */
+#ifndef PP_ENGINE_H
+#define PP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "cmd.h"
+#include "event.h"
+#include "store.h"
+
+struct gate;
+
+/* One message of a batch, decoded. The event's strings point into rkm's payload, which
+ * the engine owns and destroys after the batch is committed. */
+struct engine_msg {
+	rd_kafka_message_t *rkm;
+	int32_t partition;
+	int64_t offset;
+	const char *reject; /* why it did not decode, or NULL; valid for the batch */
+	struct event ev;
+};
+
+struct engine_config {
+	const struct common_opts *co;
+	const char *brokers;
+	const char *group;
+	const char *instance_id; /* static membership, or NULL */
+	struct store *store;     /* NULL: offsets are committed to Kafka after each batch */
+	int64_t batch;           /* at most this many messages per transaction */
+	int64_t linger_ms;       /* ... or what arrived within this time */
+	int start_latest;        /* where a partition with no stored offset starts */
+	int exit_at_end;         /* stop once every assigned partition is at its end */
+	int on_gap_skip;         /* accept lost offsets and record them, instead of stopping */
+	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
+	struct gate *gate;       /* dependencies to wait for, or NULL */
+};
+
+struct engine_hooks {
+	/* Applies events inside the batch's txn (NULL without a store). Messages whose offset
+	 * is below the stored next offset were already dropped; undecodable ones were
+	 * recorded in rejects. May be called more than once per batch (the engine splits it
+	 * to reach the mid-batch crash point). Returns 0, STORE_FULL (the batch is redone
+	 * after the map grows) or -1. */
+	int (*apply)(void *ctx, struct store_txn *txn, struct engine_msg *msgs, size_t n, char *err,
+		     size_t errlen);
+	/* Called after the batch is durably committed, e.g. to print it. May be NULL. */
+	void (*committed)(void *ctx, const struct engine_msg *msgs, size_t n);
+	/* Called every tick_ms, outside any txn. May be NULL. */
+	void (*tick)(void *ctx);
+};
+
+/* Counters, for the closing summary. */
+struct engine_stats {
+	int64_t consumed, applied, skipped, rejected, batches;
+};
+
+/* Runs the consumer until SIGINT/SIGTERM, or the end with exit_at_end. Returns an exit
+ * code: 0, EX_UNAVAILABLE, EX_IOERR (store), EX_DATAERR (a gap), EX_SOFTWARE. */
+int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks, void *ctx,
+	       struct engine_stats *stats);
+
+/* Common consumer options, parsed the same way by every consumer command. */
+struct consumer_opts {
+	const char *group;
+	const char *store_dir;
+	const char *instance_id;
+	int64_t batch, linger_ms;
+	int start_latest, exit_at_end, on_gap_skip, no_sync;
+	const char **after_groups;  /* --after GROUP */
+	size_t nafter_groups;
+	const char **after_stores;  /* --after-store DIR */
+	size_t nafter_stores;
+	int64_t after_poll_ms;
+};
+
+enum {
+	OPT_GROUP = 'g',
+	OPT_STORE = 1200, OPT_BATCH, OPT_LINGER, OPT_START, OPT_EXIT_AT_END, OPT_ON_GAP,
+	OPT_INSTANCE_ID, OPT_NO_SYNC, OPT_AFTER, OPT_AFTER_STORE, OPT_AFTER_POLL,
+	OPT_FIRST_CONSUMER_COMMAND_OPTION = 1300,
+};
+
+#define CONSUMER_SHORTOPTS "g:"
+#define CONSUMER_LONGOPTS                                                                       \
+	{ "group", required_argument, NULL, OPT_GROUP }, { "store", required_argument, NULL, OPT_STORE }, \
+	{ "batch", required_argument, NULL, OPT_BATCH }, { "linger", required_argument, NULL, OPT_LINGER }, \
+	{ "start", required_argument, NULL, OPT_START },                                        \
+	{ "exit-at-end", no_argument, NULL, OPT_EXIT_AT_END },                                  \
+	{ "on-gap", required_argument, NULL, OPT_ON_GAP },                                      \
+	{ "instance-id", required_argument, NULL, OPT_INSTANCE_ID },                            \
+	{ "no-sync", no_argument, NULL, OPT_NO_SYNC },                                          \
+	{ "after", required_argument, NULL, OPT_AFTER },                                        \
+	{ "after-store", required_argument, NULL, OPT_AFTER_STORE },                            \
+	{ "after-poll", required_argument, NULL, OPT_AFTER_POLL }
+
+#define CONSUMER_USAGE                                                                          \
+	"  -g, --group G        consumer group\n"                                                \
+	"  --store DIR          the LMDB store that holds the state and the offsets\n"           \
+	"  --batch N            messages per transaction (default 1000)\n"                      \
+	"  --linger D           or what arrived within D (default 100ms)\n"                     \
+	"  --start WHERE        earliest (default) or latest: where a partition with no stored\n" \
+	"                       offset starts\n"                                                 \
+	"  --exit-at-end        stop once every assigned partition is read to its end\n"         \
+	"  --on-gap fail|skip   when stored offsets fall outside the log: stop (default), or\n"  \
+	"                       go on from the log start and record the gap\n"                  \
+	"  --instance-id ID     static group membership (group.instance.id)\n"                  \
+	"  --no-sync            do not fsync each commit (MDB_NOSYNC); see pingpong-store(1)\n"  \
+	"  --after GROUP        process an offset only once GROUP has committed past it\n"      \
+	"  --after-store DIR    the same, reading the dependency's store on this host\n"        \
+	"  --after-poll D       how often to re-read dependencies' offsets (default 200ms)\n"
+
+/* What a consumer command runs on: its store, its gate and the engine's configuration. */
+struct consumer {
+	struct engine_config cfg;
+	struct store *store;
+	struct gate *gate;
+	const char *brokers;
+};
+
+/* Opens the store of o->store_dir (bound to the topic and group; `required` makes a
+ * missing --store a usage error) and the gate, and fills c->cfg. Returns 0, or an exit
+ * code after printing why. */
+int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
+		  const struct consumer_opts *o, int required);
+void consumer_close(struct consumer *c);
+
+/* Logs the closing summary line of a consumer. */
+void consumer_summary(const struct engine_stats *st, int64_t elapsed_ms);
+
+void consumer_opts_init(struct consumer_opts *o, const char *default_group);
+void consumer_opts_release(struct consumer_opts *o);
+/* Handles a consumer option: returns 1 if handled, 0 if not one, -1 on a bad value
+ * (a usage error was printed). */
+int consumer_option(const struct command *cmd, struct consumer_opts *o, int c, const char *arg);
+
+#endif

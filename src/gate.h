@@ -1,0 +1,33 @@
+/* gate.h: dependency progress for --after GROUP and --after-store DIR. */
+#ifndef PP_GATE_H
+#define PP_GATE_H
+
+#include <stdint.h>
+
+#include "cmd.h"
+
+struct gate;
+struct consumer_opts;
+
+/* Opens every dependency named in o (Kafka groups through the admin API, stores
+ * read-only). Returns 0 and *out (NULL when there are none), or -1 with the reason. */
+int gate_open(struct gate **out, const struct common_opts *co, const char *brokers,
+	      const struct consumer_opts *o, char *err, size_t errlen);
+void gate_close(struct gate *g);
+
+/* 1 when every dependency has committed an offset greater than offset on partition:
+ * Kafka's committed offset is the next one to read, so "equal" still means "wait". */
+int gate_allows(struct gate *g, int32_t partition, int64_t offset);
+
+/* Re-reads the dependencies' offsets when due: every --after-poll, backing off up to
+ * 8 times that while nothing changes. force re-reads now. Never blocks. */
+void gate_refresh(struct gate *g, int force);
+
+/* Logs "waiting for G on chat[1]: committed 120, need > 130" after 5 s of waiting on
+ * this partition, and every 5 s after that. */
+void gate_log_wait(struct gate *g, int32_t partition, int64_t offset);
+
+/* The least committed offset of any dependency on partition (-1 when one has none). */
+int64_t gate_committed(struct gate *g, int32_t partition);
+
+#endif

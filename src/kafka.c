@@ -1,0 +1,122 @@
+/* kafka.c: librdkafka configuration shared by every command.
+ *
+ * Every client is configured in three layers: pingpong's tuning, the broker list, then
+ * the user's -X properties, so that anything we choose can be overridden the kcat way.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "util.h"
+
+/* queued.min.messages: with librdkafka's default of 100000 a full local queue pauses the
+ * partition's fetcher for up to a second (see shared/librdkafka-notes.md). */
+const char *const kafka_consumer_tuning[] = {
+	"queued.min.messages", "1000000",
+	"fetch.wait.max.ms", "100",
+	"enable.auto.commit", "false",
+	"enable.auto.offset.store", "false",
+	NULL,
+};
+
+const char *const kafka_producer_tuning[] = {
+	"linger.ms", "5",
+	"compression.type", "lz4",
+	"batch.num.messages", "10000",
+	"queue.buffering.max.messages", "1000000",
+	NULL,
+};
+
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err, size_t errlen)
+{
+	char errstr[512];
+
+	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		return set_err(-1, err, errlen, "%s", errstr);
+	return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
+				const char *const *defaults, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	size_t i;
+
+	for (i = 0; defaults && defaults[i]; i += 2) {
+		/* A librdkafka built without lz4 still works, uncompressed. */
+		if (kafka_conf_set(conf, defaults[i], defaults[i + 1], NULL, 0) < 0 &&
+		    strcmp(defaults[i], "compression.type"))
+			goto conf_destroy;
+	}
+	if (brokers && kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) < 0)
+		goto conf_destroy;
+	for (i = 0; co && i < co->nprops; i++) {
+		char *eq = strchr(co->props[i], '=');
+		char key[256];
+		size_t klen = (size_t)(eq - co->props[i]);
+
+		if (klen >= sizeof(key)) {
+			set_err(-1, err, errlen, "-X property name too long: '%s'", co->props[i]);
+			goto conf_destroy;
+		}
+		memcpy(key, co->props[i], klen);
+		key[klen] = '\0';
+		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
+			goto conf_destroy;
+	}
+	return conf;
+
+conf_destroy:
+	if (err && errlen && !*err)
+		set_err(-1, err, errlen, "cannot set %s", defaults ? defaults[i] : "property");
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	if (!parts || parts->cnt == 0) {
+		snprintf(buf, len, "(none)");
+		return buf;
+	}
+	off += (size_t)snprintf(buf, len, "%s[", parts->elems[0].topic);
+	for (i = 0; i < parts->cnt && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%d", i ? "," : "",
+					(int)parts->elems[i].partition);
+	if (off < len)
+		snprintf(buf + off, len - off, "]");
+	return buf;
+}
+
+int kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_resp_err_t e;
+	int n = -1;
+
+	e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+	if (e) {
+		set_err(-1, err, errlen, "rd_kafka_metadata: %s", rd_kafka_err2str(e));
+		goto topic_destroy;
+	}
+	if (md->topic_cnt != 1 || md->topics[0].err) {
+		set_err(-1, err, errlen, "topic '%s': %s", topic,
+			md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
+		goto metadata_destroy;
+	}
+	n = md->topics[0].partition_cnt;
+
+metadata_destroy:
+	rd_kafka_metadata_destroy(md);
+topic_destroy:
+	rd_kafka_topic_destroy(rkt);
+	return n;
+}

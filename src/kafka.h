@@ -1,0 +1,29 @@
+/* kafka.h: librdkafka configuration and client creation shared by every command. */
+#ifndef PP_KAFKA_H
+#define PP_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include "cmd.h"
+
+/* Builds a configuration: first the NULL-terminated key/value pairs in `defaults`
+ * (pingpong's tuning), then bootstrap.servers, then the user's -X properties, so the
+ * user has the last word. Returns NULL with librdkafka's own message in err. */
+rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
+				const char *const *defaults, char *err, size_t errlen);
+
+/* Sets one property; returns 0 or -1 with librdkafka's message in err. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err, size_t errlen);
+
+/* Formats a partition list as "chat[0,2]" (one topic) into buf; returns buf. */
+const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len);
+
+/* Number of partitions of topic, from metadata (waits up to timeout_ms). Returns >0,
+ * or -1 with the reason in err. */
+int kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen);
+
+/* Consumer tuning that every pingpong consumer uses (librdkafka's defaults stall). */
+extern const char *const kafka_consumer_tuning[];
+/* Producer defaults: batching and compression. */
+extern const char *const kafka_producer_tuning[];
+
+#endif

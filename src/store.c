@@ -1,0 +1,870 @@
+/* store.c: the LMDB store, where a consumer's state and its offsets live together.
+ *
+ * One environment (a directory) per consumer application, with named databases:
+ *   meta     string settings: schema version, topic, group, retain_ms
+ *   offsets  topic NUL be32(partition) -> int64 next offset to read
+ *   users    user -> { int64 last_seen, uint64 count, uint16 email_len, email }
+ *   by_time  be64(ts) user -> empty: the time-ordered index (the Redis sorted set's job)
+ *   rejects  be32(partition) be64(offset) -> reason NUL payload's first bytes
+ *   gaps     be32(partition) be64(from) -> be64(to)
+ *   outbox   be32(partition) be64(offset) recipient -> notification text
+ *
+ * What is in one transaction, and why: the engine applies a whole batch of messages and
+ * writes the next offset of every partition in it inside ONE write txn. LMDB commits all
+ * of it or none of it, so after a crash the offsets say exactly which events the state
+ * holds: nothing lost, nothing applied twice. Invariant: by_time holds one entry per user
+ * at that user's last_seen (unless pruned for being older than the retention).
+ *
+ * Big-endian keys make LMDB's byte order the numeric order, so by_time scans in time.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "crash.h"
+#include "store.h"
+#include "util.h"
+
+#define STORE_DEFAULT_MAP (64ULL << 20)
+#define STORE_MAX_KEY 511 /* LMDB's default mdb_env_get_maxkeysize() */
+
+struct store {
+	MDB_env *env;
+	char *dir;
+	int read_only;
+	char topic[256];
+	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox;
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	unsigned char key[STORE_MAX_KEY + 1]; /* scratch for building keys */
+	unsigned char val[1024];              /* scratch for building values */
+};
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* Names an LMDB failure the house way: "mdb_put: MDB_MAP_FULL: ...". Maps MAP_FULL to
+ * STORE_FULL so the caller can grow the map and retry. */
+static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
+{
+	set_err(-1, err, errlen, "%s: %s", call, mdb_strerror(rc));
+	return rc == MDB_MAP_FULL ? STORE_FULL : -1;
+}
+
+int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
+	       size_t errlen)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	unsigned int flags = MDB_NOTLS;
+	struct stat st;
+	MDB_txn *txn;
+	int rc, create = opts->read_only ? 0 : MDB_CREATE;
+
+	s->dir = xstrdup(dir);
+	s->read_only = opts->read_only;
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || opts->read_only) {
+			set_err(-1, err, errlen, "cannot open store '%s': %s", dir, strerror(errno));
+			goto s_free;
+		}
+		if (mkdir(dir, 0700) != 0) {
+			set_err(-1, err, errlen, "cannot create store '%s': %s", dir, strerror(errno));
+			goto s_free;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		set_err(-1, err, errlen, "cannot open store '%s': not a directory", dir);
+		goto s_free;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		mdb_fail(rc, "mdb_env_create", err, errlen);
+		goto s_free;
+	}
+	mdb_env_set_maxdbs(s->env, 8);
+	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : STORE_DEFAULT_MAP);
+	if (opts->read_only)
+		flags |= MDB_RDONLY;
+	if (opts->no_sync)
+		flags |= MDB_NOSYNC;
+	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+		set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, opts->read_only ? MDB_RDONLY : 0, &txn)) != 0) {
+		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_begin: %s", dir, mdb_strerror(rc));
+		goto env_close;
+	}
+	if ((rc = mdb_dbi_open(txn, "meta", create, &s->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "offsets", create, &s->offsets)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "users", create, &s->users)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "by_time", create, &s->by_time)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "rejects", create, &s->rejects)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "gaps", create, &s->gaps)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "outbox", create, &s->outbox)) != 0) {
+		if (rc == MDB_NOTFOUND)
+			set_err(-1, err, errlen, "'%s' is not a pingpong store (or was never written)", dir);
+		else
+			set_err(-1, err, errlen, "cannot open store '%s': mdb_dbi_open: %s", dir, mdb_strerror(rc));
+		goto txn_abort;
+	}
+	if (!opts->read_only) {
+		MDB_val k = { 6, (void *)"schema" }, v;
+		if (mdb_get(txn, s->meta, &k, &v) == MDB_NOTFOUND) {
+			v.mv_data = (void *)STORE_SCHEMA_VERSION;
+			v.mv_size = strlen(STORE_SCHEMA_VERSION);
+			if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+				mdb_fail(rc, "mdb_put", err, errlen);
+				goto txn_abort;
+			}
+		} else if (v.mv_size != strlen(STORE_SCHEMA_VERSION) ||
+			   memcmp(v.mv_data, STORE_SCHEMA_VERSION, v.mv_size)) {
+			set_err(-1, err, errlen, "store '%s' has schema version %.*s; this pingpong reads %s",
+				dir, (int)v.mv_size, (char *)v.mv_data, STORE_SCHEMA_VERSION);
+			goto txn_abort;
+		}
+		if ((rc = mdb_txn_commit(txn)) != 0) {
+			set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_commit: %s", dir, mdb_strerror(rc));
+			goto env_close;
+		}
+	} else {
+		mdb_txn_abort(txn);
+	}
+	*out = s;
+	return 0;
+
+txn_abort:
+	mdb_txn_abort(txn);
+env_close:
+	mdb_env_close(s->env);
+s_free:
+	free(s->dir);
+	free(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	mdb_env_close(s->env);
+	free(s->dir);
+	free(s);
+}
+
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
+uint64_t store_map_size(const struct store *s)
+{
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	return info.me_mapsize;
+}
+
+int store_grow(struct store *s, char *err, size_t errlen)
+{
+	uint64_t size = store_map_size(s) * 2;
+	int rc = mdb_env_set_mapsize(s->env, size);
+
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_env_set_mapsize", err, errlen);
+	return 0;
+}
+
+int store_txn_begin(struct store *s, int write, struct store_txn **out, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (write && s->read_only)
+		return set_err(-1, err, errlen, "store '%s' is open read-only", s->dir);
+	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process sharing this store grew the map: adopt its size. */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_txn_begin", err, errlen);
+	*out = xmalloc(sizeof(**out));
+	(*out)->s = s;
+	(*out)->txn = txn;
+	return 0;
+}
+
+int store_txn_commit(struct store_txn *t, char *err, size_t errlen)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_txn_commit", err, errlen);
+	return 0;
+}
+
+void store_txn_abort(struct store_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+int store_meta_get(struct store_txn *t, const char *key, char *buf, size_t len)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(t->txn, t->s->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return -1;
+	snprintf(buf, len, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+	return 0;
+}
+
+int store_meta_put(struct store_txn *t, const char *key, const char *value, char *err, size_t errlen)
+{
+	MDB_val k = { strlen(key), (void *)key }, v = { strlen(value), (void *)value };
+	int rc = mdb_put(t->txn, t->s->meta, &k, &v, 0);
+
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+/* Checks or records one meta setting of the store's identity. */
+static int bind_one(struct store_txn *t, const char *key, const char *want, char *err, size_t errlen)
+{
+	char have[256];
+	int rc = store_meta_get(t, key, have, sizeof(have));
+
+	if (rc == STORE_NOTFOUND)
+		return store_meta_put(t, key, want, err, errlen);
+	if (rc < 0)
+		return set_err(-1, err, errlen, "cannot read the store's %s", key);
+	if (strcmp(have, want) != 0)
+		return set_err(-1, err, errlen, "store '%s' belongs to %s '%s', not '%s'", t->s->dir, key,
+			       have, want);
+	return 0;
+}
+
+int store_bind(struct store *s, const char *topic, const char *group, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	int rc;
+
+	if (strlen(topic) >= sizeof(s->topic))
+		return set_err(-1, err, errlen, "topic name too long");
+	snprintf(s->topic, sizeof(s->topic), "%s", topic);
+	if (s->read_only) {
+		/* Queries only check what they are told; they never record anything. */
+		char have[256];
+		if ((rc = store_txn_begin(s, 0, &t, err, errlen)) != 0)
+			return rc;
+		if (store_meta_get(t, "topic", have, sizeof(have)) == 0 && topic && strcmp(have, topic)) {
+			store_txn_abort(t);
+			return set_err(-1, err, errlen, "store '%s' belongs to topic '%s', not '%s'", s->dir,
+				       have, topic);
+		}
+		store_txn_abort(t);
+		return 0;
+	}
+	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
+		return rc;
+	if ((rc = bind_one(t, "topic", topic, err, errlen)) != 0 ||
+	    (group && (rc = bind_one(t, "group", group, err, errlen)) != 0)) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, err, errlen);
+}
+
+static size_t offset_key(struct store_txn *t, int32_t partition)
+{
+	size_t n = strlen(t->s->topic);
+
+	memcpy(t->key, t->s->topic, n);
+	t->key[n] = '\0';
+	put_be32(t->key + n + 1, (uint32_t)partition);
+	return n + 5;
+}
+
+int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen)
+{
+	MDB_val k = { offset_key(t, partition), t->key }, v;
+	int rc = mdb_get(t->txn, t->s->offsets, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (v.mv_size != sizeof(*next))
+		return set_err(-1, err, errlen, "offset record of partition %d is corrupt", (int)partition);
+	memcpy(next, v.mv_data, sizeof(*next));
+	return 0;
+}
+
+int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen)
+{
+	MDB_val k = { offset_key(t, partition), t->key }, v = { sizeof(next), &next };
+	int rc = mdb_put(t->txn, t->s->offsets, &k, &v, 0);
+
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+/* Walks a whole database in key order, calling fn(arg, key, val); stops when fn returns
+ * non-zero and returns that value. */
+typedef int (*walk_fn)(void *arg, const MDB_val *k, const MDB_val *v);
+
+static int walk(struct store_txn *t, MDB_dbi dbi, const MDB_val *from, walk_fn fn, void *arg, char *err,
+		size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, stop = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	if (from) {
+		k = *from;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	while (rc == 0 && !(stop = fn(arg, &k, &v)))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	return stop;
+}
+
+struct offsets_walk {
+	struct store_txn *t;
+	store_offset_fn fn;
+	void *arg;
+};
+
+static int offsets_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct offsets_walk *w = arg;
+	size_t n = strlen(w->t->s->topic);
+	int64_t next;
+
+	if (k->mv_size != n + 5 || memcmp(k->mv_data, w->t->s->topic, n) || v->mv_size != sizeof(next))
+		return 0; /* another topic's, or not ours to judge here */
+	memcpy(&next, v->mv_data, sizeof(next));
+	return w->fn(w->arg, (int32_t)get_be32((const unsigned char *)k->mv_data + n + 1), next);
+}
+
+int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct offsets_walk w = { t, fn, arg };
+	return walk(t, t->s->offsets, NULL, offsets_step, &w, err, errlen);
+}
+
+/* The users record: int64 last_seen, uint64 count, uint16 email_len, email. */
+#define USER_HEAD 18
+
+static int user_decode(const MDB_val *v, struct store_user *u)
+{
+	uint16_t elen;
+
+	if (v->mv_size < USER_HEAD)
+		return -1;
+	memcpy(&u->last_seen, v->mv_data, 8);
+	memcpy(&u->count, (const char *)v->mv_data + 8, 8);
+	memcpy(&elen, (const char *)v->mv_data + 16, 2);
+	if (v->mv_size != USER_HEAD + (size_t)elen)
+		return -1;
+	u->email = elen ? (const char *)v->mv_data + USER_HEAD : NULL;
+	u->email_len = elen;
+	return 0;
+}
+
+int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
+		   size_t errlen)
+{
+	MDB_val k = { len, (void *)user }, v;
+	int rc;
+
+	if (len == 0 || len > STORE_MAX_KEY)
+		return STORE_NOTFOUND;
+	rc = mdb_get(t->txn, t->s->users, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (user_decode(&v, u) < 0)
+		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+	return 0;
+}
+
+static size_t index_key(unsigned char *buf, int64_t ts, const char *user, size_t len)
+{
+	put_be64(buf, (uint64_t)ts);
+	memcpy(buf + 8, user, len);
+	return len + 8;
+}
+
+int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
+		     size_t email_len, int64_t ts, int64_t index_floor, char *err, size_t errlen)
+{
+	MDB_val k = { len, (void *)user }, v, ik, empty = { 0, NULL };
+	struct store_user old = { 0, 0, NULL, 0 };
+	int64_t last_seen;
+	uint64_t count;
+	uint16_t elen;
+	int rc, exists;
+
+	if (len == 0 || len + 8 > STORE_MAX_KEY)
+		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
+	if (email_len > sizeof(t->val) - USER_HEAD)
+		email_len = sizeof(t->val) - USER_HEAD;
+	rc = mdb_get(t->txn, t->s->users, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	exists = rc == 0;
+	if (exists && user_decode(&v, &old) < 0)
+		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+
+	last_seen = exists && old.last_seen > ts ? old.last_seen : ts;
+	count = old.count + 1;
+	if (!email) {
+		email = old.email;
+		email_len = old.email_len;
+	}
+	/* Build the new record before touching by_time: old.email points into a page that
+	 * the index updates may reuse. */
+	elen = (uint16_t)email_len;
+	memcpy(t->val, &last_seen, 8);
+	memcpy(t->val + 8, &count, 8);
+	memcpy(t->val + 16, &elen, 2);
+	if (elen)
+		memmove(t->val + USER_HEAD, email, elen);
+	v.mv_size = USER_HEAD + elen;
+	v.mv_data = t->val;
+
+	if (!exists || last_seen != old.last_seen) {
+		/* The index follows last_seen: drop the old entry, add the new one. */
+		if (exists) {
+			ik.mv_size = index_key(t->key, old.last_seen, user, len);
+			ik.mv_data = t->key;
+			rc = mdb_del(t->txn, t->s->by_time, &ik, NULL);
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				return mdb_fail(rc, "mdb_del", err, errlen);
+		}
+		if (last_seen >= index_floor) {
+			ik.mv_size = index_key(t->key, last_seen, user, len);
+			ik.mv_data = t->key;
+			if ((rc = mdb_put(t->txn, t->s->by_time, &ik, &empty, 0)) != 0)
+				return mdb_fail(rc, "mdb_put", err, errlen);
+		}
+	}
+	if ((rc = mdb_put(t->txn, t->s->users, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+struct users_walk {
+	store_user_fn fn;
+	void *arg;
+};
+
+static int users_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct users_walk *w = arg;
+	struct store_user u;
+
+	if (user_decode(v, &u) < 0)
+		memset(&u, 0, sizeof(u)); /* store_check reports it; a listing shows zeros */
+	return w->fn(w->arg, k->mv_data, k->mv_size, &u);
+}
+
+int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct users_walk w = { fn, arg };
+	return walk(t, t->s->users, NULL, users_step, &w, err, errlen);
+}
+
+struct index_walk {
+	int64_t from, to;
+	store_index_fn fn;
+	void *arg;
+};
+
+static int index_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct index_walk *w = arg;
+	int64_t ts;
+
+	(void)v;
+	if (k->mv_size < 8)
+		return 0;
+	ts = (int64_t)get_be64(k->mv_data);
+	if (ts > w->to)
+		return 1;
+	if (ts <= w->from)
+		return 0;
+	return w->fn(w->arg, (const char *)k->mv_data + 8, k->mv_size - 8, ts);
+}
+
+int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
+		      char *err, size_t errlen)
+{
+	struct index_walk w = { from, to, fn, arg };
+	unsigned char start[8];
+	MDB_val k = { 8, start };
+	int rc;
+
+	/* (from, to]: start at the first key of from + 1 ms. */
+	put_be64(start, (uint64_t)(from < INT64_MAX ? from + 1 : from));
+	rc = walk(t, t->s->by_time, from < 0 ? NULL : &k, index_step, &w, err, errlen);
+	return rc < 0 ? rc : 0;
+}
+
+int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
+		size_t *pruned, char *err, size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc;
+
+	*pruned = 0;
+	if ((rc = mdb_cursor_open(t->txn, t->s->by_time, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && n < max) {
+		int64_t ts;
+
+		if (k.mv_size < 8)
+			break;
+		ts = (int64_t)get_be64(k.mv_data);
+		if (ts >= index_before)
+			break;
+		if (ts < users_before) {
+			MDB_val uk = { k.mv_size - 8, (char *)k.mv_data + 8 };
+			rc = mdb_del(t->txn, t->s->users, &uk, NULL);
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				goto cursor_close;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			goto cursor_close;
+		n++;
+		if (n == max / 2)
+			crash_point("in-prune");
+		/* Always from the front: the oldest remaining entry is the next candidate. */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+cursor_close:
+	mdb_cursor_close(cur);
+	*pruned = n;
+	if (rc != 0)
+		return mdb_fail(rc, "store_prune", err, errlen);
+	return 0;
+}
+
+static size_t pos_key(unsigned char *buf, int32_t partition, int64_t offset)
+{
+	put_be32(buf, (uint32_t)partition);
+	put_be64(buf + 4, (uint64_t)offset);
+	return 12;
+}
+
+int store_reject_put(struct store_txn *t, int32_t partition, int64_t offset, const char *reason,
+		     const void *payload, size_t len, char *err, size_t errlen)
+{
+	size_t rlen = strlen(reason);
+	MDB_val k = { pos_key(t->key, partition, offset), t->key }, v;
+	int rc;
+
+	if (rlen > 512)
+		rlen = 512;
+	if (len > STORE_REJECT_PAYLOAD_MAX)
+		len = STORE_REJECT_PAYLOAD_MAX;
+	memcpy(t->val, reason, rlen);
+	t->val[rlen] = '\0';
+	if (len)
+		memcpy(t->val + rlen + 1, payload, len);
+	v.mv_size = rlen + 1 + len;
+	v.mv_data = t->val;
+	if ((rc = mdb_put(t->txn, t->s->rejects, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+struct rejects_walk {
+	store_reject_fn fn;
+	void *arg;
+};
+
+static int rejects_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct rejects_walk *w = arg;
+	const char *reason = v->mv_data;
+	size_t rlen = strnlen(reason, v->mv_size);
+
+	if (k->mv_size != 12 || rlen == v->mv_size)
+		return 0;
+	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (int64_t)get_be64((const unsigned char *)k->mv_data + 4),
+		     reason, reason + rlen + 1, v->mv_size - rlen - 1);
+}
+
+int store_rejects_each(struct store_txn *t, store_reject_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct rejects_walk w = { fn, arg };
+	return walk(t, t->s->rejects, NULL, rejects_step, &w, err, errlen);
+}
+
+int store_gap_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
+		  size_t errlen)
+{
+	unsigned char val[8];
+	MDB_val k = { pos_key(t->key, partition, from), t->key }, v = { 8, val };
+	int rc;
+
+	put_be64(val, (uint64_t)to);
+	if ((rc = mdb_put(t->txn, t->s->gaps, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+struct gaps_walk {
+	store_gap_fn fn;
+	void *arg;
+};
+
+static int gaps_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct gaps_walk *w = arg;
+
+	if (k->mv_size != 12 || v->mv_size != 8)
+		return 0;
+	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (int64_t)get_be64((const unsigned char *)k->mv_data + 4),
+		     (int64_t)get_be64(v->mv_data));
+}
+
+int store_gaps_each(struct store_txn *t, store_gap_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct gaps_walk w = { fn, arg };
+	return walk(t, t->s->gaps, NULL, gaps_step, &w, err, errlen);
+}
+
+int store_outbox_put(struct store_txn *t, int32_t partition, int64_t offset, const char *recipient,
+		     size_t rlen, const char *text, size_t tlen, char *err, size_t errlen)
+{
+	MDB_val k, v = { tlen, (void *)text };
+	int rc;
+
+	if (rlen + 12 > STORE_MAX_KEY)
+		return set_err(-1, err, errlen, "recipient name too long");
+	k.mv_size = pos_key(t->key, partition, offset) + rlen;
+	memcpy(t->key + 12, recipient, rlen);
+	k.mv_data = t->key;
+	if ((rc = mdb_put(t->txn, t->s->outbox, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+struct outbox_walk {
+	store_outbox_fn fn;
+	void *arg;
+	const unsigned char *prefix; /* stop at the first key without it; NULL for all */
+};
+
+static int outbox_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct outbox_walk *w = arg;
+
+	if (k->mv_size < 12)
+		return 0;
+	if (w->prefix && memcmp(k->mv_data, w->prefix, 12))
+		return 1;
+	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (int64_t)get_be64((const unsigned char *)k->mv_data + 4),
+		     (const char *)k->mv_data + 12, k->mv_size - 12, v->mv_data, v->mv_size);
+}
+
+int store_outbox_each(struct store_txn *t, store_outbox_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct outbox_walk w = { fn, arg, NULL };
+	return walk(t, t->s->outbox, NULL, outbox_step, &w, err, errlen);
+}
+
+int store_outbox_at(struct store_txn *t, int32_t partition, int64_t offset, store_outbox_fn fn, void *arg,
+		    char *err, size_t errlen)
+{
+	unsigned char prefix[12];
+	struct outbox_walk w = { fn, arg, prefix };
+	MDB_val from = { pos_key(prefix, partition, offset), prefix };
+	int rc = walk(t, t->s->outbox, &from, outbox_step, &w, err, errlen);
+
+	return rc < 0 ? rc : 0;
+}
+
+int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen)
+{
+	const struct { MDB_dbi dbi; uint64_t *n; } dbs[] = {
+		{ t->s->users, &st->users }, { t->s->by_time, &st->index },
+		{ t->s->offsets, &st->offsets }, { t->s->rejects, &st->rejects },
+		{ t->s->gaps, &st->gaps }, { t->s->outbox, &st->outbox },
+	};
+	MDB_envinfo info;
+	MDB_stat ms;
+	size_t i;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		if ((rc = mdb_stat(t->txn, dbs[i].dbi, &ms)) != 0)
+			return mdb_fail(rc, "mdb_stat", err, errlen);
+		*dbs[i].n = ms.ms_entries;
+	}
+	mdb_env_info(t->s->env, &info);
+	mdb_env_stat(t->s->env, &ms);
+	st->map_size = info.me_mapsize;
+	st->page_size = ms.ms_psize;
+	st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	return 0;
+}
+
+struct check_state {
+	struct store_txn *t;
+	int64_t index_floor;
+	store_report_fn report;
+	void *arg;
+	int problems;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static void problem(struct check_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct check_state *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->problems++;
+	if (c->report)
+		c->report(c->arg, msg);
+}
+
+/* Every index entry must point at a user whose last_seen is that entry's time. */
+static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_state *c = arg;
+	struct store_user u;
+	int64_t ts;
+	int rc;
+
+	(void)v;
+	if (k->mv_size <= 8) {
+		problem(c, "by_time: malformed key of %zu bytes", k->mv_size);
+		return 0;
+	}
+	ts = (int64_t)get_be64(k->mv_data);
+	rc = store_user_get(c->t, (const char *)k->mv_data + 8, k->mv_size - 8, &u, c->err, c->errlen);
+	if (rc == STORE_NOTFOUND)
+		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s'", ts, (int)(k->mv_size - 8),
+			(const char *)k->mv_data + 8);
+	else if (rc < 0)
+		problem(c, "users: %s", c->err);
+	else if (u.last_seen != ts)
+		problem(c, "by_time: entry at %" PRId64 " for '%.*s', whose last_seen is %" PRId64, ts,
+			(int)(k->mv_size - 8), (const char *)k->mv_data + 8, u.last_seen);
+	return 0;
+}
+
+/* Every user within retention must have its index entry (exactly one: the index key
+ * includes the time, and the check above ties every entry to last_seen). */
+static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_state *c = arg;
+	struct store_user u;
+	MDB_val ik, iv;
+	int rc;
+
+	if (user_decode(v, &u) < 0) {
+		problem(c, "users: record of '%.*s' is corrupt", (int)k->mv_size, (const char *)k->mv_data);
+		return 0;
+	}
+	if (u.count == 0)
+		problem(c, "users: '%.*s' has an event count of 0", (int)k->mv_size, (const char *)k->mv_data);
+	if (u.last_seen < c->index_floor)
+		return 0;
+	ik.mv_size = index_key(c->t->key, u.last_seen, k->mv_data, k->mv_size);
+	ik.mv_data = c->t->key;
+	rc = mdb_get(c->t->txn, c->t->s->by_time, &ik, &iv);
+	if (rc == MDB_NOTFOUND)
+		problem(c, "by_time: no entry for '%.*s' at its last_seen %" PRId64, (int)k->mv_size,
+			(const char *)k->mv_data, u.last_seen);
+	else if (rc != 0)
+		problem(c, "by_time: mdb_get: %s", mdb_strerror(rc));
+	return 0;
+}
+
+static int check_offset(void *arg, int32_t partition, int64_t next)
+{
+	struct check_state *c = arg;
+
+	if (partition < 0 || next < 0)
+		problem(c, "offsets: partition %d has next offset %" PRId64, (int)partition, next);
+	return 0;
+}
+
+int store_check(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
+		size_t errlen)
+{
+	struct check_state c = { t, index_floor, report, arg, 0, err, errlen, 0 };
+	char scratch[512];
+
+	c.err = scratch;
+	c.errlen = sizeof(scratch);
+	if (walk(t, t->s->by_time, NULL, check_index_entry, &c, err, errlen) < 0 ||
+	    walk(t, t->s->users, NULL, check_user, &c, err, errlen) < 0 ||
+	    store_offsets_each(t, check_offset, &c, err, errlen) < 0)
+		return -1;
+	return c.problems;
+}

@@ -1,0 +1,122 @@
+/* store.h: the LMDB store where a consumer keeps its state and its offsets together. */
+#ifndef PP_STORE_H
+#define PP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Return codes besides 0 and -1 (an error, with its reason in err). */
+#define STORE_NOTFOUND 1   /* no such record */
+#define STORE_FULL (-2)    /* MDB_MAP_FULL: abort the txn, store_grow(), redo the batch */
+
+#define STORE_SCHEMA_VERSION "1"
+
+struct store;     /* one LMDB environment (a directory) and its named databases */
+struct store_txn; /* one LMDB transaction over them */
+
+struct store_options {
+	int read_only;     /* MDB_RDONLY: for queries; never blocks a writer */
+	int no_sync;       /* MDB_NOSYNC: see pingpong-store(1) for what it risks */
+	uint64_t map_size; /* initial map size in bytes; 0 for the default (64 MiB) */
+};
+
+/* Opens (creating it 0700 unless read-only) the store in dir. Caller closes. */
+int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
+	       size_t errlen);
+void store_close(struct store *s);
+const char *store_dir(const struct store *s);
+uint64_t store_map_size(const struct store *s);
+
+/* Ties the store to one topic and consumer group: a new store records them, an existing
+ * one must match, or this fails naming what differs. */
+int store_bind(struct store *s, const char *topic, const char *group, char *err, size_t errlen);
+
+/* Doubles the map after STORE_FULL. No transaction of this process may be open. */
+int store_grow(struct store *s, char *err, size_t errlen);
+
+/* Transactions. A write txn serialises with every other writer of the same store, in this
+ * process or another. Commit and abort free the txn. Commit may return STORE_FULL. */
+int store_txn_begin(struct store *s, int write, struct store_txn **out, char *err, size_t errlen);
+int store_txn_commit(struct store_txn *t, char *err, size_t errlen);
+void store_txn_abort(struct store_txn *t);
+
+/* meta: small string settings (schema, topic, group, retain_ms). */
+int store_meta_get(struct store_txn *t, const char *key, char *buf, size_t len);
+int store_meta_put(struct store_txn *t, const char *key, const char *value, char *err, size_t errlen);
+
+/* offsets: partition of the bound topic -> the next offset to read. */
+int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen);
+int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen);
+typedef int (*store_offset_fn)(void *arg, int32_t partition, int64_t next);
+int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char *err, size_t errlen);
+
+/* users: user -> last_seen, events applied, email. The email points into the map and is
+ * valid until the txn ends. */
+struct store_user {
+	int64_t last_seen;
+	uint64_t count;
+	const char *email;
+	size_t email_len;
+};
+int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
+		   size_t errlen);
+
+/* Applies one event of user at ts: count + 1, last_seen = max(last_seen, ts), and the
+ * by_time entry moves with last_seen. An entry older than index_floor is not written (it
+ * would be pruned at once). email (may be NULL) replaces the stored one if it differs. */
+int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
+		     size_t email_len, int64_t ts, int64_t index_floor, char *err, size_t errlen);
+
+typedef int (*store_user_fn)(void *arg, const char *user, size_t len, const struct store_user *u);
+int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen);
+
+/* by_time: calls fn for each user whose last_seen is in (from, to], oldest first; fn
+ * returns non-zero to stop. This is the active-users query. */
+typedef int (*store_index_fn)(void *arg, const char *user, size_t len, int64_t ts);
+int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
+		      char *err, size_t errlen);
+
+/* Deletes at most max by_time entries older than index_before, oldest first, and with
+ * users_before > INT64_MIN also the users whose last_seen is older than that. Bounded, so
+ * that it can run inside every batch txn. *pruned gets the number of entries removed. */
+int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
+		size_t *pruned, char *err, size_t errlen);
+
+/* rejects: (partition, offset) -> reason and the payload's first bytes. */
+#define STORE_REJECT_PAYLOAD_MAX 64
+int store_reject_put(struct store_txn *t, int32_t partition, int64_t offset, const char *reason,
+		     const void *payload, size_t len, char *err, size_t errlen);
+typedef int (*store_reject_fn)(void *arg, int32_t partition, int64_t offset, const char *reason,
+			       const void *payload, size_t len);
+int store_rejects_each(struct store_txn *t, store_reject_fn fn, void *arg, char *err, size_t errlen);
+
+/* gaps: offsets [from, to) of a partition that were never processed (--on-gap skip). */
+int store_gap_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
+		  size_t errlen);
+typedef int (*store_gap_fn)(void *arg, int32_t partition, int64_t from, int64_t to);
+int store_gaps_each(struct store_txn *t, store_gap_fn fn, void *arg, char *err, size_t errlen);
+
+/* outbox: (partition, offset, recipient) -> notification text, for `pingpong notify`. */
+int store_outbox_put(struct store_txn *t, int32_t partition, int64_t offset, const char *recipient,
+		     size_t rlen, const char *text, size_t tlen, char *err, size_t errlen);
+typedef int (*store_outbox_fn)(void *arg, int32_t partition, int64_t offset, const char *recipient,
+			       size_t rlen, const char *text, size_t tlen);
+int store_outbox_each(struct store_txn *t, store_outbox_fn fn, void *arg, char *err, size_t errlen);
+/* Only the notifications of the message at (partition, offset). */
+int store_outbox_at(struct store_txn *t, int32_t partition, int64_t offset, store_outbox_fn fn, void *arg,
+		    char *err, size_t errlen);
+
+struct store_stat {
+	uint64_t users, index, offsets, rejects, gaps, outbox;
+	uint64_t map_size, used_bytes, page_size;
+};
+int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen);
+
+/* Verifies every invariant: each by_time entry matches its user's last_seen, each user
+ * with last_seen >= index_floor has exactly one entry, offsets are >= 0. Calls report for
+ * each violation. Returns the number of violations, or -1 on error. */
+typedef void (*store_report_fn)(void *arg, const char *problem);
+int store_check(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
+		size_t errlen);
+
+#endif

@@ -1,0 +1,334 @@
+/* util.c: memory wrappers, number and duration parsing, clocks, logging, UTF-8. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+static void out_of_memory(size_t n)
+{
+	fprintf(stderr, "pingpong: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		out_of_memory(n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		out_of_memory(n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		out_of_memory(n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, int64_t *ms)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	char *end;
+	double v;
+	size_t i;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	if (!strcmp(s, "0")) {
+		*ms = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].unit)) {
+			double r = v * (double)units[i].ms;
+			if (r > (double)INT64_MAX / 2)
+				return -1;
+			*ms = (int64_t)(r + 0.5);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 },
+		{ "GiB", 1ULL << 30 }, { "TiB", 1ULL << 40 },
+	};
+	char *end;
+	unsigned long long v;
+	size_t i;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].unit)) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -1;
+			*bytes = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *format_duration(int64_t ms, char *buf, size_t len)
+{
+	if (ms < 1000)
+		snprintf(buf, len, "%" PRId64 "ms", ms);
+	else if (ms < 60000)
+		snprintf(buf, len, "%.1fs", (double)ms / 1000);
+	else
+		snprintf(buf, len, "%.1fm", (double)ms / 60000);
+	return buf;
+}
+
+int64_t clock_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_mono_ms(void)
+{
+	return clock_mono_ns() / 1000000;
+}
+
+int64_t clock_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *log_command = "pingpong";
+static int log_level;
+
+void log_init(const char *command, int verbosity)
+{
+	static char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "pingpong %s", command);
+	log_command = prefix;
+	log_level = verbosity;
+}
+
+int log_verbosity(void)
+{
+	return log_level;
+}
+
+static void log_write(const char *kind, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n;
+
+	/* One write per line, so lines of several processes sharing stderr do not interleave. */
+	n = snprintf(line, sizeof(line), "%s: %s", log_command, kind);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* nowhere left to report it */
+	}
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_write("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	if (log_level < 0)
+		return;
+	va_start(ap, fmt);
+	log_write("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+	if (log_level < 0)
+		return;
+	va_start(ap, fmt);
+	log_write("", fmt, ap);
+	va_end(ap);
+}
+
+void log_verbose(const char *fmt, ...)
+{
+	va_list ap;
+	if (log_level < 1)
+		return;
+	va_start(ap, fmt);
+	log_write("", fmt, ap);
+	va_end(ap);
+}
+
+int set_err(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+int utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		uint32_t cp;
+		size_t n, k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The directory of the running binary's build-tree data/, or "" when not in a build tree. */
+static void exe_data_dir(char *buf, size_t len)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	buf[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(buf, len, "%s/../data", exe);
+}
+
+char *data_path(const char *name)
+{
+	const char *dirs[4];
+	char exedir[4200];
+	const char *env = getenv("PINGPONG_DATADIR");
+	size_t i, n = 0;
+
+	/* Explicit choice first, then the tree the binary sits in (src/pingpong), then the
+	 * installed copy, then the source tree it was configured from (VPATH builds). */
+	if (env && *env)
+		dirs[n++] = env;
+	exe_data_dir(exedir, sizeof(exedir));
+	if (*exedir)
+		dirs[n++] = exedir;
+	dirs[n++] = PP_PKGDATADIR;
+	dirs[n++] = PP_SRCDATADIR;
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(dirs[i]) + strlen(name) + 2;
+		char *path = xmalloc(len);
+		snprintf(path, len, "%s/%s", dirs[i], name);
+		if (file_exists(path))
+			return path;
+		free(path);
+	}
+	return NULL;
+}

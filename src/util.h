@@ -1,0 +1,54 @@
+/* util.h: small helpers shared by every module: memory, numbers, time, logging. */
+#ifndef PP_UTIL_H
+#define PP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* Allocation wrappers: they abort when memory runs out, so callers need no NULL check. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Parses a duration with a unit: "250ms", "30s", "5m", "2h" ("0" alone is allowed).
+ * Returns 0 and stores milliseconds, or -1 on a malformed or overflowing value. */
+int parse_duration_ms(const char *s, int64_t *ms);
+
+/* Parses a size with an optional unit: "4096", "64KiB", "64MiB", "1GiB". Returns 0 or -1. */
+int parse_size(const char *s, uint64_t *bytes);
+
+/* Parses a whole decimal number in [min, max]. Returns 0 or -1. */
+int parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Formats a duration in milliseconds as "1.5s", "250ms"; buf must hold 32 bytes. */
+const char *format_duration(int64_t ms, char *buf, size_t len);
+
+/* Wall-clock milliseconds since the epoch (event time lives in this clock). */
+int64_t clock_now_ms(void);
+/* Monotonic milliseconds, for timers and rates. */
+int64_t clock_mono_ms(void);
+/* Monotonic nanoseconds, for latency measurements. */
+int64_t clock_mono_ns(void);
+
+/* Logging to stderr, prefixed with "pingpong CMD: ". Verbosity: -1 quiet, 0 normal, 1+ verbose. */
+void log_init(const char *command, int verbosity);
+int log_verbosity(void);
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes into err (errlen bytes) like snprintf; returns rc so callers can `return set_err(...)`. */
+int set_err(int rc, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int utf8_valid(const char *s, size_t len);
+
+/* Finds a data file shipped in data/: $PINGPONG_DATADIR, then the build tree, then the
+ * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */
+char *data_path(const char *name);
+
+#endif
