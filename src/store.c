@@ -157,8 +157,10 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 			set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_commit: %s", dir, mdb_strerror(rc));
 			goto env_close;
 		}
-	} else {
-		mdb_txn_abort(txn);
+	} else if ((rc = mdb_txn_commit(txn)) != 0) {
+		/* Even read-only: an aborted txn would close the handles it opened. */
+		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_commit: %s", dir, mdb_strerror(rc));
+		goto env_close;
 	}
 	*out = s;
 	return 0;
