@@ -51,7 +51,6 @@ struct active_ctx {
 	int json;
 	struct active_set set;
 	int64_t expired;
-	char reason[160];
 };
 
 static int active_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
@@ -68,11 +67,12 @@ static int active_apply(void *arg, struct store_txn *t, struct engine_msg *msgs,
 		const struct event *ev = &msgs[i].ev;
 
 		if (ev->ts > now + a->max_skew_ms) {
-			snprintf(a->reason, sizeof(a->reason),
+			/* It would stay "active" until its time comes: the engine records it. */
+			snprintf(msgs[i].reason_buf, ENGINE_REASON_LEN,
 				 "ts %" PRId64 " is %" PRId64 " ms in the future (max skew %" PRId64 " ms)",
 				 ev->ts, ev->ts - now, a->max_skew_ms);
-			rc = store_reject_put(t, msgs[i].partition, msgs[i].offset, a->reason, msgs[i].rkm->payload,
-					      msgs[i].rkm->len, err, errlen);
+			msgs[i].reject = msgs[i].reason_buf;
+			rc = 0;
 		} else if (ev->ts < users_floor) {
 			a->expired++; /* older than --retain-users: it would be forgotten at once */
 			rc = 0;

@@ -27,8 +27,6 @@
 #include "kafka.h"
 #include "util.h"
 
-#define REASON_LEN 160
-
 struct partition_state {
 	char assigned;
 	char at_end;
@@ -45,7 +43,7 @@ struct engine {
 	rd_kafka_t *rk;
 	struct event_decoder dec;
 	struct engine_msg *batch, *live;  /* capacity cfg->batch each */
-	char *reasons;                    /* REASON_LEN per batch slot */
+	char *reasons;                    /* ENGINE_REASON_LEN per batch slot */
 	size_t nbatch;
 	int64_t batch_started;
 	struct partition_state *parts;
@@ -148,6 +146,30 @@ static int apply_halves(struct engine *e, struct store_txn *t, size_t n)
 	return rc;
 }
 
+/* Records the events the apply hook rejected, and drops them from live[]. */
+static int record_hook_rejects(struct engine *e, struct store_txn *t, size_t *n)
+{
+	size_t i, kept = 0;
+	int rc;
+
+	for (i = 0; i < *n; i++) {
+		struct engine_msg *m = &e->live[i];
+		if (!m->reject) {
+			e->live[kept++] = *m;
+			continue;
+		}
+		if (t && (rc = store_reject_put(t, m->partition, m->offset, m->reject, m->rkm->payload,
+						m->rkm->len, e->err, sizeof(e->err))) != 0)
+			return rc;
+		if (!t)
+			log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic, (int)m->partition,
+				 m->offset, m->reject);
+		e->stats->rejected++;
+	}
+	*n = kept;
+	return 0;
+}
+
 /* One attempt at the batch's txn. Returns 0, STORE_FULL, or -1; *nlive gets the number of
  * messages handed to the hook. */
 static int store_batch_once(struct engine *e, size_t *nlive)
@@ -190,6 +212,8 @@ static int store_batch_once(struct engine *e, size_t *nlive)
 		ps->next = m->offset + 1;
 	}
 	if ((rc = apply_halves(e, t, n)) != 0)
+		goto txn_abort;
+	if ((rc = record_hook_rejects(e, t, &n)) != 0)
 		goto txn_abort;
 	for (p = 0; p < e->nparts; p++) {
 		if (e->parts[p].touched && e->parts[p].next >= 0 &&
@@ -251,6 +275,7 @@ static int flush_batch(struct engine *e)
 			log_error("%s", e->err);
 			return EX_SOFTWARE;
 		}
+		record_hook_rejects(e, NULL, &nlive);
 	}
 	e->stats->applied += (int64_t)nlive;
 	e->stats->batches++;
@@ -276,7 +301,7 @@ static int flush_batch(struct engine *e)
 static void batch_add(struct engine *e, rd_kafka_message_t *rkm)
 {
 	struct engine_msg *m = &e->batch[e->nbatch];
-	char *reason = e->reasons + e->nbatch * REASON_LEN;
+	char *reason = e->reasons + e->nbatch * ENGINE_REASON_LEN;
 
 	if (e->nbatch == 0)
 		e->batch_started = clock_mono_ms();
@@ -284,7 +309,8 @@ static void batch_add(struct engine *e, rd_kafka_message_t *rkm)
 	m->partition = rkm->partition;
 	m->offset = rkm->offset;
 	m->reject = NULL;
-	if (event_decode(&e->dec, rkm->payload, rkm->len, &m->ev, reason, REASON_LEN) != 0)
+	m->reason_buf = reason;
+	if (event_decode(&e->dec, rkm->payload, rkm->len, &m->ev, reason, ENGINE_REASON_LEN) != 0)
 		m->reject = reason;
 	e->nbatch++;
 	e->stats->consumed++;
@@ -573,7 +599,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	e.stats = stats;
 	e.batch = xmalloc((size_t)cfg->batch * sizeof(*e.batch));
 	e.live = xmalloc((size_t)cfg->batch * sizeof(*e.live));
-	e.reasons = xmalloc((size_t)cfg->batch * REASON_LEN);
+	e.reasons = xmalloc((size_t)cfg->batch * ENGINE_REASON_LEN);
 	event_decoder_init(&e.dec);
 	if (!(e.rk = engine_consumer_new(&e))) {
 		rc = EX_USAGE;

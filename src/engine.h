@@ -19,9 +19,12 @@ struct engine_msg {
 	rd_kafka_message_t *rkm;
 	int32_t partition;
 	int64_t offset;
-	const char *reject; /* why it did not decode, or NULL; valid for the batch */
+	const char *reject; /* why it is rejected, or NULL; valid for the batch */
+	char *reason_buf;   /* ENGINE_REASON_LEN bytes where a hook may write its reason */
 	struct event ev;
 };
+
+#define ENGINE_REASON_LEN 160
 
 struct engine_config {
 	const struct common_opts *co;
@@ -41,9 +44,11 @@ struct engine_config {
 struct engine_hooks {
 	/* Applies events inside the batch's txn (NULL without a store). Messages whose offset
 	 * is below the stored next offset were already dropped; undecodable ones were
-	 * recorded in rejects. May be called more than once per batch (the engine splits it
-	 * to reach the mid-batch crash point). Returns 0, STORE_FULL (the batch is redone
-	 * after the map grows) or -1. */
+	 * recorded in rejects. To reject an event, the hook writes why into its reason_buf,
+	 * sets reject = reason_buf and leaves it alone: the engine records it in the same
+	 * txn. May be called more than once per batch (the engine splits it to reach the
+	 * mid-batch crash point). Returns 0, STORE_FULL (the batch is redone after the map
+	 * grows) or -1. */
 	int (*apply)(void *ctx, struct store_txn *txn, struct engine_msg *msgs, size_t n, char *err,
 		     size_t errlen);
 	/* Called after the batch is durably committed, e.g. to print it. May be NULL. */
