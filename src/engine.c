@@ -51,6 +51,7 @@ struct engine {
 	int fatal;                        /* an exit code once something went wrong for good */
 	int mirror_failed;
 	int64_t last_mirror_retry;
+	int64_t started;
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -278,7 +279,8 @@ static int flush_batch(struct engine *e)
 		record_hook_rejects(e, NULL, &nlive);
 	}
 	e->stats->applied += (int64_t)nlive;
-	e->stats->batches++;
+	if (e->stats->batches++ == 0)
+		log_verbose("first batch committed %" PRId64 " ms after start", clock_mono_ms() - e->started);
 	if (e->hooks->committed)
 		e->hooks->committed(e->ctx, e->live, nlive);
 
@@ -597,6 +599,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	e.hooks = hooks;
 	e.ctx = ctx;
 	e.stats = stats;
+	e.started = clock_mono_ms();
 	e.batch = xmalloc((size_t)cfg->batch * sizeof(*e.batch));
 	e.live = xmalloc((size_t)cfg->batch * sizeof(*e.live));
 	e.reasons = xmalloc((size_t)cfg->batch * ENGINE_REASON_LEN);

@@ -77,8 +77,10 @@ int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index
 		      char *err, size_t errlen);
 
 /* Deletes at most max by_time entries older than index_before, oldest first, and with
- * users_before > INT64_MIN also the users whose last_seen is older than that. Bounded, so
- * that it can run inside every batch txn. *pruned gets the number of entries removed. */
+ * users_before > INT64_MIN also the users of the deleted entries whose last_seen is older
+ * than that. Users are found through the index only: one whose entry is already gone
+ * (pruned earlier, or never written for being older than index_floor) is kept. Bounded,
+ * so that it can run inside every batch txn. *pruned gets the number of entries removed. */
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
 		size_t *pruned, char *err, size_t errlen);
 

@@ -10,6 +10,10 @@ plain Python, the answers the tests compare the store's against.
                                                  events stamped after --max-ts are
                                                  rejected ones and do not count
   expect.py rejects EVENTS [--max-ts MS]         the number of events that must be rejected
+  expect.py compare EVENTS USERS [--max-ts MS]   compares a store's "user last_seen count"
+                                                 lines (USERS) with the events; prints
+                                                 "lost N double-applied M wrong-time K" and
+                                                 exits 1 unless all are 0
   expect.py outbox EVENTS --window MS            "user<TAB>message<TAB>recipient" lines:
                                                  recipients of each chat message are the
                                                  other users whose final last_seen is in
@@ -28,7 +32,9 @@ def load(path, max_ts):
             if not line:
                 continue
             ev = json.loads(line)
-            if "_raw_hex" in ev or (max_ts is not None and ev["ts"] > max_ts):
+            # Either gen-events.py's lines or `pingpong tail`'s, whose undecodable
+            # events carry "error".
+            if "_raw_hex" in ev or "error" in ev or (max_ts is not None and ev["ts"] > max_ts):
                 bad += 1
             else:
                 good.append(ev)
@@ -46,8 +52,9 @@ def last_seen(events):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["active", "users", "rejects", "outbox"])
+    ap.add_argument("what", choices=["active", "users", "rejects", "outbox", "compare"])
     ap.add_argument("events")
+    ap.add_argument("users", nargs="?")
     ap.add_argument("--at", type=int)
     ap.add_argument("--window", type=int, default=30000)
     ap.add_argument("--max-ts", type=int)
@@ -61,6 +68,22 @@ def main():
     elif a.what == "users":
         for u in sorted(seen):
             out.write("%s %d %d\n" % (u, seen[u], count[u]))
+    elif a.what == "compare":
+        actual = {}
+        with open(a.users) as f:
+            for line in f:
+                u, ts, n = line.split()
+                actual[u] = (int(ts), int(n))
+        lost = double = wrong = 0
+        for u in set(seen) | set(actual):
+            want = count.get(u, 0)
+            got_ts, got = actual.get(u, (None, 0))
+            lost += max(0, want - got)
+            double += max(0, got - want)
+            if u in seen and u in actual and got_ts != seen[u]:
+                wrong += 1
+        out.write("lost %d double-applied %d wrong-time %d\n" % (lost, double, wrong))
+        sys.exit(1 if lost or double or wrong else 0)
     elif a.what == "rejects":
         out.write("%d\n" % bad)
     else:

@@ -1,0 +1,1340 @@
+/* check_store.c: the Check suite for store.c: the LMDB store's records, index and invariants.
+ *
+ * Each test gets a fresh mkdtemp directory from a checked fixture; the store lives in its
+ * subdirectory "st", which store_open must create. Everything goes through store.h, except
+ * where a test has to reach under the API on purpose: to read the file modes, and to
+ * corrupt the by_time index or the schema with raw LMDB, writing keys in the layout that
+ * the top of store.c documents (so that store_check is judged against the format, not
+ * against its own helpers). LMDB allows one environment per file per process, so those
+ * tests close the store before the raw edit and reopen it after.
+ *
+ * Expected results are computed by the tests themselves (which users fall in a range,
+ * which rows a key order puts first), never by asking store.c a second time.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "store.h"
+
+static char tmp[64];   /* the test's mkdtemp directory */
+static char dir[128];  /* tmp/st: the store */
+static char err[1024];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/check_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/st", tmp);
+	err[0] = '\0';
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static struct store *open_opts(const struct store_options *o)
+{
+	struct store *s = NULL;
+	int rc = store_open(&s, dir, o, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_open: %d: %s", rc, err);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static struct store *open_rw(void)
+{
+	struct store_options o = { 0, 1, 0 }; /* no_sync: the tests never crash the machine */
+	return open_opts(&o);
+}
+
+static struct store *open_ro(void)
+{
+	struct store_options o = { 1, 0, 0 };
+	return open_opts(&o);
+}
+
+static struct store_txn *begin(struct store *s, int write)
+{
+	struct store_txn *t = NULL;
+	int rc = store_txn_begin(s, write, &t, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_txn_begin: %d: %s", rc, err);
+	return t;
+}
+
+static void commit(struct store_txn *t)
+{
+	int rc = store_txn_commit(t, err, sizeof(err));
+	ck_assert_msg(rc == 0, "store_txn_commit: %d: %s", rc, err);
+}
+
+static void touch(struct store_txn *t, const char *user, const char *email, int64_t ts, int64_t floor)
+{
+	int rc = store_user_touch(t, user, strlen(user), email, email ? strlen(email) : 0, ts, floor, err,
+				  sizeof(err));
+	ck_assert_msg(rc == 0, "store_user_touch(%s, %" PRId64 "): %d: %s", user, ts, rc, err);
+}
+
+/* Asserts the user exists with these values; email NULL means "has none". */
+static void assert_user(struct store_txn *t, const char *user, int64_t last_seen, uint64_t count,
+			const char *email)
+{
+	struct store_user u;
+	int rc = store_user_get(t, user, strlen(user), &u, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_user_get(%s): %d: %s", user, rc, err);
+	ck_assert_int_eq(u.last_seen, last_seen);
+	ck_assert_uint_eq(u.count, count);
+	if (!email) {
+		ck_assert_uint_eq(u.email_len, 0);
+	} else {
+		ck_assert_uint_eq(u.email_len, strlen(email));
+		ck_assert(memcmp(u.email, email, u.email_len) == 0);
+	}
+}
+
+static void assert_no_user(struct store_txn *t, const char *user)
+{
+	struct store_user u;
+	int rc = store_user_get(t, user, strlen(user), &u, err, sizeof(err));
+	ck_assert_msg(rc == STORE_NOTFOUND, "user %s: expected STORE_NOTFOUND, got %d", user, rc);
+}
+
+static struct store_stat stat_of(struct store_txn *t)
+{
+	struct store_stat st;
+	int rc = store_stat(t, &st, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_stat: %s", err);
+	return st;
+}
+
+static int64_t offset_of(struct store_txn *t, int32_t p)
+{
+	int64_t next = -12345;
+	int rc = store_offset_get(t, p, &next, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_offset_get(%d): %d: %s", (int)p, rc, err);
+	return next;
+}
+
+static int meta_is(struct store_txn *t, const char *key, const char *want)
+{
+	char buf[512];
+	return store_meta_get(t, key, buf, sizeof(buf)) == 0 && strcmp(buf, want) == 0;
+}
+
+/* by_time entries seen by store_index_range, copied out of the map. */
+#define MAXSEEN 64
+struct seen {
+	size_t n, total, stop_after; /* stop_after 0: never stop */
+	char user[MAXSEEN][32];
+	int64_t ts[MAXSEEN];
+};
+
+static int seen_add(void *arg, const char *user, size_t len, int64_t ts)
+{
+	struct seen *s = arg;
+
+	if (s->n < MAXSEEN) {
+		snprintf(s->user[s->n], sizeof(s->user[0]), "%.*s", (int)len, user);
+		s->ts[s->n] = ts;
+		s->n++;
+	}
+	s->total++;
+	return s->stop_after && s->total >= s->stop_after;
+}
+
+static void range(struct store_txn *t, int64_t from, int64_t to, struct seen *s)
+{
+	size_t stop_after = s->stop_after;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->stop_after = stop_after;
+	rc = store_index_range(t, from, to, seen_add, s, err, sizeof(err));
+	ck_assert_msg(rc == 0, "store_index_range: %d: %s", rc, err);
+}
+
+/* Problems reported by store_check. */
+struct reports {
+	int n;
+	char msg[16][256];
+};
+
+static void report_add(void *arg, const char *problem)
+{
+	struct reports *r = arg;
+
+	if (r->n < 16)
+		snprintf(r->msg[r->n], sizeof(r->msg[0]), "%s", problem);
+	r->n++;
+}
+
+/* Index of the one report containing both needles, failing unless exactly one does. */
+static int report_find(const struct reports *r, const char *a, const char *b)
+{
+	int i, found = -1;
+
+	for (i = 0; i < r->n && i < 16; i++) {
+		if (strstr(r->msg[i], a) && (!b || strstr(r->msg[i], b))) {
+			ck_assert_msg(found < 0, "two reports mention '%s': '%s' and '%s'", a, r->msg[found],
+				      r->msg[i]);
+			found = i;
+		}
+	}
+	ck_assert_msg(found >= 0, "no report mentions '%s'%s%s", a, b ? " and " : "", b ? b : "");
+	return found;
+}
+
+static int check(struct store_txn *t, int64_t floor, struct reports *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = store_check(t, floor, report_add, r, err, sizeof(err));
+	ck_assert_msg(rc >= 0, "store_check: %s", err);
+	ck_assert_int_eq(rc, r->n);
+	return rc;
+}
+
+/* ---- raw LMDB, for the tests that must get under the API ----------------------------- */
+
+struct raw {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+};
+
+static void raw_open(struct raw *r, const char *db)
+{
+	int rc;
+
+	ck_assert_int_eq(mdb_env_create(&r->env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(r->env, 8), 0);
+	rc = mdb_env_open(r->env, dir, 0, 0600);
+	ck_assert_msg(rc == 0, "mdb_env_open: %s", mdb_strerror(rc));
+	ck_assert_int_eq(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+	rc = mdb_dbi_open(r->txn, db, 0, &r->dbi);
+	ck_assert_msg(rc == 0, "mdb_dbi_open(%s): %s", db, mdb_strerror(rc));
+}
+
+static void raw_close(struct raw *r)
+{
+	ck_assert_int_eq(mdb_txn_commit(r->txn), 0);
+	mdb_env_close(r->env);
+}
+
+/* A by_time key as store.c's header documents it: be64(ts) user. */
+static MDB_val raw_index_key(unsigned char *buf, int64_t ts, const char *user)
+{
+	MDB_val k;
+	size_t len = strlen(user);
+	int i;
+
+	for (i = 0; i < 8; i++)
+		buf[i] = (unsigned char)((uint64_t)ts >> (56 - 8 * i));
+	memcpy(buf + 8, user, len);
+	k.mv_size = 8 + len;
+	k.mv_data = buf;
+	return k;
+}
+
+/* ---- open and bind ----------------------------------------------------------------- */
+
+START_TEST(test_open_creates_private_files)
+{
+	mode_t old = umask(0); /* the modes must come from store_open, not from the umask */
+	struct store *s = open_rw();
+	char path[256];
+	struct stat st;
+
+	umask(old);
+	ck_assert_str_eq(store_dir(s), dir);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	store_close(s);
+
+	s = open_rw(); /* reopening an existing store */
+	ck_assert_str_eq(store_dir(s), dir);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_open_failures)
+{
+	struct store_options ro = { 1, 0, 0 }, rw = { 0, 0, 0 };
+	struct store *s = NULL;
+	char path[256];
+	FILE *f;
+
+	/* read-only never creates */
+	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, dir) != NULL, "error does not name the store: %s", err);
+	ck_assert_int_eq(access(dir, F_OK), -1);
+
+	/* not a directory */
+	snprintf(path, sizeof(path), "%s/file", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(store_open(&s, path, &rw, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "not a directory") != NULL, "%s", err);
+
+	/* an empty directory is no store to read */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, dir) != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_bind)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 0);
+	ck_assert(meta_is(t, "topic", "chat"));
+	ck_assert(meta_is(t, "group", "grp"));
+	store_txn_abort(t);
+	store_close(s);
+
+	s = open_rw();
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_bind(s, "chat", NULL, err, sizeof(err)), 0); /* group not checked */
+
+	err[0] = '\0';
+	ck_assert_int_eq(store_bind(s, "other", "grp", err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "topic") && strstr(err, "'chat'") && strstr(err, "'other'"),
+		      "message does not name the store's topic: %s", err);
+
+	err[0] = '\0';
+	ck_assert_int_eq(store_bind(s, "chat", "rival", err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "group") && strstr(err, "'grp'") && strstr(err, "'rival'"),
+		      "message does not name the store's group: %s", err);
+
+	/* the failures recorded nothing */
+	t = begin(s, 0);
+	ck_assert(meta_is(t, "topic", "chat"));
+	ck_assert(meta_is(t, "group", "grp"));
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_bind_long_group_refused)
+{
+	char group[301];
+	struct store *s;
+	int rc;
+
+	/* A name longer than the meta buffers could never be matched on reopen: refuse it. */
+	memset(group, 'g', sizeof(group) - 1);
+	group[sizeof(group) - 1] = '\0';
+	s = open_rw();
+	rc = store_bind(s, "chat", group, err, sizeof(err));
+	store_close(s);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(err, "255 bytes") != NULL, "%s", err);
+
+	/* 255 bytes is fine, and the same consumer restarting is let in. */
+	group[255] = '\0';
+	s = open_rw();
+	ck_assert_int_eq(store_bind(s, "chat", group, err, sizeof(err)), 0);
+	store_close(s);
+	s = open_rw();
+	rc = store_bind(s, "chat", group, err, sizeof(err));
+	store_close(s);
+	ck_assert_msg(rc == 0, "rebinding the same 255-byte group failed: %s", err);
+}
+END_TEST
+
+START_TEST(test_read_only)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 1);
+	touch(t, "alice", "a@example.org", 1000, 0);
+	ck_assert_int_eq(store_offset_put(t, 0, 17, err, sizeof(err)), 0);
+	commit(t);
+	store_close(s);
+
+	s = open_ro();
+	ck_assert_int_eq(store_bind(s, "chat", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_txn_begin(s, 1, &t, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "read-only") != NULL, "%s", err);
+
+	/* the named databases opened read-only stay usable after open */
+	t = begin(s, 0);
+	assert_user(t, "alice", 1000, 1, "a@example.org");
+	ck_assert_int_eq(offset_of(t, 0), 17);
+	ck_assert(meta_is(t, "schema", STORE_SCHEMA_VERSION));
+	store_txn_abort(t);
+
+	ck_assert_int_eq(store_bind(s, "other", NULL, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "'chat'") != NULL, "%s", err);
+	store_close(s);
+}
+END_TEST
+
+/* ---- users and the by_time index ---------------------------------------------------- */
+
+START_TEST(test_touch_and_range)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct seen r = { 0 };
+
+	touch(t, "alice", "alice@example.org", 1000, 0);
+	touch(t, "bob", NULL, 2000, 0);
+	touch(t, "dave", "dave@example.org", 3000, 0);
+	touch(t, "carol", "carol@example.org", 3000, 0);
+	touch(t, "erin", NULL, 4000, 0);
+	commit(t);
+
+	t = begin(s, 0);
+	assert_user(t, "alice", 1000, 1, "alice@example.org");
+	assert_user(t, "bob", 2000, 1, NULL);
+	assert_user(t, "carol", 3000, 1, "carol@example.org");
+	assert_no_user(t, "frank");
+	assert_no_user(t, "alic");
+
+	/* (1000, 3000]: from is excluded, to included; ties in name order */
+	range(t, 1000, 3000, &r);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_str_eq(r.user[0], "bob");
+	ck_assert_int_eq(r.ts[0], 2000);
+	ck_assert_str_eq(r.user[1], "carol");
+	ck_assert_int_eq(r.ts[1], 3000);
+	ck_assert_str_eq(r.user[2], "dave");
+	ck_assert_int_eq(r.ts[2], 3000);
+
+	range(t, 999, 1000, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.user[0], "alice");
+
+	range(t, 1000, 2999, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.user[0], "bob");
+
+	range(t, 3000, 3999, &r);
+	ck_assert_uint_eq(r.n, 0);
+	range(t, 4000, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 0);
+	range(t, 3000, 2000, &r); /* empty interval */
+	ck_assert_uint_eq(r.n, 0);
+
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 5);
+	ck_assert_str_eq(r.user[0], "alice");
+	ck_assert_str_eq(r.user[4], "erin");
+
+	r.stop_after = 2; /* fn's non-zero return stops the walk */
+	range(t, 0, INT64_MAX, &r);
+	ck_assert_uint_eq(r.total, 2);
+	ck_assert_str_eq(r.user[1], "bob");
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_out_of_order_and_duplicates)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct seen r = { 0 };
+	struct reports rep;
+
+	t = begin(s, 1);
+	touch(t, "alice", "a1@example.org", 100, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch(t, "alice", NULL, 50, 0); /* late: count moves, last_seen does not */
+	touch(t, "bob", NULL, 50, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch(t, "alice", NULL, 100, 0); /* duplicate time */
+	touch(t, "bob", NULL, 120, 0);   /* the entry moves forward */
+	touch(t, "bob", "b@example.org", 70, 0);
+	commit(t);
+
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 3, "a1@example.org"); /* a NULL email keeps the old one */
+	assert_user(t, "bob", 120, 3, "b@example.org");
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_str_eq(r.user[0], "alice");
+	ck_assert_int_eq(r.ts[0], 100);
+	ck_assert_str_eq(r.user[1], "bob");
+	ck_assert_int_eq(r.ts[1], 120);
+	ck_assert_uint_eq(stat_of(t).index, 2);
+	ck_assert_uint_eq(stat_of(t).users, 2);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+
+	t = begin(s, 1);
+	touch(t, "alice", "a2@example.org", 10, 0); /* a new email replaces the old */
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 4, "a2@example.org");
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_index_floor)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct seen r = { 0 };
+	struct reports rep;
+
+	touch(t, "carol", "c@example.org", 10, 100);
+	touch(t, "dan", NULL, 150, 100);
+	commit(t);
+
+	t = begin(s, 0);
+	assert_user(t, "carol", 10, 1, "c@example.org");
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.user[0], "dan");
+	ck_assert_uint_eq(stat_of(t).index, 1);
+	ck_assert_int_eq(check(t, 100, &rep), 0);
+	/* below the floor is what made it legal: a lower floor wants carol's entry */
+	ck_assert_int_eq(check(t, 0, &rep), 1);
+	report_find(&rep, "carol", NULL);
+	store_txn_abort(t);
+
+	t = begin(s, 1);
+	touch(t, "carol", NULL, 200, 100); /* back within the floor: indexed again */
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "carol", 200, 2, "c@example.org");
+	range(t, 150, 200, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.user[0], "carol");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_user_name_limits)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	char name[600];
+	struct store_user u;
+
+	memset(name, 'u', sizeof(name));
+	ck_assert_int_eq(store_user_touch(t, name, 0, NULL, 0, 1, 0, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_user_touch(t, name, 504, NULL, 0, 1, 0, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_user_touch(t, name, 503, NULL, 0, 1, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_user_get(t, name, 503, &u, err, sizeof(err)), 0);
+	ck_assert_uint_eq(u.count, 1);
+	ck_assert_int_eq(store_user_get(t, name, 504, &u, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_uint_eq(stat_of(t).users, 1);
+	commit(t);
+	store_close(s);
+}
+END_TEST
+
+/* ---- offsets and transactions ------------------------------------------------------ */
+
+struct offs {
+	size_t n;
+	int32_t p[16];
+	int64_t next[16];
+};
+
+static int offs_add(void *arg, int32_t partition, int64_t next)
+{
+	struct offs *o = arg;
+
+	if (o->n < 16) {
+		o->p[o->n] = partition;
+		o->next[o->n] = next;
+	}
+	o->n++;
+	return 0;
+}
+
+START_TEST(test_offsets)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct offs o = { 0 };
+	int64_t next = 99;
+	static const int32_t want_p[] = { 0, 1, 3, 256 };
+	static const int64_t want_next[] = { 5, 0, 30, 7000000000LL };
+	size_t i;
+
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_offset_get(t, 0, &next, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_int_eq(next, 99);
+	ck_assert_int_eq(store_offset_put(t, 256, 7000000000LL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 3, 30, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 0, 4, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 1, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 0, 5, err, sizeof(err)), 0); /* overwrite */
+	ck_assert_int_eq(offset_of(t, 0), 5);                          /* own writes are visible */
+	commit(t);
+	store_close(s);
+
+	/* durable across close and reopen */
+	s = open_rw();
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 0);
+	ck_assert_int_eq(offset_of(t, 256), 7000000000LL);
+	ck_assert_int_eq(offset_of(t, 3), 30);
+	ck_assert_int_eq(offset_of(t, 0), 5);
+	ck_assert_int_eq(offset_of(t, 1), 0);
+	ck_assert_int_eq(store_offset_get(t, 2, &next, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_int_eq(store_offsets_each(t, offs_add, &o, err, sizeof(err)), 0);
+	ck_assert_uint_eq(o.n, 4); /* in partition order, not insertion or byte-length order */
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(o.p[i], want_p[i]);
+		ck_assert_int_eq(o.next[i], want_next[i]);
+	}
+	ck_assert_uint_eq(stat_of(t).offsets, 4);
+	store_txn_abort(t);
+
+	/* an aborted txn leaves nothing behind */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_offset_put(t, 0, 1000, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 5, 50, err, sizeof(err)), 0);
+	store_txn_abort(t);
+	t = begin(s, 0);
+	ck_assert_int_eq(offset_of(t, 0), 5);
+	ck_assert_int_eq(store_offset_get(t, 5, &next, err, sizeof(err)), STORE_NOTFOUND);
+	store_txn_abort(t);
+	store_close(s);
+
+	s = open_rw();
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 0);
+	ck_assert_int_eq(offset_of(t, 0), 5);
+	ck_assert_int_eq(store_offset_get(t, 5, &next, err, sizeof(err)), STORE_NOTFOUND);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_batch_atomicity)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct seen r = { 0 };
+	int64_t next;
+	struct store_stat st;
+
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 1);
+	touch(t, "alice", "a@example.org", 100, 0);
+	touch(t, "bob", NULL, 200, 0);
+	ck_assert_int_eq(store_offset_put(t, 0, 42, err, sizeof(err)), 0);
+	store_txn_abort(t);
+
+	t = begin(s, 0);
+	assert_no_user(t, "alice");
+	assert_no_user(t, "bob");
+	ck_assert_int_eq(store_offset_get(t, 0, &next, err, sizeof(err)), STORE_NOTFOUND);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 0);
+	st = stat_of(t);
+	ck_assert_uint_eq(st.users, 0);
+	ck_assert_uint_eq(st.index, 0);
+	ck_assert_uint_eq(st.offsets, 0);
+	store_txn_abort(t);
+
+	t = begin(s, 1);
+	touch(t, "alice", "a@example.org", 100, 0);
+	touch(t, "bob", NULL, 200, 0);
+	ck_assert_int_eq(store_offset_put(t, 0, 42, err, sizeof(err)), 0);
+	commit(t);
+	store_close(s);
+
+	s = open_rw();
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 1, "a@example.org");
+	assert_user(t, "bob", 200, 1, NULL);
+	ck_assert_int_eq(offset_of(t, 0), 42);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 2);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_snapshot_isolation)
+{
+	struct store *s = open_rw();
+	struct store_txn *w, *r1, *r2;
+	struct seen r = { 0 };
+
+	w = begin(s, 1);
+	touch(w, "alice", NULL, 100, 0);
+	commit(w);
+
+	r1 = begin(s, 0);
+	w = begin(s, 1);
+	touch(w, "bob", NULL, 200, 0);
+	touch(w, "alice", NULL, 300, 0);
+	assert_no_user(r1, "bob"); /* not even before the commit */
+	commit(w);
+
+	assert_no_user(r1, "bob");
+	assert_user(r1, "alice", 100, 1, NULL);
+	range(r1, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_int_eq(r.ts[0], 100);
+	ck_assert_uint_eq(stat_of(r1).users, 1);
+
+	r2 = begin(s, 0);
+	assert_user(r2, "bob", 200, 1, NULL);
+	assert_user(r2, "alice", 300, 2, NULL);
+	range(r2, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_str_eq(r.user[0], "bob");
+	ck_assert_str_eq(r.user[1], "alice");
+	store_txn_abort(r2);
+	store_txn_abort(r1);
+	store_close(s);
+}
+END_TEST
+
+/* ---- pruning ----------------------------------------------------------------------- */
+
+#define NPRUNE 10000
+
+static void fill_prune(struct store *s)
+{
+	struct store_txn *t = begin(s, 1);
+	char name[16];
+	int i;
+
+	for (i = 1; i <= NPRUNE; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		touch(t, name, NULL, i, 0);
+	}
+	commit(t);
+}
+
+START_TEST(test_prune_index)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct seen r = { 0 };
+	struct reports rep;
+	struct store_stat st;
+	size_t pruned, total = 0;
+	int rounds = 0;
+
+	fill_prune(s);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_prune(t, 5001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 1000);
+	st = stat_of(t);
+	ck_assert_uint_eq(st.index, NPRUNE - 1000);
+	ck_assert_uint_eq(st.users, NPRUNE);
+	range(t, 0, 1000, &r); /* the oldest went first */
+	ck_assert_uint_eq(r.n, 0);
+	r.stop_after = 1;
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_str_eq(r.user[0], "u1001");
+	ck_assert_int_eq(r.ts[0], 1001);
+	r.stop_after = 0;
+	commit(t);
+
+	total = 1000;
+	do {
+		t = begin(s, 1);
+		ck_assert_int_eq(store_prune(t, 5001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+		ck_assert_uint_le(pruned, 1000);
+		total += pruned;
+		commit(t);
+		ck_assert_int_lt(++rounds, 20);
+	} while (pruned != 0);
+	ck_assert_uint_eq(total, 5000);
+	ck_assert_int_eq(rounds, 5); /* 4 rounds of 1000, then one that finds nothing */
+
+	t = begin(s, 0);
+	st = stat_of(t);
+	ck_assert_uint_eq(st.index, 5000);
+	ck_assert_uint_eq(st.users, NPRUNE); /* users_before = INT64_MIN keeps them all */
+	assert_user(t, "u1", 1, 1, NULL);
+	assert_user(t, "u5000", 5000, 1, NULL);
+	range(t, INT64_MIN, 5000, &r);
+	ck_assert_uint_eq(r.n, 0);
+	r.stop_after = 1;
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_str_eq(r.user[0], "u5001");
+	ck_assert_int_eq(check(t, 5001, &rep), 0);
+	/* the check is live: below the pruned floor every user lacks its entry */
+	ck_assert_int_eq(check(t, 0, &rep), 5000);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_prune_users)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct reports rep;
+	struct store_stat st;
+	size_t pruned, total = 0;
+	int rounds = 0;
+
+	fill_prune(s);
+	do {
+		t = begin(s, 1);
+		ck_assert_int_eq(store_prune(t, 5001, 5001, 1000, &pruned, err, sizeof(err)), 0);
+		total += pruned;
+		commit(t);
+		ck_assert_int_lt(++rounds, 20);
+	} while (pruned != 0);
+	ck_assert_uint_eq(total, 5000);
+
+	t = begin(s, 0);
+	st = stat_of(t);
+	ck_assert_uint_eq(st.index, 5000);
+	ck_assert_uint_eq(st.users, 5000);
+	assert_no_user(t, "u1");
+	assert_no_user(t, "u5000");
+	assert_user(t, "u5001", 5001, 1, NULL);
+	assert_user(t, "u10000", 10000, 1, NULL);
+	ck_assert_int_eq(check(t, 5001, &rep), 0);
+	ck_assert_int_eq(check(t, 0, &rep), 0); /* nothing left below the floor to miss */
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* store.h: with users_before, the users of the deleted entries older than it go too; a user
+ * whose entry an earlier index-only prune removed is kept (it is no longer reachable). */
+START_TEST(test_prune_users_after_index_prune)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct store_stat st;
+	size_t pruned;
+	int rounds = 0;
+
+	fill_prune(s);
+	do { /* index only, up to 2001 */
+		t = begin(s, 1);
+		ck_assert_int_eq(store_prune(t, 2001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+		commit(t);
+		ck_assert_int_lt(++rounds, 20);
+	} while (pruned != 0);
+	do { /* then users too, up to 5001 */
+		t = begin(s, 1);
+		ck_assert_int_eq(store_prune(t, 5001, 5001, 1000, &pruned, err, sizeof(err)), 0);
+		commit(t);
+		ck_assert_int_lt(++rounds, 40);
+	} while (pruned != 0);
+
+	t = begin(s, 0);
+	st = stat_of(t);
+	assert_user(t, "u1000", 1000, 1, NULL); /* its entry went first: kept */
+	ck_assert_int_eq(store_user_get(t, "u3000", 5, &(struct store_user){ 0 }, err, sizeof(err)),
+			 STORE_NOTFOUND);
+	store_txn_abort(t);
+	store_close(s);
+	ck_assert_uint_eq(st.index, 5000);
+	ck_assert_uint_eq(st.users, 2000 + 5000);
+}
+END_TEST
+
+/* ---- rejects, gaps, outbox --------------------------------------------------------- */
+
+struct rows {
+	size_t n;
+	int32_t p[16];
+	int64_t a[16], b[16]; /* offset, and gap end */
+	char str[16][600];    /* reason or recipient */
+	unsigned char bytes[16][128];
+	size_t len[16];
+};
+
+static int rejects_add(void *arg, int32_t partition, int64_t offset, const char *reason,
+		       const void *payload, size_t len)
+{
+	struct rows *r = arg;
+
+	ck_assert_uint_lt(r->n, 16);
+	ck_assert_uint_le(len, sizeof(r->bytes[0]));
+	r->p[r->n] = partition;
+	r->a[r->n] = offset;
+	snprintf(r->str[r->n], sizeof(r->str[0]), "%s", reason);
+	memcpy(r->bytes[r->n], payload, len);
+	r->len[r->n] = len;
+	r->n++;
+	return 0;
+}
+
+START_TEST(test_rejects)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	unsigned char payload[100];
+	struct rows r = { 0 };
+	size_t i;
+
+	for (i = 0; i < sizeof(payload); i++)
+		payload[i] = (unsigned char)(i * 7); /* includes NUL bytes */
+	ck_assert_int_eq(store_reject_put(t, 1, 7, "bad msgpack", payload, sizeof(payload), err, sizeof(err)), 0);
+	ck_assert_int_eq(store_reject_put(t, 0, 300, "ts in the future", payload + 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_reject_put(t, 0, 3, "empty", NULL, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_reject_put(t, 1, 2, "exact", payload, STORE_REJECT_PAYLOAD_MAX, err, sizeof(err)), 0);
+	commit(t);
+
+	t = begin(s, 0);
+	ck_assert_int_eq(store_rejects_each(t, rejects_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 4);
+	ck_assert_int_eq(r.p[0], 0);
+	ck_assert_int_eq(r.a[0], 3);
+	ck_assert_str_eq(r.str[0], "empty");
+	ck_assert_uint_eq(r.len[0], 0);
+
+	ck_assert_int_eq(r.p[1], 0);
+	ck_assert_int_eq(r.a[1], 300);
+	ck_assert_str_eq(r.str[1], "ts in the future");
+	ck_assert_uint_eq(r.len[1], 10);
+	ck_assert(memcmp(r.bytes[1], payload + 1, 10) == 0);
+
+	ck_assert_int_eq(r.p[2], 1);
+	ck_assert_int_eq(r.a[2], 2);
+	ck_assert_uint_eq(r.len[2], STORE_REJECT_PAYLOAD_MAX);
+
+	ck_assert_int_eq(r.p[3], 1);
+	ck_assert_int_eq(r.a[3], 7);
+	ck_assert_str_eq(r.str[3], "bad msgpack");
+	ck_assert_uint_eq(r.len[3], STORE_REJECT_PAYLOAD_MAX); /* truncated */
+	ck_assert(memcmp(r.bytes[3], payload, STORE_REJECT_PAYLOAD_MAX) == 0);
+	ck_assert_uint_eq(stat_of(t).rejects, 4);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+static int gaps_add(void *arg, int32_t partition, int64_t from, int64_t to)
+{
+	struct rows *r = arg;
+
+	ck_assert_uint_lt(r->n, 16);
+	r->p[r->n] = partition;
+	r->a[r->n] = from;
+	r->b[r->n] = to;
+	r->n++;
+	return 0;
+}
+
+START_TEST(test_gaps)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct rows r = { 0 };
+
+	ck_assert_int_eq(store_gap_put(t, 2, 0, 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_gap_put(t, 0, 10, 20, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_gap_put(t, 0, 5, 7, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_gap_put(t, 0, 256, 5000000000LL, err, sizeof(err)), 0);
+	commit(t);
+
+	t = begin(s, 0);
+	ck_assert_int_eq(store_gaps_each(t, gaps_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 4);
+	ck_assert_int_eq(r.p[0], 0);
+	ck_assert_int_eq(r.a[0], 5);
+	ck_assert_int_eq(r.b[0], 7);
+	ck_assert_int_eq(r.p[1], 0);
+	ck_assert_int_eq(r.a[1], 10);
+	ck_assert_int_eq(r.b[1], 20);
+	ck_assert_int_eq(r.p[2], 0);
+	ck_assert_int_eq(r.a[2], 256);
+	ck_assert_int_eq(r.b[2], 5000000000LL);
+	ck_assert_int_eq(r.p[3], 2);
+	ck_assert_int_eq(r.a[3], 0);
+	ck_assert_int_eq(r.b[3], 1);
+	ck_assert_uint_eq(stat_of(t).gaps, 4);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+static int outbox_add(void *arg, int32_t partition, int64_t offset, const char *recipient, size_t rlen,
+		      const char *text, size_t tlen)
+{
+	struct rows *r = arg;
+
+	ck_assert_uint_lt(r->n, 16);
+	ck_assert_uint_lt(rlen, sizeof(r->str[0]));
+	ck_assert_uint_le(tlen, sizeof(r->bytes[0]));
+	r->p[r->n] = partition;
+	r->a[r->n] = offset;
+	memcpy(r->str[r->n], recipient, rlen);
+	r->str[r->n][rlen] = '\0';
+	memcpy(r->bytes[r->n], text, tlen);
+	r->len[r->n] = tlen;
+	r->n++;
+	return 0;
+}
+
+static void outbox_put(struct store_txn *t, int32_t p, int64_t off, const char *rcpt, const char *text)
+{
+	int rc = store_outbox_put(t, p, off, rcpt, strlen(rcpt), text, strlen(text), err, sizeof(err));
+	ck_assert_msg(rc == 0, "store_outbox_put: %s", err);
+}
+
+static void assert_row(const struct rows *r, size_t i, int32_t p, int64_t off, const char *rcpt,
+		       const char *text)
+{
+	ck_assert_int_eq(r->p[i], p);
+	ck_assert_int_eq(r->a[i], off);
+	ck_assert_str_eq(r->str[i], rcpt);
+	ck_assert_uint_eq(r->len[i], strlen(text));
+	ck_assert(memcmp(r->bytes[i], text, r->len[i]) == 0);
+}
+
+START_TEST(test_outbox)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct rows r = { 0 };
+	char big[520];
+
+	outbox_put(t, 0, 6, "alice", "later");
+	outbox_put(t, 0, 5, "bob", "hi bob");
+	outbox_put(t, 0, 5, "alice", "hi alice");
+	outbox_put(t, 1, 5, "alice", "other partition");
+	outbox_put(t, 0, 4, "zed", "earlier");
+	outbox_put(t, 0, 5, "a", ""); /* an empty text is still a row */
+	memset(big, 'r', sizeof(big));
+	ck_assert_int_eq(store_outbox_put(t, 0, 9, big, 500, "x", 1, err, sizeof(err)), -1);
+	commit(t);
+
+	t = begin(s, 0);
+	ck_assert_int_eq(store_outbox_each(t, outbox_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 6);
+	assert_row(&r, 0, 0, 4, "zed", "earlier");
+	assert_row(&r, 1, 0, 5, "a", "");
+	assert_row(&r, 2, 0, 5, "alice", "hi alice");
+	assert_row(&r, 3, 0, 5, "bob", "hi bob");
+	assert_row(&r, 4, 0, 6, "alice", "later");
+	assert_row(&r, 5, 1, 5, "alice", "other partition");
+	ck_assert_uint_eq(stat_of(t).outbox, 6);
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(store_outbox_at(t, 0, 5, outbox_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 3);
+	assert_row(&r, 0, 0, 5, "a", "");
+	assert_row(&r, 1, 0, 5, "alice", "hi alice");
+	assert_row(&r, 2, 0, 5, "bob", "hi bob");
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(store_outbox_at(t, 1, 5, outbox_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 1);
+	assert_row(&r, 0, 1, 5, "alice", "other partition");
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(store_outbox_at(t, 0, 7, outbox_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_int_eq(store_outbox_at(t, 2, 0, outbox_add, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* ---- map growth -------------------------------------------------------------------- */
+
+#define NGROW 2000
+
+START_TEST(test_map_full_grow_redo)
+{
+	struct store_options o = { 0, 1, 65536 };
+	struct store *s = open_opts(&o);
+	uint64_t size0 = store_map_size(s);
+	char name[32], email[256];
+	struct store_txn *t;
+	int i, rc = 0, fulls = 0, attempts = 0;
+	struct store_stat st;
+
+	for (;;) {
+		ck_assert_int_lt(++attempts, 30);
+		t = begin(s, 1);
+		for (i = 0; i < NGROW; i++) {
+			snprintf(name, sizeof(name), "user%05d", i);
+			snprintf(email, sizeof(email), "%s@%0190d.example.org", name, i);
+			rc = store_user_touch(t, name, strlen(name), email, strlen(email), 1000 + i, 0, err,
+					      sizeof(err));
+			if (rc != 0)
+				break;
+		}
+		if (rc == 0) {
+			rc = store_txn_commit(t, err, sizeof(err)); /* frees t either way */
+			if (rc == 0)
+				break;
+		} else {
+			store_txn_abort(t);
+		}
+		ck_assert_msg(rc == STORE_FULL, "expected STORE_FULL, got %d: %s", rc, err);
+		ck_assert_msg(strstr(err, "MDB_MAP_FULL") != NULL, "%s", err);
+		fulls++;
+		ck_assert_int_eq(store_grow(s, err, sizeof(err)), 0);
+	}
+	ck_assert_int_gt(fulls, 0);
+	ck_assert_uint_gt(store_map_size(s), size0);
+	ck_assert_uint_ge(store_map_size(s), size0 << fulls);
+
+	t = begin(s, 0);
+	for (i = 0; i < NGROW; i++) {
+		snprintf(name, sizeof(name), "user%05d", i);
+		snprintf(email, sizeof(email), "%s@%0190d.example.org", name, i);
+		assert_user(t, name, 1000 + i, 1, email); /* count 1: the failed tries left nothing */
+	}
+	st = stat_of(t);
+	ck_assert_uint_eq(st.users, NGROW);
+	ck_assert_uint_eq(st.index, NGROW);
+	ck_assert_uint_eq(st.map_size, store_map_size(s));
+	ck_assert_uint_le(st.used_bytes, st.map_size);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* ---- store_check ------------------------------------------------------------------- */
+
+START_TEST(test_check_catches_corrupt_index)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct reports rep;
+	struct raw raw;
+	unsigned char kb[64];
+	MDB_val k, empty = { 0, NULL };
+	int i;
+
+	touch(t, "alice", NULL, 100, 0);
+	touch(t, "bob", NULL, 200, 0);
+	touch(t, "carol", NULL, 300, 0);
+	touch(t, "dave", NULL, 400, 0);
+	commit(t);
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 0); /* clean */
+	store_txn_abort(t);
+	store_close(s);
+
+	raw_open(&raw, "by_time");
+	k = raw_index_key(kb, 200, "bob");
+	ck_assert_int_eq(mdb_del(raw.txn, raw.dbi, &k, NULL), 0); /* bob loses his entry */
+	k = raw_index_key(kb, 250, "ghost");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* nobody's entry */
+	k = raw_index_key(kb, 350, "carol");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* a second, wrong time */
+	raw_close(&raw);
+
+	s = open_rw();
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 3);
+	report_find(&rep, "bob", NULL);
+	report_find(&rep, "ghost", "250");
+	i = report_find(&rep, "carol", "350");
+	ck_assert_msg(strstr(rep.msg[i], "300") != NULL, "does not give carol's last_seen: %s", rep.msg[i]);
+	for (i = 0; i < rep.n; i++)
+		ck_assert_msg(!strstr(rep.msg[i], "alice") && !strstr(rep.msg[i], "dave"), "%s", rep.msg[i]);
+	ck_assert_int_eq(store_check(t, 0, NULL, NULL, err, sizeof(err)), 3); /* report is optional */
+	/* bob's hole is below a floor of 201 and no longer counts; the others still do */
+	ck_assert_int_eq(check(t, 201, &rep), 2);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_check_offsets)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct reports rep;
+
+	ck_assert_int_eq(store_bind(s, "chat", "grp", err, sizeof(err)), 0);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_offset_put(t, 0, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_offset_put(t, 1, -1, err, sizeof(err)), 0);
+	ck_assert_int_eq(check(t, 0, &rep), 1);
+	report_find(&rep, "offsets", "-1");
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* ---- schema and meta --------------------------------------------------------------- */
+
+START_TEST(test_meta_and_schema)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	char buf[8];
+
+	t = begin(s, 1);
+	ck_assert(meta_is(t, "schema", "1"));
+	ck_assert_str_eq(STORE_SCHEMA_VERSION, "1");
+	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, sizeof(buf)), STORE_NOTFOUND);
+	ck_assert_int_eq(store_meta_put(t, "retain_ms", "3600000", err, sizeof(err)), 0);
+	ck_assert(meta_is(t, "retain_ms", "3600000"));
+	ck_assert_int_eq(store_meta_put(t, "retain_ms", "60000", err, sizeof(err)), 0);
+	commit(t);
+	store_close(s);
+
+	s = open_rw();
+	t = begin(s, 0);
+	ck_assert(meta_is(t, "retain_ms", "60000"));
+	ck_assert(meta_is(t, "schema", "1"));
+	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, 4), 0); /* truncated, terminated */
+	ck_assert_str_eq(buf, "600");
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+static void set_schema(const char *version)
+{
+	struct raw raw;
+	MDB_val k = { 6, (void *)"schema" }, v = { strlen(version), (void *)version };
+
+	raw_open(&raw, "meta");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
+	raw_close(&raw);
+}
+
+START_TEST(test_schema_mismatch_rw)
+{
+	struct store_options rw = { 0, 0, 0 };
+	struct store *s = open_rw();
+
+	store_close(s);
+	set_schema("2");
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, dir, &rw, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "2"), "%s", err);
+}
+END_TEST
+
+/* A query reading records of a layout it does not know would report nonsense. */
+START_TEST(test_schema_mismatch_ro)
+{
+	struct store_options ro = { 1, 0, 0 };
+	struct store *s = open_rw();
+	int rc;
+
+	store_close(s);
+	set_schema("2");
+	s = NULL;
+	rc = store_open(&s, dir, &ro, err, sizeof(err));
+	if (rc == 0)
+		store_close(s);
+	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 2");
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "2"), "%s", err);
+}
+END_TEST
+
+/* One test case per area, so that CK_RUN_CASE=prune (say) runs just that area. */
+static TCase *area(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	/* valgrind runs the 10,000-user prunes and the map growth far slower than 4 s */
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc;
+
+	tc = area(s, "open");
+	tcase_add_test(tc, test_open_creates_private_files);
+	tcase_add_test(tc, test_open_failures);
+	tcase_add_test(tc, test_bind);
+	tcase_add_test(tc, test_bind_long_group_refused);
+	tcase_add_test(tc, test_read_only);
+	tc = area(s, "users");
+	tcase_add_test(tc, test_touch_and_range);
+	tcase_add_test(tc, test_out_of_order_and_duplicates);
+	tcase_add_test(tc, test_index_floor);
+	tcase_add_test(tc, test_user_name_limits);
+	tc = area(s, "txn");
+	tcase_add_test(tc, test_offsets);
+	tcase_add_test(tc, test_batch_atomicity);
+	tcase_add_test(tc, test_snapshot_isolation);
+	tc = area(s, "prune");
+	tcase_add_test(tc, test_prune_index);
+	tcase_add_test(tc, test_prune_users);
+	tcase_add_test(tc, test_prune_users_after_index_prune);
+	tc = area(s, "records");
+	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_gaps);
+	tcase_add_test(tc, test_outbox);
+	tc = area(s, "grow");
+	tcase_add_test(tc, test_map_full_grow_redo);
+	tc = area(s, "check");
+	tcase_add_test(tc, test_check_catches_corrupt_index);
+	tcase_add_test(tc, test_check_offsets);
+	tc = area(s, "schema");
+	tcase_add_test(tc, test_meta_and_schema);
+	tcase_add_test(tc, test_schema_mismatch_rw);
+	tcase_add_test(tc, test_schema_mismatch_ro);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
