@@ -7,6 +7,9 @@ test_description='crash: kill -9 the active consumer at random moments; nothing 
 EVENTS=${CRASH_EVENTS:-30000}
 USERS=${CRASH_USERS:-1500}
 KILLS=${CRASH_KILLS:-5}
+# Small batches keep the consumer busy (an fsync per batch), so that kills land mid-stream.
+BATCH=${CRASH_BATCH:-5}
+CRASH_MAX_DELAY=${CRASH_MAX_DELAY:-1.5}
 SEED=${CRASH_SEED:-$(date +%s)}
 say "seed $SEED: replay this run with CRASH_SEED=$SEED"
 start_broker --partitions 3
@@ -22,7 +25,7 @@ test_expect_success "kill -9 the consumer $KILLS times at random moments, restar
 	k=1 &&
 	while test $k -le $KILLS
 	do
-		test_bg active$k "$PP" active $GROUP_OPTS --store st --every 0 --batch 50 -v &&
+		test_bg active$k "$PP" active $GROUP_OPTS --store st --every 0 --batch $BATCH -v &&
 		wait_for 30 "grep -q \"assigned:\" active$k.err" &&
 		delay=$(random_delay $SEED $k) &&
 		sleep "$delay" &&
