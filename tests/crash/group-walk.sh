@@ -1,0 +1,162 @@
+#!/bin/sh
+test_description='crash: the consumer-group walk-through: members join and die, stores stay exact'
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/test-lib.sh"
+. "$top_srcdir/tests/lib-broker.sh"
+. "$top_srcdir/tests/crash/lib-crash.sh"
+
+start_broker --partitions 3
+
+# The cooperative-sticky assignor moves only what must move: a joining member takes
+# partitions from others only if it would otherwise be left without while another has
+# two, and a dead member's partitions go to the idle one. Its rebalance logs are
+# incremental: "assigned:" adds partitions, "revoked:" removes them.
+ASSIGNOR="-X partition.assignment.strategy=cooperative-sticky"
+
+# holding NAME: the partitions NAME holds now, as "0,2" ("" for none).
+holding () {
+	sed -n 's/.*\(assigned\|revoked\): chat\[\(.*\)\]$/\1 \2/p' "$1.err" | awk '
+		{ n = split($2, p, ","); for (i = 1; i <= n; i++) held[p[i]] = ($1 == "assigned") }
+		END { s = ""; for (k = 0; k < 64; k++) if (held[k]) s = s (s == "" ? "" : ",") k; print s }'
+}
+
+# owned NAME: how many partitions NAME holds now.
+owned () {
+	holding "$1" | tr ',' '\n' | grep -c . || true
+}
+
+# at_end STORE...: the stores' offsets, merged by taking each partition's highest,
+# equal the partition ends.
+at_end () {
+	for s in "$@"; do pp query --store "$s" offsets; done |
+		awk -F '\t' '$2 > m[$1] { m[$1] = $2 } END { for (p in m) print p "\t" m[p] }' |
+		LC_ALL=C sort >merged.offsets &&
+	partition_ends | LC_ALL=C sort >ends &&
+	cmp -s merged.offsets ends
+}
+
+# store_exact STORE EVENTS: the store holds exactly the events of the partitions it has
+# offsets for, below those offsets: nothing missing, nothing twice.
+store_exact () {
+	pp query --store "$1" offsets >"$1.offsets" &&
+	store_users "$1" >"$1.users" &&
+	"$PY" - "$2" "$1.offsets" "$1.users" <<-\EOF
+	import json, sys
+	nxt = dict(map(int, l.split("\t")) for l in open(sys.argv[2]))
+	seen, count = {}, {}
+	for line in open(sys.argv[1]):
+	    ev = json.loads(line)
+	    if "error" in ev or ev["offset"] >= nxt.get(ev["partition"], 0):
+	        continue
+	    u = ev["user"]
+	    seen[u] = max(seen.get(u, ev["ts"]), ev["ts"])
+	    count[u] = count.get(u, 0) + 1
+	want = sorted("%s %d %d" % (u, seen[u], count[u]) for u in seen)
+	got = sorted(l.strip() for l in open(sys.argv[3]))
+	if want != got:
+	    print("store %s differs: %d users expected, %d found" % (sys.argv[3], len(want), len(got)))
+	    sys.exit(1)
+	print("%s: %d users, partitions %s" % (sys.argv[3], len(got), sorted(nxt)))
+	EOF
+}
+
+test_expect_success 'keyed events: each user in one partition, in order' '
+	pp produce --rate 0 --count 9000 --users 300 --key user -q &&
+	pp tail --from-beginning --exit-at-end -q >events.jsonl &&
+	"$PY" - events.jsonl <<-\EOF
+	import json, sys
+	where, last = {}, {}
+	for line in open(sys.argv[1]):
+	    ev = json.loads(line)
+	    where.setdefault(ev["user"], set()).add(ev["partition"])
+	    assert ev["offset"] > last.get((ev["user"], ev["partition"]), -1)
+	    last[(ev["user"], ev["partition"])] = ev["offset"]
+	assert all(len(p) == 1 for p in where.values()), "a user spans partitions"
+	EOF
+'
+
+# The walk-through, once with one store shared by all members (one host), once with a
+# store per member (one per simulated host).
+for mode in shared per-member
+do
+	store_of () { if test $mode = shared; then echo st-shared; else echo "st-$1"; fi; }
+	g=walk-$mode
+
+	test_expect_success "$mode: members join one at a time; the fourth is idle" '
+		test_bg $mode-m1 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m1) --every 0 --batch 100 &&
+		wait_for 30 "test \$(owned $mode-m1) = 3" &&
+		test_bg $mode-m2 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m2) --every 0 --batch 100 &&
+		wait_for 30 "test \$(owned $mode-m2) -ge 1 && test \$(( \$(owned $mode-m1) + \$(owned $mode-m2) )) = 3" &&
+		test_bg $mode-m3 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m3) --every 0 --batch 100 &&
+		wait_for 30 "test \$(owned $mode-m1) = 1 && test \$(owned $mode-m2) = 1 && test \$(owned $mode-m3) = 1" &&
+		test_bg $mode-m4 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m4) --every 0 --batch 100 &&
+		wait_for 30 "grep -q \"assigned:\" $mode-m4.err" &&
+		test $(owned $mode-m1) = 1 && test $(owned $mode-m2) = 1 && test $(owned $mode-m3) = 1 &&
+		test $(owned $mode-m4) = 0 &&
+		! grep "assigned: chat\[" $mode-m4.err
+	'
+
+	test_expect_success "$mode: kill -9 a member; the idle one takes its partition over" '
+		lost=$(holding $mode-m1) &&
+		test_kill $mode-m1 KILL
+		wait_for 30 "test \"\$(holding $mode-m4)\" = \"$lost\"" &&
+		test $(owned $mode-m2) = 1 && test $(owned $mode-m3) = 1 &&
+		say "chat[$lost] moved from m1 to m4"
+	'
+
+	test_expect_success "$mode: new events flow; every member's store is exact" '
+		pp produce --rate 0 --count 3000 --users 300 --key user -q &&
+		pp tail --from-beginning --exit-at-end -q >events.jsonl &&
+		if test $mode = shared
+		then
+			wait_for 60 "at_end st-shared" &&
+			store_exact st-shared events.jsonl &&
+			verdict st-shared events.jsonl
+		else
+			wait_for 60 "at_end st-m1 st-m2 st-m3 st-m4" &&
+			for m in m1 m2 m3 m4
+			do
+				store_exact st-$m events.jsonl || return 1
+			done
+		fi
+	'
+
+	test_expect_success "$mode: members leave cleanly" '
+		for m in m2 m3 m4
+		do
+			test_kill $mode-$m TERM || return 1
+		done
+	'
+done
+
+test_expect_success 'two groups each saw every event' '
+	pp active $GROUP_OPTS -g walk-shared --store st-shared --every 0 --exit-at-end &&
+	at_end st-shared && at_end st-m1 st-m2 st-m3 st-m4
+'
+
+test_expect_success 'a new group with --start latest sees only new events' '
+	test_bg latest "$PP" active $GROUP_OPTS -g walk-latest --store st-latest --start latest --every 0 &&
+	wait_for 30 "test \$(owned latest) = 3" &&
+	partition_ends >before.ends &&
+	pp produce --rate 0 --count 500 --users 300 --key user -q &&
+	pp tail --from-beginning --exit-at-end -q >events.jsonl &&
+	wait_for 60 "at_end st-latest" &&
+	test_kill latest TERM &&
+	"$PY" - events.jsonl before.ends <<-\EOF >expected.latest &&
+	import json, sys
+	start = dict(map(int, l.split("\t")) for l in open(sys.argv[2]))
+	seen, count = {}, {}
+	for line in open(sys.argv[1]):
+	    ev = json.loads(line)
+	    if ev["offset"] < start.get(ev["partition"], 0):
+	        continue
+	    seen[ev["user"]] = max(seen.get(ev["user"], 0), ev["ts"])
+	    count[ev["user"]] = count.get(ev["user"], 0) + 1
+	for u in sorted(seen):
+	    print("%s %d %d" % (u, seen[u], count[u]))
+	EOF
+	store_users st-latest >actual.latest &&
+	test_cmp expected.latest actual.latest &&
+	test "$(awk "{ n += \$3 } END { print n }" actual.latest)" = 500
+'
+
+test_done
