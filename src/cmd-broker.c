@@ -134,6 +134,8 @@ static int broker_run(int argc, char **argv)
 	signals_install();
 
 	conf = rd_kafka_conf_new();
+	/* This handle only hosts the cluster; its own "no bootstrap.servers" warning is noise. */
+	rd_kafka_conf_set(conf, "log_level", co.verbosity > 0 ? "7" : "3", NULL, 0);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", errstr);

@@ -25,7 +25,7 @@
 
 static const char demo_usage[] =
 	"usage: pingpong demo [--duration D] [--users N] [--rate N] [--store DIR]\n"
-	"                     [-b BROKERS] [-q] [-v]\n"
+	"                     [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [-q] [-v]\n"
 	"\n"
 	"Runs the chat room on the embedded broker: a producer, the messages consumer and\n"
 	"the active-users consumer, for --duration; then stops them and prints a summary.\n"
@@ -35,6 +35,8 @@ static const char demo_usage[] =
 	"  --rate N       chat messages per second (default 3)\n"
 	"  --store DIR    keep the active consumer's store in DIR (default: a temporary one)\n"
 	"  -b, --brokers LIST  use this Kafka cluster instead of starting the embedded broker\n"
+	"  -t, --topic NAME    the chat topic (default chat)\n"
+	"  -X KEY=VALUE        librdkafka property for every client, repeatable\n"
 	"  -q, --quiet    log only errors\n"
 	"  -v, --verbose  log more\n";
 
@@ -48,7 +50,7 @@ struct child {
 
 /* A child's argument list, built up with args_push(). */
 struct args {
-	const char *v[24];
+	const char *v[96];
 	int n;
 };
 
@@ -150,7 +152,7 @@ static void report_problem(void *arg, const char *problem)
 }
 
 /* Prints the closing summary from the active store. Returns 0 if its check passed. */
-static int summarize(const char *store_dir, int kept)
+static int summarize(const char *store_dir, const char *topic, int kept)
 {
 	struct store_options so = { .read_only = 1 };
 	struct store_stat st;
@@ -159,7 +161,7 @@ static int summarize(const char *store_dir, int kept)
 	char err[512];
 	int problems;
 
-	if (store_open(&s, store_dir, &so, err, sizeof(err)) != 0 || store_bind(s, "chat", NULL, err, sizeof(err)) ||
+	if (store_open(&s, store_dir, &so, err, sizeof(err)) != 0 || store_bind(s, topic, NULL, err, sizeof(err)) ||
 	    store_txn_begin(s, 0, &t, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
@@ -233,6 +235,8 @@ static int demo_run(int argc, char **argv)
 		args_push(&a, "broker");
 		args_push(&a, "--partitions");
 		args_push(&a, "3");
+		args_push(&a, "-t");
+		args_push(&a, co.topic);
 		args_push(&a, "--bootstrap-file");
 		args_push(&a, bsfile);
 		args_push(&a, "-q");
@@ -273,6 +277,13 @@ static int demo_run(int argc, char **argv)
 			args_push(&a, "pingpong");
 			for (k = 0; lists[i][k]; k++)
 				args_push(&a, lists[i][k]);
+			/* -t and -X reach every child, e.g. a real cluster's security settings. */
+			args_push(&a, "-t");
+			args_push(&a, co.topic);
+			for (k = 0; k < co.nprops && k < 32; k++) {
+				args_push(&a, "-X");
+				args_push(&a, co.props[k]);
+			}
 			children[i]->pid = spawn(&a);
 		}
 	}
@@ -304,11 +315,12 @@ stop_all:
 	stop_child(&messages);
 	stop_child(&active);
 	stop_child(&broker);
-	if (rc == EX_OK && messages.status != -1 && (!child_ok(&messages) || !child_ok(&active))) {
-		log_error("a consumer failed (messages: %d, active: %d)", messages.status, active.status);
+	if (rc == EX_OK && (!child_ok(&producer) || !child_ok(&messages) || !child_ok(&active))) {
+		log_error("a child failed (exit status: produce %d, messages %d, active %d)",
+			  WEXITSTATUS(producer.status), WEXITSTATUS(messages.status), WEXITSTATUS(active.status));
 		rc = EX_SOFTWARE;
 	}
-	if (rc == EX_OK && summarize(store_dir, store_arg != NULL) != 0)
+	if (rc == EX_OK && summarize(store_dir, co.topic, store_arg != NULL) != 0)
 		rc = 1;
 	if (!store_arg)
 		remove_tree(tmpdir);

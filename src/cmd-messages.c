@@ -1,9 +1,9 @@
 /* cmd-messages.c: `pingpong messages`, the original messages consumer.
  *
- * It prints "user: message" for every send-message event and skips heart-beats. With
- * --store its offsets live in LMDB like every consumer's, and lines are printed after the
- * batch commits; without, offsets are committed to Kafka after printing. Either way a
- * crash between printing and committing prints a line again: at least once.
+ * It prints "user: message" for every send-message event and skips heart-beats. Lines
+ * are printed (and flushed) inside the apply step, before the batch's offsets are
+ * committed: to LMDB with --store, to Kafka without. Either way a crash between printing
+ * and committing prints those lines again on restart: at least once, never lost.
  */
 #include "config.h"
 
@@ -33,18 +33,14 @@ struct messages_ctx {
 	int json;
 };
 
+/* The state is only the offsets, which the engine writes; printing is the effect. */
 static int messages_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
 			  size_t errlen)
 {
-	/* Nothing to keep but the offsets, which the engine writes. */
-	(void)arg, (void)t, (void)msgs, (void)n, (void)err, (void)errlen;
-	return 0;
-}
-
-static void messages_committed(void *arg, const struct engine_msg *msgs, size_t n)
-{
 	struct messages_ctx *m = arg;
 	size_t i;
+
+	(void)t;
 
 	for (i = 0; i < n; i++) {
 		const struct event *ev = &msgs[i].ev;
@@ -65,7 +61,9 @@ static void messages_committed(void *arg, const struct engine_msg *msgs, size_t 
 			printf("%.*s: %.*s\n", (int)ev->user_len, ev->user, (int)ev->message_len, ev->message);
 		}
 	}
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return set_err(-1, err, errlen, "cannot write to standard output");
+	return 0;
 }
 
 static int messages_run(int argc, char **argv)
@@ -75,7 +73,7 @@ static int messages_run(int argc, char **argv)
 		CONSUMER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct engine_hooks hooks = { messages_apply, messages_committed, NULL };
+	const struct engine_hooks hooks = { messages_apply, NULL, NULL };
 	struct messages_ctx m = { 0 };
 	struct common_opts co;
 	struct consumer_opts o;

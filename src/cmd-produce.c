@@ -183,15 +183,12 @@ static int hex_decode(const char *hex, unsigned char **out, size_t *outlen)
 	size_t n = strlen(hex), i;
 	unsigned char *b;
 
-	if (n % 2)
+	if (n % 2 || strspn(hex, "0123456789abcdefABCDEF") != n)
 		return -1;
 	b = xmalloc(n / 2 + 1);
 	for (i = 0; i < n / 2; i++) {
 		unsigned int v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
-			free(b);
-			return -1;
-		}
+		sscanf(hex + 2 * i, "%2x", &v);
 		b[i] = (unsigned char)v;
 	}
 	*out = b;
@@ -518,6 +515,15 @@ static int produce_run(int argc, char **argv)
 	conf = kafka_conf_new(&co, brokers, kafka_producer_tuning, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
+		return EX_USAGE;
+	}
+	/* Unkeyed events go to a random partition per message, not in sticky runs: --key
+	 * none promises to spread them. -X still has the last word. */
+	if (o.key_mode == KEY_NONE &&
+	    (kafka_conf_set(conf, "sticky.partitioning.linger.ms", "0", err, sizeof(err)) < 0 ||
+	     kafka_conf_user_props(conf, &co, err, sizeof(err)) < 0)) {
+		log_error("%s", err);
+		rd_kafka_conf_destroy(conf);
 		return EX_USAGE;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -390,6 +390,46 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		rd_kafka_assign(rk, NULL);
 }
 
+/* Restarts fetching a partition at offset. A partition that hit an out-of-range error
+ * with auto.offset.reset=error stops fetching, and a seek does not revive it: assign it
+ * again instead, incrementally or eagerly as the group's protocol wants. */
+static int reposition(struct engine *e, int32_t partition, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_error_t *error = NULL;
+	rd_kafka_resp_err_t err = 0;
+
+	if (!strcmp(rd_kafka_rebalance_protocol(e->rk), "COOPERATIVE")) {
+		l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, partition)->offset = offset;
+		error = rd_kafka_incremental_unassign(e->rk, l);
+		if (!error)
+			error = rd_kafka_incremental_assign(e->rk, l);
+	} else {
+		int i;
+		if ((err = rd_kafka_assignment(e->rk, &l)) == 0) {
+			for (i = 0; i < l->cnt; i++)
+				if (l->elems[i].partition == partition)
+					l->elems[i].offset = offset;
+			err = rd_kafka_assign(e->rk, l);
+		} else {
+			l = NULL;
+		}
+	}
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	if (error) {
+		log_error("cannot reposition %s[%d]: %s", e->cfg->co->topic, (int)partition, rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		return EX_SOFTWARE;
+	}
+	if (err) {
+		log_error("cannot reposition %s[%d]: %s", e->cfg->co->topic, (int)partition, rd_kafka_err2str(err));
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
 /* The stored offset of a partition lies outside the broker's log. Either stop (the
  * default) or record the gap and go on from the log start (--on-gap skip). */
 static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
@@ -440,20 +480,7 @@ static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 	}
 	log_warn("%s[%d]: skipped the gap from offset %" PRId64 " to %" PRId64 " (recorded in the store)",
 		 topic, (int)m->partition, stored, lo);
-	{
-		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_error_t *error;
-		rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = lo;
-		error = rd_kafka_seek_partitions(e->rk, l, 5000);
-		if (error) {
-			log_error("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
-			rd_kafka_error_destroy(error);
-			rd_kafka_topic_partition_list_destroy(l);
-			return EX_UNAVAILABLE;
-		}
-		rd_kafka_topic_partition_list_destroy(l);
-	}
-	return 0;
+	return reposition(e, m->partition, lo);
 }
 
 static int all_at_end(const struct engine *e)
@@ -559,15 +586,10 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
-	/* -X may still override all of the above, kcat's way; apply it again on top. */
-	{
-		size_t i;
-		for (i = 0; i < cfg->co->nprops; i++) {
-			char *eq = strchr(cfg->co->props[i], '=');
-			char key[256];
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - cfg->co->props[i]), cfg->co->props[i]);
-			kafka_conf_set(conf, key, eq + 1, NULL, 0);
-		}
+	/* -X may still override all of the above, kcat's way. */
+	if (kafka_conf_user_props(conf, cfg->co, err, sizeof(err)) < 0) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
 	}
 	rd_kafka_conf_set_opaque(conf, e);
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -786,6 +808,7 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 		  const struct consumer_opts *o, int required)
 {
 	char err[1024];
+	int rc;
 
 	memset(c, 0, sizeof(*c));
 	if (required && !o->store_dir)
@@ -801,10 +824,10 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 			return EX_IOERR;
 		}
 	}
-	if (gate_open(&c->gate, co, c->brokers, o, err, sizeof(err)) != 0) {
+	if ((rc = gate_open(&c->gate, co, c->brokers, o, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		consumer_close(c);
-		return EX_UNAVAILABLE;
+		return rc == GATE_ESTORE ? EX_IOERR : EX_UNAVAILABLE;
 	}
 	c->cfg.co = co;
 	c->cfg.brokers = c->brokers;

@@ -89,7 +89,8 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 		    store_bind(d->store, co->topic, NULL, err, errlen) != 0) {
 			if (d->store)
 				store_close(d->store);
-			goto gate_close;
+			gate_close(g);
+			return GATE_ESTORE;
 		}
 		g->ndeps++;
 	}

@@ -9,8 +9,11 @@
 struct gate;
 struct consumer_opts;
 
+#define GATE_ESTORE (-2) /* a dependency's store could not be opened */
+
 /* Opens every dependency named in o (Kafka groups through the admin API, stores
- * read-only). Returns 0 and *out (NULL when there are none), or -1 with the reason. */
+ * read-only). Returns 0 and *out (NULL when there are none), or -1 (Kafka) or
+ * GATE_ESTORE with the reason. */
 int gate_open(struct gate **out, const struct common_opts *co, const char *brokers,
 	      const struct consumer_opts *o, char *err, size_t errlen);
 void gate_close(struct gate *g);

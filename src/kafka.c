@@ -39,6 +39,23 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
 	return 0;
 }
 
+int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; co && i < co->nprops; i++) {
+		const char *eq = strchr(co->props[i], '=');
+		char key[256];
+
+		if ((size_t)(eq - co->props[i]) >= sizeof(key))
+			return set_err(-1, err, errlen, "-X property name too long: '%s'", co->props[i]);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props[i]), co->props[i]);
+		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
 				const char *const *defaults, char *err, size_t errlen)
 {
@@ -53,20 +70,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *broker
 	}
 	if (brokers && kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) < 0)
 		goto conf_destroy;
-	for (i = 0; co && i < co->nprops; i++) {
-		char *eq = strchr(co->props[i], '=');
-		char key[256];
-		size_t klen = (size_t)(eq - co->props[i]);
-
-		if (klen >= sizeof(key)) {
-			set_err(-1, err, errlen, "-X property name too long: '%s'", co->props[i]);
-			goto conf_destroy;
-		}
-		memcpy(key, co->props[i], klen);
-		key[klen] = '\0';
-		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
-			goto conf_destroy;
-	}
+	if (kafka_conf_user_props(conf, co, err, errlen) < 0)
+		goto conf_destroy;
 	return conf;
 
 conf_destroy:

@@ -11,6 +11,10 @@
 rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
 				const char *const *defaults, char *err, size_t errlen);
 
+/* Applies the user's -X properties (again), after a command set its own: the user has the
+ * last word. Returns 0 or -1 with librdkafka's message in err. */
+int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen);
+
 /* Sets one property; returns 0 or -1 with librdkafka's message in err. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err, size_t errlen);
 

@@ -130,12 +130,17 @@ _test_dump () {
 	fi
 }
 
+# A function of its own, so that "return N" in a body ends the body with status N.
+_test_eval_body () {
+	eval "$_test_body"
+}
+
 _test_run_body () {
 	_test_in_body=1
 	if test -n "$TEST_TRACE"; then
 		set -x
 	fi
-	eval "$_test_body"
+	_test_eval_body
 	_test_ret=$?
 	if test -n "$TEST_TRACE"; then
 		{ set +x; } 2>/dev/null

@@ -1,0 +1,65 @@
+#!/bin/sh
+test_description='crash: offsets outside the log are reported, never papered over; --on-gap skip records them'
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/test-lib.sh"
+. "$top_srcdir/tests/lib-broker.sh"
+. "$top_srcdir/tests/crash/lib-crash.sh"
+
+start_broker --partitions 1 --topic gaps
+T="-t gaps"
+
+test_expect_success 'a consumer reads the first events' '
+	pp produce $T --rate 0 --count 10 --users 5 -q &&
+	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t10")"
+'
+
+# The embedded broker keeps at most 5 MiB per partition: 120 events of 48 KiB of
+# incompressible text, produced uncompressed, push the first ones out.
+test_expect_success 'while it is stopped, retention deletes events it never read' '
+	"$PY" -c "
+import base64, json, os
+for i in range(120):
+    msg = base64.b64encode(os.urandom(36 * 1024)).decode()
+    print(json.dumps({\"user\": \"big%d\" % (i % 7), \"activity\": \"send-message\", \"message\": msg, \"ts\": 1700000000000 + i}))
+" >big.jsonl &&
+	pp produce $T --from big.jsonl -X compression.type=none -q &&
+	pp tail $T --from-beginning --exit-at-end -q >after.jsonl &&
+	first=$(head -n 1 after.jsonl | sed "s/.*\"offset\":\([0-9]*\).*/\1/") &&
+	say "the log now starts at offset $first" &&
+	test $first -gt 10
+'
+
+test_expect_success 'the consumer stops with a message naming the loss, and exit 65' '
+	test_expect_code 65 pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end 2>gap.err &&
+	grep "gaps\[0\]: stored offset 10 is below the log start $first" gap.err &&
+	grep -- "--on-gap skip" gap.err &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t10")"
+'
+
+test_expect_success 'with --on-gap skip it records the gap and goes on from the log start' '
+	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end --on-gap skip 2>skip.err &&
+	grep "skipped the gap from offset 10 to $first" skip.err &&
+	test "$(pp query $T --store st gaps)" = "$(printf "0\t10\t$first")" &&
+	pp query $T --store st --json gaps | grep "\"from\":10,\"to\":$first" &&
+	end=$((first + $(wc -l <after.jsonl))) &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t$end")" &&
+	pp store check --store st
+'
+
+test_expect_success 'the broker loses its log: the consumer stops rather than read again' '
+	stop_broker &&
+	start_broker --partitions 1 --topic gaps &&
+	pp produce $T --rate 0 --count 3 --users 2 -q &&
+	test_expect_code 65 pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end 2>lost.err &&
+	grep "gaps\[0\]: stored offset $end is beyond the log end 3" lost.err
+'
+
+test_expect_success 'with --on-gap skip it records that too and reads the new log from its start' '
+	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end --on-gap skip &&
+	pp query $T --store st gaps >gaps.out &&
+	test_line_count = 2 gaps.out &&
+	grep "$(printf "^0\t$end\t0$")" gaps.out &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t3")"
+'
+
+test_done
