@@ -109,26 +109,32 @@ static int collect_offset(void *arg, int32_t partition, int64_t next)
 	return 0;
 }
 
-/* Re-sends every assigned partition's stored offset, at most once a second, after a
- * mirror failed. */
-static void retry_mirror(struct engine *e)
+/* Sends every assigned partition's stored offset to Kafka: after a failed mirror (at most
+ * once a second), and synchronously at shutdown, so that dependants see where we stopped. */
+static void mirror_stored(struct engine *e, int async)
 {
 	struct collect_offsets c;
 	struct store_txn *t;
-	int64_t now = clock_mono_ms();
 
-	if (!e->mirror_failed || !e->cfg->store || now - e->last_mirror_retry < 1000)
-		return;
-	e->last_mirror_retry = now;
-	if (store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) != 0)
+	if (!e->cfg->store || store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) != 0)
 		return;
 	c.e = e;
 	c.list = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
 	store_offsets_each(t, collect_offset, &c, e->err, sizeof(e->err));
 	store_txn_abort(t);
 	e->mirror_failed = 0;
-	mirror_offsets(e, c.list, 1);
+	mirror_offsets(e, c.list, async);
 	rd_kafka_topic_partition_list_destroy(c.list);
+}
+
+static void retry_mirror(struct engine *e)
+{
+	int64_t now = clock_mono_ms();
+
+	if (!e->mirror_failed || now - e->last_mirror_retry < 1000)
+		return;
+	e->last_mirror_retry = now;
+	mirror_stored(e, 1);
 }
 
 /* Runs the apply hook in two halves, so that the mid-batch crash point falls between. */
@@ -363,6 +369,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			rd_kafka_incremental_assign(rk, parts);
 		else
 			rd_kafka_assign(rk, parts);
+		/* librdkafka remembers a pause across assignments: a partition the gate paused
+		 * before it was revoked would come back silent. */
+		if (e->cfg->gate)
+			rd_kafka_resume_partitions(rk, parts);
 		return;
 	}
 
@@ -709,6 +719,8 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		rc = e.fatal;
 	if (rc == 0)
 		rc = flush_batch(&e);
+	if (rc == 0)
+		mirror_stored(&e, 0);
 
 consumer_close:
 	/* Leaves the group; the revoke callback commits anything still in flight. */

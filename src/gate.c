@@ -237,12 +237,17 @@ static int take_group_answer(struct gate *g, rd_kafka_event_t *ev)
 			if (dep->store || strcmp(dep->name, name))
 				continue;
 			dep->in_flight = 0;
-			if (rd_kafka_group_result_error(groups[i]))
+			if (rd_kafka_group_result_error(groups[i])) {
+				log_verbose("dependency %s: %s", dep->name,
+					    rd_kafka_error_string(rd_kafka_group_result_error(groups[i])));
 				continue;
+			}
 			for (k = 0; parts && k < parts->cnt; k++) {
 				int32_t p = parts->elems[k].partition;
 				int64_t off = parts->elems[k].err || parts->elems[k].offset < 0 ? -1 : parts->elems[k].offset;
 				if (p < g->nparts && dep->committed[p] != off) {
+					log_verbose("dependency %s: %s[%d] committed %" PRId64, dep->name, g->topic,
+						    (int)p, off);
 					dep->committed[p] = off;
 					changed = 1;
 				}

@@ -28,9 +28,10 @@ def main():
     ap.add_argument("--dups", type=float, default=0.0)
     ap.add_argument("--malformed", type=int, default=0)
     ap.add_argument("--future", type=int, default=0)
+    ap.add_argument("--prefix", default="u", help="user names are PREFIX00000, ...")
     a = ap.parse_args()
     rng = random.Random(a.seed)
-    users = ["u%05d" % i for i in range(a.users)]
+    users = ["%s%05d" % (a.prefix, i) for i in range(a.users)]
     malformed = ["c1", "93010203", "81a475736572a3626f62", "82a475736572", "a3626f62c0"]
     events = []
     for i in range(a.count):
