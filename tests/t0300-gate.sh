@@ -56,9 +56,10 @@ test_expect_success 'gate holds: notify catches up to the dependency and no furt
 test_expect_success 'the off-by-one: committed at exactly o, the message at o waits' '
 	while read p next
 	do
-		grep "waiting for pingpong-active on chat\[$p\]: committed $next, need > $next" nk.err ||
+		wait_for 15 "grep -q \"waiting for pingpong-active on chat\[$p\]: committed $next, need > $next\" nk.err" ||
 			return 1
-	done <same.a
+	done <same.a &&
+	same_offsets nk act
 '
 
 test_expect_success 'a rebalance of notify while it waits keeps the gate' '
