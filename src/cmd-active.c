@@ -137,8 +137,6 @@ static int active_run(int argc, char **argv)
 	struct common_opts co;
 	struct consumer_opts o;
 	struct consumer c;
-	struct engine_stats st;
-	int64_t t0;
 	char err[512];
 	int ch, rc;
 
@@ -192,10 +190,7 @@ static int active_run(int argc, char **argv)
 	}
 	c.cfg.tick_ms = a.every_ms;
 	active_set_init(&a.set);
-	signals_install();
-	t0 = clock_mono_ms();
-	rc = engine_run(&c.cfg, &hooks, &a, &st);
-	consumer_summary(&st, clock_mono_ms() - t0);
+	rc = consumer_run(&c, &hooks, &a);
 	if (a.expired)
 		log_info("%" PRId64 " events older than --retain-users were ignored", a.expired);
 	active_set_release(&a.set);

@@ -78,8 +78,6 @@ static int messages_run(int argc, char **argv)
 	struct common_opts co;
 	struct consumer_opts o;
 	struct consumer c;
-	struct engine_stats st;
-	int64_t t0;
 	int ch, rc;
 
 	common_opts_init(&co);
@@ -100,10 +98,7 @@ static int messages_run(int argc, char **argv)
 	log_init("messages", co.verbosity);
 	if ((rc = consumer_open(&c, &cmd_messages, &co, &o, 0)) != 0)
 		return rc;
-	signals_install();
-	t0 = clock_mono_ms();
-	rc = engine_run(&c.cfg, &hooks, &m, &st);
-	consumer_summary(&st, clock_mono_ms() - t0);
+	rc = consumer_run(&c, &hooks, &m);
 	consumer_close(&c);
 	consumer_opts_release(&o);
 	common_opts_release(&co);

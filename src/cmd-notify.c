@@ -137,9 +137,7 @@ static int notify_run(int argc, char **argv)
 	struct common_opts co;
 	struct consumer_opts o;
 	struct consumer c;
-	struct engine_stats st;
 	char err[512];
-	int64_t t0;
 	int ch, rc;
 
 	common_opts_init(&co);
@@ -180,10 +178,7 @@ static int notify_run(int argc, char **argv)
 		log_warn("no --after or --after-store: notifications may run ahead of the active consumer");
 	nc.own = c.store;
 	active_set_init(&nc.set);
-	signals_install();
-	t0 = clock_mono_ms();
-	rc = engine_run(&c.cfg, &hooks, &nc, &st);
-	consumer_summary(&st, clock_mono_ms() - t0);
+	rc = consumer_run(&c, &hooks, &nc);
 	active_set_release(&nc.set);
 	store_close(nc.active);
 	consumer_close(&c);

@@ -867,11 +867,20 @@ void consumer_close(struct consumer *c)
 	c->store = NULL;
 }
 
-void consumer_summary(const struct engine_stats *st, int64_t elapsed_ms)
+int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx)
 {
+	struct engine_stats stats;
+	const struct engine_stats *st = &stats;
+	int64_t t0 = clock_mono_ms(), elapsed_ms;
+	int rc;
+
+	signals_install();
+	rc = engine_run(&c->cfg, hooks, ctx, &stats);
+	elapsed_ms = clock_mono_ms() - t0;
 	log_info("%" PRId64 " events consumed in %.2fs (%.0f events/s): %" PRId64 " applied, %" PRId64
 		 " rejected, %" PRId64 " already applied, in %" PRId64 " batches",
 		 st->consumed, (double)elapsed_ms / 1000,
 		 elapsed_ms > 0 ? (double)st->consumed * 1000 / (double)elapsed_ms : 0.0, st->applied,
 		 st->rejected, st->skipped, st->batches);
+	return rc;
 }

@@ -132,8 +132,9 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 		  const struct consumer_opts *o, int required);
 void consumer_close(struct consumer *c);
 
-/* Logs the closing summary line of a consumer. */
-void consumer_summary(const struct engine_stats *st, int64_t elapsed_ms);
+/* Runs the engine until a signal (or the end with --exit-at-end) and logs the closing
+ * summary. Returns the engine's exit code. */
+int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx);
 
 void consumer_opts_init(struct consumer_opts *o, const char *default_group);
 void consumer_opts_release(struct consumer_opts *o);
