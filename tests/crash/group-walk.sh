@@ -95,12 +95,13 @@ do
 		! grep "assigned: chat\[" $mode-m4.err
 	'
 
-	test_expect_success "$mode: kill -9 a member; the idle one takes its partition over" '
+	# The assignor decides who takes what: cooperative-sticky usually gives the dead
+	# member's partition to the idle one, but may reshuffle. Either way the idle one works.
+	test_expect_success "$mode: kill -9 a member; the idle one takes a partition over" '
 		lost=$(holding $mode-m1) &&
 		test_kill $mode-m1 KILL
-		wait_for 30 "test \"\$(holding $mode-m4)\" = \"$lost\"" &&
-		test $(owned $mode-m2) = 1 && test $(owned $mode-m3) = 1 &&
-		say "chat[$lost] moved from m1 to m4"
+		wait_for 30 "test \$(owned $mode-m4) = 1 && test \$(owned $mode-m2) = 1 && test \$(owned $mode-m3) = 1" &&
+		say "m1 held chat[$lost]; now m2 holds chat[$(holding $mode-m2)], m3 chat[$(holding $mode-m3)], m4 chat[$(holding $mode-m4)]"
 	'
 
 	test_expect_success "$mode: new events flow; every member's store is exact" '
