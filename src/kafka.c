@@ -56,12 +56,36 @@ int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, c
 	return 0;
 }
 
+/* librdkafka's own log lines ("%3|1700000000.123|FAIL|rdkafka#consumer-1| ...") are for
+ * -v; what matters reaches the command as an error (the consumer's poll, or below). */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3 || log_verbosity() > 1)
+		log_verbose("librdkafka %s: %s", fac, buf);
+}
+
+/* Errors outside any request, e.g. "1/1 brokers are down": said once, not every retry. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	static int last_err;
+
+	(void)rk;
+	(void)opaque;
+	if (err == last_err && err != RD_KAFKA_RESP_ERR__FATAL)
+		return;
+	last_err = err;
+	log_warn("%s (still trying)", reason);
+}
+
 rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
 				const char *const *defaults, char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	size_t i;
 
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
 	for (i = 0; defaults && defaults[i]; i += 2) {
 		/* A librdkafka built without lz4 still works, uncompressed. */
 		if (kafka_conf_set(conf, defaults[i], defaults[i + 1], NULL, 0) < 0 &&
