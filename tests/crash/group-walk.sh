@@ -24,6 +24,26 @@ owned () {
 	holding "$1" | tr ',' '\n' | grep -c . || true
 }
 
+# settled MODE MEMBER...: the members hold every partition, each at most one or, with
+# fewer members than partitions, all of them between them.
+settled () {
+	_mode=$1; shift
+	_total=0
+	for _m in "$@"; do _total=$((_total + $(owned $_mode-$_m))); done
+	test $_total = 3 || return 1
+	for _m in "$@"; do test $(owned $_mode-$_m) -le $(( (3 + $# - 1) / $# )) || return 1; done
+}
+
+# idle MODE MEMBER...: how many of the members hold nothing; idle_member: which.
+idle () {
+	_mode=$1; shift
+	for _m in "$@"; do test $(owned $_mode-$_m) = 0 && echo $_m; done | grep -c . || true
+}
+idle_member () {
+	_mode=$1; shift
+	for _m in "$@"; do test $(owned $_mode-$_m) = 0 && echo $_m; done | head -n 1
+}
+
 # at_end STORE...: the stores' offsets, merged by taking each partition's highest,
 # equal the partition ends.
 at_end () {
@@ -81,27 +101,28 @@ do
 	store_of () { if test $mode = shared; then echo st-shared; else echo "st-$1"; fi; }
 	g=walk-$mode
 
-	test_expect_success "$mode: members join one at a time; the fourth is idle" '
+	test_expect_success "$mode: members join one at a time; with four, one is idle" '
 		test_bg $mode-m1 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m1) --every 0 --batch 100 &&
 		wait_for 30 "test \$(owned $mode-m1) = 3" &&
 		test_bg $mode-m2 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m2) --every 0 --batch 100 &&
-		wait_for 30 "test \$(owned $mode-m2) -ge 1 && test \$(( \$(owned $mode-m1) + \$(owned $mode-m2) )) = 3" &&
+		wait_for 30 "settled $mode m1 m2" &&
 		test_bg $mode-m3 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m3) --every 0 --batch 100 &&
-		wait_for 30 "test \$(owned $mode-m1) = 1 && test \$(owned $mode-m2) = 1 && test \$(owned $mode-m3) = 1" &&
+		wait_for 30 "settled $mode m1 m2 m3 && test \$(idle $mode m1 m2 m3) = 0" &&
 		test_bg $mode-m4 "$PP" active $GROUP_OPTS $ASSIGNOR -g $g --store $(store_of m4) --every 0 --batch 100 &&
-		wait_for 30 "grep -q \"assigned:\" $mode-m4.err" &&
-		test $(owned $mode-m1) = 1 && test $(owned $mode-m2) = 1 && test $(owned $mode-m3) = 1 &&
-		test $(owned $mode-m4) = 0 &&
-		! grep "assigned: chat\[" $mode-m4.err
+		wait_for 30 "grep -q \"assigned:\" $mode-m4.err && settled $mode m1 m2 m3 m4" &&
+		test $(idle $mode m1 m2 m3 m4) = 1 &&
+		say "idle: $(idle_member $mode m1 m2 m3 m4) (the fourth to join: m4)"
 	'
 
 	# The assignor decides who takes what: cooperative-sticky usually gives the dead
-	# member's partition to the idle one, but may reshuffle. Either way the idle one works.
+	# member's partition to the idle one, but may reshuffle. Either way nobody stays idle.
 	test_expect_success "$mode: kill -9 a member; the idle one takes a partition over" '
-		lost=$(holding $mode-m1) &&
-		test_kill $mode-m1 KILL
-		wait_for 30 "test \$(owned $mode-m4) = 1 && test \$(owned $mode-m2) = 1 && test \$(owned $mode-m3) = 1" &&
-		say "m1 held chat[$lost]; now m2 holds chat[$(holding $mode-m2)], m3 chat[$(holding $mode-m3)], m4 chat[$(holding $mode-m4)]"
+		was_idle=$(idle_member $mode m1 m2 m3 m4) &&
+		victim=$(for m in m1 m2 m3 m4; do test $(owned $mode-$m) = 1 && echo $m; done | head -n 1) &&
+		live=$(for m in m1 m2 m3 m4; do test $m = $victim || echo $m; done) &&
+		test_kill $mode-$victim KILL
+		wait_for 30 "settled $mode $live && test \$(idle $mode $live) = 0" &&
+		say "killed $victim; $was_idle, idle before, now holds chat[$(holding $mode-$was_idle)]"
 	'
 
 	test_expect_success "$mode: new events flow; every member's store is exact" '
@@ -122,7 +143,7 @@ do
 	'
 
 	test_expect_success "$mode: members leave cleanly" '
-		for m in m2 m3 m4
+		for m in $live
 		do
 			test_kill $mode-$m TERM || return 1
 		done
