@@ -14,6 +14,82 @@
 #include "active.h"
 #include "util.h"
 
+#define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
+
+struct active_fold {
+	const struct engine_msg *m;
+	size_t pos; /* in the batch: the last of a user's events gives the email */
+};
+
+/* By user, then by position in the batch. Sorting also gives LMDB its keys in order. */
+static int fold_cmp(const void *a, const void *b)
+{
+	const struct active_fold *x = a, *y = b;
+	size_t lx = x->m->ev.user_len, ly = y->m->ev.user_len;
+	int c = memcmp(x->m->ev.user, y->m->ev.user, lx < ly ? lx : ly);
+
+	if (c)
+		return c;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg *msgs, size_t n,
+		 int64_t now, char *err, size_t errlen)
+{
+	int64_t index_floor = now - a->retain_ms;
+	int64_t users_floor = a->retain_users_ms ? now - a->retain_users_ms : INT64_MIN;
+	size_t i, k, nfold = 0, pruned;
+	int rc = 0;
+
+	if (n > a->cap) {
+		a->cap = n;
+		a->fold = xrealloc(a->fold, n * sizeof(*a->fold));
+	}
+	for (i = 0; i < n; i++) {
+		struct engine_msg *m = &msgs[i];
+
+		if (m->ev.ts > now + a->max_skew_ms) {
+			/* It would stay "active" until its time comes: the engine records it. */
+			snprintf(m->reason_buf, ENGINE_REASON_LEN,
+				 "ts %" PRId64 " is %" PRId64 " ms in the future (max skew %" PRId64 " ms)",
+				 m->ev.ts, m->ev.ts - now, a->max_skew_ms);
+			m->reject = m->reason_buf;
+		} else if (m->ev.ts < users_floor) {
+			a->expired++; /* older than --retain-users: it would be forgotten at once */
+		} else {
+			a->fold[nfold].m = m;
+			a->fold[nfold].pos = i;
+			nfold++;
+		}
+	}
+	qsort(a->fold, nfold, sizeof(*a->fold), fold_cmp);
+	for (i = 0; i < nfold && rc == 0; i = k) {
+		const struct event *first = &a->fold[i].m->ev, *last;
+		int64_t ts = first->ts;
+
+		for (k = i + 1; k < nfold && a->fold[k].m->ev.user_len == first->user_len &&
+				!memcmp(a->fold[k].m->ev.user, first->user, first->user_len); k++)
+			if (a->fold[k].m->ev.ts > ts)
+				ts = a->fold[k].m->ev.ts;
+		last = &a->fold[k - 1].m->ev;
+		rc = store_user_touch(t, first->user, first->user_len, last->email, last->email_len, ts,
+				      (uint64_t)(k - i), index_floor, err, errlen);
+	}
+	if (rc != 0)
+		return rc;
+	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
+	return store_prune(t, index_floor, users_floor, PRUNE_CHUNK, &pruned, err, errlen);
+}
+
+void active_apply_release(struct active_apply *a)
+{
+	free(a->fold);
+	a->fold = NULL;
+	a->cap = 0;
+}
+
 void active_set_init(struct active_set *a)
 {
 	memset(a, 0, sizeof(*a));

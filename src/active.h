@@ -5,7 +5,26 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine.h"
 #include "store.h"
+
+/* How `pingpong active` applies a batch: its settings and a reusable scratch array. */
+struct active_apply {
+	int64_t max_skew_ms;     /* reject events stamped further in the future */
+	int64_t retain_ms;       /* the time index keeps this much */
+	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them */
+	int64_t expired;         /* events ignored for being older than retain_users_ms */
+	struct active_fold *fold;
+	size_t cap;
+};
+
+/* Applies a batch of events to the store inside txn, as of wall-clock time now: events
+ * too far in the future are marked rejected (the engine records them); the events of
+ * one user are folded into one update (count + n, last_seen = max ts); the time index is
+ * pruned by a bounded chunk. Returns 0, STORE_FULL or -1 with the reason. */
+int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg *msgs, size_t n,
+		 int64_t now, char *err, size_t errlen);
+void active_apply_release(struct active_apply *a);
 
 /* The users whose last_seen is in (at - window, at], oldest first. Names are copied into
  * one reused buffer, so a set can outlive its txn; pair init with release. */

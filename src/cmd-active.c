@@ -43,48 +43,19 @@ enum {
 	OPT_RETAIN_USERS,
 };
 
-#define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
-
 struct active_ctx {
 	struct store *store;
-	int64_t window_ms, every_ms, max_skew_ms, retain_ms, retain_users_ms;
+	int64_t window_ms, every_ms;
 	int json;
+	struct active_apply apply;
 	struct active_set set;
-	int64_t expired;
 };
 
-static int active_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
-			size_t errlen)
+static int active_apply_hook(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
+			     size_t errlen)
 {
 	struct active_ctx *a = arg;
-	int64_t now = clock_now_ms();
-	int64_t index_floor = now - a->retain_ms;
-	int64_t users_floor = a->retain_users_ms ? now - a->retain_users_ms : INT64_MIN;
-	size_t i, pruned;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		const struct event *ev = &msgs[i].ev;
-
-		if (ev->ts > now + a->max_skew_ms) {
-			/* It would stay "active" until its time comes: the engine records it. */
-			snprintf(msgs[i].reason_buf, ENGINE_REASON_LEN,
-				 "ts %" PRId64 " is %" PRId64 " ms in the future (max skew %" PRId64 " ms)",
-				 ev->ts, ev->ts - now, a->max_skew_ms);
-			msgs[i].reject = msgs[i].reason_buf;
-			rc = 0;
-		} else if (ev->ts < users_floor) {
-			a->expired++; /* older than --retain-users: it would be forgotten at once */
-			rc = 0;
-		} else {
-			rc = store_user_touch(t, ev->user, ev->user_len, ev->email, ev->email_len, ev->ts,
-					      index_floor, err, errlen);
-		}
-		if (rc != 0)
-			return rc;
-	}
-	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
-	return store_prune(t, index_floor, users_floor, PRUNE_CHUNK, &pruned, err, errlen);
+	return active_apply(&a->apply, t, msgs, n, clock_now_ms(), err, errlen);
 }
 
 static void active_tick(void *arg)
@@ -132,8 +103,8 @@ static int active_run(int argc, char **argv)
 		{ "retain-users", required_argument, NULL, OPT_RETAIN_USERS },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct active_ctx a = { .window_ms = 30000, .every_ms = 3000, .max_skew_ms = 300000, .retain_ms = -1 };
-	const struct engine_hooks hooks = { active_apply, NULL, active_tick };
+	struct active_ctx a = { .window_ms = 30000, .every_ms = 3000, .apply = { .max_skew_ms = 300000, .retain_ms = -1 } };
+	const struct engine_hooks hooks = { active_apply_hook, NULL, active_tick };
 	struct common_opts co;
 	struct consumer_opts o;
 	struct consumer c;
@@ -147,10 +118,10 @@ static int active_run(int argc, char **argv)
 		switch (ch) {
 		case OPT_WINDOW: bad = opt_duration(&cmd_active, "--window", optarg, &a.window_ms); break;
 		case OPT_EVERY: bad = opt_duration(&cmd_active, "--every", optarg, &a.every_ms); break;
-		case OPT_MAX_SKEW: bad = opt_duration(&cmd_active, "--max-skew", optarg, &a.max_skew_ms); break;
-		case OPT_RETAIN: bad = opt_duration(&cmd_active, "--retain", optarg, &a.retain_ms); break;
+		case OPT_MAX_SKEW: bad = opt_duration(&cmd_active, "--max-skew", optarg, &a.apply.max_skew_ms); break;
+		case OPT_RETAIN: bad = opt_duration(&cmd_active, "--retain", optarg, &a.apply.retain_ms); break;
 		case OPT_RETAIN_USERS:
-			bad = opt_duration(&cmd_active, "--retain-users", optarg, &a.retain_users_ms);
+			bad = opt_duration(&cmd_active, "--retain-users", optarg, &a.apply.retain_users_ms);
 			break;
 		default:
 			if ((rc = consumer_option(&cmd_active, &o, ch, optarg)) == 0)
@@ -168,22 +139,22 @@ static int active_run(int argc, char **argv)
 		return usage_error(&cmd_active, "unexpected argument '%s'", argv[optind]);
 	if (a.window_ms <= 0)
 		return usage_error(&cmd_active, "--window must be longer than 0");
-	if (a.retain_ms < 0)
-		a.retain_ms = a.window_ms;
-	if (a.retain_ms < a.window_ms)
+	if (a.apply.retain_ms < 0)
+		a.apply.retain_ms = a.window_ms;
+	if (a.apply.retain_ms < a.window_ms)
 		return usage_error(&cmd_active, "--retain must be at least the window");
 	/* The index must outlive the users it leads to, or pruning could not find them. */
-	if (a.retain_users_ms && a.retain_users_ms < a.retain_ms)
+	if (a.apply.retain_users_ms && a.apply.retain_users_ms < a.apply.retain_ms)
 		return usage_error(&cmd_active, "--retain-users must be at least --retain");
-	if (a.retain_users_ms)
-		a.retain_ms = a.retain_users_ms;
+	if (a.apply.retain_users_ms)
+		a.apply.retain_ms = a.apply.retain_users_ms;
 	a.json = co.json;
 	log_init("active", co.verbosity);
 
 	if ((rc = consumer_open(&c, &cmd_active, &co, &o, 1)) != 0)
 		return rc;
 	a.store = c.store;
-	if (record_retention(c.store, a.retain_ms, err, sizeof(err)) != 0) {
+	if (record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
 		log_error("store '%s': %s", o.store_dir, err);
 		consumer_close(&c);
 		return EX_IOERR;
@@ -191,8 +162,9 @@ static int active_run(int argc, char **argv)
 	c.cfg.tick_ms = a.every_ms;
 	active_set_init(&a.set);
 	rc = consumer_run(&c, &hooks, &a);
-	if (a.expired)
-		log_info("%" PRId64 " events older than --retain-users were ignored", a.expired);
+	if (a.apply.expired)
+		log_info("%" PRId64 " events older than --retain-users were ignored", a.apply.expired);
+	active_apply_release(&a.apply);
 	active_set_release(&a.set);
 	consumer_close(&c);
 	consumer_opts_release(&o);

@@ -47,6 +47,7 @@ struct store {
 struct store_txn {
 	struct store *s;
 	MDB_txn *txn;
+	MDB_cursor *users_cur, *index_cur; /* reused by every touch of the txn; NULL until then */
 	unsigned char key[STORE_MAX_KEY + 1]; /* scratch for building keys */
 	unsigned char val[1024];              /* scratch for building values */
 };
@@ -115,8 +116,12 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : STORE_DEFAULT_MAP);
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
+	/* Writing through the map saves LMDB a copy of every dirty page into the file; its
+	 * copy-on-write tree still makes a commit all-or-nothing. */
+	if (!opts->read_only)
+		flags |= MDB_WRITEMAP;
 	if (opts->no_sync)
-		flags |= MDB_NOSYNC;
+		flags |= MDB_NOSYNC | MDB_MAPASYNC;
 	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
 		set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
 		goto env_close;
@@ -219,15 +224,28 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out, char *er
 	}
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_txn_begin", err, errlen);
-	*out = xmalloc(sizeof(**out));
+	*out = xcalloc(1, sizeof(**out));
 	(*out)->s = s;
 	(*out)->txn = txn;
 	return 0;
 }
 
+/* A write txn's cursors must be closed before it ends. */
+static void close_cursors(struct store_txn *t)
+{
+	if (t->users_cur)
+		mdb_cursor_close(t->users_cur);
+	if (t->index_cur)
+		mdb_cursor_close(t->index_cur);
+	t->users_cur = t->index_cur = NULL;
+}
+
 int store_txn_commit(struct store_txn *t, char *err, size_t errlen)
 {
-	int rc = mdb_txn_commit(t->txn);
+	int rc;
+
+	close_cursors(t);
+	rc = mdb_txn_commit(t->txn);
 
 	free(t);
 	if (rc != 0)
@@ -239,6 +257,7 @@ void store_txn_abort(struct store_txn *t)
 {
 	if (!t)
 		return;
+	close_cursors(t);
 	mdb_txn_abort(t->txn);
 	free(t);
 }
@@ -447,7 +466,8 @@ static size_t index_key(unsigned char *buf, int64_t ts, const char *user, size_t
 }
 
 int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
-		     size_t email_len, int64_t ts, int64_t index_floor, char *err, size_t errlen)
+		     size_t email_len, int64_t ts, uint64_t events, int64_t index_floor, char *err,
+		     size_t errlen)
 {
 	MDB_val k = { len, (void *)user }, v, ik, empty = { 0, NULL };
 	struct store_user old = { 0, 0, NULL, 0 };
@@ -460,15 +480,19 @@ int store_user_touch(struct store_txn *t, const char *user, size_t len, const ch
 		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
 	if (email_len > sizeof(t->val) - USER_HEAD)
 		email_len = sizeof(t->val) - USER_HEAD;
-	rc = mdb_get(t->txn, t->s->users, &k, &v);
+	if (!t->users_cur && (rc = mdb_cursor_open(t->txn, t->s->users, &t->users_cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	if (!t->index_cur && (rc = mdb_cursor_open(t->txn, t->s->by_time, &t->index_cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	rc = mdb_cursor_get(t->users_cur, &k, &v, MDB_SET_KEY);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(rc, "mdb_get", err, errlen);
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
 	exists = rc == 0;
 	if (exists && user_decode(&v, &old) < 0)
 		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
 
 	last_seen = exists && old.last_seen > ts ? old.last_seen : ts;
-	count = old.count + 1;
+	count = old.count + events;
 	if (!email) {
 		email = old.email;
 		email_len = old.email_len;
@@ -481,27 +505,37 @@ int store_user_touch(struct store_txn *t, const char *user, size_t len, const ch
 	memcpy(t->val + 16, &elen, 2);
 	if (elen)
 		memmove(t->val + USER_HEAD, email, elen);
-	v.mv_size = USER_HEAD + elen;
-	v.mv_data = t->val;
 
 	if (!exists || last_seen != old.last_seen) {
 		/* The index follows last_seen: drop the old entry, add the new one. */
 		if (exists) {
 			ik.mv_size = index_key(t->key, old.last_seen, user, len);
 			ik.mv_data = t->key;
-			rc = mdb_del(t->txn, t->s->by_time, &ik, NULL);
+			rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
+			if (rc == 0)
+				rc = mdb_cursor_del(t->index_cur, 0);
 			if (rc != 0 && rc != MDB_NOTFOUND)
-				return mdb_fail(rc, "mdb_del", err, errlen);
+				return mdb_fail(rc, "mdb_cursor_del", err, errlen);
 		}
 		if (last_seen >= index_floor) {
 			ik.mv_size = index_key(t->key, last_seen, user, len);
 			ik.mv_data = t->key;
-			if ((rc = mdb_put(t->txn, t->s->by_time, &ik, &empty, 0)) != 0)
-				return mdb_fail(rc, "mdb_put", err, errlen);
+			/* Fresh events land at the index's end: appending skips the search. */
+			rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+			if (rc == MDB_KEYEXIST)
+				rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+			if (rc != 0)
+				return mdb_fail(rc, "mdb_cursor_put", err, errlen);
 		}
 	}
-	if ((rc = mdb_put(t->txn, t->s->users, &k, &v, 0)) != 0)
-		return mdb_fail(rc, "mdb_put", err, errlen);
+
+	v.mv_size = USER_HEAD + elen;
+	v.mv_data = t->val;
+	/* MDB_CURRENT rewrites the record the cursor found, without a second search; the
+	 * index updates above used their own cursor, so this one is still in place. */
+	rc = mdb_cursor_put(t->users_cur, &k, &v, exists ? MDB_CURRENT : 0);
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
 	return 0;
 }
 

@@ -61,11 +61,13 @@ struct store_user {
 int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
 		   size_t errlen);
 
-/* Applies one event of user at ts: count + 1, last_seen = max(last_seen, ts), and the
- * by_time entry moves with last_seen. An entry older than index_floor is not written (it
- * would be pruned at once). email (may be NULL) replaces the stored one if it differs. */
+/* Applies `events` events of user, the latest at ts: count + events, last_seen =
+ * max(last_seen, ts), and the by_time entry moves with last_seen. An entry older than
+ * index_floor is not written (it would be pruned at once). email (may be NULL) replaces
+ * the stored one. */
 int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
-		     size_t email_len, int64_t ts, int64_t index_floor, char *err, size_t errlen);
+		     size_t email_len, int64_t ts, uint64_t events, int64_t index_floor, char *err,
+		     size_t errlen);
 
 typedef int (*store_user_fn)(void *arg, const char *user, size_t len, const struct store_user *u);
 int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen);

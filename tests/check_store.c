@@ -93,7 +93,7 @@ static void commit(struct store_txn *t)
 
 static void touch(struct store_txn *t, const char *user, const char *email, int64_t ts, int64_t floor)
 {
-	int rc = store_user_touch(t, user, strlen(user), email, email ? strlen(email) : 0, ts, floor, err,
+	int rc = store_user_touch(t, user, strlen(user), email, email ? strlen(email) : 0, ts, 1, floor, err,
 				  sizeof(err));
 	ck_assert_msg(rc == 0, "store_user_touch(%s, %" PRId64 "): %d: %s", user, ts, rc, err);
 }
@@ -561,9 +561,9 @@ START_TEST(test_user_name_limits)
 	struct store_user u;
 
 	memset(name, 'u', sizeof(name));
-	ck_assert_int_eq(store_user_touch(t, name, 0, NULL, 0, 1, 0, err, sizeof(err)), -1);
-	ck_assert_int_eq(store_user_touch(t, name, 504, NULL, 0, 1, 0, err, sizeof(err)), -1);
-	ck_assert_int_eq(store_user_touch(t, name, 503, NULL, 0, 1, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_user_touch(t, name, 0, NULL, 0, 1, 1, 0, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_user_touch(t, name, 504, NULL, 0, 1, 1, 0, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_user_touch(t, name, 503, NULL, 0, 1, 1, 0, err, sizeof(err)), 0);
 	ck_assert_int_eq(store_user_get(t, name, 503, &u, err, sizeof(err)), 0);
 	ck_assert_uint_eq(u.count, 1);
 	ck_assert_int_eq(store_user_get(t, name, 504, &u, err, sizeof(err)), STORE_NOTFOUND);
@@ -1104,7 +1104,7 @@ START_TEST(test_map_full_grow_redo)
 		for (i = 0; i < NGROW; i++) {
 			snprintf(name, sizeof(name), "user%05d", i);
 			snprintf(email, sizeof(email), "%s@%0190d.example.org", name, i);
-			rc = store_user_touch(t, name, strlen(name), email, strlen(email), 1000 + i, 0, err,
+			rc = store_user_touch(t, name, strlen(name), email, strlen(email), 1000 + i, 1, 0, err,
 					      sizeof(err));
 			if (rc != 0)
 				break;

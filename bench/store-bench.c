@@ -1,0 +1,543 @@
+/* store-bench.c: the store alone, without Kafka: apply rates, query stores, recovery time.
+ *
+ * `apply` feeds events to the store as `pingpong active` does, minus Kafka: each batch's
+ * events are first encoded (not timed), then the timed part decodes each one with
+ * event_decode(), as engine.c's batch_add() does, and runs one write txn that mirrors
+ * engine.c's store_batch_once() with cmd-active.c's active_apply() as the hook: the
+ * stored offset of each partition in the batch read once, store_user_touch() per event,
+ * store_prune() per apply call (the engine calls the hook twice per batch, once per half,
+ * so that its mid-batch crash point falls between), each partition's next offset put
+ * once, one commit. STORE_FULL grows the map and redoes the txn, as flush_batch() does.
+ * Keep bench_apply_hook() and bench_batch_txn() in step with those functions.
+ *
+ * Output is one line of key=value pairs on stdout, for bench/run.sh.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+
+#include "active.h"
+#include "bench-events.h"
+#include "engine.h"
+#include "event.h"
+#include "store.h"
+#include "util.h"
+
+#define BENCH_TOPIC "bench"
+#define BENCH_GROUP "store-bench"
+#define PRUNE_CHUNK 1000 /* as in cmd-active.c */
+
+static const char usage[] =
+	"usage: store-bench users N [--data DIR]\n"
+	"       store-bench apply --store DIR [--events N] [--users N] [--batch N] [--no-sync]\n"
+	"                         [--retain D] [--rate N] [--partitions N] [--seed N] [--data DIR]\n"
+	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
+	"                               [--data DIR]\n"
+	"       store-bench recover --store DIR [--partitions N]\n"
+	"\n"
+	"  users        print the first N user names of the benchmarks, one a line\n"
+	"  apply        apply N events (default 1000000) of --users users (default 10000) in\n"
+	"               batches of --batch (default 1000), as `pingpong active` applies them;\n"
+	"               event times as if produced at --rate events/s (default 1000000),\n"
+	"               the last one now; the time index is kept for --retain (default 24h)\n"
+	"  query-store  write --users users, all of them in the time index, of whom the last\n"
+	"               --active were seen in the --window (default 30s) that ends at TS\n"
+	"  recover      time opening the store and reading each partition's offset, as a\n"
+	"               restarting consumer does, from the start of main()\n";
+
+struct bench_msg {
+	int32_t partition;
+	int64_t offset;
+	const void *payload;
+	size_t len;
+	const char *reject;
+	char reason[ENGINE_REASON_LEN];
+	struct event ev;
+};
+
+struct bench_apply {
+	struct store *store;
+	struct active_apply apply;  /* the settings of `pingpong active` */
+	struct engine_msg *emsgs;   /* scratch for bench_apply_hook() */
+	size_t ecap;
+	int64_t commits, grows;
+	int64_t *next;  /* per partition, scratch for bench_batch_txn() */
+	char *touched;
+	int nparts;
+};
+
+static int64_t opt_num(const char *name, const char *arg, int64_t min, int64_t max)
+{
+	int64_t v;
+
+	if (parse_int(arg, min, max, &v) < 0) {
+		fprintf(stderr, "store-bench: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", name,
+			min, max, arg);
+		exit(EX_USAGE);
+	}
+	return v;
+}
+
+static int64_t opt_ms(const char *name, const char *arg)
+{
+	int64_t v;
+
+	if (parse_duration_ms(arg, &v) < 0) {
+		fprintf(stderr, "store-bench: %s takes a duration with a unit, not '%s'\n", name, arg);
+		exit(EX_USAGE);
+	}
+	return v;
+}
+
+static void load_data(const char *dir, struct bench_lines *names, struct bench_lines *msgs)
+{
+	char err[512];
+
+	if (bench_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
+	    (msgs && bench_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
+		fprintf(stderr, "store-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
+		exit(EX_NOINPUT);
+	}
+}
+
+/* Runs the real active_apply() (src/active.c), which `pingpong active` runs: its input is
+ * the engine's message array, so the decoded events are handed over in one. */
+static int bench_apply_hook(struct bench_apply *a, struct store_txn *t, struct bench_msg *msgs, size_t n,
+			    char *err, size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	if (n > a->ecap) {
+		a->ecap = n;
+		a->emsgs = xrealloc(a->emsgs, n * sizeof(*a->emsgs));
+	}
+	for (i = 0; i < n; i++) {
+		a->emsgs[i].rkm = NULL;
+		a->emsgs[i].partition = msgs[i].partition;
+		a->emsgs[i].offset = msgs[i].offset;
+		a->emsgs[i].reject = NULL;
+		a->emsgs[i].reason_buf = msgs[i].reason;
+		a->emsgs[i].ev = msgs[i].ev;
+	}
+	rc = active_apply(&a->apply, t, a->emsgs, n, clock_now_ms(), err, errlen);
+	for (i = 0; i < n; i++)
+		msgs[i].reject = a->emsgs[i].reject;
+	return rc;
+}
+
+/* Mirrors engine.c's store_batch_once(): one write txn for the batch. */
+static int bench_batch_txn(struct bench_apply *a, struct bench_msg *msgs, size_t n, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	size_t i, half = n / 2;
+	int p, rc;
+
+	if ((rc = store_txn_begin(a->store, 1, &t, err, errlen)) != 0)
+		return rc;
+	memset(a->touched, 0, (size_t)a->nparts);
+	for (i = 0; i < n; i++) {
+		int32_t part = msgs[i].partition;
+		if (!a->touched[part]) {
+			rc = store_offset_get(t, part, &a->next[part], err, errlen);
+			if (rc == STORE_NOTFOUND)
+				a->next[part] = -1;
+			else if (rc != 0)
+				goto txn_abort;
+			a->touched[part] = 1;
+		}
+		/* Every event is new here: none is below its stored offset, none undecodable. */
+		a->next[part] = msgs[i].offset + 1;
+	}
+	if (n && ((rc = bench_apply_hook(a, t, msgs, half, err, errlen)) != 0 ||
+		  (rc = bench_apply_hook(a, t, msgs + half, n - half, err, errlen)) != 0))
+		goto txn_abort;
+	for (i = 0; i < n; i++)
+		if (msgs[i].reject) {
+			fprintf(stderr, "store-bench: rejected: %s\n", msgs[i].reject);
+			rc = -1;
+			goto txn_abort;
+		}
+	for (p = 0; p < a->nparts; p++)
+		if (a->touched[p] && (rc = store_offset_put(t, p, a->next[p], err, errlen)) != 0)
+			goto txn_abort;
+	return store_txn_commit(t, err, errlen);
+
+txn_abort:
+	store_txn_abort(t);
+	return rc;
+}
+
+/* Mirrors engine.c's flush_batch(): redo the txn after growing a full map. */
+static int bench_flush(struct bench_apply *a, struct bench_msg *msgs, size_t n, char *err, size_t errlen)
+{
+	int rc;
+
+	while ((rc = bench_batch_txn(a, msgs, n, err, errlen)) == STORE_FULL) {
+		if (store_grow(a->store, err, errlen) != 0)
+			return -1;
+		a->grows++;
+	}
+	if (rc == 0)
+		a->commits++;
+	return rc;
+}
+
+/* The timed part of a batch: decode each event, then the batch's txn. Never inlined, so
+ * that a profiler can look at it alone:
+ *   valgrind --tool=callgrind --toggle-collect=bench_timed_batch bench/store-bench apply ... */
+static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, struct event_decoder *dec,
+							struct bench_msg *msgs, size_t n, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (event_decode(dec, msgs[i].payload, msgs[i].len, &msgs[i].ev, err, errlen) != 0)
+			return -1; /* err has the reason */
+	return bench_flush(a, msgs, n, err, errlen);
+}
+
+static uint32_t fnv1a(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+/* Records the retention as cmd-active.c's record_retention() does. */
+static int bench_bind(struct store *s, int64_t retain_ms, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	char buf[32];
+	int rc;
+
+	if ((rc = store_bind(s, BENCH_TOPIC, BENCH_GROUP, err, errlen)) != 0)
+		return rc;
+	snprintf(buf, sizeof(buf), "%" PRId64, retain_ms);
+	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
+		return rc;
+	if ((rc = store_meta_put(t, "retain_ms", buf, err, errlen)) != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, err, errlen);
+}
+
+static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int no_sync,
+		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
+{
+	struct store_options so = { .no_sync = no_sync };
+	struct bench_lines names, msgs;
+	struct bench_users users;
+	struct bench_apply a;
+	struct event_encoder enc;
+	struct event_decoder dec;
+	struct bench_msg *batchv;
+	unsigned char *arena;
+	size_t arena_cap, longest = 0, i;
+	int64_t *offsets, done = 0, now0, timed_ns = 0, wall0 = clock_mono_ns();
+	uint64_t rng = bench_rng_seed((uint64_t)seed);
+	char err[1024];
+	int rc = EX_OK;
+
+	load_data(data, &names, &msgs);
+	bench_users_init(&users, &names, (size_t)nusers);
+	memset(&a, 0, sizeof(a));
+	a.apply.retain_ms = retain_ms;
+	a.apply.max_skew_ms = 300000;
+	a.nparts = (int)nparts;
+	a.next = xcalloc((size_t)nparts, sizeof(*a.next));
+	a.touched = xcalloc((size_t)nparts, 1);
+	offsets = xcalloc((size_t)nparts, sizeof(*offsets));
+	batchv = xcalloc((size_t)batch, sizeof(*batchv));
+	/* An event's encoding is its strings plus less than 128 bytes of keys and headers. */
+	/* Names are at most 255 bytes, emails 300. */
+	longest = 600;
+	arena_cap = 0;
+	for (i = 0; i < msgs.n; i++)
+		if (strlen(msgs.v[i]) > arena_cap)
+			arena_cap = strlen(msgs.v[i]);
+	arena_cap = (size_t)batch * (arena_cap + longest + 128);
+	arena = xmalloc(arena_cap);
+	event_encoder_init(&enc);
+	event_decoder_init(&dec);
+
+	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store-bench: %s\n", err);
+		rc = EX_IOERR;
+		goto release;
+	}
+	now0 = clock_now_ms();
+	while (done < events) {
+		size_t n = (size_t)(events - done < batch ? events - done : batch), used = 0;
+		int64_t t0;
+
+		/* Not timed: what the producer and Kafka do. */
+		for (i = 0; i < n; i++) {
+			struct bench_msg *m = &batchv[i];
+			struct event ev;
+			const void *buf;
+			char name[300], email[300];
+			size_t len, k;
+
+			bench_event_next(&rng, &users, &msgs,
+					 bench_event_ts(now0, (uint64_t)(done + (int64_t)i), (uint64_t)events, (uint64_t)rate),
+					 &ev, &k, name, email);
+			event_encode(&enc, &ev, &buf, &len);
+			if (used + len > arena_cap) {
+				fprintf(stderr, "store-bench: event of %zu bytes overflows the batch arena\n", len);
+				rc = EX_SOFTWARE;
+				goto store_close;
+			}
+			memcpy(arena + used, buf, len);
+			m->payload = arena + used;
+			m->len = len;
+			used += len;
+			m->partition = (int32_t)(fnv1a(ev.user, ev.user_len) % (uint32_t)nparts);
+			m->offset = offsets[m->partition]++;
+			m->reject = NULL;
+		}
+
+		t0 = clock_mono_ns();
+		if (bench_timed_batch(&a, &dec, batchv, n, err, sizeof(err)) != 0) {
+			fprintf(stderr, "store-bench: store '%s': %s\n", dir, err);
+			rc = EX_IOERR;
+			goto store_close;
+		}
+		timed_ns += clock_mono_ns() - t0;
+		done += (int64_t)n;
+	}
+	printf("events=%" PRId64 " users=%" PRId64 " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f"
+	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
+	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld\n",
+	       done, nusers, batch, !no_sync, (double)timed_ns / 1e9,
+	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0, a.commits, a.grows,
+	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
+	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"));
+
+store_close:
+	store_close(a.store);
+release:
+	event_decoder_release(&dec);
+	event_encoder_release(&enc);
+	free(arena);
+	free(batchv);
+	free(a.emsgs);
+	active_apply_release(&a.apply);
+	free(offsets);
+	free(a.next);
+	free(a.touched);
+	bench_lines_release(&names);
+	bench_lines_release(&msgs);
+	return rc;
+}
+
+static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int64_t at, int64_t window_ms,
+			   const char *data)
+{
+	struct store_options so = { .no_sync = 1 };
+	struct bench_lines names;
+	struct bench_users users;
+	struct store *s;
+	struct store_txn *t = NULL;
+	char err[1024];
+	int64_t k;
+	int rc = EX_OK;
+
+	load_data(data, &names, NULL);
+	bench_users_init(&users, &names, (size_t)nusers);
+	if (store_open(&s, dir, &so, err, sizeof(err)) != 0 || store_bind(s, BENCH_TOPIC, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store-bench: %s\n", err);
+		rc = EX_IOERR;
+		goto release;
+	}
+	for (k = 0; k < nusers; k++) {
+		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
+		char name[300], email[300];
+		size_t nlen, elen;
+		int r;
+
+		bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+		if (!t && store_txn_begin(s, 1, &t, err, sizeof(err)) != 0)
+			goto fail;
+		r = store_user_touch(t, name, nlen, email, elen, ts, 1, INT64_MIN, err, sizeof(err));
+		if (r == STORE_FULL) {
+			/* Redo this chunk after growing the map. */
+			store_txn_abort(t);
+			t = NULL;
+			if (store_grow(s, err, sizeof(err)) != 0)
+				goto fail;
+			k -= k % 10000 + 1;
+			continue;
+		}
+		if (r != 0)
+			goto fail;
+		if (k % 10000 == 9999 || k == nusers - 1) {
+			r = store_txn_commit(t, err, sizeof(err));
+			t = NULL;
+			if (r == STORE_FULL) {
+				if (store_grow(s, err, sizeof(err)) != 0)
+					goto fail;
+				k -= k % 10000 + 1;
+				continue;
+			}
+			if (r != 0)
+				goto fail;
+		}
+	}
+	printf("users=%" PRId64 " active=%" PRId64 " at=%" PRId64 " window_ms=%" PRId64 "\n", nusers, nactive, at,
+	       window_ms);
+	goto store_close;
+fail:
+	if (t)
+		store_txn_abort(t);
+	fprintf(stderr, "store-bench: store '%s': %s\n", dir, err);
+	rc = EX_IOERR;
+store_close:
+	store_close(s);
+release:
+	bench_lines_release(&names);
+	return rc;
+}
+
+/* What a restarting `pingpong active` does before it can fetch: consumer_open()'s
+ * store_open() and store_bind(), then position_partitions()'s offset reads. */
+static int run_recover(const char *dir, int64_t nparts, int64_t t_main)
+{
+	struct store_options so = { 0 };
+	struct store *s;
+	struct store_txn *t;
+	struct store_stat st;
+	struct stat sb;
+	char err[1024], path[4096];
+	int64_t t_open, t_done, next;
+	int32_t p;
+	int positioned = 0;
+
+	if (store_open(&s, dir, &so, err, sizeof(err)) != 0 || store_bind(s, BENCH_TOPIC, BENCH_GROUP, err, sizeof(err)) != 0)
+		goto fail;
+	t_open = clock_mono_ns();
+	if (store_txn_begin(s, 0, &t, err, sizeof(err)) != 0)
+		goto fail;
+	for (p = 0; p < nparts; p++)
+		if (store_offset_get(t, p, &next, err, sizeof(err)) == 0)
+			positioned++;
+	store_txn_abort(t);
+	t_done = clock_mono_ns();
+
+	/* Not timed: what the store holds, for the report. */
+	if (store_txn_begin(s, 0, &t, err, sizeof(err)) != 0 || store_stat(t, &st, err, sizeof(err)) != 0)
+		goto fail;
+	store_txn_abort(t);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	printf("open_us=%.1f positioned_us=%.1f partitions=%d users=%" PRIu64 " file_mib=%.1f\n",
+	       (double)(t_open - t_main) / 1e3, (double)(t_done - t_main) / 1e3, positioned, st.users,
+	       stat(path, &sb) == 0 ? (double)sb.st_size / 1048576 : -1.0);
+	store_close(s);
+	return EX_OK;
+fail:
+	fprintf(stderr, "store-bench: %s\n", err);
+	return EX_IOERR;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "users", required_argument, NULL, 'u' },
+		{ "batch", required_argument, NULL, 'B' },
+		{ "no-sync", no_argument, NULL, 'n' },
+		{ "retain", required_argument, NULL, 'r' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "partitions", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "active", required_argument, NULL, 'a' },
+		{ "at", required_argument, NULL, 'T' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t t_main = clock_mono_ns();
+	int64_t events = 1000000, nusers = 10000, batch = 1000, retain_ms = 24 * 3600 * 1000LL, rate = 1000000;
+	int64_t nparts = 12, seed = 1, nactive = -1, at = 0, window_ms = 30000;
+	const char *dir = NULL, *data = NULL, *mode;
+	int no_sync = 0, c;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EX_USAGE : EX_OK;
+	}
+	mode = argv[1];
+	if (!strcmp(mode, "users")) {
+		struct bench_lines names;
+		struct bench_users users;
+		int64_t n, k;
+
+		if (argc < 3)
+			goto usage_error;
+		n = opt_num("users", argv[2], 1, 100000000);
+		optind = 3;
+		while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+			if (c != 'd')
+				goto usage_error;
+			data = optarg;
+		}
+		load_data(bench_data_dir(data), &names, NULL);
+		bench_users_init(&users, &names, (size_t)n);
+		for (k = 0; k < n; k++) {
+			char name[300], email[300];
+			size_t nlen, elen;
+			bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+			printf("%s\n", name);
+		}
+		bench_lines_release(&names);
+		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+	}
+
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': dir = optarg; break;
+		case 'e': events = opt_num("--events", optarg, 1, INT64_MAX / 1000); break;
+		case 'u': nusers = opt_num("--users", optarg, 1, 100000000); break;
+		case 'B': batch = opt_num("--batch", optarg, 1, 1000000); break;
+		case 'n': no_sync = 1; break;
+		case 'r': retain_ms = opt_ms("--retain", optarg); break;
+		case 'R': rate = opt_num("--rate", optarg, 1, 1000000000); break;
+		case 'p': nparts = opt_num("--partitions", optarg, 1, 100000); break;
+		case 'S': seed = opt_num("--seed", optarg, 0, INT64_MAX); break;
+		case 'd': data = optarg; break;
+		case 'a': nactive = opt_num("--active", optarg, 0, 100000000); break;
+		case 'T': at = opt_num("--at", optarg, 1, INT64_MAX); break;
+		case 'w': window_ms = opt_ms("--window", optarg); break;
+		default: goto usage_error;
+		}
+	}
+	if (optind < argc || !dir)
+		goto usage_error;
+	data = bench_data_dir(data);
+	if (!strcmp(mode, "apply"))
+		return run_apply(dir, events, nusers, batch, no_sync, retain_ms, rate, nparts, seed, data);
+	if (!strcmp(mode, "query-store")) {
+		if (nactive < 0 || nactive > nusers || !at || window_ms < 2)
+			goto usage_error;
+		return run_query_store(dir, nusers, nactive, at, window_ms, data);
+	}
+	if (!strcmp(mode, "recover"))
+		return run_recover(dir, nparts, t_main);
+
+usage_error:
+	fputs(usage, stderr);
+	return EX_USAGE;
+}
