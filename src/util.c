@@ -252,6 +252,17 @@ int utf8_valid(const char *str, size_t len)
 		uint32_t cp;
 		size_t n, k;
 
+		/* Names and messages are mostly ASCII: skip it eight bytes at a time. */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ULL)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		c = s[i];
 		if (c < 0x80) {
 			i++;
 			continue;
