@@ -60,6 +60,7 @@ struct engine_hooks {
 /* Counters, for the closing summary. */
 struct engine_stats {
 	int64_t consumed, applied, skipped, rejected, batches;
+	int64_t first_ms, last_ms; /* monotonic: the first message polled, the last commit */
 };
 
 /* Runs the consumer until SIGINT/SIGTERM, or the end with exit_at_end. Returns an exit
