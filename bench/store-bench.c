@@ -3,12 +3,11 @@
  * `apply` feeds events to the store as `pingpong active` does, minus Kafka: each batch's
  * events are first encoded (not timed), then the timed part decodes each one with
  * event_decode(), as engine.c's batch_add() does, and runs one write txn that mirrors
- * engine.c's store_batch_once() with cmd-active.c's active_apply() as the hook: the
- * stored offset of each partition in the batch read once, store_user_touch() per event,
- * store_prune() per apply call (the engine calls the hook twice per batch, once per half,
- * so that its mid-batch crash point falls between), each partition's next offset put
- * once, one commit. STORE_FULL grows the map and redoes the txn, as flush_batch() does.
- * Keep bench_apply_hook() and bench_batch_txn() in step with those functions.
+ * engine.c's store_batch_once(): the stored offset of each partition in the batch read
+ * once, the real active_apply() of src/active.c called on each half of the batch (the
+ * engine splits it so that its mid-batch crash point falls between), each partition's
+ * next offset put once, one commit. STORE_FULL grows the map and redoes the txn, as
+ * flush_batch() does. Keep bench_batch_txn() and bench_flush() in step with those.
  *
  * Output is one line of key=value pairs on stdout, for bench/run.sh.
  */

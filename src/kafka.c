@@ -13,9 +13,12 @@
 #include "util.h"
 
 /* queued.min.messages: with librdkafka's default of 100000 a full local queue pauses the
- * partition's fetcher for up to a second (see shared/librdkafka-notes.md). */
+ * partition's fetcher for up to a second (see shared/librdkafka-notes.md).
+ * fetch.error.backoff.ms: a partition assigned at a logical offset (a new store starts
+ * at the beginning) waits this long before its first fetch; 500 ms by default. */
 const char *const kafka_consumer_tuning[] = {
 	"queued.min.messages", "1000000",
+	"fetch.error.backoff.ms", "50",
 	"fetch.wait.max.ms", "100",
 	"enable.auto.commit", "false",
 	"enable.auto.offset.store", "false",
