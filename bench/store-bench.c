@@ -212,23 +212,14 @@ static uint32_t fnv1a(const char *s, size_t len)
 	return h;
 }
 
-/* Records the retention as cmd-active.c's record_retention() does. */
+/* Binds the store and records the retention, as `pingpong active` does. */
 static int bench_bind(struct store *s, int64_t retain_ms, char *err, size_t errlen)
 {
-	struct store_txn *t;
-	char buf[32];
 	int rc;
 
 	if ((rc = store_bind(s, BENCH_TOPIC, BENCH_GROUP, err, errlen)) != 0)
 		return rc;
-	snprintf(buf, sizeof(buf), "%" PRId64, retain_ms);
-	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
-		return rc;
-	if ((rc = store_meta_put(t, "retain_ms", buf, err, errlen)) != 0) {
-		store_txn_abort(t);
-		return rc;
-	}
-	return store_txn_commit(t, err, errlen);
+	return active_record_retention(s, retain_ms, err, errlen);
 }
 
 static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int no_sync,

@@ -83,6 +83,22 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg 
 	return store_prune(t, index_floor, users_floor, PRUNE_CHUNK, &pruned, err, errlen);
 }
 
+int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	char buf[32];
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%" PRId64, retain_ms);
+	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
+		return rc;
+	if ((rc = store_meta_put(t, "retain_ms", buf, err, errlen)) != 0) {
+		store_txn_abort(t);
+		return rc;
+	}
+	return store_txn_commit(t, err, errlen);
+}
+
 void active_apply_release(struct active_apply *a)
 {
 	free(a->fold);

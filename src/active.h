@@ -26,6 +26,10 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg 
 		 int64_t now, char *err, size_t errlen);
 void active_apply_release(struct active_apply *a);
 
+/* Records the time index's retention in the store's meta, in a txn of its own, so that
+ * `store check` judges the index by it. */
+int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen);
+
 /* The users whose last_seen is in (at - window, at], oldest first. Names are copied into
  * one reused buffer, so a set can outlive its txn; pair init with release. */
 struct active_set {

@@ -74,23 +74,6 @@ static void active_tick(void *arg)
 	active_print(&a->set, now, a->window_ms, a->json, stdout);
 }
 
-/* Records the retention in the store, so that `store check` judges the index by it. */
-static int record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)
-{
-	struct store_txn *t;
-	char buf[32];
-	int rc;
-
-	snprintf(buf, sizeof(buf), "%" PRId64, retain_ms);
-	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
-		return rc;
-	if ((rc = store_meta_put(t, "retain_ms", buf, err, errlen)) != 0) {
-		store_txn_abort(t);
-		return rc;
-	}
-	return store_txn_commit(t, err, errlen);
-}
-
 static int active_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -154,7 +137,7 @@ static int active_run(int argc, char **argv)
 	if ((rc = consumer_open(&c, &cmd_active, &co, &o, 1)) != 0)
 		return rc;
 	a.store = c.store;
-	if (record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
+	if (active_record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
 		log_error("store '%s': %s", o.store_dir, err);
 		consumer_close(&c);
 		return EX_IOERR;
