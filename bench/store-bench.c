@@ -1,13 +1,9 @@
 /* store-bench.c: the store alone, without Kafka: apply rates, query stores, recovery time.
  *
  * `apply` feeds events to the store as `pingpong active` does, minus Kafka: each batch's
- * events are first encoded (not timed), then the timed part decodes each one with
- * event_decode(), as engine.c's batch_add() does, and runs one write txn that mirrors
- * engine.c's store_batch_once(): the stored offset of each partition in the batch read
- * once, the real active_apply() of src/active.c called on each half of the batch (the
- * engine splits it so that its mid-batch crash point falls between), each partition's
- * next offset put once, one commit. STORE_FULL grows the map and redoes the txn, as
- * flush_batch() does. Keep bench_batch_txn() and bench_flush() in step with those.
+ * events are first encoded (not timed), then the timed part runs the engine's own path:
+ * batch_add() decodes each one, and batch_commit() (src/batch.c) applies them with the
+ * real active_apply() of src/active.c in one write txn with the offsets.
  *
  * Output is one line of key=value pairs on stdout, for bench/run.sh.
  */
@@ -23,14 +19,13 @@
 
 #include "active.h"
 #include "bench-events.h"
-#include "engine.h"
+#include "batch.h"
 #include "event.h"
 #include "store.h"
 #include "util.h"
 
 #define BENCH_TOPIC "bench"
 #define BENCH_GROUP "store-bench"
-#define PRUNE_CHUNK 1000 /* as in cmd-active.c */
 
 static const char usage[] =
 	"usage: store-bench users N [--data DIR]\n"
@@ -50,25 +45,10 @@ static const char usage[] =
 	"  recover      time opening the store and reading each partition's offset, as a\n"
 	"               restarting consumer does, from the start of main()\n";
 
-struct bench_msg {
-	int32_t partition;
-	int64_t offset;
-	const void *payload;
-	size_t len;
-	const char *reject;
-	char reason[ENGINE_REASON_LEN];
-	struct event ev;
-};
-
 struct bench_apply {
 	struct store *store;
 	struct active_apply apply;  /* the settings of `pingpong active` */
-	struct engine_msg *emsgs;   /* scratch for bench_apply_hook() */
-	size_t ecap;
 	int64_t commits, grows;
-	int64_t *next;  /* per partition, scratch for bench_batch_txn() */
-	char *touched;
-	int nparts;
 };
 
 static int64_t opt_num(const char *name, const char *arg, int64_t min, int64_t max)
@@ -105,101 +85,35 @@ static void load_data(const char *dir, struct bench_lines *names, struct bench_l
 	}
 }
 
-/* Runs the real active_apply() (src/active.c), which `pingpong active` runs: its input is
- * the engine's message array, so the decoded events are handed over in one. */
-static int bench_apply_hook(struct bench_apply *a, struct store_txn *t, struct bench_msg *msgs, size_t n,
-			    char *err, size_t errlen)
+/* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
+static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
+			    size_t errlen)
 {
-	size_t i;
-	int rc;
-
-	if (n > a->ecap) {
-		a->ecap = n;
-		a->emsgs = xrealloc(a->emsgs, n * sizeof(*a->emsgs));
-	}
-	for (i = 0; i < n; i++) {
-		a->emsgs[i].rkm = NULL;
-		a->emsgs[i].partition = msgs[i].partition;
-		a->emsgs[i].offset = msgs[i].offset;
-		a->emsgs[i].reject = NULL;
-		a->emsgs[i].reason_buf = msgs[i].reason;
-		a->emsgs[i].ev = msgs[i].ev;
-	}
-	rc = active_apply(&a->apply, t, a->emsgs, n, clock_now_ms(), err, errlen);
-	for (i = 0; i < n; i++)
-		msgs[i].reject = a->emsgs[i].reject;
-	return rc;
-}
-
-/* Mirrors engine.c's store_batch_once(): one write txn for the batch. */
-static int bench_batch_txn(struct bench_apply *a, struct bench_msg *msgs, size_t n, char *err, size_t errlen)
-{
-	struct store_txn *t;
-	size_t i, half = n / 2;
-	int p, rc;
-
-	if ((rc = store_txn_begin(a->store, 1, &t, err, errlen)) != 0)
-		return rc;
-	memset(a->touched, 0, (size_t)a->nparts);
-	for (i = 0; i < n; i++) {
-		int32_t part = msgs[i].partition;
-		if (!a->touched[part]) {
-			rc = store_offset_get(t, part, &a->next[part], err, errlen);
-			if (rc == STORE_NOTFOUND)
-				a->next[part] = -1;
-			else if (rc != 0)
-				goto txn_abort;
-			a->touched[part] = 1;
-		}
-		/* Every event is new here: none is below its stored offset, none undecodable. */
-		a->next[part] = msgs[i].offset + 1;
-	}
-	if (n && ((rc = bench_apply_hook(a, t, msgs, half, err, errlen)) != 0 ||
-		  (rc = bench_apply_hook(a, t, msgs + half, n - half, err, errlen)) != 0))
-		goto txn_abort;
-	for (i = 0; i < n; i++)
-		if (msgs[i].reject) {
-			fprintf(stderr, "store-bench: rejected: %s\n", msgs[i].reject);
-			rc = -1;
-			goto txn_abort;
-		}
-	for (p = 0; p < a->nparts; p++)
-		if (a->touched[p] && (rc = store_offset_put(t, p, a->next[p], err, errlen)) != 0)
-			goto txn_abort;
-	return store_txn_commit(t, err, errlen);
-
-txn_abort:
-	store_txn_abort(t);
-	return rc;
-}
-
-/* Mirrors engine.c's flush_batch(): redo the txn after growing a full map. */
-static int bench_flush(struct bench_apply *a, struct bench_msg *msgs, size_t n, char *err, size_t errlen)
-{
-	int rc;
-
-	while ((rc = bench_batch_txn(a, msgs, n, err, errlen)) == STORE_FULL) {
-		if (store_grow(a->store, err, errlen) != 0)
-			return -1;
-		a->grows++;
-	}
-	if (rc == 0)
-		a->commits++;
-	return rc;
+	struct bench_apply *a = ctx;
+	return active_apply(&a->apply, t, msgs, n, clock_now_ms(), err, errlen);
 }
 
 /* The timed part of a batch: decode each event, then the batch's txn. Never inlined, so
  * that a profiler can look at it alone:
  *   valgrind --tool=callgrind --toggle-collect=bench_timed_batch bench/store-bench apply ... */
-static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, struct event_decoder *dec,
-							struct bench_msg *msgs, size_t n, char *err, size_t errlen)
+static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, struct batch *b,
+							const struct batch_msg *in, size_t n, char *err,
+							size_t errlen)
 {
 	size_t i;
 
+	batch_clear(b);
 	for (i = 0; i < n; i++)
-		if (event_decode(dec, msgs[i].payload, msgs[i].len, &msgs[i].ev, err, errlen) != 0)
-			return -1; /* err has the reason */
-	return bench_flush(a, msgs, n, err, errlen);
+		if (batch_add(b, in[i].partition, in[i].offset, in[i].payload, in[i].len, NULL)->reject)
+			return set_err(-1, err, errlen, "rejected: %s", b->msgs[i].reject);
+	if (batch_commit(b, a->store, bench_apply_hook, a, err, errlen) != 0)
+		return -1;
+	if (b->rejected || b->skipped)
+		return set_err(-1, err, errlen, "%" PRIu64 " events rejected, %" PRIu64 " skipped", b->rejected,
+			       b->skipped);
+	a->commits++;
+	a->grows += (int64_t)b->grows;
+	return 0;
 }
 
 static uint32_t fnv1a(const char *s, size_t len)
@@ -230,8 +144,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	struct bench_users users;
 	struct bench_apply a;
 	struct event_encoder enc;
-	struct event_decoder dec;
-	struct bench_msg *batchv;
+	struct batch b;
+	struct batch_msg *batchv;
 	unsigned char *arena;
 	size_t arena_cap, longest = 0, i;
 	int64_t *offsets, done = 0, now0, timed_ns = 0, wall0 = clock_mono_ns();
@@ -244,9 +158,6 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	memset(&a, 0, sizeof(a));
 	a.apply.retain_ms = retain_ms;
 	a.apply.max_skew_ms = 300000;
-	a.nparts = (int)nparts;
-	a.next = xcalloc((size_t)nparts, sizeof(*a.next));
-	a.touched = xcalloc((size_t)nparts, 1);
 	offsets = xcalloc((size_t)nparts, sizeof(*offsets));
 	batchv = xcalloc((size_t)batch, sizeof(*batchv));
 	/* An event's encoding is its strings plus less than 128 bytes of keys and headers. */
@@ -259,7 +170,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	arena_cap = (size_t)batch * (arena_cap + longest + 128);
 	arena = xmalloc(arena_cap);
 	event_encoder_init(&enc);
-	event_decoder_init(&dec);
+	batch_init(&b, (size_t)batch);
 
 	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
@@ -273,7 +184,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 
 		/* Not timed: what the producer and Kafka do. */
 		for (i = 0; i < n; i++) {
-			struct bench_msg *m = &batchv[i];
+			struct batch_msg *m = &batchv[i];
 			struct event ev;
 			const void *buf;
 			char name[300], email[300];
@@ -294,11 +205,10 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			used += len;
 			m->partition = (int32_t)(fnv1a(ev.user, ev.user_len) % (uint32_t)nparts);
 			m->offset = offsets[m->partition]++;
-			m->reject = NULL;
 		}
 
 		t0 = clock_mono_ns();
-		if (bench_timed_batch(&a, &dec, batchv, n, err, sizeof(err)) != 0) {
+		if (bench_timed_batch(&a, &b, batchv, n, err, sizeof(err)) != 0) {
 			fprintf(stderr, "store-bench: store '%s': %s\n", dir, err);
 			rc = EX_IOERR;
 			goto store_close;
@@ -317,15 +227,12 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 store_close:
 	store_close(a.store);
 release:
-	event_decoder_release(&dec);
+	batch_release(&b);
 	event_encoder_release(&enc);
 	free(arena);
 	free(batchv);
-	free(a.emsgs);
 	active_apply_release(&a.apply);
 	free(offsets);
-	free(a.next);
-	free(a.touched);
 	bench_lines_release(&names);
 	bench_lines_release(&msgs);
 	return rc;
@@ -353,13 +260,13 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	for (k = 0; k < nusers; k++) {
 		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
 		char name[300], email[300];
-		size_t nlen, elen;
+		struct store_touch tc = { name, 0, ts, 1, email, 0, ts };
 		int r;
 
-		bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+		bench_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
 		if (!t && store_txn_begin(s, 1, &t, err, sizeof(err)) != 0)
 			goto fail;
-		r = store_user_touch(t, name, nlen, email, elen, ts, 1, INT64_MIN, err, sizeof(err));
+		r = store_user_touch(t, &tc, INT64_MIN, INT64_MIN, err, sizeof(err));
 		if (r == STORE_FULL) {
 			/* Redo this chunk after growing the map. */
 			store_txn_abort(t);

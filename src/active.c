@@ -17,8 +17,8 @@
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
 
 struct active_fold {
-	const struct engine_msg *m;
-	size_t pos; /* in the batch: the last of a user's events gives the email */
+	const struct batch_msg *m;
+	size_t pos; /* in the batch, so that the sort is stable */
 };
 
 /* By user, then by position in the batch. Sorting also gives LMDB its keys in order. */
@@ -35,28 +35,54 @@ static int fold_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg *msgs, size_t n,
+/* Adds one event to what a batch's events of one user add up to. An empty email is no
+ * email: the store cannot tell it from none. */
+static void fold_event(struct store_touch *tc, const struct event *ev)
+{
+	if (tc->events++ == 0 || ev->ts > tc->ts)
+		tc->ts = ev->ts;
+	if (!ev->email || ev->email_len == 0)
+		return;
+	if (tc->email) {
+		size_t n = ev->email_len < tc->email_len ? ev->email_len : tc->email_len;
+		int c = memcmp(ev->email, tc->email, n);
+		/* The same order as the store's: later time, then greater bytes. */
+		if (ev->ts < tc->email_ts ||
+		    (ev->ts == tc->email_ts && (c < 0 || (c == 0 && ev->email_len <= tc->email_len))))
+			return;
+	}
+	tc->email = ev->email;
+	tc->email_len = ev->email_len;
+	tc->email_ts = ev->ts;
+}
+
+int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,
 		 int64_t now, char *err, size_t errlen)
 {
-	int64_t index_floor = now - a->retain_ms;
-	int64_t users_floor = a->retain_users_ms ? now - a->retain_users_ms : INT64_MIN;
+	int64_t floor, forget_below;
 	size_t i, k, nfold = 0, pruned;
-	int rc = 0;
+	int rc;
 
+	/* The floor only moves forward, even if the clock does not. */
+	if ((rc = store_index_floor_raise(t, now - a->retain_ms, &floor, err, errlen)) != 0)
+		return rc;
+	/* With --retain-users the index keeps as long as the users (cmd-active.c), so one
+	 * floor serves both: a user older than it is forgotten. */
+	forget_below = a->retain_users_ms ? floor : INT64_MIN;
 	if (n > a->cap) {
 		a->cap = n;
 		a->fold = xrealloc(a->fold, n * sizeof(*a->fold));
 	}
 	for (i = 0; i < n; i++) {
-		struct engine_msg *m = &msgs[i];
+		struct batch_msg *m = &msgs[i];
 
 		if (m->ev.ts > now + a->max_skew_ms) {
-			/* It would stay "active" until its time comes: the engine records it. */
-			snprintf(m->reason_buf, ENGINE_REASON_LEN,
+			/* It would stay "active" until its time comes: batch_commit records it. */
+			snprintf(m->reason, BATCH_REASON_LEN,
 				 "ts %" PRId64 " is %" PRId64 " ms in the future (max skew %" PRId64 " ms)",
 				 m->ev.ts, m->ev.ts - now, a->max_skew_ms);
-			m->reject = m->reason_buf;
-		} else if (m->ev.ts < users_floor) {
+			m->reject = m->reason;
+		} else if (m->ev.ts < forget_below) {
 			a->expired++; /* older than --retain-users: it would be forgotten at once */
 		} else {
 			a->fold[nfold].m = m;
@@ -64,23 +90,20 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg 
 			nfold++;
 		}
 	}
-	qsort(a->fold, nfold, sizeof(*a->fold), fold_cmp);
-	for (i = 0; i < nfold && rc == 0; i = k) {
-		const struct event *first = &a->fold[i].m->ev, *last;
-		int64_t ts = first->ts;
+	if (nfold > 1)
+		qsort(a->fold, nfold, sizeof(*a->fold), fold_cmp);
+	for (i = 0; i < nfold; i = k) {
+		const struct event *first = &a->fold[i].m->ev;
+		struct store_touch tc = { first->user, first->user_len, 0, 0, NULL, 0, 0 };
 
-		for (k = i + 1; k < nfold && a->fold[k].m->ev.user_len == first->user_len &&
-				!memcmp(a->fold[k].m->ev.user, first->user, first->user_len); k++)
-			if (a->fold[k].m->ev.ts > ts)
-				ts = a->fold[k].m->ev.ts;
-		last = &a->fold[k - 1].m->ev;
-		rc = store_user_touch(t, first->user, first->user_len, last->email, last->email_len, ts,
-				      (uint64_t)(k - i), index_floor, err, errlen);
+		for (k = i; k < nfold && a->fold[k].m->ev.user_len == first->user_len &&
+			    !memcmp(a->fold[k].m->ev.user, first->user, first->user_len); k++)
+			fold_event(&tc, &a->fold[k].m->ev);
+		if ((rc = store_user_touch(t, &tc, floor, forget_below, err, errlen)) != 0)
+			return rc;
 	}
-	if (rc != 0)
-		return rc;
 	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
-	return store_prune(t, index_floor, users_floor, PRUNE_CHUNK, &pruned, err, errlen);
+	return store_prune(t, floor, forget_below, PRUNE_CHUNK, &pruned, err, errlen);
 }
 
 int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)

@@ -5,24 +5,27 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "engine.h"
+#include "batch.h"
 #include "store.h"
 
 /* How `pingpong active` applies a batch: its settings and a reusable scratch array. */
 struct active_apply {
 	int64_t max_skew_ms;     /* reject events stamped further in the future */
 	int64_t retain_ms;       /* the time index keeps this much */
-	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them */
-	int64_t expired;         /* events ignored for being older than retain_users_ms */
+	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them. When
+				  * set, retain_ms must equal it: one floor serves both */
+	int64_t expired;         /* events ignored for being older than the floor */
 	struct active_fold *fold;
 	size_t cap;
 };
 
-/* Applies a batch of events to the store inside txn, as of wall-clock time now: events
- * too far in the future are marked rejected (the engine records them); the events of
- * one user are folded into one update (count + n, last_seen = max ts); the time index is
- * pruned by a bounded chunk. Returns 0, STORE_FULL or -1 with the reason. */
-int active_apply(struct active_apply *a, struct store_txn *t, struct engine_msg *msgs, size_t n,
+/* Applies a batch of events to the store inside txn, as of wall-clock time now (a
+ * batch_apply_fn's work; pingpong-store(1) states the rules): the index floor moves up to
+ * now - retain_ms; events too far in the future are marked rejected (batch_commit
+ * records them); with retain_users_ms, events older than the floor are ignored; the
+ * events of one user are folded into one store_user_touch(); the time index is pruned by
+ * a bounded chunk. Returns 0, STORE_FULL or -1 with the reason. */
+int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,
 		 int64_t now, char *err, size_t errlen);
 void active_apply_release(struct active_apply *a);
 

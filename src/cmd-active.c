@@ -51,7 +51,7 @@ struct active_ctx {
 	struct active_set set;
 };
 
-static int active_apply_hook(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
+static int active_apply_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
 			     size_t errlen)
 {
 	struct active_ctx *a = arg;

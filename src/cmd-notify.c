@@ -48,7 +48,7 @@ struct notify_ctx {
 	char text[EVENT_USER_MAX + 2 + EVENT_MAX_SIZE];
 };
 
-static int notify_apply(void *arg, struct store_txn *t, struct engine_msg *msgs, size_t n, char *err,
+static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
 			size_t errlen)
 {
 	struct notify_ctx *nc = arg;
@@ -103,7 +103,7 @@ static int print_notification(void *arg, int32_t partition, int64_t offset, cons
 	return 0;
 }
 
-static void notify_committed(void *arg, const struct engine_msg *msgs, size_t n)
+static void notify_committed(void *arg, const struct batch_msg *msgs, size_t n)
 {
 	struct notify_ctx *nc = arg;
 	struct store_txn *t;

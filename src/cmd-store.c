@@ -16,16 +16,15 @@
 #include "util.h"
 
 static const char store_usage[] =
-	"usage: pingpong store check --store DIR [--at TS] [-q]\n"
+	"usage: pingpong store check --store DIR [-q]\n"
 	"       pingpong store stat --store DIR [--json]\n"
 	"\n"
 	"  check      verify every invariant of the store; exit 1 if one is broken\n"
 	"  stat       print counts, sizes and the map size\n"
 	"  --store DIR  the store\n"
-	"  --at TS      check the index as of this time, in ms since the epoch (default: now)\n"
 	"  --json       stat as one JSON object\n";
 
-enum { OPT_STORE_S = OPT_FIRST_COMMAND_OPTION, OPT_AT_S };
+enum { OPT_STORE_S = OPT_FIRST_COMMAND_OPTION };
 
 static void report_problem(void *arg, const char *problem)
 {
@@ -35,15 +34,12 @@ static void report_problem(void *arg, const char *problem)
 		printf("%s\n", problem);
 }
 
-static int store_check_cmd(struct store_txn *t, int64_t at, int quiet)
+static int store_check_cmd(struct store_txn *t, int quiet)
 {
-	char buf[64], err[512];
-	int64_t retain_ms = 30000;
+	char err[512];
 	int shown = 0, n;
 
-	if (store_meta_get(t, "retain_ms", buf, sizeof(buf)) == 0)
-		parse_int(buf, 0, INT64_MAX, &retain_ms);
-	n = store_check(t, at - retain_ms, report_problem, &shown, err, sizeof(err));
+	n = store_check(t, report_problem, &shown, err, sizeof(err));
 	if (n < 0) {
 		log_error("%s", err);
 		return EX_IOERR;
@@ -102,7 +98,6 @@ static int store_run(int argc, char **argv)
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "store", required_argument, NULL, OPT_STORE_S },
-		{ "at", required_argument, NULL, OPT_AT_S },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_options so = { .read_only = 1 };
@@ -110,7 +105,6 @@ static int store_run(int argc, char **argv)
 	const char *dir = NULL, *what;
 	struct store *s;
 	struct store_txn *t;
-	int64_t at = 0;
 	char err[512];
 	int c, rc;
 
@@ -119,10 +113,6 @@ static int store_run(int argc, char **argv)
 		switch (c) {
 		case OPT_STORE_S:
 			dir = optarg;
-			break;
-		case OPT_AT_S:
-			if (opt_int(&cmd_store, "--at", optarg, 1, INT64_MAX / 2, &at) < 0)
-				return EX_USAGE;
 			break;
 		default:
 			if ((rc = common_option(&co, c, optarg)) == 0)
@@ -161,7 +151,7 @@ static int store_run(int argc, char **argv)
 		}
 	}
 	if (!strcmp(what, "check"))
-		rc = store_check_cmd(t, at ? at : clock_now_ms(), co.verbosity < 0);
+		rc = store_check_cmd(t, co.verbosity < 0);
 	else
 		rc = store_stat_cmd(t, co.json);
 	store_txn_abort(t);

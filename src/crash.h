@@ -2,9 +2,10 @@
 #ifndef PP_CRASH_H
 #define PP_CRASH_H
 
-/* Calls abort() the Nth time the point named in $PINGPONG_CRASH is reached. When the
- * variable is unset this costs one predictable branch. Points: before-commit, after-commit,
- * mid-batch, in-assign, in-prune. */
+/* Calls abort() the Nth time the point named in $PINGPONG_CRASH is reached ("any": the
+ * Nth point of any name). When the variable is unset this costs one predictable branch.
+ * Points: mid-batch, in-touch, in-prune, before-commit, after-commit (batch.c, store.c),
+ * in-assign (engine.c). */
 void crash_point_hit(const char *name);
 extern int crash_armed;
 #define crash_point(name) do { if (crash_armed) crash_point_hit(name); } while (0)

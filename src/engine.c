@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "crash.h"
 #include "engine.h"
 #include "gate.h"
@@ -32,8 +33,6 @@ struct partition_state {
 	char at_end;
 	char paused;               /* by the gate */
 	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
-	int64_t next;              /* scratch for store_batch(): next offset, -1 unknown */
-	char touched;              /* scratch for store_batch(): in this batch */
 };
 
 struct engine {
@@ -41,10 +40,7 @@ struct engine {
 	const struct engine_hooks *hooks;
 	void *ctx;
 	rd_kafka_t *rk;
-	struct event_decoder dec;
-	struct engine_msg *batch, *live;  /* capacity cfg->batch each */
-	char *reasons;                    /* ENGINE_REASON_LEN per batch slot */
-	size_t nbatch;
+	struct batch b;                   /* owns the rd_kafka_message_t of its messages */
 	int64_t batch_started;
 	struct partition_state *parts;
 	int nparts;
@@ -137,194 +133,75 @@ static void retry_mirror(struct engine *e)
 	mirror_stored(e, 1);
 }
 
-/* Runs the apply hook in two halves, so that the mid-batch crash point falls between. */
-static int apply_halves(struct engine *e, struct store_txn *t, size_t n)
+/* Destroys the messages of the batch and empties it. */
+static void batch_drop(struct engine *e)
 {
-	size_t half = n / 2;
-	int rc;
+	size_t i;
 
-	if (n == 0)
-		return 0;
-	rc = e->hooks->apply(e->ctx, t, e->live, half, e->err, sizeof(e->err));
-	if (rc == 0) {
-		crash_point("mid-batch");
-		rc = e->hooks->apply(e->ctx, t, e->live + half, n - half, e->err, sizeof(e->err));
-	}
-	return rc;
+	for (i = 0; i < e->b.n; i++)
+		rd_kafka_message_destroy(e->b.msgs[i].opaque);
+	batch_clear(&e->b);
 }
 
-/* Records the events the apply hook rejected, and drops them from live[]. */
-static int record_hook_rejects(struct engine *e, struct store_txn *t, size_t *n)
-{
-	size_t i, kept = 0;
-	int rc;
-
-	for (i = 0; i < *n; i++) {
-		struct engine_msg *m = &e->live[i];
-		if (!m->reject) {
-			e->live[kept++] = *m;
-			continue;
-		}
-		if (t && (rc = store_reject_put(t, m->partition, m->offset, m->reject, m->rkm->payload,
-						m->rkm->len, e->err, sizeof(e->err))) != 0)
-			return rc;
-		if (!t)
-			log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic, (int)m->partition,
-				 m->offset, m->reject);
-		e->stats->rejected++;
-	}
-	*n = kept;
-	return 0;
-}
-
-/* One attempt at the batch's txn. Returns 0, STORE_FULL, or -1; *nlive gets the number of
- * messages handed to the hook. */
-static int store_batch_once(struct engine *e, size_t *nlive)
-{
-	struct store_txn *t;
-	size_t i, n = 0;
-	int p, rc;
-
-	if ((rc = store_txn_begin(e->cfg->store, 1, &t, e->err, sizeof(e->err))) != 0)
-		return rc;
-	for (p = 0; p < e->nparts; p++)
-		e->parts[p].touched = 0;
-	for (i = 0; i < e->nbatch; i++) {
-		struct engine_msg *m = &e->batch[i];
-		struct partition_state *ps = &e->parts[m->partition];
-
-		if (!ps->touched) {
-			/* Read inside this txn: another process sharing the store may have
-			 * moved it since we last looked. */
-			rc = store_offset_get(t, m->partition, &ps->next, e->err, sizeof(e->err));
-			if (rc == STORE_NOTFOUND)
-				ps->next = -1;
-			else if (rc != 0)
-				goto txn_abort;
-			ps->touched = 1;
-		}
-		if (m->offset < ps->next) {
-			e->stats->skipped++;
-			continue;
-		}
-		if (m->reject) {
-			rc = store_reject_put(t, m->partition, m->offset, m->reject, m->rkm->payload,
-					      m->rkm->len, e->err, sizeof(e->err));
-			if (rc != 0)
-				goto txn_abort;
-			e->stats->rejected++;
-		} else {
-			e->live[n++] = *m;
-		}
-		ps->next = m->offset + 1;
-	}
-	if ((rc = apply_halves(e, t, n)) != 0)
-		goto txn_abort;
-	if ((rc = record_hook_rejects(e, t, &n)) != 0)
-		goto txn_abort;
-	for (p = 0; p < e->nparts; p++) {
-		if (e->parts[p].touched && e->parts[p].next >= 0 &&
-		    (rc = store_offset_put(t, p, e->parts[p].next, e->err, sizeof(e->err))) != 0)
-			goto txn_abort;
-	}
-	crash_point("before-commit");
-	*nlive = n;
-	return store_txn_commit(t, e->err, sizeof(e->err));
-
-txn_abort:
-	store_txn_abort(t);
-	return rc;
-}
-
-/* Applies and commits the current batch, mirrors its offsets and runs the committed
- * hook, then releases its messages. Returns 0 or an exit code. */
+/* Applies and commits the current batch (batch.c: one txn with the store), mirrors its
+ * offsets and runs the committed hook, then releases its messages. Returns 0 or an exit
+ * code. */
 static int flush_batch(struct engine *e)
 {
 	rd_kafka_topic_partition_list_t *offsets;
-	size_t i, nlive = 0;
-	int p, rc = 0;
+	struct store *s = e->cfg->store;
+	size_t i;
+	int p;
 
-	if (e->nbatch == 0)
+	if (e->b.n == 0)
 		return 0;
-	if (e->cfg->store) {
-		while ((rc = store_batch_once(e, &nlive)) == STORE_FULL) {
-			/* Nothing was committed: grow the map and redo the whole batch. */
-			uint64_t was = store_map_size(e->cfg->store);
-			if (store_grow(e->cfg->store, e->err, sizeof(e->err)) != 0) {
-				rc = -1;
-				break;
-			}
-			log_verbose("store map grown from %" PRIu64 " to %" PRIu64 " MiB", was >> 20,
-				    store_map_size(e->cfg->store) >> 20);
-		}
-		if (rc != 0) {
+	if (batch_commit(&e->b, s, e->hooks->apply, e->ctx, e->err, sizeof(e->err)) != 0) {
+		if (s)
 			log_error("store '%s': %s; the batch was not committed and no offset advanced",
-				  store_dir(e->cfg->store), e->err);
-			return EX_IOERR;
-		}
-		crash_point("after-commit");
-	} else {
-		for (p = 0; p < e->nparts; p++)
-			e->parts[p].touched = 0;
-		for (i = 0; i < e->nbatch; i++) {
-			struct engine_msg *m = &e->batch[i];
-			e->parts[m->partition].touched = 1;
-			e->parts[m->partition].next = m->offset + 1;
-			if (m->reject) {
-				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic,
-					 (int)m->partition, m->offset, m->reject);
-				e->stats->rejected++;
-			} else {
-				e->live[nlive++] = *m;
-			}
-		}
-		if (apply_halves(e, NULL, nlive) != 0) {
+				  store_dir(s), e->err);
+		else
 			log_error("%s", e->err);
-			return EX_SOFTWARE;
-		}
-		record_hook_rejects(e, NULL, &nlive);
+		return s ? EX_IOERR : EX_SOFTWARE;
 	}
-	e->stats->applied += (int64_t)nlive;
+	if (e->b.grows)
+		log_verbose("store map grown to %" PRIu64 " MiB", store_map_size(s) >> 20);
+	if (!s) {
+		/* Nowhere to record them: say so. */
+		for (i = 0; i < e->b.n; i++)
+			if (e->b.msgs[i].reject)
+				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic,
+					 (int)e->b.msgs[i].partition, e->b.msgs[i].offset, e->b.msgs[i].reject);
+	}
+	e->stats->applied += (int64_t)e->b.nlive;
+	e->stats->rejected += (int64_t)e->b.rejected;
+	e->stats->skipped += (int64_t)e->b.skipped;
 	e->stats->last_ms = clock_mono_ms();
 	if (e->stats->batches++ == 0)
 		log_verbose("first batch committed %" PRId64 " ms after start", clock_mono_ms() - e->started);
 	if (e->hooks->committed)
-		e->hooks->committed(e->ctx, e->live, nlive);
+		e->hooks->committed(e->ctx, e->b.live, e->b.nlive);
 
-	offsets = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
-	for (p = 0; p < e->nparts; p++)
-		if (e->parts[p].touched && e->parts[p].next >= 0)
-			rd_kafka_topic_partition_list_add(offsets, e->cfg->co->topic, p)->offset = e->parts[p].next;
+	offsets = rd_kafka_topic_partition_list_new(e->b.nparts ? e->b.nparts : 1);
+	for (p = 0; p < e->b.nparts; p++)
+		if (e->b.parts[p].touched && e->b.parts[p].next >= 0)
+			rd_kafka_topic_partition_list_add(offsets, e->cfg->co->topic, p)->offset = e->b.parts[p].next;
 	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
 	 * offsets are the truth and the commit must be done before we go on. */
-	mirror_offsets(e, offsets, e->cfg->store != NULL);
+	mirror_offsets(e, offsets, s != NULL);
 	rd_kafka_topic_partition_list_destroy(offsets);
-
-	for (i = 0; i < e->nbatch; i++)
-		rd_kafka_message_destroy(e->batch[i].rkm);
-	e->nbatch = 0;
+	batch_drop(e);
 	return 0;
 }
 
 /* Adds a polled message to the batch, decoding it; the batch now owns rkm. */
-static void batch_add(struct engine *e, rd_kafka_message_t *rkm)
+static void engine_take(struct engine *e, rd_kafka_message_t *rkm)
 {
-	struct engine_msg *m = &e->batch[e->nbatch];
-	char *reason = e->reasons + e->nbatch * ENGINE_REASON_LEN;
-
-	if (e->nbatch == 0) {
+	if (e->b.n == 0) {
 		e->batch_started = clock_mono_ms();
 		if (!e->stats->first_ms)
 			e->stats->first_ms = e->batch_started;
 	}
-	m->rkm = rkm;
-	m->partition = rkm->partition;
-	m->offset = rkm->offset;
-	m->reject = NULL;
-	m->reason_buf = reason;
-	if (event_decode(&e->dec, rkm->payload, rkm->len, &m->ev, reason, ENGINE_REASON_LEN) != 0)
-		m->reject = reason;
-	e->nbatch++;
+	batch_add(&e->b, rkm->partition, rkm->offset, rkm->payload, rkm->len, rkm);
 	e->stats->consumed++;
 }
 
@@ -485,10 +362,7 @@ static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 	/* Record the gap and the new position in one txn, after what is in flight. */
 	if ((rc = flush_batch(e)) != 0)
 		return rc;
-	if (store_txn_begin(e->cfg->store, 1, &t, e->err, sizeof(e->err)) != 0 ||
-	    store_gap_put(t, m->partition, stored, lo, e->err, sizeof(e->err)) != 0 ||
-	    store_offset_put(t, m->partition, lo, e->err, sizeof(e->err)) != 0 ||
-	    store_txn_commit(t, e->err, sizeof(e->err)) != 0) {
+	if (batch_record_gap(e->cfg->store, m->partition, stored, lo, e->err, sizeof(e->err)) != 0) {
 		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
 		return EX_IOERR;
 	}
@@ -541,7 +415,7 @@ static void admit(struct engine *e, rd_kafka_message_t *rkm)
 		set_paused(e, rkm->partition, 1);
 		return;
 	}
-	batch_add(e, rkm);
+	engine_take(e, rkm);
 }
 
 /* Releases held messages whose dependencies have moved past them. */
@@ -560,11 +434,11 @@ static void release_held(struct engine *e)
 			gate_log_wait(e->cfg->gate, p, rkm->offset);
 			continue;
 		}
-		if (e->nbatch >= (size_t)e->cfg->batch && flush_batch(e) != 0)
+		if (batch_full(&e->b) && flush_batch(e) != 0)
 			return;
 		resume_at = rkm->offset + 1;
 		ps->held = NULL;
-		batch_add(e, rkm);
+		engine_take(e, rkm);
 		/* Messages fetched after the held one were dropped: read them again. */
 		{
 			rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -636,10 +510,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	e.ctx = ctx;
 	e.stats = stats;
 	e.started = clock_mono_ms();
-	e.batch = xmalloc((size_t)cfg->batch * sizeof(*e.batch));
-	e.live = xmalloc((size_t)cfg->batch * sizeof(*e.live));
-	e.reasons = xmalloc((size_t)cfg->batch * ENGINE_REASON_LEN);
-	event_decoder_init(&e.dec);
+	batch_init(&e.b, (size_t)cfg->batch);
 	if (!(e.rk = engine_consumer_new(&e))) {
 		rc = EX_USAGE;
 		goto engine_free;
@@ -659,7 +530,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		int timeout = 100;
 		rd_kafka_message_t *rkm;
 
-		if (e.nbatch) {
+		if (e.b.n) {
 			int64_t left = e.batch_started + cfg->linger_ms - now;
 			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
 		}
@@ -708,8 +579,8 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 			gate_refresh(cfg->gate, 0);
 			release_held(&e);
 		}
-		if (e.nbatch >= (size_t)cfg->batch ||
-		    (e.nbatch && (now - e.batch_started >= cfg->linger_ms || (!rkm && cfg->exit_at_end)))) {
+		if (batch_full(&e.b) ||
+		    (e.b.n && (now - e.batch_started >= cfg->linger_ms || (!rkm && cfg->exit_at_end)))) {
 			if ((rc = flush_batch(&e)) != 0)
 				break;
 		}
@@ -720,7 +591,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 				hooks->tick(ctx);
 			next_tick = now + cfg->tick_ms;
 		}
-		if (cfg->exit_at_end && e.nbatch == 0 && all_at_end(&e))
+		if (cfg->exit_at_end && e.b.n == 0 && all_at_end(&e))
 			break;
 	}
 	if (rc == 0 && e.fatal)
@@ -741,14 +612,10 @@ consumer_close:
 			if (e.parts[p].held)
 				rd_kafka_message_destroy(e.parts[p].held);
 	}
-	for (size_t i = 0; i < e.nbatch; i++)
-		rd_kafka_message_destroy(e.batch[i].rkm);
+	batch_drop(&e);
 	rd_kafka_destroy(e.rk);
 engine_free:
-	event_decoder_release(&e.dec);
-	free(e.batch);
-	free(e.live);
-	free(e.reasons);
+	batch_release(&e.b);
 	free(e.parts);
 	return rc;
 }

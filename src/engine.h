@@ -7,24 +7,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "batch.h"
 #include "cmd.h"
-#include "event.h"
 #include "store.h"
 
 struct gate;
-
-/* One message of a batch, decoded. The event's strings point into rkm's payload, which
- * the engine owns and destroys after the batch is committed. */
-struct engine_msg {
-	rd_kafka_message_t *rkm;
-	int32_t partition;
-	int64_t offset;
-	const char *reject; /* why it is rejected, or NULL; valid for the batch */
-	char *reason_buf;   /* ENGINE_REASON_LEN bytes where a hook may write its reason */
-	struct event ev;
-};
-
-#define ENGINE_REASON_LEN 160
 
 struct engine_config {
 	const struct common_opts *co;
@@ -42,17 +29,11 @@ struct engine_config {
 };
 
 struct engine_hooks {
-	/* Applies events inside the batch's txn (NULL without a store). Messages whose offset
-	 * is below the stored next offset were already dropped; undecodable ones were
-	 * recorded in rejects. To reject an event, the hook writes why into its reason_buf,
-	 * sets reject = reason_buf and leaves it alone: the engine records it in the same
-	 * txn. May be called more than once per batch (the engine splits it to reach the
-	 * mid-batch crash point). Returns 0, STORE_FULL (the batch is redone after the map
-	 * grows) or -1. */
-	int (*apply)(void *ctx, struct store_txn *txn, struct engine_msg *msgs, size_t n, char *err,
-		     size_t errlen);
-	/* Called after the batch is durably committed, e.g. to print it. May be NULL. */
-	void (*committed)(void *ctx, const struct engine_msg *msgs, size_t n);
+	/* Applies events inside the batch's txn: see batch_apply_fn (batch.h). NULL: none. */
+	batch_apply_fn apply;
+	/* Called after the batch is durably committed with the messages applied, e.g. to
+	 * print them. May be NULL. */
+	void (*committed)(void *ctx, const struct batch_msg *msgs, size_t n);
 	/* Called every tick_ms, outside any txn. May be NULL. */
 	void (*tick)(void *ctx);
 };

@@ -155,7 +155,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 			}
 		} else if (rc == 0 && (v.mv_size != strlen(STORE_SCHEMA_VERSION) ||
 				       memcmp(v.mv_data, STORE_SCHEMA_VERSION, v.mv_size))) {
-			set_err(-1, err, errlen, "store '%s' has schema version %.*s; this pingpong reads %s",
+			set_err(-1, err, errlen, "store '%s' has schema version %.*s; this pingpong reads %s "
+				"(move the store aside: a new one is rebuilt from the topic)",
 				dir, (int)v.mv_size, (char *)v.mv_data, STORE_SCHEMA_VERSION);
 			goto txn_abort;
 		}
@@ -421,8 +422,9 @@ int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char 
 	return walk(t, t->s->offsets, NULL, offsets_step, &w, err, errlen);
 }
 
-/* The users record: int64 last_seen, uint64 count, uint16 email_len, email. */
-#define USER_HEAD 18
+/* The users record: int64 last_seen, uint64 count, int64 email_ts, uint16 email_len,
+ * email. email_ts is the event time of the event the email came from. */
+#define USER_HEAD 26
 
 static int user_decode(const MDB_val *v, struct store_user *u)
 {
@@ -432,12 +434,28 @@ static int user_decode(const MDB_val *v, struct store_user *u)
 		return -1;
 	memcpy(&u->last_seen, v->mv_data, 8);
 	memcpy(&u->count, (const char *)v->mv_data + 8, 8);
-	memcpy(&elen, (const char *)v->mv_data + 16, 2);
+	memcpy(&u->email_ts, (const char *)v->mv_data + 16, 8);
+	memcpy(&elen, (const char *)v->mv_data + 24, 2);
 	if (v->mv_size != USER_HEAD + (size_t)elen)
 		return -1;
 	u->email = elen ? (const char *)v->mv_data + USER_HEAD : NULL;
 	u->email_len = elen;
 	return 0;
+}
+
+/* Writes u into buf (USER_HEAD + u->email_len bytes); returns the size. */
+static size_t user_encode(unsigned char *buf, const struct store_user *u)
+{
+	uint16_t elen = (uint16_t)u->email_len;
+
+	memcpy(buf, &u->last_seen, 8);
+	memcpy(buf + 8, &u->count, 8);
+	memcpy(buf + 16, &u->email_ts, 8);
+	memcpy(buf + 24, &elen, 2);
+	/* memmove: the email may lie in buf already (a record read into it earlier). */
+	if (elen)
+		memmove(buf + USER_HEAD, u->email, elen);
+	return USER_HEAD + elen;
 }
 
 int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
@@ -446,7 +464,7 @@ int store_user_get(struct store_txn *t, const char *user, size_t len, struct sto
 	MDB_val k = { len, (void *)user }, v;
 	int rc;
 
-	if (len == 0 || len > STORE_MAX_KEY)
+	if (len == 0 || len > STORE_USER_KEY_MAX)
 		return STORE_NOTFOUND;
 	rc = mdb_get(t->txn, t->s->users, &k, &v);
 	if (rc == MDB_NOTFOUND)
@@ -465,77 +483,127 @@ static size_t index_key(unsigned char *buf, int64_t ts, const char *user, size_t
 	return len + 8;
 }
 
-int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
-		     size_t email_len, int64_t ts, uint64_t events, int64_t index_floor, char *err,
-		     size_t errlen)
+/* 1 if (ts, email) comes after (old_ts, old): the later event time wins, and between
+ * two emails of the same time the greater bytes, so that the result does not depend
+ * on the order in which events arrive. */
+static int email_newer(int64_t ts, const char *email, size_t len, int64_t old_ts, const char *old,
+		       size_t old_len)
 {
-	MDB_val k = { len, (void *)user }, v, ik, empty = { 0, NULL };
-	struct store_user old = { 0, 0, NULL, 0 };
-	int64_t last_seen;
-	uint64_t count;
-	uint16_t elen;
-	int rc, exists;
+	int c;
 
-	if (len == 0 || len + 8 > STORE_MAX_KEY)
-		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
-	if (email_len > sizeof(t->val) - USER_HEAD)
-		email_len = sizeof(t->val) - USER_HEAD;
+	if (!old)
+		return 1;
+	if (ts != old_ts)
+		return ts > old_ts;
+	c = memcmp(email, old, len < old_len ? len : old_len);
+	return c > 0 || (c == 0 && len > old_len);
+}
+
+/*
+ * LMDB fast paths in store_user_touch(), each with the condition under which lmdb.h
+ * (0.9.24) makes it safe; tests/check_store.c and tests/check_model.c exercise each edge.
+ *
+ *  - A reused cursor (users_cur, index_cur), opened once per write txn and closed
+ *    before it ends: "A cursor in a write-transaction can be closed before its
+ *    transaction ends, and will otherwise be closed when its transaction ends" -- we
+ *    close them ourselves in close_cursors(), always before commit or abort.
+ *  - MDB_SET, not MDB_SET_KEY: only MDB_SET_KEY rewrites the caller's key to point into
+ *    the page, and "values returned from the database are valid only until a subsequent
+ *    update operation, or the end of the transaction" (mdb_get). The key we pass to the
+ *    put below is always our own buffer. Likewise the old record is decoded and copied
+ *    into t->val before the first write; nothing read from the map is used after it.
+ *  - MDB_CURRENT only when the new record has exactly the size of the old one: lmdb.h
+ *    says MDB_CURRENT "is intended to be used when the new data is the same size as the
+ *    old. Otherwise it will simply perform a delete of the old record followed by an
+ *    insert" (ITS#7828: it "must not change the data size"). Any other size goes through
+ *    a plain put, which searches again. The put comes right after the MDB_SET, before
+ *    any other write of the txn, so the cursor still sits on the record it found.
+ *  - MDB_APPEND on by_time, which "will cause a MDB_KEYEXIST error" for a key that does
+ *    not sort after the last one: mdb_cursor_put returns that before it changes
+ *    anything (mdb.c, mdb_cursor_put: the MDB_APPEND branch compares with the last key
+ *    and returns), and we then put the key the ordinary way.
+ *  - MDB_WRITEMAP (store_open): pages are written in place in the map, which the
+ *    copy-on-write tree keeps all-or-nothing per commit; see store_open.
+ */
+int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
+		     int64_t forget_below, char *err, size_t errlen)
+{
+	MDB_val k = { tc->len, (void *)tc->user }, v, ik, empty = { 0, NULL };
+	struct store_user old = { 0, 0, 0, NULL, 0 }, nu;
+	size_t email_len = tc->email_len, old_size = 0, new_size;
+	int rc, exists, indexed;
+
+	if (tc->len == 0 || tc->len > STORE_USER_KEY_MAX)
+		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", tc->len);
+	if (email_len > STORE_EMAIL_MAX)
+		return set_err(-1, err, errlen, "email of %zu bytes is longer than %d", email_len,
+			       STORE_EMAIL_MAX);
 	if (!t->users_cur && (rc = mdb_cursor_open(t->txn, t->s->users, &t->users_cur)) != 0)
 		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
 	if (!t->index_cur && (rc = mdb_cursor_open(t->txn, t->s->by_time, &t->index_cur)) != 0)
 		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
-	rc = mdb_cursor_get(t->users_cur, &k, &v, MDB_SET_KEY);
+	rc = mdb_cursor_get(t->users_cur, &k, &v, MDB_SET);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
 	exists = rc == 0;
-	if (exists && user_decode(&v, &old) < 0)
-		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
-
-	last_seen = exists && old.last_seen > ts ? old.last_seen : ts;
-	count = old.count + events;
-	if (!email) {
-		email = old.email;
-		email_len = old.email_len;
+	if (exists) {
+		if (user_decode(&v, &old) < 0)
+			return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)tc->len,
+				       tc->user);
+		old_size = v.mv_size;
 	}
-	/* Build the new record before touching by_time: old.email points into a page that
-	 * the index updates may reuse. */
-	elen = (uint16_t)email_len;
-	memcpy(t->val, &last_seen, 8);
-	memcpy(t->val + 8, &count, 8);
-	memcpy(t->val + 16, &elen, 2);
-	if (elen)
-		memmove(t->val + USER_HEAD, email, elen);
+	/* Was the old entry written? (Then it is at old.last_seen, unless pruned since.) */
+	indexed = exists;
 
-	if (!exists || last_seen != old.last_seen) {
-		/* The index follows last_seen: drop the old entry, add the new one. */
-		if (exists) {
-			ik.mv_size = index_key(t->key, old.last_seen, user, len);
-			ik.mv_data = t->key;
-			rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
-			if (rc == 0)
-				rc = mdb_cursor_del(t->index_cur, 0);
-			if (rc != 0 && rc != MDB_NOTFOUND)
-				return mdb_fail(rc, "mdb_cursor_del", err, errlen);
-		}
-		if (last_seen >= index_floor) {
-			ik.mv_size = index_key(t->key, last_seen, user, len);
-			ik.mv_data = t->key;
-			/* Fresh events land at the index's end: appending skips the search. */
-			rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
-			if (rc == MDB_KEYEXIST)
-				rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
-			if (rc != 0)
-				return mdb_fail(rc, "mdb_cursor_put", err, errlen);
-		}
+	nu = old;
+	if (exists && old.last_seen < forget_below) {
+		/* Forgotten (--retain-users): this is a new user, whether or not pruning has
+		 * reached the old record yet. */
+		nu.last_seen = tc->ts;
+		nu.count = 0;
+		nu.email = NULL;
+		nu.email_len = 0;
+		nu.email_ts = 0;
 	}
-
-	v.mv_size = USER_HEAD + elen;
+	if (!exists || tc->ts > nu.last_seen)
+		nu.last_seen = tc->ts;
+	nu.count += tc->events;
+	if (tc->email && email_newer(tc->email_ts, tc->email, email_len, nu.email_ts, nu.email, nu.email_len)) {
+		nu.email = tc->email;
+		nu.email_len = email_len;
+		nu.email_ts = tc->email_ts;
+	}
+	/* Copy out of the map now: the write below invalidates old.email. */
+	new_size = user_encode(t->val, &nu);
+	v.mv_size = new_size;
 	v.mv_data = t->val;
-	/* MDB_CURRENT rewrites the record the cursor found, without a second search; the
-	 * index updates above used their own cursor, so this one is still in place. */
-	rc = mdb_cursor_put(t->users_cur, &k, &v, exists ? MDB_CURRENT : 0);
+	rc = mdb_cursor_put(t->users_cur, &k, &v, exists && new_size == old_size ? MDB_CURRENT : 0);
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	crash_point("in-touch"); /* the user written, its index entry not yet moved */
+
+	if (exists && nu.last_seen == old.last_seen)
+		return 0; /* the index entry stays where it is */
+	/* The index follows last_seen: drop the old entry, add the new one. */
+	if (indexed) {
+		ik.mv_size = index_key(t->key, old.last_seen, tc->user, tc->len);
+		ik.mv_data = t->key;
+		rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
+		if (rc == 0)
+			rc = mdb_cursor_del(t->index_cur, 0);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_fail(rc, "mdb_cursor_del", err, errlen);
+	}
+	if (nu.last_seen >= index_floor) {
+		ik.mv_size = index_key(t->key, nu.last_seen, tc->user, tc->len);
+		ik.mv_data = t->key;
+		/* Fresh events land at the index's end: appending skips the search. */
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+		if (rc == MDB_KEYEXIST)
+			rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+		if (rc != 0)
+			return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	}
 	return 0;
 }
 
@@ -803,15 +871,46 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
 	return 0;
 }
 
+/* meta "index_floor": int64, host byte order (like every number in the store). */
+int store_index_floor_get(struct store_txn *t, int64_t *floor, char *err, size_t errlen)
+{
+	MDB_val k = { 11, (void *)"index_floor" }, v;
+	int rc = mdb_get(t->txn, t->s->meta, &k, &v);
+
+	*floor = INT64_MIN;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (v.mv_size != sizeof(*floor))
+		return set_err(-1, err, errlen, "meta: index_floor has %zu bytes, not 8", v.mv_size);
+	memcpy(floor, v.mv_data, sizeof(*floor));
+	return 0;
+}
+
+int store_index_floor_raise(struct store_txn *t, int64_t candidate, int64_t *floor, char *err, size_t errlen)
+{
+	MDB_val k = { 11, (void *)"index_floor" }, v = { sizeof(*floor), floor };
+	int rc;
+
+	if ((rc = store_index_floor_get(t, floor, err, errlen)) != 0)
+		return rc;
+	if (candidate <= *floor)
+		return 0;
+	*floor = candidate;
+	if ((rc = mdb_put(t->txn, t->s->meta, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
 struct check_state {
 	struct store_txn *t;
 	int64_t index_floor;
 	store_report_fn report;
 	void *arg;
 	int problems;
-	char *err;
-	size_t errlen;
-	int failed;
+	int64_t *next;  /* stored next offset per partition, -1 none; for the rejects */
+	int32_t nnext;
 };
 
 static void problem(struct check_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -828,47 +927,100 @@ static void problem(struct check_state *c, const char *fmt, ...)
 		c->report(c->arg, msg);
 }
 
+/* A user name or an email as store_check accepts it: valid UTF-8 without NUL. */
+static int name_valid(const void *p, size_t len, size_t max)
+{
+	return len > 0 && len <= max && !memchr(p, '\0', len) && utf8_valid(p, len);
+}
+
+/* Shows bytes that may be anything, for a problem report: printable ASCII as it is,
+ * the rest as \xNN, cut at 64 bytes. */
+static const char *shown(const void *p, size_t len, char *buf, size_t buflen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = p;
+	size_t i, o = 0;
+
+	for (i = 0; i < len && i < 64 && o + 5 < buflen; i++) {
+		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' && b[i] != '\'') {
+			buf[o++] = (char)b[i];
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[b[i] >> 4];
+			buf[o++] = hex[b[i] & 15];
+		}
+	}
+	if (i < len && o + 4 < buflen) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Every index entry must point at a user whose last_seen is that entry's time. */
 static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
+	const char *user = (const char *)k->mv_data + 8;
+	size_t len = k->mv_size - 8;
 	struct store_user u;
+	MDB_val uk, uv;
+	char buf[600];
 	int64_t ts;
 	int rc;
 
-	(void)v;
-	if (k->mv_size <= 8) {
-		problem(c, "by_time: malformed key of %zu bytes", k->mv_size);
+	if (k->mv_size <= 8 || !name_valid(user, len, STORE_USER_KEY_MAX)) {
+		problem(c, "by_time: malformed key '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
 		return 0;
 	}
+	if (v->mv_size != 0)
+		problem(c, "by_time: entry for '%.*s' has a value of %zu bytes", (int)len, user, v->mv_size);
 	ts = (int64_t)get_be64(k->mv_data);
-	rc = store_user_get(c->t, (const char *)k->mv_data + 8, k->mv_size - 8, &u, c->err, c->errlen);
-	if (rc == STORE_NOTFOUND)
-		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s'", ts, (int)(k->mv_size - 8),
-			(const char *)k->mv_data + 8);
-	else if (rc < 0)
-		problem(c, "users: %s", c->err);
+	uk.mv_size = len;
+	uk.mv_data = (void *)user;
+	rc = mdb_get(c->t->txn, c->t->s->users, &uk, &uv);
+	if (rc == MDB_NOTFOUND)
+		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s'", ts, (int)len, user);
+	else if (rc != 0)
+		problem(c, "users: mdb_get: %s", mdb_strerror(rc));
+	else if (user_decode(&uv, &u) < 0)
+		; /* check_user reports it */
 	else if (u.last_seen != ts)
 		problem(c, "by_time: entry at %" PRId64 " for '%.*s', whose last_seen is %" PRId64, ts,
-			(int)(k->mv_size - 8), (const char *)k->mv_data + 8, u.last_seen);
+			(int)len, user, u.last_seen);
 	return 0;
 }
 
-/* Every user within retention must have its index entry (exactly one: the index key
- * includes the time, and the check above ties every entry to last_seen). */
+/* Every user must decode, and one at or above the floor must have its index entry
+ * (exactly one: the index key includes the time, and check_index_entry ties every
+ * entry to last_seen). */
 static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
 	struct store_user u;
 	MDB_val ik, iv;
+	char buf[600];
 	int rc;
 
+	if (!name_valid(k->mv_data, k->mv_size, STORE_USER_KEY_MAX)) {
+		problem(c, "users: malformed user name '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
+		return 0;
+	}
 	if (user_decode(v, &u) < 0) {
-		problem(c, "users: record of '%.*s' is corrupt", (int)k->mv_size, (const char *)k->mv_data);
+		problem(c, "users: record of '%.*s' is corrupt (%zu bytes)", (int)k->mv_size,
+			(const char *)k->mv_data, v->mv_size);
 		return 0;
 	}
 	if (u.count == 0)
 		problem(c, "users: '%.*s' has an event count of 0", (int)k->mv_size, (const char *)k->mv_data);
+	if (u.email && !name_valid(u.email, u.email_len, STORE_EMAIL_MAX))
+		problem(c, "users: '%.*s' has a malformed email '%s'", (int)k->mv_size,
+			(const char *)k->mv_data, shown(u.email, u.email_len, buf, sizeof(buf)));
+	if (u.email && u.email_ts > u.last_seen)
+		problem(c, "users: '%.*s' has an email of %" PRId64 ", after its last_seen %" PRId64,
+			(int)k->mv_size, (const char *)k->mv_data, u.email_ts, u.last_seen);
 	if (u.last_seen < c->index_floor)
 		return 0;
 	ik.mv_size = index_key(c->t->key, u.last_seen, k->mv_data, k->mv_size);
@@ -882,26 +1034,92 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 	return 0;
 }
 
-static int check_offset(void *arg, int32_t partition, int64_t next)
+/* Offsets: every key is the bound topic's "topic NUL be32(partition)"; an LMDB key is
+ * unique, so that is one entry per partition. */
+static int check_offset(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
+	size_t n = strlen(c->t->s->topic);
+	char buf[600];
+	int32_t p;
+	int64_t next;
 
-	if (partition < 0 || next < 0)
-		problem(c, "offsets: partition %d has next offset %" PRId64, (int)partition, next);
+	if (k->mv_size != n + 5 || memcmp(k->mv_data, c->t->s->topic, n) || ((const char *)k->mv_data)[n]) {
+		problem(c, "offsets: key '%s' is not a partition of topic '%s'",
+			shown(k->mv_data, k->mv_size, buf, sizeof(buf)), c->t->s->topic);
+		return 0;
+	}
+	p = (int32_t)get_be32((const unsigned char *)k->mv_data + n + 1);
+	if (v->mv_size != sizeof(next)) {
+		problem(c, "offsets: partition %d has a record of %zu bytes", (int)p, v->mv_size);
+		return 0;
+	}
+	memcpy(&next, v->mv_data, sizeof(next));
+	if (p < 0 || next < 0) {
+		problem(c, "offsets: partition %d has next offset %" PRId64, (int)p, next);
+		return 0;
+	}
+	if (p >= c->nnext) {
+		c->next = xrealloc(c->next, ((size_t)p + 1) * sizeof(*c->next));
+		while (c->nnext <= p)
+			c->next[c->nnext++] = -1;
+	}
+	c->next[p] = next;
 	return 0;
 }
 
-int store_check(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
-		size_t errlen)
+/* A reject is a message the consumer has passed: below its partition's next offset. */
+static int check_reject(void *arg, const MDB_val *k, const MDB_val *v)
 {
-	struct check_state c = { t, index_floor, report, arg, 0, err, errlen, 0 };
-	char scratch[512];
+	struct check_state *c = arg;
+	size_t rlen = v->mv_size ? strnlen(v->mv_data, v->mv_size) : 0;
+	int32_t p;
+	int64_t off;
 
-	c.err = scratch;
-	c.errlen = sizeof(scratch);
-	if (walk(t, t->s->by_time, NULL, check_index_entry, &c, err, errlen) < 0 ||
+	if (k->mv_size != 12 || rlen == 0 || rlen == v->mv_size || rlen + 1 + STORE_REJECT_PAYLOAD_MAX < v->mv_size) {
+		problem(c, "rejects: malformed record (key of %zu bytes, value of %zu)", k->mv_size, v->mv_size);
+		return 0;
+	}
+	p = (int32_t)get_be32(k->mv_data);
+	off = (int64_t)get_be64((const unsigned char *)k->mv_data + 4);
+	if (p < 0 || off < 0 || p >= c->nnext || off >= c->next[p])
+		problem(c, "rejects: offset %" PRId64 " of partition %d is not below its stored offset", off,
+			(int)p);
+	return 0;
+}
+
+static int check_gap(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_state *c = arg;
+
+	if (k->mv_size != 12 || v->mv_size != 8 || (int32_t)get_be32(k->mv_data) < 0)
+		problem(c, "gaps: malformed record (key of %zu bytes, value of %zu)", k->mv_size, v->mv_size);
+	return 0;
+}
+
+int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
+		   size_t errlen)
+{
+	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0 };
+	int rc = -1;
+
+	if (walk(t, t->s->offsets, NULL, check_offset, &c, err, errlen) < 0 ||
+	    walk(t, t->s->by_time, NULL, check_index_entry, &c, err, errlen) < 0 ||
 	    walk(t, t->s->users, NULL, check_user, &c, err, errlen) < 0 ||
-	    store_offsets_each(t, check_offset, &c, err, errlen) < 0)
+	    walk(t, t->s->rejects, NULL, check_reject, &c, err, errlen) < 0 ||
+	    walk(t, t->s->gaps, NULL, check_gap, &c, err, errlen) < 0)
+		goto out;
+	rc = c.problems;
+out:
+	free(c.next);
+	return rc;
+}
+
+int store_check(struct store_txn *t, store_report_fn report, void *arg, char *err, size_t errlen)
+{
+	int64_t floor;
+
+	if (store_index_floor_get(t, &floor, err, errlen) != 0)
 		return -1;
-	return c.problems;
+	return store_check_at(t, floor, report, arg, err, errlen);
 }

@@ -9,7 +9,11 @@
 #define STORE_NOTFOUND 1   /* no such record */
 #define STORE_FULL (-2)    /* MDB_MAP_FULL: abort the txn, store_grow(), redo the batch */
 
-#define STORE_SCHEMA_VERSION "1"
+/* 2: users records carry email_ts; meta holds index_floor. */
+#define STORE_SCHEMA_VERSION "2"
+
+#define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
+#define STORE_EMAIL_MAX 255
 
 struct store;     /* one LMDB environment (a directory) and its named databases */
 struct store_txn; /* one LMDB transaction over them */
@@ -51,23 +55,45 @@ typedef int (*store_offset_fn)(void *arg, int32_t partition, int64_t next);
 int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char *err, size_t errlen);
 
 /* users: user -> last_seen, events applied, email. The email points into the map and is
- * valid until the txn ends. */
+ * valid until the next write or the end of the txn. */
 struct store_user {
 	int64_t last_seen;
 	uint64_t count;
-	const char *email;
+	int64_t email_ts; /* the event time the email came with */
+	const char *email; /* NULL: none */
 	size_t email_len;
 };
 int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
 		   size_t errlen);
 
-/* Applies `events` events of user, the latest at ts: count + events, last_seen =
- * max(last_seen, ts), and the by_time entry moves with last_seen. An entry older than
- * index_floor is not written (it would be pruned at once). email (may be NULL) replaces
- * the stored one. */
-int store_user_touch(struct store_txn *t, const char *user, size_t len, const char *email,
-		     size_t email_len, int64_t ts, uint64_t events, int64_t index_floor, char *err,
-		     size_t errlen);
+/* What a batch's events of one user add up to. */
+struct store_touch {
+	const char *user;
+	size_t len;
+	int64_t ts;        /* the latest event time */
+	uint64_t events;   /* how many events */
+	const char *email; /* of the event with the latest (ts, email) among those that carry
+			    * one; NULL if none does */
+	size_t email_len;
+	int64_t email_ts;
+};
+
+/* Applies tc to its user: count + events, last_seen = max(last_seen, ts), and the email
+ * replaced when (email_ts, email) is later than the stored one's, so that the result
+ * does not depend on the order of events. The by_time entry moves with last_seen; an
+ * entry older than index_floor is not written (it would be pruned at once). A stored
+ * user whose last_seen is older than forget_below counts as absent (--retain-users;
+ * INT64_MIN keeps every user). */
+int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
+		     int64_t forget_below, char *err, size_t errlen);
+
+/* The index floor: no by_time entry older than it need exist, and every user seen at it
+ * or later has one. It only moves forward, and lives in meta so that `store check` judges
+ * the index by what the consumer did, not by the clock. raise sets *floor to
+ * max(stored, candidate) and stores it; get gives INT64_MIN when none was stored. */
+int store_index_floor_raise(struct store_txn *t, int64_t candidate, int64_t *floor, char *err,
+			    size_t errlen);
+int store_index_floor_get(struct store_txn *t, int64_t *floor, char *err, size_t errlen);
 
 typedef int (*store_user_fn)(void *arg, const char *user, size_t len, const struct store_user *u);
 int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen);
@@ -116,11 +142,20 @@ struct store_stat {
 };
 int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen);
 
-/* Verifies every invariant: each by_time entry matches its user's last_seen, each user
- * with last_seen >= index_floor has exactly one entry, offsets are >= 0. Calls report for
- * each violation. Returns the number of violations, or -1 on error. */
+/* Verifies every invariant of the store, judging by_time by the stored index floor:
+ *  - every key and record of every database has its layout; user names are valid UTF-8
+ *    without NUL, emails too;
+ *  - users and by_time match one to one at and above the floor: each entry is at its
+ *    user's last_seen, each such user has its entry (below the floor an entry may remain
+ *    until pruned, but only at its user's last_seen);
+ *  - a user's count is > 0 and its email_ts <= last_seen;
+ *  - offsets: one entry per partition, all of the bound topic, each >= 0;
+ *  - every reject lies below its partition's stored offset.
+ * Calls report for each violation. Returns the number of violations, or -1 on error. */
 typedef void (*store_report_fn)(void *arg, const char *problem);
-int store_check(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
-		size_t errlen);
+int store_check(struct store_txn *t, store_report_fn report, void *arg, char *err, size_t errlen);
+/* The same, with by_time judged by index_floor instead: for tests that know better. */
+int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
+		   size_t errlen);
 
 #endif

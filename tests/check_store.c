@@ -91,10 +91,11 @@ static void commit(struct store_txn *t)
 	ck_assert_msg(rc == 0, "store_txn_commit: %d: %s", rc, err);
 }
 
+/* One event of user at ts, with an email (or NULL), as store_user_touch takes it. */
 static void touch(struct store_txn *t, const char *user, const char *email, int64_t ts, int64_t floor)
 {
-	int rc = store_user_touch(t, user, strlen(user), email, email ? strlen(email) : 0, ts, 1, floor, err,
-				  sizeof(err));
+	struct store_touch tc = { user, strlen(user), ts, 1, email, email ? strlen(email) : 0, ts };
+	int rc = store_user_touch(t, &tc, floor, INT64_MIN, err, sizeof(err));
 	ck_assert_msg(rc == 0, "store_user_touch(%s, %" PRId64 "): %d: %s", user, ts, rc, err);
 }
 
@@ -215,7 +216,7 @@ static int check(struct store_txn *t, int64_t floor, struct reports *r)
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = store_check(t, floor, report_add, r, err, sizeof(err));
+	rc = store_check_at(t, floor, report_add, r, err, sizeof(err));
 	ck_assert_msg(rc >= 0, "store_check: %s", err);
 	ck_assert_int_eq(rc, r->n);
 	return rc;
@@ -506,11 +507,124 @@ START_TEST(test_out_of_order_and_duplicates)
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 
+	/* The email goes by event time, not by arrival: an older event's does not replace
+	 * a newer one's, a newer one's does, and a tie goes to the greater bytes. */
 	t = begin(s, 1);
-	touch(t, "alice", "a2@example.org", 10, 0); /* a new email replaces the old */
+	touch(t, "alice", "a2@example.org", 10, 0);
 	commit(t);
 	t = begin(s, 0);
-	assert_user(t, "alice", 100, 4, "a2@example.org");
+	assert_user(t, "alice", 100, 4, "a1@example.org");
+	store_txn_abort(t);
+	t = begin(s, 1);
+	touch(t, "alice", "a0@example.org", 100, 0); /* same time, smaller bytes */
+	touch(t, "bob", "b@example.org.longer", 70, 0); /* same time, longer: greater */
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 5, "a1@example.org");
+	assert_user(t, "bob", 120, 4, "b@example.org.longer");
+	store_txn_abort(t);
+	t = begin(s, 1);
+	touch(t, "alice", "z@x", 100, 0);  /* same time, greater bytes, another size */
+	touch(t, "bob", "c@x", 71, 0);     /* newer, shorter */
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 6, "z@x");
+	assert_user(t, "bob", 120, 5, "c@x");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* The edges of store_user_touch()'s LMDB fast paths (see the comment above it in
+ * store.c). MDB_CURRENT is taken only when a record keeps its size: here records keep
+ * it, grow and shrink by one byte, lose their email and gain one, over enough users to
+ * fill and split pages, with the expected records computed here. With the old
+ * MDB_SET_KEY + MDB_CURRENT this corrupted the users database at once. */
+#define NEDGE 3000
+START_TEST(test_touch_record_size_edges)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	struct reports rep;
+	char name[32], email[64];
+	int i, round;
+	static int elen[NEDGE]; /* the email's length each user must have; 0: none */
+
+	t = begin(s, 1);
+	for (i = 0; i < NEDGE; i++) {
+		snprintf(name, sizeof(name), "user%05d", i);
+		elen[i] = 20;
+		snprintf(email, sizeof(email), "%-20.20s", name);
+		touch(t, name, email, 1000, 0);
+	}
+	commit(t);
+	/* Each round: the same size, one byte more, one less, none, and back, by user. */
+	for (round = 1; round <= 6; round++) {
+		t = begin(s, 1);
+		for (i = 0; i < NEDGE; i++) {
+			int want;
+			snprintf(name, sizeof(name), "user%05d", i);
+			switch ((i + round) % 5) {
+			case 0: want = elen[i] ? elen[i] : 20; break; /* the same size */
+			case 1: want = elen[i] ? elen[i] + 1 : 1; break;
+			case 2: want = elen[i] > 1 ? elen[i] - 1 : 0; break;
+			case 3: want = 0; break;                       /* no email: keeps the old */
+			default: want = 40; break;
+			}
+			if (want) {
+				memset(email, 'a' + round, (size_t)want);
+				email[want] = '\0';
+				elen[i] = want;
+			}
+			/* later each round, so the new email always wins */
+			touch(t, name, want ? email : NULL, 1000 + round, 0);
+		}
+		commit(t);
+		t = begin(s, 0);
+		ck_assert_int_eq(check(t, 0, &rep), 0);
+		ck_assert_uint_eq(stat_of(t).users, NEDGE);
+		ck_assert_uint_eq(stat_of(t).index, NEDGE);
+		for (i = 0; i < NEDGE; i++) {
+			struct store_user u;
+			snprintf(name, sizeof(name), "user%05d", i);
+			ck_assert_int_eq(store_user_get(t, name, strlen(name), &u, err, sizeof(err)), 0);
+			ck_assert_int_eq(u.last_seen, 1000 + round);
+			ck_assert_uint_eq(u.count, (uint64_t)round + 1);
+			ck_assert_uint_eq(u.email_len, (size_t)elen[i]);
+		}
+		store_txn_abort(t);
+	}
+	store_close(s);
+}
+END_TEST
+
+/* MDB_APPEND on by_time: a key after the last appends, one equal to or before it gets
+ * MDB_KEYEXIST and goes in the ordinary way, in order. */
+START_TEST(test_index_append_edges)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct seen r = { 0 };
+	struct reports rep;
+
+	touch(t, "mike", NULL, 500, 0);  /* the first entry */
+	touch(t, "nina", NULL, 500, 0);  /* the same time, a greater name: after the last */
+	touch(t, "alan", NULL, 500, 0);  /* the same time, a smaller name: before the last */
+	touch(t, "zed", NULL, 400, 0);   /* an earlier time */
+	touch(t, "omar", NULL, 600, 0);  /* a later time */
+	touch(t, "omar", NULL, 600, 0);  /* the same key as the last */
+	commit(t);
+	t = begin(s, 0);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 5);
+	ck_assert_str_eq(r.user[0], "zed");
+	ck_assert_str_eq(r.user[1], "alan");
+	ck_assert_str_eq(r.user[2], "mike");
+	ck_assert_str_eq(r.user[3], "nina");
+	ck_assert_str_eq(r.user[4], "omar");
+	assert_user(t, "omar", 600, 2, NULL);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
 }
@@ -560,13 +674,21 @@ START_TEST(test_user_name_limits)
 	char name[600];
 	struct store_user u;
 
+	struct store_touch tc = { name, 0, 1, 1, NULL, 0, 0 };
+
 	memset(name, 'u', sizeof(name));
-	ck_assert_int_eq(store_user_touch(t, name, 0, NULL, 0, 1, 1, 0, err, sizeof(err)), -1);
-	ck_assert_int_eq(store_user_touch(t, name, 504, NULL, 0, 1, 1, 0, err, sizeof(err)), -1);
-	ck_assert_int_eq(store_user_touch(t, name, 503, NULL, 0, 1, 1, 0, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_user_get(t, name, 503, &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), -1);
+	tc.len = STORE_USER_KEY_MAX + 1;
+	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), -1);
+	tc.len = STORE_USER_KEY_MAX;
+	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_user_get(t, name, STORE_USER_KEY_MAX, &u, err, sizeof(err)), 0);
 	ck_assert_uint_eq(u.count, 1);
-	ck_assert_int_eq(store_user_get(t, name, 504, &u, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_int_eq(store_user_get(t, name, STORE_USER_KEY_MAX + 1, &u, err, sizeof(err)), STORE_NOTFOUND);
+	/* an email longer than an event's is refused, not cut */
+	tc.email = name;
+	tc.email_len = STORE_EMAIL_MAX + 1;
+	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), -1);
 	ck_assert_uint_eq(stat_of(t).users, 1);
 	commit(t);
 	store_close(s);
@@ -1104,8 +1226,9 @@ START_TEST(test_map_full_grow_redo)
 		for (i = 0; i < NGROW; i++) {
 			snprintf(name, sizeof(name), "user%05d", i);
 			snprintf(email, sizeof(email), "%s@%0190d.example.org", name, i);
-			rc = store_user_touch(t, name, strlen(name), email, strlen(email), 1000 + i, 1, 0, err,
-					      sizeof(err));
+			rc = store_user_touch(t, &(struct store_touch){ name, strlen(name), 1000 + i, 1, email,
+								   strlen(email), 1000 + i },
+					      0, INT64_MIN, err, sizeof(err));
 			if (rc != 0)
 				break;
 		}
@@ -1181,7 +1304,7 @@ START_TEST(test_check_catches_corrupt_index)
 	ck_assert_msg(strstr(rep.msg[i], "300") != NULL, "does not give carol's last_seen: %s", rep.msg[i]);
 	for (i = 0; i < rep.n; i++)
 		ck_assert_msg(!strstr(rep.msg[i], "alice") && !strstr(rep.msg[i], "dave"), "%s", rep.msg[i]);
-	ck_assert_int_eq(store_check(t, 0, NULL, NULL, err, sizeof(err)), 3); /* report is optional */
+	ck_assert_int_eq(store_check_at(t, 0, NULL, NULL, err, sizeof(err)), 3); /* report is optional */
 	/* bob's hole is below a floor of 201 and no longer counts; the others still do */
 	ck_assert_int_eq(check(t, 201, &rep), 2);
 	store_txn_abort(t);
@@ -1215,8 +1338,8 @@ START_TEST(test_meta_and_schema)
 	char buf[8];
 
 	t = begin(s, 1);
-	ck_assert(meta_is(t, "schema", "1"));
-	ck_assert_str_eq(STORE_SCHEMA_VERSION, "1");
+	ck_assert(meta_is(t, "schema", "2"));
+	ck_assert_str_eq(STORE_SCHEMA_VERSION, "2");
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, sizeof(buf)), STORE_NOTFOUND);
 	ck_assert_int_eq(store_meta_put(t, "retain_ms", "3600000", err, sizeof(err)), 0);
 	ck_assert(meta_is(t, "retain_ms", "3600000"));
@@ -1227,7 +1350,7 @@ START_TEST(test_meta_and_schema)
 	s = open_rw();
 	t = begin(s, 0);
 	ck_assert(meta_is(t, "retain_ms", "60000"));
-	ck_assert(meta_is(t, "schema", "1"));
+	ck_assert(meta_is(t, "schema", "2"));
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, 4), 0); /* truncated, terminated */
 	ck_assert_str_eq(buf, "600");
 	store_txn_abort(t);
@@ -1251,10 +1374,10 @@ START_TEST(test_schema_mismatch_rw)
 	struct store *s = open_rw();
 
 	store_close(s);
-	set_schema("2");
+	set_schema("1"); /* a store of the first layout */
 	s = NULL;
 	ck_assert_int_eq(store_open(&s, dir, &rw, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "schema") && strstr(err, "2"), "%s", err);
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 1"), "%s", err);
 }
 END_TEST
 
@@ -1266,13 +1389,13 @@ START_TEST(test_schema_mismatch_ro)
 	int rc;
 
 	store_close(s);
-	set_schema("2");
+	set_schema("3");
 	s = NULL;
 	rc = store_open(&s, dir, &ro, err, sizeof(err));
 	if (rc == 0)
 		store_close(s);
-	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 2");
-	ck_assert_msg(strstr(err, "schema") && strstr(err, "2"), "%s", err);
+	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 3");
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 3"), "%s", err);
 }
 END_TEST
 
@@ -1303,6 +1426,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_touch_and_range);
 	tcase_add_test(tc, test_out_of_order_and_duplicates);
 	tcase_add_test(tc, test_index_floor);
+	tcase_add_test(tc, test_touch_record_size_edges);
+	tcase_add_test(tc, test_index_append_edges);
 	tcase_add_test(tc, test_user_name_limits);
 	tc = area(s, "txn");
 	tcase_add_test(tc, test_offsets);
