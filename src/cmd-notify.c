@@ -132,7 +132,7 @@ static int notify_run(int argc, char **argv)
 	};
 	const struct engine_hooks hooks = { notify_apply, notify_committed, NULL };
 	struct notify_ctx nc = { .window_ms = 30000 };
-	struct store_options so = { .read_only = 1 };
+	struct store_options so = { .read_only = 1, .kind = "active" };
 	const char *active_dir = NULL;
 	struct common_opts co;
 	struct consumer_opts o;

@@ -41,7 +41,8 @@ static int store_check_cmd(struct store_txn *t, int quiet)
 
 	n = store_check(t, report_problem, &shown, err, sizeof(err));
 	if (n < 0) {
-		log_error("%s", err);
+		/* LMDB has no checksums: an unreadable page is all it can tell of damage. */
+		log_error("store is damaged or unreadable: %s", err);
 		return EX_IOERR;
 	}
 	if (n > shown)

@@ -25,7 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -35,11 +39,13 @@
 
 #define STORE_DEFAULT_MAP (64ULL << 20)
 #define STORE_MAX_KEY 511 /* LMDB's default mdb_env_get_maxkeysize() */
+#define STORE_MAGIC "pingpong store" /* meta "magic": this environment is ours */
 
 struct store {
 	MDB_env *env;
 	char *dir;
 	int read_only;
+	uint64_t lock_dev, lock_ino; /* lock.mdb as this process opened it */
 	char topic[256];
 	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox;
 };
@@ -84,30 +90,348 @@ static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
 	return rc == MDB_MAP_FULL ? STORE_FULL : -1;
 }
 
+/* A damaged store must never kill a command by a signal: LMDB has no page checksums, so a
+ * truncated file or a garbage page faults (SIGBUS, SIGSEGV) or trips one of LMDB's
+ * assertions deep in a read. While a txn is open, a fault is taken for the store's: the
+ * handler says so, naming the store, and exits 74. Outside a txn the signal keeps its
+ * default action, so that a bug elsewhere still crashes as a bug. */
+static const char *volatile fault_dir;  /* the store of the open txn, or NULL */
+static const char *volatile fault_what; /* what was being done, or NULL */
+
+static void fault_say(const char *what, const char *detail)
+{
+	const char *dir = fault_dir ? fault_dir : "?";
+	const char *parts[] = { "pingpong: store '", dir, "' is damaged: ", what, detail ? ": " : "",
+				detail ? detail : "", fault_what ? " while " : "", fault_what ? fault_what : "",
+				"; run 'pingpong store check --store ", dir, "'\n" };
+	size_t i;
+
+	/* write(2) only: this runs in a signal handler. */
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (write(STDERR_FILENO, parts[i], strlen(parts[i])) < 0)
+			break;
+}
+
+static void on_fault(int sig)
+{
+	if (!fault_dir) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	fault_say(sig == SIGBUS ? "SIGBUS" : "SIGSEGV", NULL);
+	_exit(74); /* EX_IOERR */
+}
+
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+	(void)env;
+	fault_say("LMDB assertion failed", msg);
+	_exit(74);
+}
+
+static void fault_guard_install(void)
+{
+	static int installed;
+	struct sigaction sa;
+
+	if (installed)
+		return;
+	installed = 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+static int stat_lock(const struct store *s, struct stat *st)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
+	return stat(path, st);
+}
+
+/* The directory, made private if we create it, and refused if it is not ours to write
+ * (or, for anyone, a symbolic link or group- or world-writable): a store holds users'
+ * emails, and whoever can write its directory can swap its files. Returns an open fd of
+ * it, or -1 with the reason. */
+static int open_dir(const char *dir, int read_only, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	/* mkdir first, stat never: two members starting at once on a missing store both
+	 * try, and EEXIST means the other one won. */
+	if (!read_only && mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return set_err(-1, err, errlen, "cannot create store '%s': %s", dir, strerror(errno));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP || (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)))
+			return set_err(-1, err, errlen, "store '%s' is a symbolic link: give the directory it "
+				       "points to", dir);
+		if (errno == ENOTDIR)
+			return set_err(-1, err, errlen, "cannot open store '%s': not a directory", dir);
+		return set_err(-1, err, errlen, "cannot open store '%s': %s", dir, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0) {
+		set_err(-1, err, errlen, "cannot open store '%s': fstat: %s", dir, strerror(errno));
+		goto fd_close;
+	}
+	if (!read_only && st.st_uid != geteuid()) {
+		set_err(-1, err, errlen, "store '%s' belongs to uid %u, not to this user (uid %u): use a "
+			"store of your own, or chown it", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto fd_close;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		set_err(-1, err, errlen, "store '%s' can be written by others (mode %04o): chmod go-w '%s'", dir,
+			(unsigned)(st.st_mode & 07777), dir);
+		goto fd_close;
+	}
+	return fd;
+fd_close:
+	close(fd);
+	return -1;
+}
+
+/* The files LMDB will open by name: no symbolic link, a regular file, and for a writer
+ * ours and private. A missing one is fine: LMDB creates it 0600. */
+static int check_file(int dirfd, const char *dir, const char *name, int read_only, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), rc = -1;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP)
+			return set_err(-1, err, errlen, "store '%s': %s is a symbolic link: refused", dir, name);
+		return set_err(-1, err, errlen, "store '%s': cannot open %s: %s", dir, name, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0)
+		set_err(-1, err, errlen, "store '%s': fstat %s: %s", dir, name, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		set_err(-1, err, errlen, "store '%s': %s is not a regular file", dir, name);
+	else if (!read_only && st.st_uid != geteuid())
+		set_err(-1, err, errlen, "store '%s': %s belongs to uid %u, not to this user (uid %u): chown it",
+			dir, name, (unsigned)st.st_uid, (unsigned)geteuid());
+	else if (!read_only && (st.st_mode & 077))
+		set_err(-1, err, errlen, "store '%s': %s has mode %04o, readable by others: chmod 600 '%s/%s'",
+			dir, name, (unsigned)(st.st_mode & 07777), dir, name);
+	else
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+/* The start time of process pid (in clock ticks since boot), from /proc: with the pid, it
+ * names a process even after its pid is reused. 0 if there is no such process. */
+static uint64_t process_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	FILE *f;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* comm, the second field, may hold spaces and parentheses: count from its end */
+	if (!p || !(p = strrchr(buf, ')')))
+		return 0;
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/* meta "writer": the pid, process start time and lock file inode of the last process
+ * that opened the store for writing. */
+struct writer_rec {
+	int64_t pid;
+	uint64_t start;
+	uint64_t lock_dev, lock_ino;
+};
+
+/* LMDB cannot survive its lock file being replaced under a live process: two processes
+ * would then each take a write lock of their own. A starting writer refuses a store
+ * whose last writer still runs with another lock file, then records itself. */
+static int check_writer(struct store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = { 6, (void *)"writer" }, v;
+	struct writer_rec w;
+
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != sizeof(w))
+		return 0;
+	memcpy(&w, v.mv_data, sizeof(w));
+	if (w.pid == getpid() || (w.lock_dev == s->lock_dev && w.lock_ino == s->lock_ino))
+		return 0;
+	if (w.start && process_start((pid_t)w.pid) == w.start)
+		return set_err(-1, err, errlen, "store '%s': its lock file was replaced while process %" PRId64
+			       " still uses the store; LMDB cannot keep two writers apart then: stop "
+			       "process %" PRId64 " before opening the store", s->dir, w.pid, w.pid);
+	return 0;
+}
+
+/* Refuses an environment that another program made: a non-empty one without our mark.
+ * Returns 1 for a new (empty) environment, 0 for one of ours, -1 otherwise. */
+static int check_ours(MDB_txn *txn, const char *dir, char *err, size_t errlen)
+{
+	MDB_dbi main_dbi, meta;
+	MDB_stat ms;
+	MDB_val k = { 5, (void *)"magic" }, v;
+	int rc;
+
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) != 0 || (rc = mdb_stat(txn, main_dbi, &ms)) != 0)
+		return set_err(-1, err, errlen, "cannot open store '%s': %s", dir, mdb_strerror(rc));
+	if (ms.ms_entries == 0)
+		return 1;
+	if (mdb_dbi_open(txn, "meta", 0, &meta) != 0)
+		return set_err(-1, err, errlen, "'%s' holds an LMDB environment that is not a pingpong store: "
+			       "refused", dir);
+	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == strlen(STORE_MAGIC) &&
+	    !memcmp(v.mv_data, STORE_MAGIC, v.mv_size))
+		return 0;
+	/* A store of the first schema had no mark, but a version: say that instead. */
+	k.mv_size = 6;
+	k.mv_data = (void *)"schema";
+	if (mdb_get(txn, meta, &k, &v) == 0)
+		return 0;
+	return set_err(-1, err, errlen, "'%s' holds an LMDB environment that is not a pingpong store: refused",
+		       dir);
+}
+
+static int has_data(const char *dir)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* check_ours() on an environment opened read-only for the purpose. */
+static int check_foreign(const char *dir, char *err, size_t errlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0)
+		return mdb_fail(rc, "mdb_env_create", err, errlen);
+	mdb_env_set_maxdbs(env, 8);
+	if ((rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0) {
+		mdb_env_close(env);
+		return 0; /* the real open says what is wrong */
+	}
+	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = check_ours(txn, dir, err, errlen) < 0 ? -1 : 0;
+		mdb_txn_abort(txn);
+	} else {
+		rc = 0;
+	}
+	mdb_env_close(env);
+	return rc;
+}
+
+/* Checks a meta setting of the store's identity, or records it (when absent and
+ * writing). */
+static int identity(struct store *s, MDB_txn *txn, const char *key, const char *label, const char *want,
+		    const char *what, char *err, size_t errlen)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		if (s->read_only)
+			return 0;
+		v.mv_size = strlen(want);
+		v.mv_data = (void *)want;
+		if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+			return mdb_fail(rc, "mdb_put", err, errlen);
+		return 0;
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (v.mv_size != strlen(want) || memcmp(v.mv_data, want, v.mv_size))
+		return set_err(-1, err, errlen, "store '%s' has %s %.*s; %s", s->dir, label, (int)v.mv_size,
+			       (const char *)v.mv_data, what);
+	return 0;
+}
+
+/* Reserves the map's bytes on disk. With MDB_WRITEMAP, LMDB extends the file to the map
+ * size with ftruncate and writes pages through the map, so on a full file system a page
+ * of that sparse file faults (SIGBUS) instead of failing a write. Allocating the blocks
+ * first turns a full disk into an error here. */
+static int reserve(struct store *s, uint64_t size, char *err, size_t errlen)
+{
+	mdb_filehandle_t fd;
+	int rc;
+
+	if (s->read_only || mdb_env_get_fd(s->env, &fd) != 0)
+		return 0;
+	if ((rc = posix_fallocate(fd, 0, (off_t)size)) == 0)
+		return 0;
+	{
+		struct statvfs fs;
+		unsigned long long avail = 0;
+		if (fstatvfs(fd, &fs) == 0)
+			avail = (unsigned long long)fs.f_bavail * fs.f_frsize;
+		return set_err(-1, err, errlen, "store '%s': cannot reserve %" PRIu64 " MiB for its map: %s "
+			       "(%llu MiB free); free space, or move the store", s->dir, size >> 20,
+			       strerror(rc), avail >> 20);
+	}
+}
+
+/* A truncated data.mdb would fault (SIGBUS) at the first read past its end: compare the
+ * file with the page count that LMDB's own meta page gives, before any page is read. */
+static int check_size(struct store *s, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	mdb_filehandle_t fd;
+	struct stat st;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return 0;
+	mdb_env_info(s->env, &info);
+	mdb_env_stat(s->env, &ms);
+	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize)
+		return set_err(-1, err, errlen, "store '%s' is damaged: data.mdb has %lld bytes, but its "
+			       "pages run to %" PRIu64 " (truncated?); run pingpong store check", s->dir,
+			       (long long)st.st_size, ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize);
+	return 0;
+}
+
 int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
 	       size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	unsigned int flags = MDB_NOTLS;
-	struct stat st;
 	MDB_txn *txn;
-	int rc, create = opts->read_only ? 0 : MDB_CREATE;
+	struct stat st;
+	int rc, dirfd, create = opts->read_only ? 0 : MDB_CREATE, fresh;
 
 	s->dir = xstrdup(dir);
 	s->read_only = opts->read_only;
-	if (stat(dir, &st) != 0) {
-		if (errno != ENOENT || opts->read_only) {
-			set_err(-1, err, errlen, "cannot open store '%s': %s", dir, strerror(errno));
-			goto s_free;
-		}
-		if (mkdir(dir, 0700) != 0) {
-			set_err(-1, err, errlen, "cannot create store '%s': %s", dir, strerror(errno));
-			goto s_free;
-		}
-	} else if (!S_ISDIR(st.st_mode)) {
-		set_err(-1, err, errlen, "cannot open store '%s': not a directory", dir);
+	if ((dirfd = open_dir(dir, opts->read_only, err, errlen)) < 0)
 		goto s_free;
-	}
+	rc = check_file(dirfd, dir, "data.mdb", opts->read_only, err, errlen);
+	if (rc == 0)
+		rc = check_file(dirfd, dir, "lock.mdb", opts->read_only, err, errlen);
+	close(dirfd);
+	if (rc != 0)
+		goto s_free;
+	/* With MDB_WRITEMAP, mdb_env_open extends the file to the map at once: judge an
+	 * existing environment read-only first. */
+	if (!opts->read_only && has_data(dir) && check_foreign(dir, err, errlen) != 0)
+		goto s_free;
 	if ((rc = mdb_env_create(&s->env)) != 0) {
 		mdb_fail(rc, "mdb_env_create", err, errlen);
 		goto s_free;
@@ -117,19 +441,41 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
 	/* Writing through the map saves LMDB a copy of every dirty page into the file; its
-	 * copy-on-write tree still makes a commit all-or-nothing. */
+	 * copy-on-write tree still makes a commit all-or-nothing. lmdb.h's conditions: no
+	 * nested transactions (we have none), and "do not mix processes with and without
+	 * MDB_WRITEMAP on the same environment", which is about durability of writes: every
+	 * writer of a store opens it so; readers (MDB_RDONLY) write nothing. A full disk is
+	 * dealt with by reserve(). */
 	if (!opts->read_only)
 		flags |= MDB_WRITEMAP;
 	if (opts->no_sync)
 		flags |= MDB_NOSYNC | MDB_MAPASYNC;
 	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
-		set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
+			set_err(-1, err, errlen, "store '%s' is damaged or not an LMDB environment: mdb_env_open: %s",
+				dir, mdb_strerror(rc));
+		else
+			set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
+	if (check_size(s, err, errlen) != 0)
+		goto env_close;
+	if (stat_lock(s, &st) != 0) {
+		set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", dir, strerror(errno));
+		goto env_close;
+	}
+	s->lock_dev = (uint64_t)st.st_dev;
+	s->lock_ino = (uint64_t)st.st_ino;
+	fault_guard_install();
+	mdb_env_set_assert(s->env, on_lmdb_assert);
+	fault_dir = s->dir;
+	fault_what = "opening it";
 	if ((rc = mdb_txn_begin(s->env, NULL, opts->read_only ? MDB_RDONLY : 0, &txn)) != 0) {
 		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_begin: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
+	if ((fresh = check_ours(txn, dir, err, errlen)) < 0)
+		goto txn_abort;
 	if ((rc = mdb_dbi_open(txn, "meta", create, &s->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "offsets", create, &s->offsets)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "users", create, &s->users)) != 0 ||
@@ -144,20 +490,28 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		goto txn_abort;
 	}
 	{
-		MDB_val k = { 6, (void *)"schema" }, v;
-		rc = mdb_get(txn, s->meta, &k, &v);
-		if (rc == MDB_NOTFOUND && !opts->read_only) {
-			v.mv_data = (void *)STORE_SCHEMA_VERSION;
-			v.mv_size = strlen(STORE_SCHEMA_VERSION);
-			if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
-				mdb_fail(rc, "mdb_put", err, errlen);
+		char what[128];
+		snprintf(what, sizeof(what), "this pingpong reads %s (move the store aside: a new one is "
+			 "rebuilt from the topic)", STORE_SCHEMA_VERSION);
+		if (identity(s, txn, "schema", "schema version", STORE_SCHEMA_VERSION, what, err, errlen) != 0 ||
+		    (fresh && identity(s, txn, "magic", "mark", STORE_MAGIC, "", err, errlen) != 0))
+			goto txn_abort;
+		if (opts->kind) {
+			snprintf(what, sizeof(what), "'%s' cannot use it: give each consumer its own store",
+				 opts->kind);
+			if (identity(s, txn, "kind", "the state of", opts->kind, what, err, errlen) != 0)
 				goto txn_abort;
-			}
-		} else if (rc == 0 && (v.mv_size != strlen(STORE_SCHEMA_VERSION) ||
-				       memcmp(v.mv_data, STORE_SCHEMA_VERSION, v.mv_size))) {
-			set_err(-1, err, errlen, "store '%s' has schema version %.*s; this pingpong reads %s "
-				"(move the store aside: a new one is rebuilt from the topic)",
-				dir, (int)v.mv_size, (char *)v.mv_data, STORE_SCHEMA_VERSION);
+		}
+	}
+	if (!opts->read_only) {
+		MDB_val k = { 6, (void *)"writer" }, v;
+		struct writer_rec w = { getpid(), process_start(getpid()), s->lock_dev, s->lock_ino };
+		if (check_writer(s, txn, err, errlen) != 0)
+			goto txn_abort;
+		v.mv_size = sizeof(w);
+		v.mv_data = &w;
+		if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+			mdb_fail(rc, "mdb_put", err, errlen);
 			goto txn_abort;
 		}
 	}
@@ -166,12 +520,16 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_commit: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
+	fault_dir = NULL;
+	if (reserve(s, store_map_size(s), err, errlen) != 0)
+		goto env_close;
 	*out = s;
 	return 0;
 
 txn_abort:
 	mdb_txn_abort(txn);
 env_close:
+	fault_dir = NULL;
 	mdb_env_close(s->env);
 s_free:
 	free(s->dir);
@@ -203,11 +561,26 @@ uint64_t store_map_size(const struct store *s)
 int store_grow(struct store *s, char *err, size_t errlen)
 {
 	uint64_t size = store_map_size(s) * 2;
-	int rc = mdb_env_set_mapsize(s->env, size);
+	int rc;
 
-	if (rc != 0)
+	/* The blocks first: if the disk is full, the map stays as it was. */
+	if (reserve(s, size, err, errlen) != 0)
+		return -1;
+	if ((rc = mdb_env_set_mapsize(s->env, size)) != 0)
 		return mdb_fail(rc, "mdb_env_set_mapsize", err, errlen);
 	return 0;
+}
+
+/* Is lock.mdb still the file this process opened? See check_writer(). */
+static int lock_intact(const struct store *s, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat_lock(s, &st) == 0 && (uint64_t)st.st_dev == s->lock_dev && (uint64_t)st.st_ino == s->lock_ino)
+		return 0;
+	return set_err(-1, err, errlen, "store '%s': its lock file was deleted or replaced while this process "
+		       "had it open; LMDB cannot keep writers apart any more, so this process stops here (restart "
+		       "every process of the store)", s->dir);
 }
 
 int store_txn_begin(struct store *s, int write, struct store_txn **out, char *err, size_t errlen)
@@ -217,9 +590,13 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out, char *er
 
 	if (write && s->read_only)
 		return set_err(-1, err, errlen, "store '%s' is open read-only", s->dir);
+	/* A stat per write txn, once per batch: cheap next to the commit. */
+	if (write && lock_intact(s, err, errlen) != 0)
+		return -1;
 	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
 	if (rc == MDB_MAP_RESIZED) {
-		/* Another process sharing this store grew the map: adopt its size. */
+		/* Another process sharing this store grew the map (and reserved its blocks):
+		 * adopt its size. */
 		mdb_env_set_mapsize(s->env, 0);
 		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
 	}
@@ -228,6 +605,7 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out, char *er
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->s = s;
 	(*out)->txn = txn;
+	fault_dir = s->dir;
 	return 0;
 }
 
@@ -247,7 +625,7 @@ int store_txn_commit(struct store_txn *t, char *err, size_t errlen)
 
 	close_cursors(t);
 	rc = mdb_txn_commit(t->txn);
-
+	fault_dir = NULL;
 	free(t);
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_txn_commit", err, errlen);
@@ -260,6 +638,7 @@ void store_txn_abort(struct store_txn *t)
 		return;
 	close_cursors(t);
 	mdb_txn_abort(t->txn);
+	fault_dir = NULL;
 	free(t);
 }
 
@@ -371,6 +750,24 @@ int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char 
 	return 0;
 }
 
+/* For messages: "reading by_time". */
+static const char *dbi_name(const struct store *s, MDB_dbi dbi)
+{
+	if (dbi == s->users)
+		return "reading users";
+	if (dbi == s->by_time)
+		return "reading by_time";
+	if (dbi == s->offsets)
+		return "reading offsets";
+	if (dbi == s->rejects)
+		return "reading rejects";
+	if (dbi == s->gaps)
+		return "reading gaps";
+	if (dbi == s->outbox)
+		return "reading outbox";
+	return "reading meta";
+}
+
 /* Walks a whole database in key order, calling fn(arg, key, val); stops when fn returns
  * non-zero and returns that value. */
 typedef int (*walk_fn)(void *arg, const MDB_val *k, const MDB_val *v);
@@ -384,6 +781,7 @@ static int walk(struct store_txn *t, MDB_dbi dbi, const MDB_val *from, walk_fn f
 
 	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
 		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	fault_what = dbi_name(t->s, dbi);
 	if (from) {
 		k = *from;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -393,8 +791,11 @@ static int walk(struct store_txn *t, MDB_dbi dbi, const MDB_val *from, walk_fn f
 	while (rc == 0 && !(stop = fn(arg, &k, &v)))
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	fault_what = NULL;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		set_err(-1, err, errlen, "mdb_cursor_get: %s, %s", mdb_strerror(rc), dbi_name(t->s, dbi));
+		return rc == MDB_MAP_FULL ? STORE_FULL : -1;
+	}
 	return stop;
 }
 
@@ -685,7 +1086,12 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 		if (ts >= index_before)
 			break;
 		if (ts < users_before) {
-			MDB_val uk = { k.mv_size - 8, (char *)k.mv_data + 8 };
+			/* Our own copy of the name: k points into the page, and "values returned
+			 * from the database are valid only until a subsequent update operation". */
+			MDB_val uk = { k.mv_size - 8, t->key };
+			if (uk.mv_size > STORE_USER_KEY_MAX)
+				uk.mv_size = STORE_USER_KEY_MAX; /* store_check names such a key */
+			memcpy(t->key, (char *)k.mv_data + 8, uk.mv_size);
 			rc = mdb_del(t->txn, t->s->users, &uk, NULL);
 			if (rc != 0 && rc != MDB_NOTFOUND)
 				goto cursor_close;

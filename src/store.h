@@ -22,9 +22,17 @@ struct store_options {
 	int read_only;     /* MDB_RDONLY: for queries; never blocks a writer */
 	int no_sync;       /* MDB_NOSYNC: see pingpong-store(1) for what it risks */
 	uint64_t map_size; /* initial map size in bytes; 0 for the default (64 MiB) */
+	const char *kind;  /* the consumer that makes the store ("active", "notify", ...): a
+			    * new store records it, an existing one must match; NULL: any */
 };
 
-/* Opens (creating it 0700 unless read-only) the store in dir. Caller closes. */
+/* Opens (creating it 0700 unless read-only) the store in dir. Caller closes. Refused,
+ * with the reason and the fix: a directory that is a symbolic link or can be written by
+ * group or others; for a writer, one that belongs to another user, or files that do; an
+ * LMDB environment another program made; a store of another schema or kind; a store
+ * whose lock file was replaced under a live writer; a truncated file; a disk that cannot
+ * hold the map. From then on, a fault while a txn is open (a damaged store) ends the
+ * process with a message and exit status 74 instead of a signal. */
 int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
 	       size_t errlen);
 void store_close(struct store *s);

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -66,13 +68,13 @@ static struct store *open_opts(const struct store_options *o)
 
 static struct store *open_rw(void)
 {
-	struct store_options o = { 0, 1, 0 }; /* no_sync: the tests never crash the machine */
+	struct store_options o = { .no_sync = 1 }; /* no_sync: the tests never crash the machine */
 	return open_opts(&o);
 }
 
 static struct store *open_ro(void)
 {
-	struct store_options o = { 1, 0, 0 };
+	struct store_options o = { .read_only = 1 };
 	return open_opts(&o);
 }
 
@@ -294,7 +296,7 @@ END_TEST
 
 START_TEST(test_open_failures)
 {
-	struct store_options ro = { 1, 0, 0 }, rw = { 0, 0, 0 };
+	struct store_options ro = { .read_only = 1 }, rw = { 0 };
 	struct store *s = NULL;
 	char path[256];
 	FILE *f;
@@ -316,6 +318,299 @@ START_TEST(test_open_failures)
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, dir) != NULL, "%s", err);
+}
+END_TEST
+
+/* ---- refusals: what a store must not be (issue 10) ---------------------------------- */
+
+START_TEST(test_refuse_open_directory)
+{
+	struct store *s = NULL;
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0); /* made by someone else, for everyone */
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "written by others") && strstr(err, "chmod"), "%s", err);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .read_only = 1 }, err, sizeof(err)), -1);
+	ck_assert_int_eq(access(dir, F_OK), 0);
+	ck_assert_int_eq(chmod(dir, 0755), 0); /* readable by others is the owner's choice */
+	store_close(open_rw());
+}
+END_TEST
+
+START_TEST(test_refuse_symlinks)
+{
+	char target[256], file[256];
+	struct store *s = NULL;
+
+	snprintf(target, sizeof(target), "%s/elsewhere", tmp);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	ck_assert_int_eq(symlink(target, dir), 0);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "symbolic link"), "%s", err);
+	ck_assert_int_eq(unlink(dir), 0);
+	/* a dangling link is refused the same way, not "File exists" */
+	ck_assert_int_eq(symlink("/nonexistent/pp", dir), 0);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "symbolic link"), "%s", err);
+	ck_assert_int_eq(unlink(dir), 0);
+	/* a file of the store that is a link */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	snprintf(target, sizeof(target), "%s/elsewhere/data.mdb", tmp);
+	ck_assert_int_eq(symlink(target, file), 0);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "data.mdb is a symbolic link"), "%s", err);
+	ck_assert_int_eq(access(target, F_OK), -1); /* nothing was written through it */
+}
+END_TEST
+
+START_TEST(test_refuse_open_files)
+{
+	char file[256];
+
+	store_close(open_rw());
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	ck_assert_int_eq(chmod(file, 0666), 0);
+	{
+		struct store *s = NULL;
+		ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "data.mdb has mode 0666") && strstr(err, "chmod 600"), "%s", err);
+	}
+	ck_assert_int_eq(chmod(file, 0600), 0);
+	store_close(open_rw());
+}
+END_TEST
+
+/* Another program's LMDB environment: refused, and left as it was. */
+START_TEST(test_refuse_foreign_environment)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 3, (void *)"key" }, v = { 3, (void *)"val" };
+	struct store *s = NULL;
+	struct stat before, after;
+	char file[256];
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 2), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "theirs", MDB_CREATE, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	ck_assert_int_eq(stat(file, &before), 0);
+
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "not a pingpong store"), "%s", err);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .read_only = 1 }, err, sizeof(err)), -1);
+	ck_assert_int_eq(stat(file, &after), 0);
+	ck_assert_int_eq(after.st_size, before.st_size); /* not grown to our map */
+}
+END_TEST
+
+START_TEST(test_refuse_other_kind)
+{
+	struct store *s = open_opts(&(struct store_options){ .no_sync = 1, .kind = "notify" });
+
+	store_close(s);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1, .kind = "active" }, err,
+				    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "notify") && strstr(err, "'active' cannot use it"), "%s", err);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .read_only = 1, .kind = "active" }, err,
+				    sizeof(err)), -1);
+	store_close(open_opts(&(struct store_options){ .read_only = 1, .kind = "notify" }));
+	store_close(open_opts(&(struct store_options){ .read_only = 1 })); /* queries read any */
+}
+END_TEST
+
+/* Two members creating the same store at once: mkdir's EEXIST is the other's success. */
+START_TEST(test_concurrent_create)
+{
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		pid_t pid;
+		int status;
+		char sub[200];
+
+		snprintf(sub, sizeof(sub), "%s/race%d", tmp, i);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct store *s;
+			_exit(store_open(&s, sub, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)) == 0 ? 0 : 1);
+		} else {
+			struct store *s = NULL;
+			int rc = store_open(&s, sub, &(struct store_options){ .no_sync = 1 }, err, sizeof(err));
+			ck_assert_msg(rc == 0, "%s", err);
+			store_close(s);
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the other member failed");
+		}
+	}
+}
+END_TEST
+
+/* A truncated file is refused before any page is read (it would fault with SIGBUS). */
+START_TEST(test_refuse_truncated)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	char name[32], file[256];
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "user%05d", i);
+		touch(t, name, "someone@example.org", 1000 + i, 0);
+	}
+	commit(t);
+	store_close(s);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	ck_assert_int_eq(truncate(file, 100 * 1024), 0);
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .read_only = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "damaged") && strstr(err, "truncated"), "%s", err);
+}
+END_TEST
+
+/* Garbage pages: reading them must end the process with a message and status 74, never
+ * by a signal. The reading is done in a child, which is what a command is. */
+START_TEST(test_damaged_pages_exit_74)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	char name[32], file[256];
+	unsigned char junk[4096];
+	int i, status;
+	pid_t pid;
+	FILE *f;
+
+	for (i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "user%05d", i);
+		touch(t, name, "someone@example.org", 1000 + i, 0);
+	}
+	commit(t);
+	store_close(s);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	f = fopen(file, "r+b");
+	ck_assert_ptr_nonnull(f);
+	for (i = 0; i < (int)sizeof(junk); i++)
+		junk[i] = (unsigned char)(i * 151 + 7);
+	for (i = 3; i < 300; i += 7) { /* every 7th page from the 4th: tree pages, surely */
+		ck_assert_int_eq(fseek(f, (long)i * 4096, SEEK_SET), 0);
+		ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	}
+	fclose(f);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct reports rep;
+		int rc;
+		if (store_open(&s, dir, &(struct store_options){ .read_only = 1 }, err, sizeof(err)) != 0)
+			_exit(74); /* refused at open: also fine */
+		t = begin(s, 0);
+		memset(&rep, 0, sizeof(rep));
+		rc = store_check_at(t, 0, report_add, &rep, err, sizeof(err));
+		_exit(rc < 0 ? 74 : rc > 0 ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(!WIFSIGNALED(status), "the reader died by signal %d", WTERMSIG(status));
+	ck_assert_msg(WEXITSTATUS(status) == 74 || WEXITSTATUS(status) == 1, "exit status %d", WEXITSTATUS(status));
+}
+END_TEST
+
+/* A file truncated under an open store: the next read past its end faults (SIGBUS), and
+ * the fault handler turns that into a message and status 74. */
+START_TEST(test_fault_handler_exit_74)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	char name[32], file[256];
+	int i, status, errpipe[2];
+	char msg[512] = "";
+	ssize_t got;
+	pid_t pid;
+
+	for (i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "user%05d", i);
+		touch(t, name, "someone@example.org", 1000 + i, 0);
+	}
+	commit(t);
+	store_close(s);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	ck_assert_int_eq(pipe(errpipe), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(errpipe[1], STDERR_FILENO);
+		if (store_open(&s, dir, &(struct store_options){ .read_only = 1 }, err, sizeof(err)) != 0)
+			_exit(3);
+		if (truncate(file, 8192) != 0)
+			_exit(4);
+		t = begin(s, 0);
+		store_check_at(t, 0, NULL, NULL, err, sizeof(err));
+		_exit(5); /* not reached: the walk faults */
+	}
+	close(errpipe[1]);
+	{
+		size_t have = 0;
+		while (have < sizeof(msg) - 1 && (got = read(errpipe[0], msg + have, sizeof(msg) - 1 - have)) > 0)
+			have += (size_t)got;
+		msg[have] = '\0';
+	}
+	close(errpipe[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(!WIFSIGNALED(status), "died by signal %d", WTERMSIG(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 74);
+	ck_assert_msg(strstr(msg, "is damaged: SIGBUS") && strstr(msg, "store check"), "%s", msg);
+}
+END_TEST
+
+/* Deleting lock.mdb under a live writer: the writer stops at its next write txn, and a
+ * new process refuses the store while that writer lives. */
+START_TEST(test_lock_file_replaced)
+{
+	struct store *s = open_rw();
+	struct store_txn *t;
+	char lock[256];
+	int up[2], down[2], status; /* child to parent, parent to child */
+	pid_t pid;
+
+	store_close(s);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) { /* the live writer */
+		char c;
+		s = open_rw();
+		if (write(up[1], "o", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(2);
+		/* the lock file is gone now: the next write txn must be refused */
+		_exit(store_txn_begin(s, 1, &t, err, sizeof(err)) != 0 && strstr(err, "lock file") ? 0 : 1);
+	}
+	{
+		char c;
+		ck_assert_int_eq(read(up[0], &c, 1), 1);
+	}
+	ck_assert_int_eq(unlink(lock), 0);
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, dir, &(struct store_options){ .no_sync = 1 }, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "lock file was replaced") && strstr(err, "stop process"), "%s", err);
+	ck_assert_int_eq(write(down[1], "g", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer did not notice: %d", status);
+	/* with the writer gone, the store opens again */
+	store_close(open_rw());
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
 }
 END_TEST
 
@@ -1212,7 +1507,7 @@ END_TEST
 
 START_TEST(test_map_full_grow_redo)
 {
-	struct store_options o = { 0, 1, 65536 };
+	struct store_options o = { .no_sync = 1, .map_size = 65536 };
 	struct store *s = open_opts(&o);
 	uint64_t size0 = store_map_size(s);
 	char name[32], email[256];
@@ -1370,7 +1665,7 @@ static void set_schema(const char *version)
 
 START_TEST(test_schema_mismatch_rw)
 {
-	struct store_options rw = { 0, 0, 0 };
+	struct store_options rw = { 0 };
 	struct store *s = open_rw();
 
 	store_close(s);
@@ -1384,7 +1679,7 @@ END_TEST
 /* A query reading records of a layout it does not know would report nonsense. */
 START_TEST(test_schema_mismatch_ro)
 {
-	struct store_options ro = { 1, 0, 0 };
+	struct store_options ro = { .read_only = 1 };
 	struct store *s = open_rw();
 	int rc;
 
@@ -1419,6 +1714,16 @@ static Suite *store_suite(void)
 	tc = area(s, "open");
 	tcase_add_test(tc, test_open_creates_private_files);
 	tcase_add_test(tc, test_open_failures);
+	tcase_add_test(tc, test_refuse_open_directory);
+	tcase_add_test(tc, test_refuse_symlinks);
+	tcase_add_test(tc, test_refuse_open_files);
+	tcase_add_test(tc, test_refuse_foreign_environment);
+	tcase_add_test(tc, test_refuse_other_kind);
+	tcase_add_test(tc, test_concurrent_create);
+	tcase_add_test(tc, test_refuse_truncated);
+	tcase_add_test(tc, test_damaged_pages_exit_74);
+	tcase_add_test(tc, test_lock_file_replaced);
+	tcase_add_test(tc, test_fault_handler_exit_74);
 	tcase_add_test(tc, test_bind);
 	tcase_add_test(tc, test_bind_long_group_refused);
 	tcase_add_test(tc, test_read_only);
