@@ -1705,9 +1705,6 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 	st->soff_bad = 0;
 	for (p = 0; p < MAX_PARTS; p++)
 		st->soff[p] = -1;
-	if ((rc = store_check(t, collect_problem, st, err, sizeof(err))) != 0)
-		return mismatch(st, no, when, "store_check: %d problem(s), the first: %s", rc,
-			    rc < 0 ? err : st->problem);
 	if (store_index_floor_get(t, &floor, err, sizeof(err)) != 0 ||
 	    store_users_each(t, collect_user, st, err, sizeof(err)) < 0 ||
 	    store_index_range(t, INT64_MIN, INT64_MAX, collect_entry, st, err, sizeof(err)) != 0 ||
@@ -1823,6 +1820,10 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		return mismatch(st, no, when, "store_stat: %" PRIu64 " users, %" PRIu64 " index entries, %" PRIu64
 			    " rejects, %" PRIu64 " gaps; the walks found %zu, %zu, %zu, %zu", ss.users, ss.index,
 			    ss.rejects, ss.gaps, st->nsu, st->nse, st->nsr, st->nsg);
+	/* Last, so that a failure names the model's first difference when there is one. */
+	if ((rc = store_check(t, collect_problem, st, err, sizeof(err))) != 0)
+		return mismatch(st, no, when, "store_check: %d problem(s), the first: %s", rc,
+				rc < 0 ? err : st->problem);
 	return 0;
 }
 
