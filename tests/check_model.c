@@ -2310,5 +2310,21 @@ int main(void)
 		stats->messages, stats->applied_events, stats->skipped, stats->rejects, stats->future, stats->gaps,
 		stats->zombies, stats->crashes, stats->crash_committed, stats->crash_unreached, stats->injected,
 		stats->grows, stats->compares, stats->max_users, failed ? "FAILED" : "all equal to the model");
+	if (stats->streams > 0) {
+		int k;
+
+		fprintf(stderr, "# coverage: rejects by kind:");
+		for (k = 0; k < NBAD; k++)
+			fprintf(stderr, "%s %s %" PRIu64, k ? "," : "", bad_names[k], stats->bad[k]);
+		fprintf(stderr, "\n# coverage: timestamps:");
+		for (k = 0; k < NTS; k++)
+			fprintf(stderr, "%s %s %" PRIu64, k ? "," : "", ts_names[k], stats->ts[k]);
+		fprintf(stderr, "\n# coverage: no email %" PRIu64 ", empty email %" PRIu64 ", email length changed %" PRIu64
+			", 255-byte names ending multi-byte %" PRIu64 ", exact duplicates %" PRIu64 ", 65536-byte events %"
+			PRIu64 ", nesting at the limit %" PRIu64 ", records rewritten same size %" PRIu64 " / resized %"
+			PRIu64 ", index keys not last %" PRIu64 "\n", stats->no_email, stats->empty_email,
+			stats->email_len_change, stats->name_255_multibyte, stats->dup_payload, stats->exact_size,
+			stats->nest_edge, stats->rec_same_size, stats->rec_resized, stats->index_not_last);
+	}
 	return failed ? 1 : 0;
 }
