@@ -73,14 +73,17 @@ void batch_clear(struct batch *b)
 	b->nlive = 0;
 }
 
-/* Runs the hook in two halves, so that the mid-batch crash point falls between. */
+/* Runs the hook in two halves, so that the mid-batch crash point falls between. The
+ * hook runs even when nothing in the batch is live (all replays or all undecodable): a
+ * batch is applied at its time whatever it holds, so active's index floor and pruning
+ * move with every batch, not only with those that carry a new event. */
 static int apply_halves(struct batch *b, struct store_txn *t, batch_apply_fn apply, void *ctx, char *err,
 			size_t errlen)
 {
 	size_t half = b->nlive / 2;
 	int rc;
 
-	if (b->nlive == 0 || !apply)
+	if (!apply)
 		return 0;
 	rc = apply(ctx, t, b->live, half, err, errlen);
 	if (rc == 0) {

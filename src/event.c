@@ -145,7 +145,10 @@ static size_t encoded_size(const struct event *ev)
 	return n;
 }
 
-/* Checks a string field's length (max 0: no limit of its own), then its UTF-8. */
+/* Checks a string field's length (max 0: no limit of its own), then its UTF-8. A user
+ * name or an email (the fields with a max) may not hold a NUL either, though UTF-8 allows
+ * U+0000: they become store keys and records that `store check` requires without one,
+ * and C strings downstream (the active report's NUL-separated names, notify's sender). */
 static int check_string(enum event_field f, const char *s, size_t len, size_t max, char *err,
 			size_t errlen)
 {
@@ -154,6 +157,8 @@ static int check_string(enum event_field f, const char *s, size_t len, size_t ma
 			       field_names[f], len, max);
 	if (!utf8_valid(s, len))
 		return set_err(-1, err, errlen, "field '%s' is not valid UTF-8", field_names[f]);
+	if (max && memchr(s, '\0', len))
+		return set_err(-1, err, errlen, "field '%s' contains a NUL byte", field_names[f]);
 	return 0;
 }
 

@@ -433,6 +433,21 @@ static void b_user_utf8(msgpack_packer *pk)
 	kv_str(pk, "user", "al\xffice");
 }
 
+/* U+0000 is valid UTF-8, but not in a user name or an email. */
+static void b_user_nul(msgpack_packer *pk)
+{
+	base(pk, "user", 1);
+	str(pk, "user");
+	msgpack_pack_str_with_body(pk, "al\0ice", 6);
+}
+
+static void b_email_nul(msgpack_packer *pk)
+{
+	base(pk, NULL, 1);
+	str(pk, "email");
+	msgpack_pack_str_with_body(pk, "\0", 1);
+}
+
 static void b_email_overlong(msgpack_packer *pk)
 {
 	base(pk, NULL, 1);
@@ -608,6 +623,8 @@ static const struct bad_case {
 	{ "ts negative", b_ts_negative, "field 'ts' must be positive (got -5)" },
 	{ "ts above int64", b_ts_too_big, "field 'ts' is out of range" },
 	{ "user utf8", b_user_utf8, "field 'user' is not valid UTF-8" },
+	{ "user NUL", b_user_nul, "field 'user' contains a NUL byte" },
+	{ "email NUL", b_email_nul, "field 'email' contains a NUL byte" },
 	{ "email overlong", b_email_overlong, "field 'email' is not valid UTF-8" },
 	{ "message surrogate", b_message_surrogate, "field 'message' is not valid UTF-8" },
 	{ "heart-beat message utf8", b_heartbeat_message_utf8,
@@ -908,6 +925,8 @@ START_TEST(test_validate)
 	REJECT(ev.user_len = 300, "field 'user' is too long (300 bytes, max 255)");
 	REJECT(ev.user = "\xc3(xxx", "field 'user' is not valid UTF-8");
 	REJECT((ev.email = "\xe2\x82", ev.email_len = 2), "field 'email' is not valid UTF-8");
+	REJECT((ev.user = "a\0", ev.user_len = 2), "field 'user' contains a NUL byte");
+	REJECT((ev.email = "x\0@y", ev.email_len = 4), "field 'email' contains a NUL byte");
 	REJECT(ev.email_len = 256, "field 'email' is too long");
 	REJECT(ev.activity = 0, "unknown activity (0)");
 	REJECT(ev.activity = 7, "unknown activity (7)");
