@@ -14,7 +14,7 @@
 
 #include "active.h"
 #include "cmd.h"
-#include "engine.h"
+#include "consumer.h"
 #include "store.h"
 #include "util.h"
 

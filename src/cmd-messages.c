@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "cmd.h"
-#include "engine.h"
+#include "consumer.h"
 #include "util.h"
 
 static const char messages_usage[] =

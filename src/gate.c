@@ -19,7 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "engine.h"
+#include "consumer.h"
 #include "gate.h"
 #include "kafka.h"
 #include "store.h"
