@@ -1,9 +1,9 @@
 /* consumer.c: the command line the consumer commands share, and the consumer it opens.
  *
- * active, messages and notify take the same consumer options, open their store and gate
- * the same way, and run the engine with the same signal handling and closing summary.
- * The engine itself (engine.c) sees none of this: it gets a prepared struct
- * engine_config.
+ * active, messages and notify take the same consumer options (one table, below), open
+ * their store and gate the same way, and run the engine with the same signal handling
+ * and closing summary. The engine itself (engine.c) sees none of this: it gets a
+ * prepared struct engine_config.
  */
 #include "config.h"
 
@@ -17,6 +17,31 @@
 #include "gate.h"
 #include "util.h"
 
+static const char *const start_choices[] = { "earliest", "latest", NULL };
+static const char *const on_gap_choices[] = { "fail", "skip", NULL };
+
+#define CONS(field) offsetof(struct consumer_opts, field)
+
+const struct option_spec consumer_options[] = {
+	OPTION_STRING('g', "group", "G", CONS(group), "consumer group"),
+	OPTION_STRING(0, "store", "DIR", CONS(store_dir), "the LMDB store that holds the state and the offsets"),
+	OPTION_INT(0, "batch", "N", CONS(batch), 1, 1000000, "messages per transaction (default 1000)"),
+	OPTION_DURATION(0, "linger", CONS(linger_ms), "or what arrived within D (default 100ms)"),
+	OPTION_CHOICE(0, "start", CONS(start_latest), start_choices,
+		      "where a partition with no stored offset starts (default earliest)"),
+	OPTION_FLAG(0, "exit-at-end", CONS(exit_at_end), "stop once every assigned partition is read to its end"),
+	OPTION_CHOICE(0, "on-gap", CONS(on_gap_skip), on_gap_choices,
+		      "when stored offsets fall outside the log: stop (default), or go on from the log "
+		      "start and record the gap"),
+	OPTION_STRING(0, "instance-id", "ID", CONS(instance_id), "static group membership (group.instance.id)"),
+	OPTION_FLAG(0, "no-sync", CONS(no_sync), "do not fsync each commit (MDB_NOSYNC); see pingpong-store(1)"),
+	OPTION_LIST(0, "after", "GROUP", CONS(after_groups), "process an offset only once GROUP has committed past it"),
+	OPTION_LIST(0, "after-store", "DIR", CONS(after_stores), "the same, reading the dependency's store on this host"),
+	OPTION_DURATION(0, "after-poll", CONS(after_poll_ms),
+			"how often to re-read dependencies' offsets (default 200ms)"),
+	OPTION_END
+};
+
 void consumer_opts_init(struct consumer_opts *o, const char *default_group)
 {
 	memset(o, 0, sizeof(*o));
@@ -24,68 +49,6 @@ void consumer_opts_init(struct consumer_opts *o, const char *default_group)
 	o->batch = 1000;
 	o->linger_ms = 100;
 	o->after_poll_ms = 200;
-}
-
-void consumer_opts_release(struct consumer_opts *o)
-{
-	free(o->after_groups);
-	free(o->after_stores);
-}
-
-int consumer_option(const struct command *cmd, struct consumer_opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_GROUP:
-		o->group = arg;
-		return 1;
-	case OPT_STORE:
-		o->store_dir = arg;
-		return 1;
-	case OPT_BATCH:
-		return opt_int(cmd, "--batch", arg, 1, 1000000, &o->batch) < 0 ? -1 : 1;
-	case OPT_LINGER:
-		return opt_duration(cmd, "--linger", arg, &o->linger_ms) < 0 ? -1 : 1;
-	case OPT_AFTER_POLL:
-		return opt_duration(cmd, "--after-poll", arg, &o->after_poll_ms) < 0 ? -1 : 1;
-	case OPT_START:
-		if (!strcmp(arg, "earliest"))
-			o->start_latest = 0;
-		else if (!strcmp(arg, "latest"))
-			o->start_latest = 1;
-		else {
-			usage_error(cmd, "--start takes earliest or latest, not '%s'", arg);
-			return -1;
-		}
-		return 1;
-	case OPT_ON_GAP:
-		if (!strcmp(arg, "fail"))
-			o->on_gap_skip = 0;
-		else if (!strcmp(arg, "skip"))
-			o->on_gap_skip = 1;
-		else {
-			usage_error(cmd, "--on-gap takes fail or skip, not '%s'", arg);
-			return -1;
-		}
-		return 1;
-	case OPT_EXIT_AT_END:
-		o->exit_at_end = 1;
-		return 1;
-	case OPT_INSTANCE_ID:
-		o->instance_id = arg;
-		return 1;
-	case OPT_NO_SYNC:
-		o->no_sync = 1;
-		return 1;
-	case OPT_AFTER:
-		o->after_groups = xrealloc(o->after_groups, (o->nafter_groups + 1) * sizeof(char *));
-		o->after_groups[o->nafter_groups++] = arg;
-		return 1;
-	case OPT_AFTER_STORE:
-		o->after_stores = xrealloc(o->after_stores, (o->nafter_stores + 1) * sizeof(char *));
-		o->after_stores[o->nafter_stores++] = arg;
-		return 1;
-	}
-	return 0;
 }
 
 int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
