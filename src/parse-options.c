@@ -284,14 +284,89 @@ static const char *duplicate_option(const struct option_set *os, char *buf, size
 	return NULL;
 }
 
+/* getopt_long()'s arguments for os. The caller frees both. */
+static void getopt_args(const struct option_set *os, char **shortopts, struct option **longopts)
+{
+	size_t i, k = 0, nlong = 0;
+
+	*longopts = xcalloc(os->n + 1, sizeof(**longopts));
+	*shortopts = xmalloc(2 * os->n + 2);
+	(*shortopts)[k++] = ':'; /* getopt says nothing itself; ':' for a missing value */
+	for (i = 0; i < os->n; i++) {
+		const struct option_spec *s = os->v[i].spec;
+		int has_arg = takes_value(s) ? required_argument : no_argument;
+
+		if (s->short_name) {
+			(*shortopts)[k++] = (char)s->short_name;
+			if (has_arg)
+				(*shortopts)[k++] = ':';
+		}
+		if (s->long_name)
+			(*longopts)[nlong++] = (struct option){ s->long_name, has_arg, NULL, OPTION_ID(i) };
+	}
+	(*shortopts)[k] = '\0';
+}
+
+/* The first pass only recognises options. Returns 0 after --help or --version, EX_USAGE
+ * after the first bad option, else OPTIONS_CONTINUE. */
+static int recognise(const struct command *cmd, struct option_set *os, int argc, char **argv,
+		     const char *shortopts, const struct option *longopts)
+{
+	const struct flat_option *f;
+	char msg[512] = "";
+	int c;
+
+	opterr = 0;
+	optind = 0; /* GNU getopt starts afresh */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			if (!msg[0])
+				bad_option_message(os, c, argv, msg, sizeof(msg));
+			continue;
+		}
+		f = find_option(os, c);
+		if (f->spec->kind == OPT_HELP)
+			return usage_help(cmd);
+		if (f->spec->kind == OPT_VERSION) {
+			version_print(f->spec->value);
+			return 0;
+		}
+	}
+	return msg[0] ? usage_error(cmd, "%s", msg) : OPTIONS_CONTINUE;
+}
+
+/* The second pass converts every value, then checks the operands. Returns
+ * OPTIONS_CONTINUE, or EX_USAGE after printing why. */
+static int convert(const struct command *cmd, struct option_set *os, int argc, char **argv,
+		   const char *shortopts, const struct option *longopts, void *opts)
+{
+	struct flat_option *f;
+	char name[64];
+	size_t i;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		f = find_option(os, c);
+		f->given = 1;
+		if (set_value(cmd, f, optarg, opts) != 0)
+			return EX_USAGE;
+	}
+	if (!cmd->subcommands && optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	for (i = 0; i < os->n && optind < argc; i++)
+		if (os->v[i].given && os->v[i].only && strcmp(argv[optind], os->v[i].only))
+			return usage_error(cmd, "%s goes only with 'pingpong %s %s'",
+					   option_name(os->v[i].spec, name, sizeof(name)), cmd->name, os->v[i].only);
+	return OPTIONS_CONTINUE;
+}
+
 int options_parse(const struct command *cmd, int argc, char **argv, void *opts, int *argi)
 {
 	struct option_set os;
 	struct option *longopts;
-	struct flat_option *f;
-	char *shortopts, msg[512] = "", name[64];
-	size_t i, k = 0, nlong = 0;
-	int c, rc = OPTIONS_CONTINUE;
+	char *shortopts, name[64];
+	int rc;
 
 	option_set_init(&os, cmd->options);
 	if (duplicate_option(&os, name, sizeof(name))) {
@@ -299,72 +374,12 @@ int options_parse(const struct command *cmd, int argc, char **argv, void *opts, 
 		free(os.v);
 		return EX_SOFTWARE;
 	}
-	longopts = xcalloc(os.n + 1, sizeof(*longopts));
-	shortopts = xmalloc(2 * os.n + 2);
-	shortopts[k++] = ':'; /* getopt says nothing itself; ':' for a missing value */
-	for (i = 0; i < os.n; i++) {
-		const struct option_spec *s = os.v[i].spec;
-		int has_arg = takes_value(s) ? required_argument : no_argument;
-
-		if (s->short_name) {
-			shortopts[k++] = (char)s->short_name;
-			if (has_arg)
-				shortopts[k++] = ':';
-		}
-		if (s->long_name)
-			longopts[nlong++] = (struct option){ s->long_name, has_arg, NULL, OPTION_ID(i) };
-	}
-	shortopts[k] = '\0';
-
-	/* First pass: recognise. optind = 0 makes GNU getopt start afresh. */
-	opterr = 0;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		if (c == '?' || c == ':') {
-			if (!msg[0])
-				bad_option_message(&os, c, argv, msg, sizeof(msg));
-			continue;
-		}
-		f = find_option(&os, c);
-		if (f->spec->kind == OPT_HELP) {
-			rc = usage_help(cmd);
-			goto done;
-		}
-		if (f->spec->kind == OPT_VERSION) {
-			version_print(f->spec->value);
-			rc = 0;
-			goto done;
-		}
-	}
-	if (msg[0]) {
-		rc = usage_error(cmd, "%s", msg);
-		goto done;
-	}
-
-	/* Second pass: convert. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		f = find_option(&os, c);
-		f->given = 1;
-		if ((rc = set_value(cmd, f, optarg, opts)) != 0)
-			goto done;
-	}
-	rc = OPTIONS_CONTINUE;
-	if (!cmd->subcommands && optind < argc) {
-		rc = usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-		goto done;
-	}
-	if (argi)
+	getopt_args(&os, &shortopts, &longopts);
+	rc = recognise(cmd, &os, argc, argv, shortopts, longopts);
+	if (rc == OPTIONS_CONTINUE)
+		rc = convert(cmd, &os, argc, argv, shortopts, longopts, opts);
+	if (rc == OPTIONS_CONTINUE && argi)
 		*argi = optind;
-	for (i = 0; i < os.n && optind < argc; i++) {
-		if (os.v[i].given && os.v[i].only && strcmp(argv[optind], os.v[i].only)) {
-			rc = usage_error(cmd, "%s goes only with 'pingpong %s %s'",
-					 option_name(os.v[i].spec, name, sizeof(name)), cmd->name, os.v[i].only);
-			break;
-		}
-	}
-
-done:
 	if (rc != OPTIONS_CONTINUE)
 		options_release(cmd, opts);
 	free(shortopts);
@@ -415,7 +430,7 @@ static const char *usage_left(const struct option_spec *s, char *buf, size_t len
 static void usage_line(FILE *out, const char *left, int col, const char *help)
 {
 	int pos = fprintf(out, "  %s", left);
-	const char *w = help;
+	const char *w = help ? help : "";
 
 	if (pos + 2 > col) {
 		fputc('\n', out);
