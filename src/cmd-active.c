@@ -14,33 +14,40 @@
 
 #include "active.h"
 #include "cmd.h"
-#include "engine.h"
+#include "consumer.h"
 #include "store.h"
 #include "util.h"
 
 static const char active_usage[] =
 	"usage: pingpong active --store DIR [-g GROUP] [--window D] [--every D] [--json]\n"
 	"                       [--max-skew D] [--retain D] [--retain-users D]\n"
-	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
-	"\n"
+	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n";
+
+static const char active_description[] =
 	"Keeps every user's last-seen time in an LMDB store, with the offsets in the same\n"
 	"transaction, and every --every prints the users seen in the last --window.\n"
-	"\n"
-	"  --window D           the active window (default 30s)\n"
-	"  --every D            report interval (default 3s; 0 for no reports)\n"
-	"  --json               one JSON object per report\n"
-	"  --max-skew D         reject events stamped more than D in the future (default 5m)\n"
-	"  --retain D           keep the time index for D (default: the window)\n"
-	"  --retain-users D     forget users not seen for D (default: keep them); events older\n"
-	"                       than D when processed are then ignored\n"
-	CONSUMER_USAGE
-	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n"
-	"\n"
-	"(default group: pingpong-active)\n";
+	"The default group is pingpong-active.\n";
 
-enum {
-	OPT_WINDOW = OPT_FIRST_CONSUMER_COMMAND_OPTION, OPT_EVERY, OPT_MAX_SKEW, OPT_RETAIN,
-	OPT_RETAIN_USERS,
+struct active_opts {
+	struct common_opts co;
+	struct consumer_opts cons;
+	int64_t window_ms, every_ms, max_skew_ms, retain_ms, retain_users_ms;
+};
+
+#define OFF(field) offsetof(struct active_opts, field)
+
+static const struct option_spec active_options[] = {
+	OPTION_DURATION(0, "window", OFF(window_ms), "the active window (default 30s)"),
+	OPTION_DURATION(0, "every", OFF(every_ms), "report interval (default 3s; 0 for no reports)"),
+	OPTION_DURATION(0, "max-skew", OFF(max_skew_ms),
+			"reject events stamped more than D in the future (default 5m)"),
+	OPTION_DURATION(0, "retain", OFF(retain_ms), "keep the time index for D (default: the window)"),
+	OPTION_DURATION(0, "retain-users", OFF(retain_users_ms),
+			"forget users not seen for D (default: keep them); events older than D when "
+			"processed are then ignored"),
+	OPTION_GROUP(CONSUMER_HEADING, consumer_options, OFF(cons)),
+	OPTION_GROUP(NULL, common_options, OFF(co)),
+	OPTION_END
 };
 
 struct active_ctx {
@@ -76,50 +83,22 @@ static void active_tick(void *arg)
 
 static int active_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		CONSUMER_LONGOPTS,
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ "every", required_argument, NULL, OPT_EVERY },
-		{ "max-skew", required_argument, NULL, OPT_MAX_SKEW },
-		{ "retain", required_argument, NULL, OPT_RETAIN },
-		{ "retain-users", required_argument, NULL, OPT_RETAIN_USERS },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct active_ctx a = { .window_ms = 30000, .every_ms = 3000, .apply = { .max_skew_ms = 300000, .retain_ms = -1 } };
+	struct active_opts o = { .window_ms = 30000, .every_ms = 3000, .max_skew_ms = 300000, .retain_ms = -1 };
+	struct active_ctx a = { 0 };
 	const struct engine_hooks hooks = { active_apply_hook, NULL, active_tick };
-	struct common_opts co;
-	struct consumer_opts o;
 	struct consumer c;
 	char err[512];
-	int ch, rc;
+	int rc;
 
-	common_opts_init(&co);
-	consumer_opts_init(&o, "pingpong-active");
-	while ((ch = getopt_long(argc, argv, COMMON_SHORTOPTS CONSUMER_SHORTOPTS, longopts, NULL)) != -1) {
-		int bad = 0;
-		switch (ch) {
-		case OPT_WINDOW: bad = opt_duration(&cmd_active, "--window", optarg, &a.window_ms); break;
-		case OPT_EVERY: bad = opt_duration(&cmd_active, "--every", optarg, &a.every_ms); break;
-		case OPT_MAX_SKEW: bad = opt_duration(&cmd_active, "--max-skew", optarg, &a.apply.max_skew_ms); break;
-		case OPT_RETAIN: bad = opt_duration(&cmd_active, "--retain", optarg, &a.apply.retain_ms); break;
-		case OPT_RETAIN_USERS:
-			bad = opt_duration(&cmd_active, "--retain-users", optarg, &a.apply.retain_users_ms);
-			break;
-		default:
-			if ((rc = consumer_option(&cmd_active, &o, ch, optarg)) == 0)
-				rc = common_option(&co, ch, optarg);
-			if (rc == 0)
-				return usage_error(&cmd_active, "unknown option");
-			bad = rc < 0;
-		}
-		if (bad)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_active);
-	if (optind < argc)
-		return usage_error(&cmd_active, "unexpected argument '%s'", argv[optind]);
+	common_opts_init(&o.co);
+	consumer_opts_init(&o.cons, "pingpong-active");
+	if ((rc = options_parse(&cmd_active, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	a.window_ms = o.window_ms;
+	a.every_ms = o.every_ms;
+	a.apply.max_skew_ms = o.max_skew_ms;
+	a.apply.retain_ms = o.retain_ms;
+	a.apply.retain_users_ms = o.retain_users_ms;
 	if (a.window_ms <= 0)
 		return usage_error(&cmd_active, "--window must be longer than 0");
 	if (a.apply.retain_ms < 0)
@@ -131,14 +110,14 @@ static int active_run(int argc, char **argv)
 		return usage_error(&cmd_active, "--retain-users must be at least --retain");
 	if (a.apply.retain_users_ms)
 		a.apply.retain_ms = a.apply.retain_users_ms;
-	a.json = co.json;
-	log_init("active", co.verbosity);
+	a.json = o.co.json;
+	log_init("active", o.co.verbosity);
 
-	if ((rc = consumer_open(&c, &cmd_active, &co, &o, 1)) != 0)
+	if ((rc = consumer_open(&c, &cmd_active, &o.co, &o.cons, 1)) != 0)
 		return rc;
 	a.store = c.store;
 	if (active_record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
-		log_error("store '%s': %s", o.store_dir, err);
+		log_error("store '%s': %s", o.cons.store_dir, err);
 		consumer_close(&c);
 		return EX_IOERR;
 	}
@@ -150,12 +129,11 @@ static int active_run(int argc, char **argv)
 	active_apply_release(&a.apply);
 	active_set_release(&a.set);
 	consumer_close(&c);
-	consumer_opts_release(&o);
-	common_opts_release(&co);
+	options_release(&cmd_active, &o);
 	return rc;
 }
 
 const struct command cmd_active = {
 	"active", "the active-users consumer: last-seen times in LMDB, reports every 3 s",
-	active_usage, active_run,
+	active_usage, active_description, active_options, NULL, active_run,
 };

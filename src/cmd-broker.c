@@ -21,19 +21,32 @@
 
 static const char broker_usage[] =
 	"usage: pingpong broker [--nodes N] [--partitions N] [--topic NAME]...\n"
-	"                       [--bootstrap-file PATH] [-q] [-v]\n"
-	"\n"
-	"Runs librdkafka's mock Kafka cluster on 127.0.0.1 until SIGINT or SIGTERM.\n"
-	"Messages are kept in memory only. Prints the bootstrap list as the first line.\n"
-	"\n"
-	"  --nodes N              brokers in the cluster (default 1)\n"
-	"  --partitions N         partitions of each --topic (default 3)\n"
-	"  -t, --topic NAME       topic created at start, repeatable (default: chat)\n"
-	"  --bootstrap-file PATH  write the bootstrap list to PATH, atomically, once listening\n"
-	"  -q, --quiet            log only errors\n"
-	"  -v, --verbose          log more\n";
+	"                       [--bootstrap-file PATH] [-q] [-v]\n";
 
-enum { OPT_NODES = OPT_FIRST_COMMAND_OPTION, OPT_PARTITIONS, OPT_BOOTSTRAP_FILE };
+static const char broker_description[] =
+	"Runs librdkafka's mock Kafka cluster on 127.0.0.1 until SIGINT or SIGTERM.\n"
+	"Messages are kept in memory only. Prints the bootstrap list as the first line.\n";
+
+struct broker_opts {
+	struct common_opts co;
+	int64_t nodes, partitions;
+	struct option_list topics;
+	const char *bootstrap_file;
+};
+
+#define OFF(field) offsetof(struct broker_opts, field)
+
+/* The broker is no Kafka client: -b, -X and --json would mean nothing, and -t names the
+ * topics to create. */
+static const struct option_spec broker_options[] = {
+	OPTION_INT(0, "nodes", "N", OFF(nodes), 1, 16, "brokers in the cluster (default 1)"),
+	OPTION_INT(0, "partitions", "N", OFF(partitions), 1, 10000, "partitions of each --topic (default 3)"),
+	OPTION_LIST('t', "topic", "NAME", OFF(topics), "topic created at start, repeatable (default: chat)"),
+	OPTION_STRING(0, "bootstrap-file", "PATH", OFF(bootstrap_file),
+		      "write the bootstrap list to PATH, atomically, once listening"),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
+};
 
 static int write_file_atomically(const char *path, const char *text, char *err, size_t errlen)
 {
@@ -66,63 +79,24 @@ tmp_free:
 
 static int broker_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "nodes", required_argument, NULL, OPT_NODES },
-		{ "partitions", required_argument, NULL, OPT_PARTITIONS },
-		{ "bootstrap-file", required_argument, NULL, OPT_BOOTSTRAP_FILE },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct common_opts co;
-	const char **topics = NULL;
-	size_t ntopics = 0, i;
-	int64_t nodes = 1, partitions = 3;
-	const char *bootstrap_file = NULL;
+	struct broker_opts o = { .nodes = 1, .partitions = 3 };
+	size_t i;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	rd_kafka_mock_cluster_t *mcluster;
 	char errstr[512];
 	const char *bootstraps;
 	sigset_t mask, old;
-	int c, rc = EX_OK;
+	int rc = EX_OK;
 
-	common_opts_init(&co);
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_NODES:
-			if (opt_int(&cmd_broker, "--nodes", optarg, 1, 16, &nodes) < 0)
-				return EX_USAGE;
-			break;
-		case OPT_PARTITIONS:
-			if (opt_int(&cmd_broker, "--partitions", optarg, 1, 10000, &partitions) < 0)
-				return EX_USAGE;
-			break;
-		case OPT_BOOTSTRAP_FILE:
-			bootstrap_file = optarg;
-			break;
-		case 't':
-			topics = xrealloc(topics, (ntopics + 1) * sizeof(*topics));
-			topics[ntopics++] = optarg;
-			break;
-		default:
-			switch (common_option(&co, c, optarg)) {
-			case 1:
-				break;
-			case 0:
-				return usage_error(&cmd_broker, "unknown option");
-			default:
-				return EX_USAGE;
-			}
-		}
-	}
-	if (co.help)
-		return usage_help(&cmd_broker);
-	if (optind < argc)
-		return usage_error(&cmd_broker, "unexpected argument '%s'", argv[optind]);
-	log_init("broker", co.verbosity);
-	if (ntopics == 0) {
-		topics = xrealloc(topics, sizeof(*topics));
-		topics[ntopics++] = "chat";
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_broker, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	rc = EX_OK;
+	log_init("broker", o.co.verbosity);
+	if (o.topics.n == 0) {
+		o.topics.v = xrealloc(o.topics.v, sizeof(*o.topics.v));
+		o.topics.v[o.topics.n++] = "chat";
 	}
 
 	/* Block the stop signals before the cluster's threads start, so that only this
@@ -135,24 +109,24 @@ static int broker_run(int argc, char **argv)
 
 	conf = rd_kafka_conf_new();
 	/* This handle only hosts the cluster; its own "no bootstrap.servers" warning is noise. */
-	rd_kafka_conf_set(conf, "log_level", co.verbosity > 0 ? "7" : "3", NULL, 0);
+	rd_kafka_conf_set(conf, "log_level", o.co.verbosity > 0 ? "7" : "3", NULL, 0);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", errstr);
 		rc = EX_SOFTWARE;
 		goto topics_free;
 	}
-	mcluster = rd_kafka_mock_cluster_new(rk, (int)nodes);
+	mcluster = rd_kafka_mock_cluster_new(rk, (int)o.nodes);
 	if (!mcluster) {
 		log_error("rd_kafka_mock_cluster_new: cannot start the mock cluster");
 		rc = EX_UNAVAILABLE;
 		goto rk_destroy;
 	}
-	for (i = 0; i < ntopics; i++) {
-		rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mcluster, topics[i],
-								   (int)partitions, 1);
+	for (i = 0; i < o.topics.n; i++) {
+		rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mcluster, o.topics.v[i],
+								   (int)o.partitions, 1);
 		if (e) {
-			log_error("rd_kafka_mock_topic_create '%s': %s", topics[i], rd_kafka_err2str(e));
+			log_error("rd_kafka_mock_topic_create '%s': %s", o.topics.v[i], rd_kafka_err2str(e));
 			rc = EX_SOFTWARE;
 			goto mock_destroy;
 		}
@@ -160,31 +134,30 @@ static int broker_run(int argc, char **argv)
 	bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
 	printf("%s\n", bootstraps);
 	fflush(stdout);
-	if (bootstrap_file && write_file_atomically(bootstrap_file, bootstraps, errstr, sizeof(errstr)) < 0) {
+	if (o.bootstrap_file && write_file_atomically(o.bootstrap_file, bootstraps, errstr, sizeof(errstr)) < 0) {
 		log_error("%s", errstr);
 		rc = EX_CANTCREAT;
 		goto mock_destroy;
 	}
 	log_verbose("mock cluster of %d node(s) on %s, %zu topic(s) of %d partitions",
-		    (int)nodes, bootstraps, ntopics, (int)partitions);
+		    (int)o.nodes, bootstraps, o.topics.n, (int)o.partitions);
 
 	while (!stop_requested)
 		sigsuspend(&old);
 	log_verbose("stopping");
-	if (bootstrap_file)
-		unlink(bootstrap_file);
+	if (o.bootstrap_file)
+		unlink(o.bootstrap_file);
 
 mock_destroy:
 	rd_kafka_mock_cluster_destroy(mcluster);
 rk_destroy:
 	rd_kafka_destroy(rk);
 topics_free:
-	free(topics);
-	common_opts_release(&co);
+	options_release(&cmd_broker, &o);
 	return rc;
 }
 
 const struct command cmd_broker = {
 	"broker", "run the embedded development broker (librdkafka's mock cluster)",
-	broker_usage, broker_run,
+	broker_usage, broker_description, broker_options, NULL, broker_run,
 };

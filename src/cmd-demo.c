@@ -25,22 +25,33 @@
 
 static const char demo_usage[] =
 	"usage: pingpong demo [--duration D] [--users N] [--rate N] [--store DIR]\n"
-	"                     [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [-q] [-v]\n"
-	"\n"
+	"                     [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [-q] [-v]\n";
+
+static const char demo_description[] =
 	"Runs the chat room on the embedded broker: a producer, the messages consumer and\n"
 	"the active-users consumer, for --duration; then stops them and prints a summary.\n"
-	"\n"
-	"  --duration D   how long to run (default 30s)\n"
-	"  --users N      users in the room, each sending heart-beats (default 50)\n"
-	"  --rate N       chat messages per second (default 3)\n"
-	"  --store DIR    keep the active consumer's store in DIR (default: a temporary one)\n"
-	"  -b, --brokers LIST  use this Kafka cluster instead of starting the embedded broker\n"
-	"  -t, --topic NAME    the chat topic (default chat)\n"
-	"  -X KEY=VALUE        librdkafka property for every client, repeatable\n"
-	"  -q, --quiet    log only errors\n"
-	"  -v, --verbose  log more\n";
+	"With -b, or $PINGPONG_BROKERS, it uses that Kafka cluster instead; -t and -X reach\n"
+	"every child.\n";
 
-enum { OPT_DURATION = OPT_FIRST_COMMAND_OPTION, OPT_USERS, OPT_RATE, OPT_STORE };
+struct demo_opts {
+	struct common_opts co;
+	int64_t duration_ms, users, rate;
+	const char *store;
+};
+
+#define OFF(field) offsetof(struct demo_opts, field)
+
+/* The demo prints the children's output as it is: it takes no --json. */
+static const struct option_spec demo_options[] = {
+	OPTION_DURATION(0, "duration", OFF(duration_ms), "how long to run (default 30s)"),
+	OPTION_INT(0, "users", "N", OFF(users), 1, 100000, "users in the room, each sending heart-beats (default 50)"),
+	OPTION_INT(0, "rate", "N", OFF(rate), 1, 100000, "chat messages per second (default 3)"),
+	OPTION_STRING(0, "store", "DIR", OFF(store),
+		      "keep the active consumer's store in DIR (default: a temporary one)"),
+	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
+};
 
 struct child {
 	const char *name;
@@ -178,54 +189,29 @@ static int summarize(const char *store_dir, const char *topic, int kept)
 
 static int demo_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "duration", required_argument, NULL, OPT_DURATION },
-		{ "users", required_argument, NULL, OPT_USERS },
-		{ "rate", required_argument, NULL, OPT_RATE },
-		{ "store", required_argument, NULL, OPT_STORE },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct common_opts co;
-	int64_t duration_ms = 30000, users = 50, rate = 3;
-	const char *store_arg = NULL, *brokers;
+	struct demo_opts o = { .duration_ms = 30000, .users = 50, .rate = 3 };
+	const char *brokers;
 	char tmpdir[] = "/tmp/pingpong-demo.XXXXXX", bsfile[4096], store_dir[4096], bsbuf[1024];
 	char users_s[32], rate_s[32], dur_s[32], verbosity[4];
 	struct child broker = { "broker", 0, 0 }, producer = { "produce", 0, 0 };
 	struct child messages = { "messages", 0, 0 }, active = { "active", 0, 0 };
 	struct timespec tick = { 0, 100 * 1000000 };
 	int64_t end;
-	int c, rc = EX_OK;
+	int rc;
 
-	common_opts_init(&co);
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case OPT_DURATION: bad = opt_duration(&cmd_demo, "--duration", optarg, &duration_ms); break;
-		case OPT_USERS: bad = opt_int(&cmd_demo, "--users", optarg, 1, 100000, &users); break;
-		case OPT_RATE: bad = opt_int(&cmd_demo, "--rate", optarg, 1, 100000, &rate); break;
-		case OPT_STORE: store_arg = optarg; break;
-		default:
-			if ((bad = common_option(&co, c, optarg)) == 0)
-				return usage_error(&cmd_demo, "unknown option");
-			bad = bad < 0;
-		}
-		if (bad)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_demo);
-	if (optind < argc)
-		return usage_error(&cmd_demo, "unexpected argument '%s'", argv[optind]);
-	log_init("demo", co.verbosity);
-	snprintf(verbosity, sizeof(verbosity), "%s", co.verbosity < 0 ? "-q" : co.verbosity > 0 ? "-v" : "");
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_demo, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	rc = EX_OK;
+	log_init("demo", o.co.verbosity);
+	snprintf(verbosity, sizeof(verbosity), "%s", o.co.verbosity < 0 ? "-q" : o.co.verbosity > 0 ? "-v" : "");
 	if (!mkdtemp(tmpdir)) {
 		log_error("cannot create a temporary directory: %s", strerror(errno));
 		return EX_CANTCREAT;
 	}
 	signals_install();
 
-	brokers = co.brokers && *co.brokers ? co.brokers : getenv("PINGPONG_BROKERS");
+	brokers = o.co.brokers && *o.co.brokers ? o.co.brokers : getenv("PINGPONG_BROKERS");
 	if (!brokers || !*brokers) {
 		struct args a = { .n = 0 };
 		FILE *f;
@@ -236,7 +222,7 @@ static int demo_run(int argc, char **argv)
 		args_push(&a, "--partitions");
 		args_push(&a, "3");
 		args_push(&a, "-t");
-		args_push(&a, co.topic);
+		args_push(&a, o.co.topic);
 		args_push(&a, "--bootstrap-file");
 		args_push(&a, bsfile);
 		args_push(&a, "-q");
@@ -253,13 +239,13 @@ static int demo_run(int argc, char **argv)
 		brokers = bsbuf;
 		log_info("embedded broker on %s", brokers);
 	}
-	if (store_arg)
-		snprintf(store_dir, sizeof(store_dir), "%s", store_arg);
+	if (o.store)
+		snprintf(store_dir, sizeof(store_dir), "%s", o.store);
 	else
 		snprintf(store_dir, sizeof(store_dir), "%s/store", tmpdir);
-	snprintf(users_s, sizeof(users_s), "%" PRId64, users);
-	snprintf(rate_s, sizeof(rate_s), "%" PRId64, rate);
-	snprintf(dur_s, sizeof(dur_s), "%" PRId64 "ms", duration_ms);
+	snprintf(users_s, sizeof(users_s), "%" PRId64, o.users);
+	snprintf(rate_s, sizeof(rate_s), "%" PRId64, o.rate);
+	snprintf(dur_s, sizeof(dur_s), "%" PRId64 "ms", o.duration_ms);
 
 	{
 		const char *const m_args[] = { "messages", "-b", brokers, "--linger", "50ms", verbosity, NULL };
@@ -279,17 +265,17 @@ static int demo_run(int argc, char **argv)
 				args_push(&a, lists[i][k]);
 			/* -t and -X reach every child, e.g. a real cluster's security settings. */
 			args_push(&a, "-t");
-			args_push(&a, co.topic);
-			for (k = 0; k < co.nprops && k < 32; k++) {
+			args_push(&a, o.co.topic);
+			for (k = 0; k < o.co.props.n && k < 32; k++) {
 				args_push(&a, "-X");
-				args_push(&a, co.props[k]);
+				args_push(&a, o.co.props.v[k]);
 			}
 			children[i]->pid = spawn(&a);
 		}
 	}
 	log_info("running for %s: chat lines below, and the active users every 3 s (Ctrl-C stops)", dur_s);
 
-	end = clock_mono_ms() + duration_ms;
+	end = clock_mono_ms() + o.duration_ms;
 	while (!stop_requested && clock_mono_ms() < end) {
 		struct child *all[] = { &messages, &active };
 		size_t i;
@@ -320,17 +306,17 @@ stop_all:
 			  WEXITSTATUS(producer.status), WEXITSTATUS(messages.status), WEXITSTATUS(active.status));
 		rc = EX_SOFTWARE;
 	}
-	if (rc == EX_OK && summarize(store_dir, co.topic, store_arg != NULL) != 0)
+	if (rc == EX_OK && summarize(store_dir, o.co.topic, o.store != NULL) != 0)
 		rc = 1;
-	if (!store_arg)
+	if (!o.store)
 		remove_tree(tmpdir);
 	else
 		rmdir(tmpdir), unlink(bsfile);
-	common_opts_release(&co);
+	options_release(&cmd_demo, &o);
 	return rc;
 }
 
 const struct command cmd_demo = {
 	"demo", "run the chat room on the embedded broker: producer and consumers",
-	demo_usage, demo_run,
+	demo_usage, demo_description, demo_options, NULL, demo_run,
 };

@@ -14,20 +14,27 @@
 #include <jansson.h>
 
 #include "cmd.h"
-#include "engine.h"
+#include "consumer.h"
 #include "util.h"
 
 static const char messages_usage[] =
 	"usage: pingpong messages [--store DIR] [-g GROUP] [--json] [consumer options]\n"
-	"                         [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
-	"\n"
+	"                         [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n";
+
+static const char messages_description[] =
 	"Prints 'user: message' for every chat message (heart-beats are skipped).\n"
-	"\n"
-	"  --json               one JSON object per message\n"
-	CONSUMER_USAGE
-	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n"
-	"\n"
-	"(default group: pingpong-messages)\n";
+	"The default group is pingpong-messages.\n";
+
+struct messages_opts {
+	struct common_opts co;
+	struct consumer_opts cons;
+};
+
+static const struct option_spec messages_options[] = {
+	OPTION_GROUP(CONSUMER_HEADING, consumer_options, offsetof(struct messages_opts, cons)),
+	OPTION_GROUP(NULL, common_options, offsetof(struct messages_opts, co)),
+	OPTION_END
+};
 
 struct messages_ctx {
 	int json;
@@ -68,44 +75,27 @@ static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs
 
 static int messages_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		CONSUMER_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	const struct engine_hooks hooks = { messages_apply, NULL, NULL };
 	struct messages_ctx m = { 0 };
-	struct common_opts co;
-	struct consumer_opts o;
+	struct messages_opts o;
 	struct consumer c;
-	int ch, rc;
+	int rc;
 
-	common_opts_init(&co);
-	consumer_opts_init(&o, "pingpong-messages");
-	while ((ch = getopt_long(argc, argv, COMMON_SHORTOPTS CONSUMER_SHORTOPTS, longopts, NULL)) != -1) {
-		if ((rc = consumer_option(&cmd_messages, &o, ch, optarg)) == 0)
-			rc = common_option(&co, ch, optarg);
-		if (rc == 0)
-			return usage_error(&cmd_messages, "unknown option");
-		if (rc < 0)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_messages);
-	if (optind < argc)
-		return usage_error(&cmd_messages, "unexpected argument '%s'", argv[optind]);
-	m.json = co.json;
-	log_init("messages", co.verbosity);
-	if ((rc = consumer_open(&c, &cmd_messages, &co, &o, 0)) != 0)
+	common_opts_init(&o.co);
+	consumer_opts_init(&o.cons, "pingpong-messages");
+	if ((rc = options_parse(&cmd_messages, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	m.json = o.co.json;
+	log_init("messages", o.co.verbosity);
+	if ((rc = consumer_open(&c, &cmd_messages, &o.co, &o.cons, 0)) != 0)
 		return rc;
 	rc = consumer_run(&c, &hooks, &m);
 	consumer_close(&c);
-	consumer_opts_release(&o);
-	common_opts_release(&co);
+	options_release(&cmd_messages, &o);
 	return rc;
 }
 
 const struct command cmd_messages = {
 	"messages", "the messages consumer: print 'user: message' for every chat message",
-	messages_usage, messages_run,
+	messages_usage, messages_description, messages_options, NULL, messages_run,
 };

@@ -17,27 +17,36 @@
 
 #include "active.h"
 #include "cmd.h"
-#include "engine.h"
+#include "consumer.h"
 #include "store.h"
 #include "util.h"
 
 static const char notify_usage[] =
 	"usage: pingpong notify --store DIR --active-store DIR [--after GROUP]...\n"
 	"                       [--after-store DIR]... [--window D] [--json]\n"
-	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
-	"\n"
+	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n";
+
+static const char notify_description[] =
 	"For each chat message, once its dependencies have processed it, records and prints\n"
 	"one notification per user active at the message's time (the sender left out).\n"
-	"\n"
-	"  --active-store DIR   the active consumer's store, read-only\n"
-	"  --window D           who counts as active: last seen in (ts - D, ts] (default 30s)\n"
-	"  --json               one JSON object per notification\n"
-	CONSUMER_USAGE
-	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n"
-	"\n"
-	"(default group: pingpong-notify)\n";
+	"The default group is pingpong-notify.\n";
 
-enum { OPT_ACTIVE_STORE = OPT_FIRST_CONSUMER_COMMAND_OPTION, OPT_WINDOW };
+struct notify_opts {
+	struct common_opts co;
+	struct consumer_opts cons;
+	const char *active_dir;
+	int64_t window_ms;
+};
+
+#define OFF(field) offsetof(struct notify_opts, field)
+
+static const struct option_spec notify_options[] = {
+	OPTION_STRING(0, "active-store", "DIR", OFF(active_dir), "the active consumer's store, read-only"),
+	OPTION_DURATION(0, "window", OFF(window_ms), "who counts as active: last seen in (ts - D, ts] (default 30s)"),
+	OPTION_GROUP(CONSUMER_HEADING, consumer_options, OFF(cons)),
+	OPTION_GROUP(NULL, common_options, OFF(co)),
+	OPTION_END
+};
 
 struct notify_ctx {
 	struct store *own;
@@ -123,58 +132,33 @@ static void notify_committed(void *arg, const struct batch_msg *msgs, size_t n)
 
 static int notify_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		CONSUMER_LONGOPTS,
-		{ "active-store", required_argument, NULL, OPT_ACTIVE_STORE },
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ NULL, 0, NULL, 0 },
-	};
 	const struct engine_hooks hooks = { notify_apply, notify_committed, NULL };
-	struct notify_ctx nc = { .window_ms = 30000 };
+	struct notify_opts o = { .window_ms = 30000 };
+	struct notify_ctx nc = { 0 };
 	struct store_options so = { .read_only = 1, .kind = "active" };
-	const char *active_dir = NULL;
-	struct common_opts co;
-	struct consumer_opts o;
 	struct consumer c;
 	char err[512];
-	int ch, rc;
+	int rc;
 
-	common_opts_init(&co);
-	consumer_opts_init(&o, "pingpong-notify");
-	while ((ch = getopt_long(argc, argv, COMMON_SHORTOPTS CONSUMER_SHORTOPTS, longopts, NULL)) != -1) {
-		int bad = 0;
-		switch (ch) {
-		case OPT_ACTIVE_STORE: active_dir = optarg; break;
-		case OPT_WINDOW: bad = opt_duration(&cmd_notify, "--window", optarg, &nc.window_ms); break;
-		default:
-			if ((rc = consumer_option(&cmd_notify, &o, ch, optarg)) == 0)
-				rc = common_option(&co, ch, optarg);
-			if (rc == 0)
-				return usage_error(&cmd_notify, "unknown option");
-			bad = rc < 0;
-		}
-		if (bad)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_notify);
-	if (optind < argc)
-		return usage_error(&cmd_notify, "unexpected argument '%s'", argv[optind]);
-	if (!active_dir)
-		return usage_error(&cmd_notify, "--active-store DIR is required");
-	nc.json = co.json;
-	log_init("notify", co.verbosity);
-	if ((rc = consumer_open(&c, &cmd_notify, &co, &o, 1)) != 0)
+	common_opts_init(&o.co);
+	consumer_opts_init(&o.cons, "pingpong-notify");
+	if ((rc = options_parse(&cmd_notify, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
 		return rc;
-	if (store_open(&nc.active, active_dir, &so, err, sizeof(err)) != 0 ||
-	    store_bind(nc.active, co.topic, NULL, err, sizeof(err)) != 0) {
+	nc.window_ms = o.window_ms;
+	if (!o.active_dir)
+		return usage_error(&cmd_notify, "--active-store DIR is required");
+	nc.json = o.co.json;
+	log_init("notify", o.co.verbosity);
+	if ((rc = consumer_open(&c, &cmd_notify, &o.co, &o.cons, 1)) != 0)
+		return rc;
+	if (store_open(&nc.active, o.active_dir, &so, err, sizeof(err)) != 0 ||
+	    store_bind(nc.active, o.co.topic, NULL, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		store_close(nc.active);
 		consumer_close(&c);
 		return EX_IOERR;
 	}
-	if (!o.nafter_groups && !o.nafter_stores)
+	if (!o.cons.after_groups.n && !o.cons.after_stores.n)
 		log_warn("no --after or --after-store: notifications may run ahead of the active consumer");
 	nc.own = c.store;
 	active_set_init(&nc.set);
@@ -182,12 +166,11 @@ static int notify_run(int argc, char **argv)
 	active_set_release(&nc.set);
 	store_close(nc.active);
 	consumer_close(&c);
-	consumer_opts_release(&o);
-	common_opts_release(&co);
+	options_release(&cmd_notify, &o);
 	return rc;
 }
 
 const struct command cmd_notify = {
 	"notify", "notify active users of each message, after the consumers it depends on",
-	notify_usage, notify_run,
+	notify_usage, notify_description, notify_options, NULL, notify_run,
 };

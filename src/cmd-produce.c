@@ -25,36 +25,58 @@ static const char produce_usage[] =
 	"usage: pingpong produce [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
 	"                        [--rate N] [--heartbeats] [--count N | --duration D]\n"
 	"                        [--users N] [--seed N] [--key user|none|fixed:K]\n"
-	"                        [--ts-offset D] [--from FILE] [-q] [-v]\n"
-	"\n"
-	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n"
-	"\n"
-	"  --rate N         send-message events per second; 0 is as fast as possible (default 10)\n"
-	"  --heartbeats     every user also sends a heart-beat every 1 to 7 s\n"
-	"  --count N        stop after N events in all\n"
-	"  --duration D     stop after D (e.g. 30s); without --count or --duration, run until\n"
-	"                   SIGINT or SIGTERM\n"
-	"  --users N        use the first N names of data/users.txt (default 50)\n"
-	"  --seed N         the same seed gives the same users, messages and order\n"
-	"  --key MODE       message key: 'user' (default) keeps a user's events in order in one\n"
-	"                   partition; 'none' spreads them; 'fixed:K' keys every event with K\n"
-	"  --ts-offset D    stamp events D in the past\n"
-	"  --from FILE      produce the events of a JSON-lines file instead of simulating\n"
-	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n";
+	"                        [--ts-offset D] [--from FILE] [-q] [-v]\n";
 
-enum {
-	OPT_RATE = OPT_FIRST_COMMAND_OPTION, OPT_HEARTBEATS, OPT_COUNT, OPT_DURATION, OPT_USERS,
-	OPT_SEED, OPT_KEY, OPT_TS_OFFSET, OPT_FROM,
-};
+static const char produce_description[] =
+	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n";
 
 enum key_mode { KEY_USER, KEY_NONE, KEY_FIXED };
 
 struct produce_opts {
-	int64_t rate, count, duration_ms, users, seed, ts_offset_ms;
-	int heartbeats, have_seed;
+	struct common_opts co;
+	int64_t rate, count, duration_ms, users, seed, ts_offset_ms; /* seed -1: none given */
+	int heartbeats;
 	enum key_mode key_mode;
 	const char *fixed_key;
 	const char *from;
+};
+
+static int parse_key(const char *arg, void *target)
+{
+	struct produce_opts *o = target;
+
+	if (!strcmp(arg, "user"))
+		o->key_mode = KEY_USER;
+	else if (!strcmp(arg, "none"))
+		o->key_mode = KEY_NONE;
+	else if (!strncmp(arg, "fixed:", 6) && arg[6]) {
+		o->key_mode = KEY_FIXED;
+		o->fixed_key = arg + 6;
+	} else
+		return -1;
+	return 0;
+}
+
+#define OFF(field) offsetof(struct produce_opts, field)
+
+static const struct option_spec produce_options[] = {
+	OPTION_INT(0, "rate", "N", OFF(rate), 0, 100000000,
+		   "send-message events per second; 0 is as fast as possible (default 10)"),
+	OPTION_FLAG(0, "heartbeats", OFF(heartbeats), "every user also sends a heart-beat every 1 to 7 s"),
+	OPTION_INT(0, "count", "N", OFF(count), 1, INT64_MAX, "stop after N events in all"),
+	OPTION_DURATION(0, "duration", OFF(duration_ms),
+			"stop after D (e.g. 30s); without --count or --duration, run until SIGINT or SIGTERM"),
+	OPTION_INT(0, "users", "N", OFF(users), 1, 10000000, "use the first N names of data/users.txt (default 50)"),
+	OPTION_INT(0, "seed", "N", OFF(seed), 0, INT64_MAX, "the same seed gives the same users, messages and order"),
+	{ .kind = OPT_CALLBACK, .long_name = "key", .argname = "user|none|fixed:K", .offset = 0, .parse = parse_key,
+	  .expects = "user, none or fixed:K",
+	  .help = "message key: 'user' (default) keeps a user's events in order in one partition; 'none' "
+		  "spreads them; 'fixed:K' keys every event with K" },
+	OPTION_DURATION(0, "ts-offset", OFF(ts_offset_ms), "stamp events D in the past"),
+	OPTION_STRING(0, "from", "FILE", OFF(from), "produce the events of a JSON-lines file instead of simulating"),
+	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
 };
 
 /* Delivery-report bookkeeping, updated from rd_kafka_poll() on this thread. */
@@ -432,21 +454,7 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 
 static int produce_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "rate", required_argument, NULL, OPT_RATE },
-		{ "heartbeats", no_argument, NULL, OPT_HEARTBEATS },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "duration", required_argument, NULL, OPT_DURATION },
-		{ "users", required_argument, NULL, OPT_USERS },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "ts-offset", required_argument, NULL, OPT_TS_OFFSET },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct produce_opts o = { .rate = 10, .users = 50 };
-	struct common_opts co;
+	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
 	struct delivery d;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -454,65 +462,28 @@ static int produce_run(int argc, char **argv)
 	char err[512], parts[4096];
 	int64_t produced = 0, t0, elapsed;
 	size_t off = 0;
-	int c, i, rc;
+	int i, rc;
 
-	common_opts_init(&co);
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case OPT_RATE: bad = opt_int(&cmd_produce, "--rate", optarg, 0, 100000000, &o.rate); break;
-		case OPT_HEARTBEATS: o.heartbeats = 1; break;
-		case OPT_COUNT: bad = opt_int(&cmd_produce, "--count", optarg, 1, INT64_MAX, &o.count); break;
-		case OPT_DURATION: bad = opt_duration(&cmd_produce, "--duration", optarg, &o.duration_ms); break;
-		case OPT_USERS: bad = opt_int(&cmd_produce, "--users", optarg, 1, 10000000, &o.users); break;
-		case OPT_SEED:
-			bad = opt_int(&cmd_produce, "--seed", optarg, 0, INT64_MAX, &o.seed);
-			o.have_seed = 1;
-			break;
-		case OPT_TS_OFFSET: bad = opt_duration(&cmd_produce, "--ts-offset", optarg, &o.ts_offset_ms); break;
-		case OPT_FROM: o.from = optarg; break;
-		case OPT_KEY:
-			if (!strcmp(optarg, "user"))
-				o.key_mode = KEY_USER;
-			else if (!strcmp(optarg, "none"))
-				o.key_mode = KEY_NONE;
-			else if (!strncmp(optarg, "fixed:", 6) && optarg[6]) {
-				o.key_mode = KEY_FIXED;
-				o.fixed_key = optarg + 6;
-			} else
-				return usage_error(&cmd_produce, "--key takes user, none or fixed:K, not '%s'", optarg);
-			break;
-		default:
-			switch (common_option(&co, c, optarg)) {
-			case 1: break;
-			case 0: return usage_error(&cmd_produce, "unknown option");
-			default: return EX_USAGE;
-			}
-		}
-		if (bad)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_produce);
-	if (optind < argc)
-		return usage_error(&cmd_produce, "unexpected argument '%s'", argv[optind]);
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_produce, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
 	if (o.from && (o.heartbeats || o.duration_ms || o.count))
 		return usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
-	log_init("produce", co.verbosity);
-	brokers = common_brokers(&co);
+	log_init("produce", o.co.verbosity);
+	brokers = common_brokers(&o.co);
 	if (!brokers)
 		return EX_USAGE;
-	rng_state = o.have_seed ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
+	rng_state = o.seed >= 0 ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
 	if (!rng_state)
 		rng_state = 1;
 
 	/* Validate a file before connecting, so that a bad one produces nothing. */
-	if (o.from && (rc = from_file_pass(&o, NULL, co.topic, &produced)) != EX_OK)
+	if (o.from && (rc = from_file_pass(&o, NULL, o.co.topic, &produced)) != EX_OK)
 		return rc;
 	produced = 0;
 
 	memset(&d, 0, sizeof(d));
-	conf = kafka_conf_new(&co, brokers, kafka_producer_tuning, err, sizeof(err));
+	conf = kafka_conf_new(&o.co, brokers, kafka_producer_tuning, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
 		return EX_USAGE;
@@ -521,7 +492,7 @@ static int produce_run(int argc, char **argv)
 	 * none promises to spread them. -X still has the last word. */
 	if (o.key_mode == KEY_NONE &&
 	    (kafka_conf_set(conf, "sticky.partitioning.linger.ms", "0", err, sizeof(err)) < 0 ||
-	     kafka_conf_user_props(conf, &co, err, sizeof(err)) < 0)) {
+	     kafka_conf_user_props(conf, &o.co, err, sizeof(err)) < 0)) {
 		log_error("%s", err);
 		rd_kafka_conf_destroy(conf);
 		return EX_USAGE;
@@ -535,7 +506,7 @@ static int produce_run(int argc, char **argv)
 	}
 	signals_install();
 	t0 = clock_mono_ms();
-	rc = o.from ? from_file_pass(&o, rk, co.topic, &produced) : simulate(&o, rk, co.topic, &produced);
+	rc = o.from ? from_file_pass(&o, rk, o.co.topic, &produced) : simulate(&o, rk, o.co.topic, &produced);
 
 	/* Wait for every delivery report; a broker that never answers fails them at
 	 * message.timeout.ms, so this ends. */
@@ -548,7 +519,7 @@ static int produce_run(int argc, char **argv)
 	if (off == 0)
 		snprintf(parts, sizeof(parts), " none");
 	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s",
-		 d.delivered, co.topic, (double)elapsed / 1000,
+		 d.delivered, o.co.topic, (double)elapsed / 1000,
 		 elapsed > 0 ? (double)d.delivered * 1000 / (double)elapsed : 0.0, parts);
 	if (d.failed) {
 		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d.failed, produced,
@@ -558,11 +529,11 @@ static int produce_run(int argc, char **argv)
 	}
 	rd_kafka_destroy(rk);
 	free(d.per_partition);
-	common_opts_release(&co);
+	options_release(&cmd_produce, &o);
 	return rc;
 }
 
 const struct command cmd_produce = {
 	"produce", "simulate the chat room: produce messages and heart-beats",
-	produce_usage, produce_run,
+	produce_usage, produce_description, produce_options, NULL, produce_run,
 };

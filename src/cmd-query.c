@@ -25,25 +25,46 @@ static const char query_usage[] =
 	"       pingpong query --store DIR [--json] offsets\n"
 	"       pingpong query --store DIR [--json] rejects\n"
 	"       pingpong query --store DIR [--json] gaps\n"
-	"       pingpong query --store DIR [--json] outbox [--recipient NAME]\n"
-	"\n"
-	"Reads a store without blocking the consumer that writes it.\n"
-	"\n"
-	"  --store DIR       the store to read\n"
-	"  --json            JSON output (one object, or one per line for listings)\n"
-	"  --at TS           the end of the window, in ms since the epoch (default: now)\n"
-	"  --window D        the active window (default 30s)\n"
-	"  --repeat N        run the active query N times in one txn (for timing)\n"
-	"  --timing          print the p50 and p99 latency of the queries to stderr\n"
-	"  --recipient NAME  only this recipient's notifications\n";
+	"       pingpong query --store DIR [--json] outbox [--recipient NAME]\n";
 
-enum { OPT_STORE_Q = OPT_FIRST_COMMAND_OPTION, OPT_AT, OPT_WINDOW, OPT_REPEAT, OPT_TIMING, OPT_RECIPIENT };
+static const char query_description[] = "Reads a store without blocking the consumer that writes it.\n";
+
+static const char *const query_subcommands[] = {
+	"active", "user", "users", "offsets", "rejects", "gaps", "outbox", NULL,
+};
 
 struct query_opts {
+	struct common_opts co;
 	const char *store_dir;
 	int json, timing;
 	int64_t at, window_ms, repeat;
 	const char *recipient;
+};
+
+#define OFF(field) offsetof(struct query_opts, field)
+
+static const struct option_spec query_active_options[] = {
+	OPTION_TIME(0, "at", OFF(at), "the end of the window: ms since the epoch, or ISO 8601 (default: now)"),
+	OPTION_DURATION(0, "window", OFF(window_ms), "the active window (default 30s)"),
+	OPTION_INT(0, "repeat", "N", OFF(repeat), 1, 100000000, "run the active query N times in one txn (for timing)"),
+	OPTION_FLAG(0, "timing", OFF(timing), "print the p50 and p99 latency of the queries to stderr"),
+	OPTION_END
+};
+
+static const struct option_spec query_outbox_options[] = {
+	OPTION_STRING(0, "recipient", "NAME", OFF(recipient), "only this recipient's notifications"),
+	OPTION_END
+};
+
+/* A query reads a store: -b and -X would mean nothing, and -t names the store's topic. */
+static const struct option_spec query_options[] = {
+	OPTION_STRING(0, "store", "DIR", OFF(store_dir), "the store to read"),
+	OPTION_GROUP_ONLY("With active", query_active_options, 0, "active"),
+	OPTION_GROUP_ONLY("With outbox", query_outbox_options, 0, "outbox"),
+	OPTION_GROUP(COMMON_HEADING, common_topic_options, OFF(co)),
+	OPTION_GROUP(COMMON_HEADING, common_json_options, OFF(co)),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
 };
 
 static void print_json(json_t *obj)
@@ -207,62 +228,35 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 
 static int query_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "store", required_argument, NULL, OPT_STORE_Q },
-		{ "at", required_argument, NULL, OPT_AT },
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ "repeat", required_argument, NULL, OPT_REPEAT },
-		{ "timing", no_argument, NULL, OPT_TIMING },
-		{ "recipient", required_argument, NULL, OPT_RECIPIENT },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct query_opts q = { .window_ms = 30000, .repeat = 1 };
 	struct store_options so = { .read_only = 1 };
-	struct common_opts co;
 	struct store *s;
 	struct store_txn *t;
 	const char *what;
 	char err[512];
-	int c, rc;
+	int argi, rc;
+	size_t i;
 
-	common_opts_init(&co);
+	common_opts_init(&q.co);
 	/* GNU getopt permutes: options may come before or after the query's name. */
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		int bad = 0;
-
-		switch (c) {
-		case OPT_STORE_Q: q.store_dir = optarg; break;
-		case OPT_AT: bad = opt_int(&cmd_query, "--at", optarg, 1, INT64_MAX / 2, &q.at); break;
-		case OPT_WINDOW: bad = opt_duration(&cmd_query, "--window", optarg, &q.window_ms); break;
-		case OPT_REPEAT: bad = opt_int(&cmd_query, "--repeat", optarg, 1, 100000000, &q.repeat); break;
-		case OPT_TIMING: q.timing = 1; break;
-		case OPT_RECIPIENT: q.recipient = optarg; break;
-		default:
-			if ((rc = common_option(&co, c, optarg)) == 0)
-				return usage_error(&cmd_query, "unknown option");
-			bad = rc < 0;
-		}
-		if (bad)
-			return EX_USAGE;
-	}
-	if (co.help)
-		return usage_help(&cmd_query);
-	q.json = co.json;
+	if ((rc = options_parse(&cmd_query, argc, argv, &q, &argi)) != OPTIONS_CONTINUE)
+		return rc;
+	q.json = q.co.json;
 	if (!q.store_dir)
 		return usage_error(&cmd_query, "--store DIR is required");
-	if (optind >= argc)
+	if (argi >= argc)
 		return usage_error(&cmd_query, "which query? active, user, users, offsets, rejects, gaps or outbox");
-	what = argv[optind++];
-	if (strcmp(what, "user") ? optind != argc : optind != argc - 1)
+	what = argv[argi++];
+	if (strcmp(what, "user") ? argi != argc : argi != argc - 1)
 		return usage_error(&cmd_query, "wrong arguments for '%s'", what);
-	if (strcmp(what, "active") && strcmp(what, "user") && strcmp(what, "users") && strcmp(what, "offsets") &&
-	    strcmp(what, "rejects") && strcmp(what, "gaps") && strcmp(what, "outbox"))
+	for (i = 0; query_subcommands[i] && strcmp(what, query_subcommands[i]); i++)
+		;
+	if (!query_subcommands[i])
 		return usage_error(&cmd_query, "unknown query '%s'", what);
-	log_init("query", co.verbosity);
+	log_init("query", q.co.verbosity);
 
 	if (store_open(&s, q.store_dir, &so, err, sizeof(err)) != 0 ||
-	    (store_bind(s, co.topic, NULL, err, sizeof(err)) != 0 && (store_close(s), 1))) {
+	    (store_bind(s, q.co.topic, NULL, err, sizeof(err)) != 0 && (store_close(s), 1))) {
 		log_error("%s", err);
 		return EX_IOERR;
 	}
@@ -274,7 +268,7 @@ static int query_run(int argc, char **argv)
 	if (!strcmp(what, "active"))
 		rc = query_active(t, &q, err, sizeof(err));
 	else if (!strcmp(what, "user"))
-		rc = query_user(t, &q, argv[optind], err, sizeof(err));
+		rc = query_user(t, &q, argv[argi], err, sizeof(err));
 	else if (!strcmp(what, "users"))
 		rc = store_users_each(t, print_user, &q, err, sizeof(err));
 	else if (!strcmp(what, "offsets"))
@@ -287,7 +281,7 @@ static int query_run(int argc, char **argv)
 		rc = store_outbox_each(t, print_outbox, &q, err, sizeof(err));
 	store_txn_abort(t);
 	store_close(s);
-	common_opts_release(&co);
+	options_release(&cmd_query, &q);
 	if (rc < 0) {
 		log_error("%s", err);
 		return EX_IOERR;
@@ -297,5 +291,5 @@ static int query_run(int argc, char **argv)
 
 const struct command cmd_query = {
 	"query", "read a store: active users, a user, offsets, rejects, gaps, outbox",
-	query_usage, query_run,
+	query_usage, query_description, query_options, query_subcommands, query_run,
 };

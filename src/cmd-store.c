@@ -17,14 +17,28 @@
 
 static const char store_usage[] =
 	"usage: pingpong store check --store DIR [-q]\n"
-	"       pingpong store stat --store DIR [--json]\n"
-	"\n"
-	"  check      verify every invariant of the store; exit 1 if one is broken\n"
-	"  stat       print counts, sizes and the map size\n"
-	"  --store DIR  the store\n"
-	"  --json       stat as one JSON object\n";
+	"       pingpong store stat --store DIR [--json]\n";
 
-enum { OPT_STORE_S = OPT_FIRST_COMMAND_OPTION };
+static const char store_description[] =
+	"  check      verify every invariant of the store; exit 1 if one is broken\n"
+	"  stat       print counts, sizes and the map size\n";
+
+static const char *const store_subcommands[] = { "check", "stat", NULL };
+
+struct store_opts {
+	struct common_opts co;
+	const char *dir;
+};
+
+#define OFF(field) offsetof(struct store_opts, field)
+
+/* The store adopts its own topic, and reads no Kafka: -b, -t and -X would mean nothing. */
+static const struct option_spec store_options[] = {
+	OPTION_STRING(0, "store", "DIR", OFF(dir), "the store"),
+	OPTION_GROUP_ONLY("With stat", common_json_options, OFF(co), "stat"),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
+};
 
 static void report_problem(void *arg, const char *problem)
 {
@@ -96,44 +110,27 @@ static int store_stat_cmd(struct store_txn *t, int json)
 
 static int store_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "store", required_argument, NULL, OPT_STORE_S },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct store_options so = { .read_only = 1 };
-	struct common_opts co;
-	const char *dir = NULL, *what;
+	struct store_opts o = { .dir = NULL };
+	const char *what;
 	struct store *s;
 	struct store_txn *t;
 	char err[512];
-	int c, rc;
+	int argi, rc;
 
-	common_opts_init(&co);
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE_S:
-			dir = optarg;
-			break;
-		default:
-			if ((rc = common_option(&co, c, optarg)) == 0)
-				return usage_error(&cmd_store, "unknown option");
-			if (rc < 0)
-				return EX_USAGE;
-		}
-	}
-	if (co.help)
-		return usage_help(&cmd_store);
-	if (optind != argc - 1)
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_store, argc, argv, &o, &argi)) != OPTIONS_CONTINUE)
+		return rc;
+	if (argi != argc - 1)
 		return usage_error(&cmd_store, "give one of: check, stat");
-	what = argv[optind];
+	what = argv[argi];
 	if (strcmp(what, "check") && strcmp(what, "stat"))
 		return usage_error(&cmd_store, "unknown subcommand '%s'", what);
-	if (!dir)
+	if (!o.dir)
 		return usage_error(&cmd_store, "--store DIR is required");
-	log_init("store", co.verbosity);
+	log_init("store", o.co.verbosity);
 
-	if (store_open(&s, dir, &so, err, sizeof(err)) != 0) {
+	if (store_open(&s, o.dir, &so, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return EX_IOERR;
 	}
@@ -152,16 +149,15 @@ static int store_run(int argc, char **argv)
 		}
 	}
 	if (!strcmp(what, "check"))
-		rc = store_check_cmd(t, co.verbosity < 0);
+		rc = store_check_cmd(t, o.co.verbosity < 0);
 	else
-		rc = store_stat_cmd(t, co.json);
+		rc = store_stat_cmd(t, o.co.json);
 	store_txn_abort(t);
 	store_close(s);
-	common_opts_release(&co);
 	return rc;
 }
 
 const struct command cmd_store = {
 	"store", "check a store's invariants, or show its statistics",
-	store_usage, store_run,
+	store_usage, store_description, store_options, store_subcommands, store_run,
 };

@@ -21,20 +21,34 @@
 
 static const char tail_usage[] =
 	"usage: pingpong tail [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [--from-beginning]\n"
-	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n"
-	"\n"
-	"Prints each event of the topic as one JSON line: partition, offset, key and fields.\n"
-	"An event that does not decode is printed with its reason and its payload in hex.\n"
-	"\n"
-	"  --from-beginning  start at the beginning of each partition, not at its end\n"
-	"  --exit-at-end     stop once every partition has been read to its end\n"
-	"  --count N         stop after N events\n"
-	"  -g, --group G     read as a member of consumer group G and commit what was printed;\n"
-	"                    without it, tail reads every partition and commits nothing\n"
-	"  --null            consume and discard: no decoding, no output but the summary\n"
-	"  -b, --brokers LIST, -t, --topic NAME, -X KEY=VALUE, -q, -v: see pingpong(1)\n";
+	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n";
 
-enum { OPT_FROM_BEGINNING = OPT_FIRST_COMMAND_OPTION, OPT_EXIT_AT_END, OPT_COUNT, OPT_NULL };
+static const char tail_description[] =
+	"Prints each event of the topic as one JSON line: partition, offset, key and fields.\n"
+	"An event that does not decode is printed with its reason and its payload in hex.\n";
+
+struct tail_opts {
+	struct common_opts co;
+	int from_beginning, exit_at_end, discard;
+	int64_t count;
+	const char *group;
+};
+
+#define OFF(field) offsetof(struct tail_opts, field)
+
+/* tail prints JSON and nothing else: it takes no --json. */
+static const struct option_spec tail_options[] = {
+	OPTION_FLAG(0, "from-beginning", OFF(from_beginning), "start at the beginning of each partition, not at its end"),
+	OPTION_FLAG(0, "exit-at-end", OFF(exit_at_end), "stop once every partition has been read to its end"),
+	OPTION_INT(0, "count", "N", OFF(count), 1, INT64_MAX, "stop after N events"),
+	OPTION_STRING('g', "group", "G", OFF(group),
+		      "read as a member of consumer group G and commit what was printed; without it, tail "
+		      "reads every partition and commits nothing"),
+	OPTION_FLAG(0, "null", OFF(discard), "consume and discard: no decoding, no output but the summary"),
+	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
+	OPTION_END
+};
 
 struct tail_state {
 	int exit_at_end;
@@ -166,54 +180,31 @@ static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, i
 
 static int tail_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
-		{ "from-beginning", no_argument, NULL, OPT_FROM_BEGINNING },
-		{ "exit-at-end", no_argument, NULL, OPT_EXIT_AT_END },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "group", required_argument, NULL, 'g' },
-		{ "null", no_argument, NULL, OPT_NULL },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct common_opts co;
+	struct tail_opts o = { .count = 0 };
 	struct tail_state t;
 	struct event_decoder dec;
-	int from_beginning = 0, discard = 0, c, rc = EX_OK;
-	int64_t count = 0, seen = 0, bad = 0, t0, elapsed;
-	const char *group = NULL, *brokers;
+	int from_beginning, discard, rc = EX_OK;
+	int64_t count, seen = 0, bad = 0, t0, elapsed;
+	const char *group, *brokers;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	char err[512];
 
 	memset(&t, 0, sizeof(t));
-	common_opts_init(&co);
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "g:", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_FROM_BEGINNING: from_beginning = 1; break;
-		case OPT_EXIT_AT_END: t.exit_at_end = 1; break;
-		case OPT_NULL: discard = 1; break;
-		case 'g': group = optarg; break;
-		case OPT_COUNT:
-			if (opt_int(&cmd_tail, "--count", optarg, 1, INT64_MAX, &count) < 0)
-				return EX_USAGE;
-			break;
-		default:
-			switch (common_option(&co, c, optarg)) {
-			case 1: break;
-			case 0: return usage_error(&cmd_tail, "unknown option");
-			default: return EX_USAGE;
-			}
-		}
-	}
-	if (co.help)
-		return usage_help(&cmd_tail);
-	if (optind < argc)
-		return usage_error(&cmd_tail, "unexpected argument '%s'", argv[optind]);
-	log_init("tail", co.verbosity);
-	if (!(brokers = common_brokers(&co)))
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_tail, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	rc = EX_OK;
+	from_beginning = o.from_beginning;
+	t.exit_at_end = o.exit_at_end;
+	discard = o.discard;
+	count = o.count;
+	group = o.group;
+	log_init("tail", o.co.verbosity);
+	if (!(brokers = common_brokers(&o.co)))
 		return EX_USAGE;
 
-	conf = kafka_conf_new(&co, brokers, kafka_consumer_tuning, err, sizeof(err));
+	conf = kafka_conf_new(&o.co, brokers, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
 	    kafka_conf_set(conf, "enable.partition.eof", t.exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)) < 0 ||
@@ -252,7 +243,7 @@ static int tail_run(int argc, char **argv)
 	if (group) {
 		rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
 		rd_kafka_resp_err_t e;
-		rd_kafka_topic_partition_list_add(sub, co.topic, RD_KAFKA_PARTITION_UA);
+		rd_kafka_topic_partition_list_add(sub, o.co.topic, RD_KAFKA_PARTITION_UA);
 		e = rd_kafka_subscribe(rk, sub);
 		rd_kafka_topic_partition_list_destroy(sub);
 		if (e) {
@@ -260,7 +251,7 @@ static int tail_run(int argc, char **argv)
 			rc = EX_UNAVAILABLE;
 			goto consumer_close;
 		}
-	} else if (assign_all(rk, &t, co.topic, from_beginning) < 0) {
+	} else if (assign_all(rk, &t, o.co.topic, from_beginning) < 0) {
 		rc = EX_UNAVAILABLE;
 		goto consumer_close;
 	}
@@ -312,11 +303,11 @@ consumer_close:
 	event_decoder_release(&dec);
 	free(t.at_end);
 	free(t.assigned);
-	common_opts_release(&co);
+	options_release(&cmd_tail, &o);
 	return rc;
 }
 
 const struct command cmd_tail = {
 	"tail", "print the topic's events as JSON lines (the raw reader)",
-	tail_usage, tail_run,
+	tail_usage, tail_description, tail_options, NULL, tail_run,
 };

@@ -19,7 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "engine.h"
+#include "consumer.h"
 #include "gate.h"
 #include "kafka.h"
 #include "store.h"
@@ -74,17 +74,17 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 	int n;
 
 	*out = NULL;
-	if (o->nafter_groups + o->nafter_stores == 0)
+	if (o->after_groups.n + o->after_stores.n == 0)
 		return 0;
 	g = xcalloc(1, sizeof(*g));
 	g->topic = co->topic;
 	g->poll_ms = g->interval_ms = o->after_poll_ms > 0 ? o->after_poll_ms : 1;
-	g->deps = xcalloc(o->nafter_groups + o->nafter_stores, sizeof(*g->deps));
-	for (i = 0; i < o->nafter_stores; i++) {
+	g->deps = xcalloc(o->after_groups.n + o->after_stores.n, sizeof(*g->deps));
+	for (i = 0; i < o->after_stores.n; i++) {
 		struct store_options so = { .read_only = 1 };
 		struct gate_dep *d = &g->deps[g->ndeps];
 
-		d->name = o->after_stores[i];
+		d->name = o->after_stores.v[i];
 		if (store_open(&d->store, d->name, &so, err, errlen) != 0 ||
 		    store_bind(d->store, co->topic, NULL, err, errlen) != 0) {
 			if (d->store)
@@ -94,7 +94,7 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 		}
 		g->ndeps++;
 	}
-	if (o->nafter_groups) {
+	if (o->after_groups.n) {
 		rd_kafka_conf_t *conf = kafka_conf_new(co, brokers, NULL, err, errlen);
 		char errstr[512];
 
@@ -106,8 +106,8 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 			goto gate_close;
 		}
 		g->queue = rd_kafka_queue_new(g->admin);
-		for (i = 0; i < o->nafter_groups; i++)
-			g->deps[g->ndeps++].name = o->after_groups[i];
+		for (i = 0; i < o->after_groups.n; i++)
+			g->deps[g->ndeps++].name = o->after_groups.v[i];
 		n = kafka_partition_count(g->admin, co->topic, 10000, err, errlen);
 		if (n < 0)
 			goto gate_close;

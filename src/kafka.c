@@ -46,13 +46,13 @@ int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, c
 {
 	size_t i;
 
-	for (i = 0; co && i < co->nprops; i++) {
-		const char *eq = strchr(co->props[i], '=');
+	for (i = 0; co && i < co->props.n; i++) {
+		const char *eq = strchr(co->props.v[i], '=');
 		char key[256];
 
-		if ((size_t)(eq - co->props[i]) >= sizeof(key))
-			return set_err(-1, err, errlen, "-X property name too long: '%s'", co->props[i]);
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props[i]), co->props[i]);
+		if ((size_t)(eq - co->props.v[i]) >= sizeof(key))
+			return set_err(-1, err, errlen, "-X property name too long: '%s'", co->props.v[i]);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props.v[i]), co->props.v[i]);
 		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
 			return -1;
 	}

@@ -1,4 +1,4 @@
-/* main.c: options common to all commands, the command table, and dispatch. */
+/* main.c: the command table, dispatch, and what pingpong does without a command. */
 #include "config.h"
 
 #include <stdio.h>
@@ -24,14 +24,8 @@ static const char main_usage_head[] =
 
 static const char main_usage_tail[] =
 	"\n"
-	"Options every command takes:\n"
-	"  -b, --brokers LIST   Kafka bootstrap servers (default: $PINGPONG_BROKERS)\n"
-	"  -t, --topic NAME     topic (default: chat)\n"
-	"  -X KEY=VALUE         librdkafka property, repeatable\n"
-	"  -q, --quiet          log only errors\n"
-	"  -v, --verbose        log more\n"
-	"\n"
-	"'pingpong COMMAND --help' shows a command's options; man pingpong-COMMAND has more.\n";
+	"'pingpong COMMAND --help' shows the options a command takes; man pingpong-COMMAND\n"
+	"has more.\n";
 
 static void main_usage(FILE *out)
 {
@@ -40,37 +34,78 @@ static void main_usage(FILE *out)
 	fputs(main_usage_head, out);
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "   %-10s  %s\n", commands[i]->name, commands[i]->summary);
+	options_print(common_options, out);
 	fputs(main_usage_tail, out);
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i]->name))
+			return commands[i];
+	return NULL;
+}
+
+static int not_a_command(const char *name)
+{
+	if (name[0] == '-')
+		fprintf(stderr, "pingpong: unknown option '%s'\n\n", name);
+	else
+		fprintf(stderr, "pingpong: '%s' is not a pingpong command\n\n", name);
+	main_usage(stderr);
+	return EX_USAGE;
+}
+
+/* `pingpong --completion-words [COMMAND [WORD]]`, for the bash completion script: the
+ * commands, or a command's options, or what may follow the option WORD. */
+static int completion_words(int argc, char **argv)
+{
+	const struct command *cmd;
+	size_t i;
+
+	if (argc == 0) {
+		for (i = 0; i < NCOMMANDS; i++)
+			printf("%s\n", commands[i]->name);
+		printf("help\n");
+		return 0;
+	}
+	if (argc > 2 || !(cmd = find_command(argv[0])))
+		return EX_USAGE;
+	return options_complete(cmd, argc == 2 ? argv[1] : NULL, stdout);
 }
 
 int main(int argc, char **argv)
 {
-	size_t i;
+	const struct command *cmd;
 
 	if (argc < 2) {
 		main_usage(stderr);
 		return EX_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		if (argc > 2 && strcmp(argv[1], "help") == 0) {
-			for (i = 0; i < NCOMMANDS; i++)
-				if (!strcmp(argv[2], commands[i]->name))
-					return usage_help(commands[i]);
+	if (!strcmp(argv[1], "help") && argc > 2) {
+		if (argc > 3) {
+			fprintf(stderr, "pingpong: help takes one command, not %d\n\n", argc - 2);
+			main_usage(stderr);
+			return EX_USAGE;
 		}
+		if (!(cmd = find_command(argv[2])))
+			return not_a_command(argv[2]);
+		return usage_help(cmd);
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		main_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("pingpong %s\n", PACKAGE_VERSION);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version") || !strcmp(argv[1], "-V")) {
+		version_print(!strcmp(argv[1], "-V"));
 		return 0;
 	}
-	for (i = 0; i < NCOMMANDS; i++) {
-		if (!strcmp(argv[1], commands[i]->name)) {
-			log_init(commands[i]->name, 0);
-			return commands[i]->run(argc - 1, argv + 1);
-		}
-	}
-	fprintf(stderr, "pingpong: '%s' is not a pingpong command\n\n", argv[1]);
-	main_usage(stderr);
-	return EX_USAGE;
+	if (!strcmp(argv[1], "--completion-words"))
+		return completion_words(argc - 2, argv + 2);
+	if (!(cmd = find_command(argv[1])))
+		return not_a_command(argv[1]);
+	log_init(cmd->name, 0);
+	return cmd->run(argc - 1, argv + 1);
 }

@@ -1,4 +1,5 @@
-/* options.c: the options every command shares, usage messages, and stop signals. */
+/* options.c: the option tables every command shares, usage messages, versions, and stop
+ * signals. */
 #include "config.h"
 
 #include <signal.h>
@@ -6,6 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <lmdb.h>
+#include <msgpack.h>
 
 #include "cmd.h"
 #include "util.h"
@@ -30,54 +36,66 @@ void signals_install(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+static int check_nonempty(const char *arg, void *target)
+{
+	(void)target;
+	return *arg ? 0 : -1;
+}
+
+static int check_property(const char *arg, void *target)
+{
+	(void)target;
+	return strchr(arg, '=') && arg[0] != '=' ? 0 : -1;
+}
+
+#define CO(field) offsetof(struct common_opts, field)
+
+static const struct option_spec brokers_option[] = {
+	OPTION_STRING('b', "brokers", "LIST", CO(brokers), "Kafka bootstrap servers (default: $PINGPONG_BROKERS)"),
+	OPTION_END
+};
+
+const struct option_spec common_topic_options[] = {
+	{ .kind = OPT_STRING, .short_name = 't', .long_name = "topic", .argname = "NAME", .offset = CO(topic),
+	  .parse = check_nonempty, .expects = "a topic name", .help = "topic (default: chat)" },
+	OPTION_END
+};
+
+static const struct option_spec property_option[] = {
+	{ .kind = OPT_LIST, .short_name = 'X', .argname = "KEY=VALUE", .offset = CO(props),
+	  .parse = check_property, .help = "librdkafka property, repeatable; applied last" },
+	OPTION_END
+};
+
+const struct option_spec common_kafka_options[] = {
+	OPTION_GROUP(NULL, brokers_option, 0),
+	OPTION_GROUP(NULL, common_topic_options, 0),
+	OPTION_GROUP(NULL, property_option, 0),
+	OPTION_END
+};
+
+const struct option_spec common_json_options[] = {
+	OPTION_FLAG(0, "json", CO(json), "machine-readable output: JSON, one object per line"),
+	OPTION_END
+};
+
+const struct option_spec common_log_options[] = {
+	OPTION_SET('q', "quiet", CO(verbosity), -1, "log only errors"),
+	OPTION_INCR('v', "verbose", CO(verbosity), "log more"),
+	OPTION_END
+};
+
+const struct option_spec common_options[] = {
+	OPTION_GROUP(COMMON_HEADING, common_kafka_options, 0),
+	OPTION_GROUP(COMMON_HEADING, common_json_options, 0),
+	OPTION_GROUP(COMMON_HEADING, common_log_options, 0),
+	OPTION_END
+};
+
 void common_opts_init(struct common_opts *co)
 {
 	memset(co, 0, sizeof(*co));
 	co->topic = "chat";
-}
-
-void common_opts_release(struct common_opts *co)
-{
-	free(co->props);
-	co->props = NULL;
-	co->nprops = 0;
-}
-
-int common_option(struct common_opts *co, int c, const char *arg)
-{
-	switch (c) {
-	case 'b':
-		co->brokers = arg;
-		return 1;
-	case 't':
-		if (!*arg) {
-			fprintf(stderr, "pingpong: the topic name is empty\n");
-			return -1;
-		}
-		co->topic = arg;
-		return 1;
-	case 'X':
-		if (!strchr(arg, '=') || arg[0] == '=') {
-			fprintf(stderr, "pingpong: -X takes KEY=VALUE, not '%s'\n", arg);
-			return -1;
-		}
-		co->props = xrealloc(co->props, (co->nprops + 1) * sizeof(*co->props));
-		co->props[co->nprops++] = (char *)arg;
-		return 1;
-	case 'q':
-		co->verbosity = -1;
-		return 1;
-	case 'v':
-		co->verbosity++;
-		return 1;
-	case OPT_JSON:
-		co->json = 1;
-		return 1;
-	case 'h':
-		co->help = 1;
-		return 1;
-	}
-	return 0;
 }
 
 const char *common_brokers(const struct common_opts *co)
@@ -102,33 +120,25 @@ int usage_error(const struct command *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n\n%s", cmd->usage);
+	fputs("\n\n", stderr);
+	options_usage(cmd, stderr);
 	return EX_USAGE;
 }
 
 int usage_help(const struct command *cmd)
 {
-	fputs(cmd->usage, stdout);
+	options_usage(cmd, stdout);
 	return 0;
 }
 
-int opt_duration(const struct command *cmd, const char *opt, const char *arg, int64_t *ms)
+void version_print(int libraries)
 {
-	if (parse_duration_ms(arg, ms) < 0) {
-		usage_error(cmd, "%s takes a duration with a unit (250ms, 30s, 5m, 1h), not '%s'", opt, arg);
-		return -1;
-	}
-	return 0;
+	printf("pingpong %s\n", PACKAGE_VERSION);
+	if (!libraries)
+		return;
+	/* The versions of the libraries this process runs with, not those it was built on. */
+	printf("librdkafka %s\n", rd_kafka_version_str());
+	printf("%s\n", mdb_version(NULL, NULL, NULL));
+	printf("msgpack-c %s\n", msgpack_version());
+	printf("jansson %s\n", jansson_version_str());
 }
-
-int opt_int(const struct command *cmd, const char *opt, const char *arg, int64_t min, int64_t max,
-	    int64_t *out)
-{
-	if (parse_int(arg, min, max, out) < 0) {
-		usage_error(cmd, "%s takes a whole number from %lld to %lld, not '%s'", opt,
-			    (long long)min, (long long)max, arg);
-		return -1;
-	}
-	return 0;
-}
-

@@ -1859,7 +1859,7 @@ static int model_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, si
 
 static int store_up(struct stream *st, char *err, size_t errlen)
 {
-	struct store_options o = { 0, 1, st->map_size };
+	struct store_options o = { .no_sync = 1, .map_size = st->map_size, .kind = "active" };
 
 	if (store_open(&st->s, st->dir, &o, err, errlen) != 0)
 		return -1;

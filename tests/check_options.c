@@ -1,9 +1,12 @@
-/* check_options.c: durations, sizes, numbers, UTF-8 and the common options. */
+/* check_options.c: durations, sizes, numbers, times, UTF-8 and the option parser. */
 #include "config.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "util.h"
@@ -83,27 +86,199 @@ START_TEST(test_utf8)
 }
 END_TEST
 
-START_TEST(test_common_options)
-{
+/* A command with an option of every kind, parsed for real. */
+struct test_opts {
 	struct common_opts co;
+	int flag, choice;
+	int64_t n, d, ts;
+	const char *s;
+	struct option_list list;
+	int keyed;
+};
 
-	common_opts_init(&co);
-	ck_assert_str_eq(co.topic, "chat");
-	ck_assert_int_eq(common_option(&co, 'b', "127.0.0.1:9092"), 1);
-	ck_assert_str_eq(co.brokers, "127.0.0.1:9092");
-	ck_assert_int_eq(common_option(&co, 'X', "linger.ms=1"), 1);
-	ck_assert_int_eq(common_option(&co, 'X', "acks=all"), 1);
-	ck_assert_uint_eq(co.nprops, 2);
-	ck_assert_str_eq(co.props[1], "acks=all");
-	ck_assert_int_eq(common_option(&co, 'X', "novalue"), -1);
-	ck_assert_int_eq(common_option(&co, 'X', "=x"), -1);
-	ck_assert_int_eq(common_option(&co, 'v', NULL), 1);
-	ck_assert_int_eq(common_option(&co, 'v', NULL), 1);
-	ck_assert_int_eq(co.verbosity, 2);
-	ck_assert_int_eq(common_option(&co, 'q', NULL), 1);
-	ck_assert_int_eq(co.verbosity, -1);
-	ck_assert_int_eq(common_option(&co, 'Z', NULL), 0);
-	common_opts_release(&co);
+static int parse_even(const char *arg, void *target)
+{
+	int64_t v;
+
+	if (parse_int(arg, 0, 100, &v) < 0 || v % 2)
+		return -1;
+	*(int *)target = (int)v;
+	return 0;
+}
+
+static const char *const test_choices[] = { "one", "two", "three", NULL };
+
+#define OFF(field) offsetof(struct test_opts, field)
+
+static const struct option_spec test_active_options[] = {
+	OPTION_TIME(0, "at", OFF(ts), "a time"),
+	OPTION_END
+};
+
+static const struct option_spec test_options[] = {
+	OPTION_FLAG('f', "flag", OFF(flag), "a flag"),
+	OPTION_INT('n', "number", "N", OFF(n), 1, 10, "a number"),
+	OPTION_DURATION(0, "wait", OFF(d), "a duration"),
+	OPTION_STRING(0, "name", "NAME", OFF(s), "a string"),
+	OPTION_CHOICE(0, "pick", OFF(choice), test_choices, "a choice"),
+	OPTION_LIST(0, "each", "X", OFF(list), "a list"),
+	{ .kind = OPT_CALLBACK, .long_name = "even", .argname = "E", .offset = OFF(keyed), .parse = parse_even,
+	  .expects = "an even number", .help = "a callback" },
+	OPTION_GROUP_ONLY(NULL, test_active_options, 0, "active"),
+	OPTION_GROUP(COMMON_HEADING, common_options, OFF(co)),
+	OPTION_END
+};
+
+static const char *const test_subcommands[] = { "active", "other", NULL };
+
+static const struct command cmd_test = {
+	"test", "a test", "usage: pingpong test [options] active|other\n", NULL, test_options,
+	test_subcommands, NULL,
+};
+
+static const struct command cmd_test_no_operands = {
+	"test", "a test", "usage: pingpong test\n", NULL, test_options, NULL, NULL,
+};
+
+/* Parses the NULL-terminated words into *o, with stdout and stderr (the usage) thrown away. */
+static int parse_words(const struct command *cmd, struct test_opts *o, int *argi, ...)
+{
+	char *argv[32];
+	int argc = 0, rc, saved_out = dup(1), saved_err = dup(2), null = open("/dev/null", O_WRONLY);
+	va_list ap;
+
+	memset(o, 0, sizeof(*o));
+	common_opts_init(&o->co);
+	va_start(ap, argi);
+	argv[argc++] = (char *)"test";
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	fflush(stdout);
+	dup2(null, 1);
+	dup2(null, 2);
+	rc = options_parse(cmd, argc, argv, o, argi);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, 1);
+	dup2(saved_err, 2);
+	close(null);
+	close(saved_out);
+	close(saved_err);
+	return rc;
+}
+
+START_TEST(test_parse_kinds)
+{
+	struct test_opts o;
+	int argi = -1;
+
+	ck_assert_int_eq(parse_words(&cmd_test, &o, &argi, "-f", "-n", "7", "--wait", "1.5s", "--name", "Zoë",
+				     "--pick", "three", "--each", "a", "--each", "b", "--even", "42", "-b", "h:1",
+				     "-t", "t", "-X", "a=b", "-q", "--json", "other", NULL),
+			 OPTIONS_CONTINUE);
+	ck_assert_int_eq(o.flag, 1);
+	ck_assert_int_eq(o.n, 7);
+	ck_assert_int_eq(o.d, 1500);
+	ck_assert_str_eq(o.s, "Zoë");
+	ck_assert_int_eq(o.choice, 2);
+	ck_assert_uint_eq(o.list.n, 2);
+	ck_assert_str_eq(o.list.v[1], "b");
+	ck_assert_int_eq(o.keyed, 42);
+	ck_assert_str_eq(o.co.brokers, "h:1");
+	ck_assert_str_eq(o.co.topic, "t");
+	ck_assert_uint_eq(o.co.props.n, 1);
+	ck_assert_int_eq(o.co.verbosity, -1);
+	ck_assert_int_eq(o.co.json, 1);
+	ck_assert_int_eq(argi, 24);
+	options_release(&cmd_test, &o);
+	ck_assert_ptr_null(o.list.v);
+
+	/* Operands may stand between options (GNU getopt permutes); -v counts up. */
+	ck_assert_int_eq(parse_words(&cmd_test, &o, &argi, "active", "-v", "--at", "1000", "-v", NULL),
+			 OPTIONS_CONTINUE);
+	ck_assert_int_eq(o.co.verbosity, 2);
+	ck_assert_int_eq(o.ts, 1000);
+	ck_assert_int_eq(argi, 5);
+	ck_assert_int_eq(o.co.json, 0);
+	ck_assert_str_eq(o.co.topic, "chat");
+}
+END_TEST
+
+START_TEST(test_parse_refuses)
+{
+	static const char *const bad[][3] = {
+		{ "--number", "0" }, { "--number", "11" }, { "-n", "x" }, { "--wait", "30" }, { "--pick", "four" },
+		{ "--even", "3" }, { "-X", "novalue" }, { "-X", "=x" }, { "-t", "" }, { "--nosuch" }, { "-Z" },
+		{ "--flag=1" }, { "--number" }, { "--e" }, { "--at", "yesterday" },
+	};
+	struct test_opts o;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_words(&cmd_test, &o, NULL, bad[i][0], bad[i][1], bad[i][2], NULL) == EX_USAGE,
+			      "'%s %s' was accepted", bad[i][0], bad[i][1] ? bad[i][1] : "");
+	/* An option limited to a subcommand, with another one. */
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "--at", "1000", "other", NULL), EX_USAGE);
+	/* A command without subcommands takes no operand. */
+	ck_assert_int_eq(parse_words(&cmd_test_no_operands, &o, NULL, "-f", "extra", NULL), EX_USAGE);
+	ck_assert_int_eq(parse_words(&cmd_test_no_operands, &o, NULL, "-f", NULL), OPTIONS_CONTINUE);
+}
+END_TEST
+
+START_TEST(test_parse_help_first)
+{
+	struct test_opts o;
+
+	/* --help and --version win over values that would not parse, and over unknown options. */
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "--number", "x", "--help", NULL), 0);
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "--nosuch", "-h", NULL), 0);
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "--wait", "x", "--version", NULL), 0);
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "-V", NULL), 0);
+	/* ... but not an option's value that happens to read "--help". */
+	ck_assert_int_eq(parse_words(&cmd_test, &o, NULL, "--name", "--help", NULL), OPTIONS_CONTINUE);
+	ck_assert_str_eq(o.s, "--help");
+}
+END_TEST
+
+START_TEST(test_time)
+{
+	static const char *const bad[] = {
+		"", "x", "-5", "0", "2026-11-22", "2026-11-22T10:00:00", "2026-11-22 10:00:00Z", "2026-13-01T00:00Z",
+		"2026-02-29T00:00Z", "2026-11-31T00:00Z", "2026-11-22T24:00Z", "2026-11-22T10:60Z",
+		"2026-11-22T10:00:60Z", "2026-11-22T10:00:00.Z", "2026-11-22T10:00:00+2", "2026-11-22T10:00:00Zx",
+		"1970-01-01T00:00:00Z", "1969-12-31T23:00:00Z", "26-11-22T10:00Z",
+	};
+	int64_t ms;
+	size_t i;
+
+	ck_assert_int_eq(parse_time_ms("1795320818148", &ms), 0);
+	ck_assert_int_eq(ms, 1795320818148);
+	/* date -u -d 2026-11-22T10:00:00Z +%s */
+	ck_assert_int_eq(parse_time_ms("2026-11-22T10:00:00Z", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600000);
+	ck_assert_int_eq(parse_time_ms("2026-11-22T10:00Z", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600000);
+	ck_assert_int_eq(parse_time_ms("2026-11-22t10:00:00.25z", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600250);
+	ck_assert_int_eq(parse_time_ms("2026-11-22T10:00:00.123456Z", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600123);
+	ck_assert_int_eq(parse_time_ms("2026-11-22T11:30:00.5+01:30", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600500);
+	ck_assert_int_eq(parse_time_ms("2026-11-22T05:00:00-0500", &ms), 0);
+	ck_assert_int_eq(ms, 1795341600000);
+	ck_assert_int_eq(parse_time_ms("2024-02-29T00:00:00+00", &ms), 0);
+	ck_assert_int_eq(ms, 1709164800000);
+	ck_assert_int_eq(parse_time_ms("2000-03-01T00:00:00Z", &ms), 0);
+	ck_assert_int_eq(ms, 951868800000);
+	ck_assert_int_eq(parse_time_ms("1970-01-01T00:00:00.001Z", &ms), 0);
+	ck_assert_int_eq(ms, 1);
+	ck_assert_int_eq(parse_time_ms("1969-12-31T23:00:00.001-01:00", &ms), 0);
+	ck_assert_int_eq(ms, 1);
+	ms = 42;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_time_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
+	ck_assert_int_eq(ms, 42);
 }
 END_TEST
 
@@ -117,7 +292,10 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_size);
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
-	tcase_add_test(tc, test_common_options);
+	tcase_add_test(tc, test_parse_kinds);
+	tcase_add_test(tc, test_parse_refuses);
+	tcase_add_test(tc, test_parse_help_first);
+	tcase_add_test(tc, test_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,6 +12,8 @@ test_description='command line: help, version, usage errors and their exit codes
 
 # The commands pingpong must have; demo is checked only if it exists.
 commands='broker produce tail active messages notify query store'
+# The commands that are Kafka clients, and so take -b and -X.
+kafka_commands='produce tail active messages notify demo'
 
 # The command names that `pingpong --help` lists: the indented lines of its
 # "Commands:" section, which ends at the first empty line.
@@ -71,6 +73,53 @@ test_expect_success '--version matches the version configure knows' '
 	test_cmp expect actual
 '
 
+test_expect_success '--version and -V work after any command' '
+	pp --version >expect &&
+	(for c in $commands demo; do
+		pp $c --version >actual 2>err &&
+		test_cmp expect actual &&
+		test_line_count = 0 err &&
+		pp $c --store x -V >actual.V &&
+		head -n 1 actual.V >first &&
+		test_cmp expect first ||
+		{ echo "pingpong $c --version / -V:"; cat actual actual.V err; exit 1; }
+	done)
+'
+
+test_expect_success '-V also names the librdkafka, LMDB, msgpack-c and jansson it runs with' '
+	pp -V >out &&
+	grep -E "^pingpong [0-9]" out &&
+	grep -E "^librdkafka [0-9]+\.[0-9]+" out &&
+	grep -E "^LMDB [0-9]+\.[0-9]+" out &&
+	grep -E "^msgpack-c [0-9]+\.[0-9]+" out &&
+	grep -E "^jansson [0-9]+\.[0-9]+" out &&
+	pp active -V >active.out &&
+	test_cmp out active.out
+'
+
+test_expect_success 'help COMMAND prints its usage; help for no such command exits 64' '
+	pp help active >out &&
+	pp active --help >expect &&
+	test_cmp expect out &&
+	test_expect_code 64 pp help nosuch >out 2>err &&
+	test_line_count = 0 out &&
+	grep "'"'"'nosuch'"'"' is not a pingpong command" err &&
+	test_expect_code 64 pp help active store 2>err &&
+	grep "^usage: pingpong " err
+'
+
+test_expect_success '--help is honoured before option values are checked' '
+	pp active --batch x --help >out 2>err &&
+	test_line_count = 0 err &&
+	grep "^usage: pingpong active" out &&
+	pp produce --rate abc --no-such-option -h >out 2>err &&
+	test_line_count = 0 err &&
+	grep "^usage: pingpong produce" out &&
+	# A value that reads --help is a value.
+	test_expect_code 64 pp active -t --help --store x --batch 0 2>err &&
+	grep -e "--batch takes" err
+'
+
 test_expect_success 'no command: usage on stderr, exit 64' '
 	test_expect_code 64 pp >out 2>err &&
 	test_line_count = 0 out &&
@@ -91,6 +140,67 @@ test_expect_success 'an unknown option exits 64 and prints the usage, for every 
 		grep -q "^usage: pingpong $c" err ||
 		{ echo "pingpong $c --no-such-option:"; cat out err; exit 1; }
 	done)
+'
+
+test_expect_success 'an unknown option is one line of error, then the usage' '
+	(for c in $commands demo; do
+		test_expect_code 64 pp $c --no-such-option 2>err &&
+		echo "pingpong $c: unknown option '"'"'--no-such-option'"'"'" >expect &&
+		echo >>expect &&
+		pp $c --help >>expect &&
+		test_cmp expect err || exit 1
+	done) &&
+	test_expect_code 64 pp tail -Z 2>err &&
+	head -n 2 err >actual &&
+	printf "pingpong tail: unknown option '"'"'-Z'"'"'\n\n" >expect &&
+	test_cmp expect actual
+'
+
+test_expect_success 'a bad value is one line that says what the option takes' '
+	test_expect_code 64 pp active --store x --batch x 2>err &&
+	head -n 2 err >actual &&
+	printf "pingpong active: --batch takes a number in [1, 1000000], not '"'"'x'"'"'\n\n" >expect &&
+	test_cmp expect actual &&
+	test_expect_code 64 pp active --store x --batch 2>err &&
+	grep "^pingpong active: --batch needs a value$" err &&
+	test_expect_code 64 pp active --store x --json=1 2>err &&
+	grep "^pingpong active: --json takes no value$" err &&
+	test_expect_code 64 pp active --store x --af y 2>err &&
+	grep "^pingpong active: ambiguous option .--af. (--after, --after-store, --after-poll)$" err &&
+	test_expect_code 64 pp query --store x active --at yesterday 2>err &&
+	grep "^pingpong query: --at takes milliseconds since the epoch or an ISO 8601 time" err &&
+	test_expect_code 64 pp produce -t "" 2>err &&
+	grep "^pingpong produce: --topic takes a topic name, not '"'"''"'"'$" err
+'
+
+# refused CMD...: CMD exits 64 with one line naming the option it refuses. Each command
+# line below ends in a bad value, so that a command that took the option would stop too,
+# with another message, instead of running.
+refused () {
+	test_expect_code 64 pp "$@" >out 2>err &&
+	test_line_count = 0 out &&
+	head -n 1 err >first &&
+	grep -e "unknown option\|goes only with" first &&
+	grep "^usage: pingpong $1" err
+}
+
+test_expect_success 'a command refuses an option it would ignore' '
+	refused broker --json --nodes 0 &&
+	refused broker -b 127.0.0.1:1 --nodes 0 &&
+	refused broker -X a=b --nodes 0 &&
+	refused produce -b 127.0.0.1:1 --json --count 0 &&
+	refused tail -b 127.0.0.1:1 --json --count 0 &&
+	refused demo --json --users 0 &&
+	refused store check --store x --json &&
+	refused store stat --store x --at 1 &&
+	refused store check --store x -b 127.0.0.1:1 &&
+	refused store check --store x -X a=b &&
+	refused store check --store x -t chat &&
+	refused query --store x users -b 127.0.0.1:1 &&
+	refused query --store x users -X a=b &&
+	refused query --store x users --at 1 &&
+	refused query --store x users --recipient bob &&
+	refused query --store x outbox --window 1s
 '
 
 test_expect_success 'an unknown option after a subcommand exits 64 too' '
@@ -145,8 +255,8 @@ test_expect_success 'broker --partitions 0' '
 	test_path_is_missing broker.bootstrap
 '
 
-test_expect_success '-X without = exits 64, for every command' '
-	(for c in $commands; do
+test_expect_success '-X without = exits 64, for every command that takes -X' '
+	(for c in $kafka_commands; do
 		test_expect_code 64 pp $c -X novalue >out 2>err &&
 		test_line_count = 0 out &&
 		grep -q "KEY=VALUE.*novalue" err ||

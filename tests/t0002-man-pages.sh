@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='man pages: one per command, rendering cleanly, with a SYNOPSIS that matches --help'
+test_description='man pages: one per command, rendering cleanly, with the SYNOPSIS and the OPTIONS of --help'
 . "${top_srcdir:-$(dirname "$0")/..}/tests/test-lib.sh"
 
 command -v groff >/dev/null 2>&1 || test_skip_all 'groff is needed to render the pages'
@@ -44,6 +44,43 @@ do
 		    print("--help:  ", usage)
 		    print("SYNOPSIS:", synopsis)
 		    sys.exit(1)
+		EOF
+	'
+
+	test_expect_success "pingpong-$c(1) OPTIONS has every option of --help, and no other" '
+		pp $c --help >help &&
+		pp --completion-words $c >words &&
+		"$PY" - help "$MAN/pingpong-$c.1" words <<-\EOF
+		import re, sys
+		def names(text):
+		    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[A-Za-z])(?![\w-])", text))
+		# The left column of --help: "  -g, --group G   help".
+		helped = set()
+		for line in open(sys.argv[1]):
+		    m = re.match(r"  (-\S.*?)(?:\s\s|$)", line.rstrip("\n"))
+		    if m:
+		        helped |= names(m.group(1))
+		# The tag of every item of the page OPTIONS section, its subsections included.
+		roff = open(sys.argv[2]).read()
+		lines = roff.split("\n.SH OPTIONS\n", 1)[1].split("\n.SH ", 1)[0].split("\n")
+		paged = set()
+		for prev, line in zip(lines, lines[1:]):
+		    if prev.startswith(".TP"):
+		        paged |= names(re.sub(r"\\f[BIRP]", "", line.replace("\\-", "-")))
+		# Completion offers the long names, and the short ones of options without one.
+		words = set(w for w in open(sys.argv[3]).read().split() if w.startswith("-"))
+		ok = True
+		for what, missing in (("in --help, not in OPTIONS", helped - paged),
+		                      ("in OPTIONS, not in --help", paged - helped),
+		                      ("completed, not in --help", words - helped),
+		                      ("in --help, not completed", set(n for n in helped if n.startswith("--")) - words)):
+		    if missing:
+		        print(what + ":", " ".join(sorted(missing)))
+		        ok = False
+		if len(helped) < 5:
+		    print("too few options in --help:", helped)
+		    ok = False
+		sys.exit(0 if ok else 1)
 		EOF
 	'
 done

@@ -11,6 +11,13 @@ start_broker --partitions 4
 # Event time is set around now; the store's retention is wall-clock based.
 NOW=$($PY -c 'import time; print(int(time.time() * 1000))')
 MAX_TS=$((NOW + 300000))
+# The same instant in ISO 8601, in UTC and at +02:00, written by Python, not by pingpong.
+iso_now () {
+	"$PY" -c "import datetime as d; t = d.datetime.fromtimestamp($NOW // 1000, d.timezone(d.timedelta(hours=$1)));
+print(t.strftime('%Y-%m-%dT%H:%M:%S') + '.%03d' % ($NOW % 1000) + ('Z' if $1 == 0 else t.strftime('%z')[:3] + ':' + t.strftime('%z')[3:]))"
+}
+NOW_UTC=$(iso_now 0)
+NOW_PLUS2=$(iso_now 2)
 
 # "user last_seen count" from `query users`, sorted like expect.py's.
 users_table () {
@@ -43,6 +50,13 @@ test_expect_success 'the text report lists the same users' '
 	pp query --store st active --at $NOW >report &&
 	sed -n "s/^Active Users: //p" report | tr "," "\n" | sed "s/^ //" | LC_ALL=C sort >actual.text &&
 	test_cmp expected actual.text
+'
+
+test_expect_success "query --at takes ISO 8601 ($NOW_UTC, $NOW_PLUS2) as well as milliseconds" '
+	pp query --store st active --at "$NOW_UTC" --json >utc.json &&
+	test_cmp active.json utc.json &&
+	pp query --store st active --at "$NOW_PLUS2" --json >plus2.json &&
+	test_cmp active.json plus2.json
 '
 
 test_expect_success 'stale users are not active, though their history is kept' '

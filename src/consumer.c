@@ -1,0 +1,123 @@
+/* consumer.c: the command line the consumer commands share, and the consumer it opens.
+ *
+ * active, messages and notify take the same consumer options (one table, below), open
+ * their store and gate the same way, and run the engine with the same signal handling
+ * and closing summary. The engine itself (engine.c) sees none of this: it gets a
+ * prepared struct engine_config.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer.h"
+#include "crash.h"
+#include "gate.h"
+#include "util.h"
+
+static const char *const start_choices[] = { "earliest", "latest", NULL };
+static const char *const on_gap_choices[] = { "fail", "skip", NULL };
+
+#define CONS(field) offsetof(struct consumer_opts, field)
+
+const struct option_spec consumer_options[] = {
+	OPTION_STRING('g', "group", "G", CONS(group), "consumer group"),
+	OPTION_STRING(0, "store", "DIR", CONS(store_dir), "the LMDB store that holds the state and the offsets"),
+	OPTION_INT(0, "batch", "N", CONS(batch), 1, 1000000, "messages per transaction (default 1000)"),
+	OPTION_DURATION(0, "linger", CONS(linger_ms), "or what arrived within D (default 100ms)"),
+	OPTION_CHOICE(0, "start", CONS(start_latest), start_choices,
+		      "where a partition with no stored offset starts (default earliest)"),
+	OPTION_FLAG(0, "exit-at-end", CONS(exit_at_end), "stop once every assigned partition is read to its end"),
+	OPTION_CHOICE(0, "on-gap", CONS(on_gap_skip), on_gap_choices,
+		      "when stored offsets fall outside the log: stop (default), or go on from the log "
+		      "start and record the gap"),
+	OPTION_STRING(0, "instance-id", "ID", CONS(instance_id), "static group membership (group.instance.id)"),
+	OPTION_FLAG(0, "no-sync", CONS(no_sync), "do not fsync each commit (MDB_NOSYNC); see pingpong-store(1)"),
+	OPTION_LIST(0, "after", "GROUP", CONS(after_groups), "process an offset only once GROUP has committed past it"),
+	OPTION_LIST(0, "after-store", "DIR", CONS(after_stores), "the same, reading the dependency's store on this host"),
+	OPTION_DURATION(0, "after-poll", CONS(after_poll_ms),
+			"how often to re-read dependencies' offsets (default 200ms)"),
+	OPTION_END
+};
+
+void consumer_opts_init(struct consumer_opts *o, const char *default_group)
+{
+	memset(o, 0, sizeof(*o));
+	o->group = default_group;
+	o->batch = 1000;
+	o->linger_ms = 100;
+	o->after_poll_ms = 200;
+}
+
+int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
+		  const struct consumer_opts *o, int required)
+{
+	char err[1024];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (required && !o->store_dir)
+		return usage_error(cmd, "--store DIR is required");
+	if (!(c->brokers = common_brokers(co)))
+		return EX_USAGE;
+	if (o->store_dir) {
+		struct store_options so = { .no_sync = o->no_sync, .kind = cmd->name };
+		if (store_open(&c->store, o->store_dir, &so, err, sizeof(err)) != 0 ||
+		    store_bind(c->store, co->topic, o->group, err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			consumer_close(c);
+			return EX_IOERR;
+		}
+	}
+	if ((rc = gate_open(&c->gate, co, c->brokers, o, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		consumer_close(c);
+		return rc == GATE_ESTORE ? EX_IOERR : EX_UNAVAILABLE;
+	}
+	c->cfg.co = co;
+	c->cfg.brokers = c->brokers;
+	c->cfg.group = o->group;
+	c->cfg.instance_id = o->instance_id;
+	c->cfg.store = c->store;
+	c->cfg.batch = o->batch;
+	c->cfg.linger_ms = o->linger_ms;
+	c->cfg.start_latest = o->start_latest;
+	c->cfg.exit_at_end = o->exit_at_end;
+	c->cfg.on_gap_skip = o->on_gap_skip;
+	c->cfg.gate = c->gate;
+	if (crash_init() < 0) {
+		consumer_close(c);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+void consumer_close(struct consumer *c)
+{
+	gate_close(c->gate);
+	store_close(c->store);
+	c->gate = NULL;
+	c->store = NULL;
+}
+
+int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx)
+{
+	struct engine_stats stats;
+	const struct engine_stats *st = &stats;
+	int64_t t0 = clock_mono_ms(), elapsed_ms, busy_ms;
+	int rc;
+
+	signals_install();
+	rc = engine_run(&c->cfg, hooks, ctx, &stats);
+	elapsed_ms = clock_mono_ms() - t0;
+	/* The rate counts from the first event: joining the group is not processing. */
+	busy_ms = st->first_ms ? st->last_ms - st->first_ms : 0;
+	log_info("%" PRId64 " events consumed in %.2fs, %.2fs from the first (%.0f events/s): %" PRId64
+		 " applied, %" PRId64 " rejected, %" PRId64 " already applied, in %" PRId64 " batches",
+		 st->consumed, (double)elapsed_ms / 1000, (double)busy_ms / 1000,
+		 busy_ms > 0 ? (double)st->consumed * 1000 / (double)busy_ms : 0.0, st->applied,
+		 st->rejected, st->skipped, st->batches);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/* consumer.h: the consumer commands' shared command line, and what it opens for them. */
+#ifndef PP_CONSUMER_H
+#define PP_CONSUMER_H
+
+#include <stdint.h>
+
+#include "cmd.h"
+#include "engine.h"
+
+/* The options every consumer command takes, parsed by the table consumer_options. */
+struct consumer_opts {
+	const char *group;
+	const char *store_dir;
+	const char *instance_id;
+	int64_t batch, linger_ms;
+	int start_latest, exit_at_end, on_gap_skip, no_sync;
+	struct option_list after_groups;  /* --after GROUP */
+	struct option_list after_stores;  /* --after-store DIR */
+	int64_t after_poll_ms;
+};
+
+#define CONSUMER_HEADING "Consumer options"
+
+extern const struct option_spec consumer_options[];
+
+/* The defaults, and the command's own group. */
+void consumer_opts_init(struct consumer_opts *o, const char *default_group);
+
+/* What a consumer command runs on: its store, its gate and the engine's configuration. */
+struct consumer {
+	struct engine_config cfg;
+	struct store *store;
+	struct gate *gate;
+	const char *brokers;
+};
+
+/* Opens the store of o->store_dir (bound to the topic and group; `required` makes a
+ * missing --store a usage error) and the gate, and fills c->cfg. Returns 0, or an exit
+ * code after printing why. */
+int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
+		  const struct consumer_opts *o, int required);
+void consumer_close(struct consumer *c);
+
+/* Runs the engine until a signal (or the end with --exit-at-end) and logs the closing
+ * summary. Returns the engine's exit code. */
+int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx);
+
+#endif
