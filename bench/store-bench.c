@@ -86,11 +86,11 @@ static void load_data(const char *dir, struct bench_lines *names, struct bench_l
 }
 
 /* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
-static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
-			    size_t errlen)
+static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now,
+			    char *err, size_t errlen)
 {
 	struct bench_apply *a = ctx;
-	return active_apply(&a->apply, t, msgs, n, clock_now_ms(), err, errlen);
+	return active_apply(&a->apply, t, msgs, n, now, err, errlen);
 }
 
 /* The timed part of a batch: decode each event, then the batch's txn. Never inlined, so
@@ -106,7 +106,7 @@ static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, st
 	for (i = 0; i < n; i++)
 		if (batch_add(b, in[i].partition, in[i].offset, in[i].payload, in[i].len, NULL)->reject)
 			return set_err(-1, err, errlen, "rejected: %s", b->msgs[i].reject);
-	if (batch_commit(b, a->store, bench_apply_hook, a, err, errlen) != 0)
+	if (batch_commit(b, a->store, bench_apply_hook, a, clock_now_ms(), err, errlen) != 0)
 		return -1;
 	if (b->rejected || b->skipped)
 		return set_err(-1, err, errlen, "%" PRIu64 " events rejected, %" PRIu64 " skipped", b->rejected,

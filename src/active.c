@@ -83,7 +83,7 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 				 m->ev.ts, m->ev.ts - now, a->max_skew_ms);
 			m->reject = m->reason;
 		} else if (m->ev.ts < forget_below) {
-			a->expired++; /* older than --retain-users: it would be forgotten at once */
+			m->ignored = 1; /* older than --retain-users: it would be forgotten at once */
 		} else {
 			a->fold[nfold].m = m;
 			a->fold[nfold].pos = i;

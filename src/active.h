@@ -14,7 +14,6 @@ struct active_apply {
 	int64_t retain_ms;       /* the time index keeps this much */
 	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them. When
 				  * set, retain_ms must equal it: one floor serves both */
-	int64_t expired;         /* events ignored for being older than the floor */
 	struct active_fold *fold;
 	size_t cap;
 };
@@ -22,7 +21,7 @@ struct active_apply {
 /* Applies a batch of events to the store inside txn, as of wall-clock time now (a
  * batch_apply_fn's work; pingpong-store(1) states the rules): the index floor moves up to
  * now - retain_ms; events too far in the future are marked rejected (batch_commit
- * records them); with retain_users_ms, events older than the floor are ignored; the
+ * records them); with retain_users_ms, events older than the floor are marked ignored; the
  * events of one user are folded into one store_user_touch(); the time index is pruned by
  * a bounded chunk. Returns 0, STORE_FULL or -1 with the reason. */
 int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,

@@ -77,18 +77,18 @@ void batch_clear(struct batch *b)
  * hook runs even when nothing in the batch is live (all replays or all undecodable): a
  * batch is applied at its time whatever it holds, so active's index floor and pruning
  * move with every batch, not only with those that carry a new event. */
-static int apply_halves(struct batch *b, struct store_txn *t, batch_apply_fn apply, void *ctx, char *err,
-			size_t errlen)
+static int apply_halves(struct batch *b, struct store_txn *t, batch_apply_fn apply, void *ctx, int64_t now,
+			char *err, size_t errlen)
 {
 	size_t half = b->nlive / 2;
 	int rc;
 
 	if (!apply)
 		return 0;
-	rc = apply(ctx, t, b->live, half, err, errlen);
+	rc = apply(ctx, t, b->live, half, now, err, errlen);
 	if (rc == 0) {
 		crash_point("mid-batch");
-		rc = apply(ctx, t, b->live + half, b->nlive - half, err, errlen);
+		rc = apply(ctx, t, b->live + half, b->nlive - half, now, err, errlen);
 	}
 	return rc;
 }
@@ -103,6 +103,7 @@ static int take_hook_rejects(struct batch *b, struct store_txn *t, char *err, si
 		struct batch_msg *m = &b->live[i];
 
 		if (!m->reject) {
+			b->ignored += (uint64_t)m->ignored;
 			b->live[kept++] = *m;
 			continue;
 		}
@@ -123,7 +124,7 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 	int p, rc;
 
 	b->nlive = 0;
-	b->skipped = b->rejected = 0;
+	b->skipped = b->rejected = b->ignored = 0;
 	for (p = 0; p < b->nparts; p++)
 		b->parts[p].touched = 0;
 	for (i = 0; i < b->n; i++) {
@@ -153,14 +154,15 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 			b->rejected++;
 			continue;
 		}
-		b->live[b->nlive++] = *m;
+		b->live[b->nlive] = *m;
+		b->live[b->nlive++].ignored = 0;
 	}
 	return 0;
 }
 
 /* One attempt at the batch's txn. Returns 0, STORE_FULL or -1. */
-static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, char *err,
-		       size_t errlen)
+static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now,
+		       char *err, size_t errlen)
 {
 	struct store_txn *t;
 	int p, rc;
@@ -168,7 +170,7 @@ static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, v
 	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
 		return rc;
 	if ((rc = filter(b, t, err, errlen)) != 0 ||
-	    (rc = apply_halves(b, t, apply, ctx, err, errlen)) != 0 ||
+	    (rc = apply_halves(b, t, apply, ctx, now, err, errlen)) != 0 ||
 	    (rc = take_hook_rejects(b, t, err, errlen)) != 0)
 		goto txn_abort;
 	for (p = 0; p < b->nparts; p++) {
@@ -184,7 +186,7 @@ txn_abort:
 	return rc;
 }
 
-int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, char *err,
+int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen)
 {
 	int rc;
@@ -192,11 +194,11 @@ int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *c
 	b->grows = 0;
 	if (!s) {
 		if ((rc = filter(b, NULL, err, errlen)) != 0 ||
-		    (rc = apply_halves(b, NULL, apply, ctx, err, errlen)) != 0)
+		    (rc = apply_halves(b, NULL, apply, ctx, now, err, errlen)) != 0)
 			return -1;
 		return take_hook_rejects(b, NULL, err, errlen) == 0 ? 0 : -1;
 	}
-	while ((rc = commit_once(b, s, apply, ctx, err, errlen)) == STORE_FULL) {
+	while ((rc = commit_once(b, s, apply, ctx, now, err, errlen)) == STORE_FULL) {
 		/* Nothing was committed: grow the map and redo the whole batch. */
 		if (store_grow(s, err, errlen) != 0)
 			return -1;

@@ -24,19 +24,22 @@ struct batch_msg {
 	size_t len;
 	void *opaque;       /* the caller's (the engine keeps its rd_kafka_message_t here) */
 	const char *reject; /* why it is rejected, or NULL; points at reason or a constant */
+	char ignored;       /* set by a hook for an event it applied as nothing (counted) */
 	char *reason;       /* BATCH_REASON_LEN bytes where the decoder or a hook says why */
 	struct event ev;    /* decoded; meaningful only while reject is NULL */
 };
 
 /* A command's apply hook: applies msgs[0..n) (none rejected, none applied before) inside
- * the batch's txn; t is NULL for a consumer without a store. To reject an event it
- * writes why into its reason buffer and sets reject = reason; batch_commit records it in
- * the same txn. It may run more than once per batch: in two halves (so that the mid-batch
- * crash point falls between them), and again from the start after STORE_FULL, so it
- * must keep no state across calls that the store does not hold. Returns 0, STORE_FULL
- * or -1 with the reason in err. */
+ * the batch's txn, as of the batch's wall-clock time now; t is NULL for a consumer
+ * without a store. To reject an event it writes why into its reason buffer and sets
+ * reject = reason: batch_commit records it in the same txn. An event it applies as
+ * nothing (too old to keep, say) it marks ignored, for the count. It may run more than
+ * once per batch: in two halves (so that the mid-batch crash point falls between them),
+ * and again from the start after STORE_FULL, always with the same now, so it must keep
+ * no state across calls that the store does not hold. Returns 0, STORE_FULL or -1 with
+ * the reason in err. */
 typedef int (*batch_apply_fn)(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n,
-			      char *err, size_t errlen);
+			      int64_t now, char *err, size_t errlen);
 
 /* Per partition of the last batch_commit(): touched, and if so its next offset. */
 struct batch_part {
@@ -56,6 +59,7 @@ struct batch {
 	/* What the last batch_commit() did. */
 	uint64_t skipped;       /* below the stored next offset: applied before */
 	uint64_t rejected;      /* undecodable, or rejected by the hook */
+	uint64_t ignored;       /* applied as nothing by the hook (in live[] all the same) */
 	uint64_t grows;         /* times the map was grown and the txn redone */
 };
 
@@ -79,11 +83,12 @@ static inline int batch_full(const struct batch *b)
  *  - an undecodable message, or one the hook rejects, is recorded in rejects;
  *  - the rest go to apply(), in batch order;
  *  - every partition's next offset becomes its last message's offset + 1.
+ * now is the batch's wall-clock time, which the hook gets on every call.
  * On STORE_FULL the txn is aborted, the map grown and the whole batch redone. With s NULL
  * there is no txn and nothing is skipped; rejected messages keep their reason for the
  * caller to report. Afterwards live[0..nlive) are the messages applied and parts[] the
  * offsets. Returns 0, or -1 with the reason in err: then nothing was committed. */
-int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, char *err,
+int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen);
 
 /* Empties the batch; the caller may then release the payloads. */

@@ -58,11 +58,11 @@ struct active_ctx {
 	struct active_set set;
 };
 
-static int active_apply_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
+static int active_apply_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now, char *err,
 			     size_t errlen)
 {
 	struct active_ctx *a = arg;
-	return active_apply(&a->apply, t, msgs, n, clock_now_ms(), err, errlen);
+	return active_apply(&a->apply, t, msgs, n, now, err, errlen);
 }
 
 static void active_tick(void *arg)
@@ -124,8 +124,6 @@ static int active_run(int argc, char **argv)
 	c.cfg.tick_ms = a.every_ms;
 	active_set_init(&a.set);
 	rc = consumer_run(&c, &hooks, &a);
-	if (a.apply.expired)
-		log_info("%" PRId64 " events older than --retain-users were ignored", a.apply.expired);
 	active_apply_release(&a.apply);
 	active_set_release(&a.set);
 	consumer_close(&c);

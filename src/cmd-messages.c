@@ -41,7 +41,7 @@ struct messages_ctx {
 };
 
 /* The state is only the offsets, which the engine writes; printing is the effect. */
-static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
+static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now, char *err,
 			  size_t errlen)
 {
 	struct messages_ctx *m = arg;

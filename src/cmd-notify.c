@@ -57,7 +57,7 @@ struct notify_ctx {
 	char text[EVENT_USER_MAX + 2 + EVENT_MAX_SIZE];
 };
 
-static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
+static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now, char *err,
 			size_t errlen)
 {
 	struct notify_ctx *nc = arg;

@@ -119,5 +119,8 @@ int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx
 		 st->consumed, (double)elapsed_ms / 1000, (double)busy_ms / 1000,
 		 busy_ms > 0 ? (double)st->consumed * 1000 / (double)busy_ms : 0.0, st->applied,
 		 st->rejected, st->skipped, st->batches);
+	if (st->ignored)
+		log_info("%" PRId64 " of the applied events were older than --retain-users and ignored",
+			 st->ignored);
 	return rc;
 }

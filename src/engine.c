@@ -155,7 +155,7 @@ static int flush_batch(struct engine *e)
 
 	if (e->b.n == 0)
 		return 0;
-	if (batch_commit(&e->b, s, e->hooks->apply, e->ctx, e->err, sizeof(e->err)) != 0) {
+	if (batch_commit(&e->b, s, e->hooks->apply, e->ctx, clock_now_ms(), e->err, sizeof(e->err)) != 0) {
 		if (s)
 			log_error("store '%s': %s; the batch was not committed and no offset advanced",
 				  store_dir(s), e->err);
@@ -175,6 +175,7 @@ static int flush_batch(struct engine *e)
 	e->stats->applied += (int64_t)e->b.nlive;
 	e->stats->rejected += (int64_t)e->b.rejected;
 	e->stats->skipped += (int64_t)e->b.skipped;
+	e->stats->ignored += (int64_t)e->b.ignored;
 	e->stats->last_ms = clock_mono_ms();
 	if (e->stats->batches++ == 0)
 		log_verbose("first batch committed %" PRId64 " ms after start", clock_mono_ms() - e->started);

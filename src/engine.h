@@ -40,7 +40,7 @@ struct engine_hooks {
 
 /* Counters, for the closing summary. */
 struct engine_stats {
-	int64_t consumed, applied, skipped, rejected, batches;
+	int64_t consumed, applied, skipped, rejected, ignored, batches;
 	int64_t first_ms, last_ms; /* monotonic: the first message polled, the last commit */
 };
 

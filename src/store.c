@@ -409,14 +409,75 @@ static int check_size(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* store_open()'s first txn: the databases, the store's identity and the writer's record.
+ * Returns 0, STORE_FULL (grow the map and call again) or -1. */
+static int open_txn(struct store *s, const struct store_options *opts, char *err, size_t errlen)
+{
+	const char *dir = s->dir;
+	int rc, fresh, create = opts->read_only ? 0 : MDB_CREATE;
+	MDB_txn *txn;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, opts->read_only ? MDB_RDONLY : 0, &txn)) != 0)
+		return set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_begin: %s", dir, mdb_strerror(rc));
+	rc = -1;
+	if ((fresh = check_ours(txn, dir, err, errlen)) < 0)
+		goto txn_abort;
+	if ((rc = mdb_dbi_open(txn, "meta", create, &s->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "offsets", create, &s->offsets)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "users", create, &s->users)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "by_time", create, &s->by_time)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "rejects", create, &s->rejects)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "gaps", create, &s->gaps)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "outbox", create, &s->outbox)) != 0) {
+		if (rc == MDB_NOTFOUND)
+			rc = set_err(-1, err, errlen, "'%s' is not a pingpong store (or was never written)", dir);
+		else
+			rc = mdb_fail(rc, "mdb_dbi_open", err, errlen);
+		goto txn_abort;
+	}
+	{
+		char what[128];
+		snprintf(what, sizeof(what), "this pingpong reads %s (move the store aside: a new one is "
+			 "rebuilt from the topic)", STORE_SCHEMA_VERSION);
+		if ((rc = identity(s, txn, "schema", "schema version", STORE_SCHEMA_VERSION, what, err, errlen)) != 0 ||
+		    (fresh && (rc = identity(s, txn, "magic", "mark", STORE_MAGIC, "", err, errlen)) != 0))
+			goto txn_abort;
+		if (opts->kind) {
+			snprintf(what, sizeof(what), "'%s' cannot use it: give each consumer its own store",
+				 opts->kind);
+			if ((rc = identity(s, txn, "kind", "the state of", opts->kind, what, err, errlen)) != 0)
+				goto txn_abort;
+		}
+	}
+	if (!opts->read_only) {
+		MDB_val k = { 6, (void *)"writer" }, v;
+		struct writer_rec w = { getpid(), process_start(getpid()), s->lock_dev, s->lock_ino };
+		if ((rc = check_writer(s, txn, err, errlen)) != 0)
+			goto txn_abort;
+		v.mv_size = sizeof(w);
+		v.mv_data = &w;
+		if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+			rc = mdb_fail(rc, "mdb_put", err, errlen);
+			goto txn_abort;
+		}
+	}
+	/* Even read-only, commit: an aborted txn would close the handles it opened. */
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return mdb_fail(rc, "mdb_txn_commit", err, errlen);
+	return 0;
+
+txn_abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
 	       size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	unsigned int flags = MDB_NOTLS;
-	MDB_txn *txn;
 	struct stat st;
-	int rc, dirfd, create = opts->read_only ? 0 : MDB_CREATE, fresh;
+	int rc, dirfd;
 
 	s->dir = xstrdup(dir);
 	s->read_only = opts->read_only;
@@ -470,64 +531,20 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	mdb_env_set_assert(s->env, on_lmdb_assert);
 	fault_dir = s->dir;
 	fault_what = "opening it";
-	if ((rc = mdb_txn_begin(s->env, NULL, opts->read_only ? MDB_RDONLY : 0, &txn)) != 0) {
-		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_begin: %s", dir, mdb_strerror(rc));
-		goto env_close;
-	}
-	if ((fresh = check_ours(txn, dir, err, errlen)) < 0)
-		goto txn_abort;
-	if ((rc = mdb_dbi_open(txn, "meta", create, &s->meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "offsets", create, &s->offsets)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "users", create, &s->users)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "by_time", create, &s->by_time)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "rejects", create, &s->rejects)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "gaps", create, &s->gaps)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "outbox", create, &s->outbox)) != 0) {
-		if (rc == MDB_NOTFOUND)
-			set_err(-1, err, errlen, "'%s' is not a pingpong store (or was never written)", dir);
-		else
-			set_err(-1, err, errlen, "cannot open store '%s': mdb_dbi_open: %s", dir, mdb_strerror(rc));
-		goto txn_abort;
-	}
-	{
-		char what[128];
-		snprintf(what, sizeof(what), "this pingpong reads %s (move the store aside: a new one is "
-			 "rebuilt from the topic)", STORE_SCHEMA_VERSION);
-		if (identity(s, txn, "schema", "schema version", STORE_SCHEMA_VERSION, what, err, errlen) != 0 ||
-		    (fresh && identity(s, txn, "magic", "mark", STORE_MAGIC, "", err, errlen) != 0))
-			goto txn_abort;
-		if (opts->kind) {
-			snprintf(what, sizeof(what), "'%s' cannot use it: give each consumer its own store",
-				 opts->kind);
-			if (identity(s, txn, "kind", "the state of", opts->kind, what, err, errlen) != 0)
-				goto txn_abort;
-		}
-	}
-	if (!opts->read_only) {
-		MDB_val k = { 6, (void *)"writer" }, v;
-		struct writer_rec w = { getpid(), process_start(getpid()), s->lock_dev, s->lock_ino };
-		if (check_writer(s, txn, err, errlen) != 0)
-			goto txn_abort;
-		v.mv_size = sizeof(w);
-		v.mv_data = &w;
-		if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
-			mdb_fail(rc, "mdb_put", err, errlen);
-			goto txn_abort;
-		}
-	}
-	/* Even read-only, commit: an aborted txn would close the handles it opened. */
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		set_err(-1, err, errlen, "cannot open store '%s': mdb_txn_commit: %s", dir, mdb_strerror(rc));
-		goto env_close;
+	while ((rc = open_txn(s, opts, err, errlen)) == STORE_FULL) {
+		/* A full map (the writer's record did not fit): grow it, as a batch would. */
+		if (store_grow(s, err, errlen) != 0)
+			goto env_close;
 	}
 	fault_dir = NULL;
+	fault_what = NULL;
+	if (rc != 0)
+		goto env_close;
 	if (reserve(s, store_map_size(s), err, errlen) != 0)
 		goto env_close;
 	*out = s;
 	return 0;
 
-txn_abort:
-	mdb_txn_abort(txn);
 env_close:
 	fault_dir = NULL;
 	mdb_env_close(s->env);

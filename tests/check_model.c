@@ -1844,17 +1844,22 @@ static int compare(struct stream *st, unsigned long no, const char *when)
 
 #define INJECTED "injected failure"
 
-/* The batch_apply_fn: active_apply() at the batch's now, failing once where told. */
-static int model_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, char *err,
-		      size_t errlen)
+/* The batch_apply_fn: active_apply() at the batch's now, failing once where told. Every
+ * call of one batch, redone or not, must be given the batch's now. */
+static int model_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now,
+		      char *err, size_t errlen)
 {
 	struct hook_ctx *c = arg;
 
+	if (now != c->now) {
+		snprintf(err, errlen, "the hook was given now %" PRId64 ", not the batch's %" PRId64, now, c->now);
+		return -1;
+	}
 	if (++c->calls == c->fail_at) {
 		snprintf(err, errlen, INJECTED);
 		return -1;
 	}
-	return active_apply(&c->apply, t, msgs, n, c->now, err, errlen);
+	return active_apply(&c->apply, t, msgs, n, now, err, errlen);
 }
 
 static int store_up(struct stream *st, char *err, size_t errlen)
@@ -1887,7 +1892,7 @@ static int exec_op(struct stream *st, const struct op *op, int fail_at, char *er
 	st->ctx.now = op->now;
 	st->ctx.calls = 0;
 	st->ctx.fail_at = fail_at;
-	rc = batch_commit(&st->b, st->s, model_hook, &st->ctx, err, errlen);
+	rc = batch_commit(&st->b, st->s, model_hook, &st->ctx, op->now, err, errlen);
 	stats->grows += st->b.grows;
 	return rc;
 }
