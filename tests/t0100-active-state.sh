@@ -41,8 +41,8 @@ test_expect_success 'the active users at T equal the independent computation' '
 	pp query --store st active --at $NOW --json >active.json &&
 	"$PY" - expected active.json <<-\EOF
 	import json, sys
-	want = json.load(open(sys.argv[1]))
-	got = json.load(open(sys.argv[2]))["users"]
+	want = json.load(open(sys.argv[1], "rb"))
+	got = json.load(open(sys.argv[2], "rb"))["users"]
 	print("%d active users expected, %d listed" % (len(want), len(got)))
 	assert len(want) > 1000 and got == want
 	EOF
@@ -58,8 +58,8 @@ test_expect_success 'stale users are not active, though their history is kept' '
 	"$PY" "$H/expect.py" users events.jsonl --max-ts $MAX_TS --json >expected.users &&
 	"$PY" - expected.users active.json $NOW <<-\EOF
 	import json, sys
-	users = [json.loads(l) for l in open(sys.argv[1])]
-	listed = {u["user"] for u in json.load(open(sys.argv[2]))["users"]}
+	users = [json.loads(l) for l in open(sys.argv[1], "rb")]
+	listed = {u["user"] for u in json.load(open(sys.argv[2], "rb"))["users"]}
 	stale = [u["user"] for u in users if u["last_seen"] <= int(sys.argv[3]) - 30000]
 	print("%d stale users" % len(stale))
 	assert stale and not listed.intersection(stale)

@@ -65,8 +65,8 @@ test_expect_success 'query users --json equals the events: no duplicate, raw-byt
 	"$PY" "$H/expect.py" users events.jsonl --max-ts $MAX_TS --json >expected.json &&
 	"$PY" - expected.json users.json <<-\EOF
 	import json, sys
-	want = [json.loads(l) for l in open(sys.argv[1])]
-	got = [json.loads(l) for l in open(sys.argv[2])]
+	want = [json.loads(l) for l in open(sys.argv[1], "rb")]
+	got = [json.loads(l) for l in open(sys.argv[2], "rb")]
 	assert got == want, "query users --json differs from the expectation"
 	# A user never carries the address of another: that of uNNNNN is uNNNNN@example.com.
 	assert all(u["email"] in (None, u["user"] + "@example.com") for u in got)
@@ -85,10 +85,10 @@ test_expect_success 'query active and query user agree' '
 	import json, random, subprocess, sys
 	pp, act, exp, users, at, window, seed = sys.argv[1:8]
 	at, window = int(at), int(window)
-	listed = json.load(open(act))["users"]
-	same = listed == json.load(open(exp))
+	listed = json.load(open(act, "rb"))["users"]
+	same = listed == json.load(open(exp, "rb"))
 	names = {u["user"] for u in listed}
-	everyone = sorted({json.loads(l).get("user") for l in open(users)} - {None})
+	everyone = sorted({json.loads(l).get("user") for l in open(users, "rb")} - {None})
 	sample = random.Random(int(seed)).sample([u for u in everyone if u not in names], 200)
 	bad = 0
 	for name in sorted(names) + sample:

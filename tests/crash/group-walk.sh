@@ -170,11 +170,11 @@ test_expect_success 'a new group with --start latest sees only new events' '
 	pp query --store st-latest --json users >latest.users &&
 	"$PY" - latest.users <<-\EOF >actual.final &&
 	import json, sys
-	for line in open(sys.argv[1]):
+	for line in open(sys.argv[1], "rb"):
 	    u = json.loads(line)["user"]
 	    assert u.startswith(("probe", "final")), "a user of neither: %r" % u
 	    if u.startswith("final"):
-	        sys.stdout.write(line)
+	        sys.stdout.buffer.write(line)
 	EOF
 	"$PY" "$H/expect.py" compare final.jsonl actual.final
 '

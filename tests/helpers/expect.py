@@ -233,6 +233,8 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--text", action="store_true")
     a = ap.parse_args()
+    # Names are UTF-8 whatever the locale (the tests run under LC_ALL=C).
+    sys.stdout.reconfigure(encoding="utf-8")
     events, bad = load(a.events, a.max_ts)
     out = sys.stdout
     if a.what == "active":
