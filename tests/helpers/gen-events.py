@@ -347,7 +347,7 @@ def malformed_kinds(with_nul):
     ]
     if with_nul:
         kinds += [
-            lambda r, u, ts: (fields(u, ts, replace={"user": mp_str(u + b"\x00x")}),
+            lambda r, u, ts: (fields(u, ts, replace={"user": mp_str(b"ab\x00" + u[:50].decode("utf-8", "ignore").encode())}),
                               "field 'user' contains a NUL byte"),
             lambda r, u, ts: (fields(u, ts, replace={"email": mp_str(b"a\x00@example.com")}),
                               "field 'email' contains a NUL byte"),
