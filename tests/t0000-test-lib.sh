@@ -63,6 +63,25 @@ write_fake_pingpong () {
 	chmod +x "sub-$1/src/pingpong"
 }
 
+# write_fake_store_check NAME: a stand-in for pingpong in sub-NAME whose `store check
+# --store DIR -q` logs DIR to checked.log (in the sub-script's trash directory) and fails
+# with two problems if DIR holds a file named BROKEN. Anything else is a usage error.
+write_fake_store_check () {
+	mkdir -p "sub-$1/src" &&
+	cat >"sub-$1/src/pingpong" <<-\EOF &&
+	#!/bin/sh
+	test "$1 $2 $3 $5" = "store check --store -q" && test $# = 5 || exit 64
+	echo "$4" >>"$TRASH/checked.log"
+	if test -f "$4/BROKEN"; then
+		echo "by_time: entry at 1 for unknown user 'x'"
+		echo "store check: 2 problem(s)"
+		exit 1
+	fi
+	exit 0
+	EOF
+	chmod +x "sub-$1/src/pingpong"
+}
+
 test_expect_success 'test_must_fail accepts a command that fails' '
 	test_must_fail false &&
 	test_must_fail sh -c "exit 1" &&
@@ -298,6 +317,71 @@ test_expect_success 'a script killed with TERM kills its background processes' '
 	test_expect_code 143 test_kill term &&
 	wait_for 5 "! kill -0 $pid 2>/dev/null" &&
 	grep "trash directory kept" term.out
+'
+
+test_expect_success 'test_done runs store check on every store left in the trash' '
+	write_fake_store_check stores &&
+	write_sub stores <<-\EOF &&
+	mkdir -p st "nested/deep/it'"'"'s st" empty &&
+	touch st/data.mdb "nested/deep/it'"'"'s st/data.mdb" nested/data.mdb.bak
+	test_expect_success "passes" "true"
+	test_done
+	EOF
+	run_sub stores &&
+	cat >expect <<-\EOF &&
+	ok 1 - passes
+	ok 2 - store check of '"'"'nested/deep/it'"'"'s st'"'"'
+	ok 3 - store check of '"'"'st'"'"'
+	# passed 3 of 3
+	1..3
+	EOF
+	test_cmp expect stores.out &&
+	test_path_is_missing sub-stores/tests/trash.stores
+'
+
+test_expect_success 'a store that fails its check fails the script, naming the store' '
+	test_when_finished "rm -rf sub-broken" &&
+	write_fake_store_check broken &&
+	write_sub broken <<-\EOF &&
+	mkdir -p good bad &&
+	touch good/data.mdb bad/data.mdb bad/BROKEN
+	test_expect_success "passes" "true"
+	test_done
+	EOF
+	test_expect_code 1 run_sub broken &&
+	grep "^ok 1 - passes$" broken.out &&
+	grep "^not ok 2 - store check of '"'"'bad'"'"'$" broken.out &&
+	grep "^# by_time: entry at 1 for unknown user '"'"'x'"'"'$" broken.out &&
+	grep "^# store check: 2 problem(s)$" broken.out &&
+	grep "^ok 3 - store check of '"'"'good'"'"'$" broken.out &&
+	grep "^# failed 1 among 3$" broken.out &&
+	grep "^# trash directory kept: .*/sub-broken/tests/trash.broken$" broken.out &&
+	printf "%s\n" bad good >expect &&
+	test_cmp expect sub-broken/tests/trash.broken/checked.log
+'
+
+test_expect_success 'test_store_check_skip exempts a store broken on purpose' '
+	write_fake_store_check skip-store &&
+	write_sub skip-store <<-\EOF &&
+	test_expect_success "breaks a store on purpose" "
+		mkdir -p st &&
+		test_store_check_skip st &&
+		touch st/data.mdb st/BROKEN &&
+		cd st &&
+		test_store_check_skip ../later
+	"
+	mkdir -p later && touch later/data.mdb later/BROKEN
+	test_done
+	EOF
+	run_sub skip-store &&
+	cat >expect <<-\EOF &&
+	ok 1 - breaks a store on purpose
+	# store check skipped: '"'"'later'"'"' (test_store_check_skip)
+	# store check skipped: '"'"'st'"'"' (test_store_check_skip)
+	# passed 1 of 1
+	1..1
+	EOF
+	test_cmp expect skip-store.out
 '
 
 test_expect_success 'start_broker waits for the bootstrap file, stop_broker stops it' '

@@ -6,8 +6,11 @@ test_description='messages: user: message for every chat message, offsets in Kaf
 
 start_broker --partitions 3
 
+# --simple: the expectations below are lines of text, which names with newlines, and
+# messages that repeat, would make ambiguous; the active consumer's tests cover the
+# whole domain.
 test_expect_success 'produce chat messages and heart-beats' '
-	"$PY" "$H/gen-events.py" --users 50 --count 2000 --seed 5 --now $(now_ms) >events.jsonl &&
+	"$PY" "$H/gen-events.py" --simple --users 50 --count 2000 --seed 5 --now $(now_ms) >events.jsonl &&
 	pp produce --from events.jsonl -q &&
 	"$PY" -c "
 import json

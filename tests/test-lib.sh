@@ -23,6 +23,12 @@
 #   reaped. The EXIT trap, which also runs on INT, TERM and HUP, KILLs and reaps every
 #   one left, whether the tests passed or not.
 # - Tests wait for conditions (wait_for, test_wait), never for a fixed time.
+# - `pingpong store check` is the invariant of record, so no test has to remember it:
+#   test_done finds every LMDB store (a directory holding data.mdb) under the trash
+#   directory and runs `$PP store check --store DIR -q` on each, as one more test per
+#   store ("store check of 'DIR'"): a store that fails its check fails the script. A
+#   test that breaks a store on purpose says so with test_store_check_skip DIR, which
+#   test_done reports as a TAP comment instead of checking the store.
 #
 # Functions:
 #   test_expect_success DESC BODY     test_must_fail CMD...      test_expect_code N CMD...
@@ -32,6 +38,7 @@
 #   test_bg_running NAME              test_kill NAME [SIGNAL]    test_wait NAME [SECONDS]
 #   test_done   test_skip_all REASON  test_bail_out REASON       say TEXT
 #   test_have_python3                 pp ARGS... (runs $PP, the built binary)
+#   test_store_check_skip DIR         (a store broken on purpose: test_done skips it)
 #
 # Options, or the environment variable in parentheses:
 #   -v, --verbose    (TEST_VERBOSE)     show each body and its output as it runs
@@ -80,6 +87,7 @@ export TRASH
 
 _test_count=0
 _test_failed=0
+_test_stores_checked=
 _test_finished=
 _test_reported=
 _test_in_body=
@@ -188,8 +196,50 @@ test_when_finished () {
 } || _test_ret=\$?; $_test_cleanup"
 }
 
-# test_done: prints the summary and the plan, cleans up, exits 0 if all passed, else 1.
+# Prints DIR as an absolute path with no symbolic links; DIR itself need not exist yet,
+# its parent must.
+_test_abs_dir () {
+	if test -d "$1"; then
+		(cd "$1" && pwd -P)
+	else
+		printf '%s/%s\n' "$(cd "$(dirname "$1")" && pwd -P)" "$(basename "$1")"
+	fi
+}
+
+# test_store_check_skip DIR: exempts the store in DIR from test_done's store check; for
+# a test that damages a store on purpose. DIR need not exist yet (its parent must).
+test_store_check_skip () {
+	test $# = 1 || _test_bug "test_store_check_skip wants one directory, got $# arguments"
+	_test_abs_dir "$1" >>"$TRASH/.test-lib/store-check-skip"
+}
+
+# Runs `store check` on every store under the trash directory but the exempted ones,
+# each as a test of its own.
+_test_check_stores () {
+	_test_stores_checked=1
+	cd "$TRASH" || _test_bug "cannot cd to '$TRASH'"
+	find . -name data.mdb -type f | LC_ALL=C sort >.test-lib/stores
+	touch .test-lib/store-check-skip
+	while read -r _test_store; do
+		_test_store=${_test_store%/data.mdb}
+		_test_store=${_test_store#./}
+		if grep -q -x -F "$(_test_abs_dir "$_test_store")" .test-lib/store-check-skip; then
+			say "store check skipped: '$_test_store' (test_store_check_skip)" >&7
+			continue
+		fi
+		_test_q=$(printf '%s' "$_test_store" | sed "s/'/'\\\\''/g")
+		test_expect_success "store check of '$_test_store'" "
+			\"\$PP\" store check --store '$_test_q' -q
+		"
+	done <.test-lib/stores
+}
+
+# test_done: checks the stores left behind, prints the summary and the plan, cleans up,
+# exits 0 if all passed, else 1.
 test_done () {
+	if test -z "$_test_stores_checked"; then
+		_test_check_stores
+	fi
 	_test_finished=1
 	if test "$_test_failed" = 0; then
 		printf '# passed %d of %d\n' "$_test_count" "$_test_count" >&7

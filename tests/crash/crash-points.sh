@@ -8,12 +8,16 @@ test_description='crash: abort at every named crash point, restart, and check no
 POINTS=${CRASH_POINTS:-"before-commit:1 before-commit:3 after-commit:1 after-commit:3 mid-batch:1 mid-batch:4 in-assign:1 in-prune:1 in-prune:5"}
 start_broker --partitions 3
 
-# A window of 1 s and events stamped over the next 8 s: entries enter the time index
-# while fresh and age out during the run, so every batch also prunes (in-prune).
-test_expect_success 'produce 20,000 events, some malformed' '
+# A window of 1 s and events stamped from 2 s before to 14 s after now: the consumers
+# start after the events are made and produced and the group's first join (3 s), 4 to
+# 8 s from now depending on the load, and then, while they read, entries enter the
+# time index while fresh and age out, so batches also prune (in-prune). The whole
+# domain but future events, which this clock-ahead stream cannot tell apart from near
+# ones.
+test_expect_success 'produce 20,000 events, valid ones in odd encodings and malformed ones among them' '
 	now=$(now_ms) &&
-	"$PY" "$H/gen-events.py" --users 2000 --count 20000 --seed 11 --now $((now + 8000)) --spread 8000 \
-		--dups 0.02 --malformed 5 >events.jsonl &&
+	"$PY" "$H/gen-events.py" --users 2000 --count 20000 --seed 11 --now $((now + 14000)) --spread 16000 \
+		--dups 0.02 --malformed 45 --raw-valid 20 >events.jsonl &&
 	pp produce --from events.jsonl -q
 '
 

@@ -14,9 +14,15 @@ SEED=${CRASH_SEED:-$(date +%s)}
 say "seed $SEED: replay this run with CRASH_SEED=$SEED"
 start_broker --partitions 3
 
-test_expect_success "produce $EVENTS events of $USERS users, with duplicates, disorder and malformed ones" '
-	"$PY" "$H/gen-events.py" --users $USERS --count $EVENTS --seed $SEED --now $(now_ms) \
-		--stale 0.05 --dups 0.02 --malformed 11 >events.jsonl &&
+# The whole domain (gen-events.py): missing, empty and changing emails, long and
+# non-ASCII names, duplicates, disorder, stale events, future ones inside and beyond the
+# default --max-skew, valid events in odd encodings and every kind of malformed one.
+NOW=$(now_ms)
+MAX_TS=$((NOW + 300000))
+test_expect_success "produce $EVENTS events of $USERS users over the whole domain" '
+	"$PY" "$H/gen-events.py" --users $USERS --count $EVENTS --seed $SEED --now $NOW \
+		--stale 0.05 --dups 0.02 --malformed 60 --future 5 --near-future 10 --raw-valid 30 \
+		>events.jsonl &&
 	pp produce --from events.jsonl -q
 '
 
