@@ -313,6 +313,28 @@ test_expect_success 'a bad prerequisite name is a bug in the script' '
 	grep "bad prerequisite name" badprereq.err
 '
 
+test_expect_success 'lib-broker.sh declares MOCK or KAFKA from PINGPONG_TEST_BROKER, and refuses others' '
+	write_sub kind <<-\EOF &&
+	test_expect_success "kind" "
+		if test_have_prereq MOCK; then echo is-mock; fi &&
+		if test_have_prereq KAFKA; then echo is-kafka; fi
+	"
+	test_done
+	EOF
+	run_kind () {
+		env "$@" TEST_VERBOSE=1 top_builddir="$TRASH/sub-kind" \
+			"$TEST_SHELL" sub-kind/tests/kind.sh
+	} &&
+	run_kind -u PINGPONG_TEST_BROKER >unset.out &&
+	grep "^is-mock$" unset.out && ! grep "^is-kafka$" unset.out &&
+	run_kind PINGPONG_TEST_BROKER=mock >mock.out &&
+	grep "^is-mock$" mock.out && ! grep "^is-kafka$" mock.out &&
+	run_kind PINGPONG_TEST_BROKER=kafka >kafka.out &&
+	grep "^is-kafka$" kafka.out && ! grep "^is-mock$" kafka.out &&
+	test_expect_code 1 run_kind PINGPONG_TEST_BROKER=zookeeper >bad.out &&
+	grep "^Bail out! .*PINGPONG_TEST_BROKER.*zookeeper" bad.out
+'
+
 test_expect_success 'TEST_VERBOSE shows the output of bodies' '
 	write_sub verbose <<-\EOF &&
 	test_expect_success "talks" "echo visible output"
