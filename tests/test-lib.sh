@@ -65,9 +65,10 @@ for _test_arg in "$@"; do
 	esac
 done
 
-# Run by hand from the source tree (sh tests/t0001-foo.sh), both default to the
-# directory above the script's own.
+# Run by hand from the source tree (sh tests/t0001-foo.sh, sh tests/crash/foo.sh), both
+# default to the directory that holds tests/test-lib.sh, above the script's own.
 _test_up=$(cd "$(dirname "$0")/.." && pwd) || exit 1
+test -f "$_test_up/tests/test-lib.sh" || _test_up=$(cd "$_test_up/.." && pwd) || exit 1
 top_srcdir=$(cd "${top_srcdir:-$_test_up}" && pwd) || exit 1
 top_builddir=$(cd "${top_builddir:-$_test_up}" && pwd) || exit 1
 : "${PINGPONG_DATADIR:=$top_srcdir/data}"
