@@ -118,9 +118,10 @@ stop_broker () {
 #   and at 1 s no member ever got partitions; 4.5 s with 0.5 s heartbeats works.
 # - Kafka refuses a session timeout below its group.min.session.timeout.ms, 6 s by
 #   default: 6 s it is.
-# Use as: pp active $GROUP_OPTS ...
+# Use as: pp active $GROUP_OPTS ...; GROUP_SESSION_MS is its session timeout.
 if test "$_broker_kind" = kafka; then
-	GROUP_OPTS="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500"
+	GROUP_SESSION_MS=6000
 else
-	GROUP_OPTS="-X session.timeout.ms=4500 -X heartbeat.interval.ms=500"
+	GROUP_SESSION_MS=4500
 fi
+GROUP_OPTS="-X session.timeout.ms=$GROUP_SESSION_MS -X heartbeat.interval.ms=500"

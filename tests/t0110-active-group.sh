@@ -52,8 +52,20 @@ test_expect_success 'new events flow to both; each store is exact' '
 	pp tail --from-beginning --exit-at-end -q >events.jsonl &&
 	wait_for 60 "at_end st-a st-b" &&
 	store_exact st-a events.jsonl &&
-	store_exact st-b events.jsonl &&
-	test_kill a TERM && test_kill b2 TERM
+	store_exact st-b events.jsonl
+'
+
+# A static member does not leave the group when it stops (librdkafka sends no
+# LeaveGroup for it), so that a restart finds its partitions waiting: on both brokers
+# the others take them over only once its session has timed out.
+test_expect_success 'b stopped cleanly: a takes its partitions over once b'"'"'s session timed out' '
+	test_kill b2 TERM &&
+	stopped=$(now_ms) &&
+	wait_for 30 "test \$(owned a) = 4" &&
+	handover=$(( $(now_ms) - stopped )) &&
+	say "a held every partition $handover ms after b stopped (session timeout $GROUP_SESSION_MS ms)" &&
+	test $handover -ge $((GROUP_SESSION_MS - 1000)) &&
+	test_kill a TERM
 '
 
 # Kafka times each member out by its own session timeout. The mock applies the timeout
