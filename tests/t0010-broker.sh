@@ -88,6 +88,21 @@ test_expect_success KAFKA 'Kafka does not: tail and active of a topic that does 
 	grep "never-produced" active-none.err
 '
 
+test_expect_success KAFKA 'kafka-broker.sh create-topic makes a topic of 5 partitions, with its config' '
+	kafka_broker create-topic "$TRASH/kafka" five 5 retention.ms=3600000 >create.out &&
+	grep "Created topic five" create.out &&
+	pp produce -t five --rate 0 --count 100 --key none -q &&
+	pp tail -t five --from-beginning --exit-at-end -q >five.out &&
+	test_line_count = 100 five.out &&
+	sed "s/.*\"partition\":\([0-9]*\).*/\1/" five.out | sort -u | tr "\n" " " >parts &&
+	printf "0 1 2 3 4 " >expect &&
+	test_cmp expect parts &&
+	kafka_broker run-class "$TRASH/kafka" org.apache.kafka.tools.TopicCommand \
+		--bootstrap-server @BOOTSTRAP@ --describe --topic five >describe.out &&
+	grep "PartitionCount: 5" describe.out &&
+	grep "retention.ms=3600000" describe.out
+'
+
 test_expect_success '--nodes 3 starts a cluster of 3, with 3 entries in its list' '
 	test_bg cluster pp broker --nodes 3 --topic chat --bootstrap-file cluster.bootstrap &&
 	wait_for 30 "test -s cluster.bootstrap || ! test_bg_running cluster" &&
