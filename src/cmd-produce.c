@@ -162,17 +162,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	d->per_partition[m->partition]++;
 }
 
-/* Hands one payload to librdkafka, waiting while its queue is full. Returns 0 or -1. */
+/* Hands one payload to librdkafka, waiting while its queue is full. Returns 0 or -1.
+ * The message timestamp is the time of producing, not the event's ts: Kafka refuses a
+ * message stamped too far from its clock (4.x: over an hour ahead), and with it the
+ * whole batch, good events included. */
 static int produce_one(rd_kafka_t *rk, const char *topic, const void *key, size_t keylen,
-		       const void *payload, size_t len, int64_t ts, char *err, size_t errlen)
+		       const void *payload, size_t len, char *err, size_t errlen)
 {
 	rd_kafka_resp_err_t e;
 
 	for (;;) {
 		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 				      RD_KAFKA_V_KEY(key, keylen),
-				      RD_KAFKA_V_VALUE((void *)payload, len),
-				      RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_END);
+				      RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_END);
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		rd_kafka_poll(rk, 50);
@@ -262,7 +264,7 @@ static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const ch
 				log_error("%s:%ld: _raw_hex is not a hex string", o->from, lineno);
 				bad++;
 			} else {
-				if (rk && produce_one(rk, topic, NULL, 0, bytes, nbytes, 0, err, sizeof(err)) < 0) {
+				if (rk && produce_one(rk, topic, NULL, 0, bytes, nbytes, err, sizeof(err)) < 0) {
 					log_error("%s:%ld: %s", o->from, lineno, err);
 					rc = EX_UNAVAILABLE;
 				}
@@ -278,7 +280,7 @@ static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const ch
 
 			event_encode(&enc, &ev, &payload, &plen);
 			event_key(o, &ev, &key, &keylen);
-			if (produce_one(rk, topic, key, keylen, payload, plen, ev.ts, err, sizeof(err)) < 0) {
+			if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
 				log_error("%s:%ld: %s", o->from, lineno, err);
 				rc = EX_UNAVAILABLE;
 			}
@@ -433,7 +435,7 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 		ev.ts = clock_now_ms() - o->ts_offset_ms;
 		event_encode(&enc, &ev, &payload, &plen);
 		event_key(o, &ev, &key, &keylen);
-		if (produce_one(rk, topic, key, keylen, payload, plen, ev.ts, err, sizeof(err)) < 0) {
+		if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			rc = EX_UNAVAILABLE;
 			break;

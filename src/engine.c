@@ -554,10 +554,13 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 				break;
 			continue;
 		} else if (rkm && rkm->err) {
+			/* Refused for good: retrying cannot help (a session timeout outside the
+			 * broker's group.min/max.session.timeout.ms is refused at every JoinGroup). */
 			if (rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
 			    rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 			    rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-			    rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+			    rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+			    rkm->err == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT) {
 				log_error("%s", rd_kafka_message_errstr(rkm));
 				rc = EX_UNAVAILABLE;
 				rd_kafka_message_destroy(rkm);

@@ -22,9 +22,11 @@ write_sub () {
 	} >"sub-$1/tests/$1.sh"
 }
 
-# run_sub NAME: runs sub-script NAME, stdout to NAME.out and stderr to NAME.err.
+# run_sub NAME: runs sub-script NAME, stdout to NAME.out and stderr to NAME.err, with
+# the mock broker whatever broker this script itself runs with.
 run_sub () {
 	TEST_VERBOSE='' TEST_IMMEDIATE='' TEST_TRACE='' TEST_KEEP_TRASH='' \
+	PINGPONG_TEST_BROKER=mock \
 	top_builddir="$TRASH/sub-$1" "$TEST_SHELL" "$TRASH/sub-$1/tests/$1.sh" \
 		>"$1.out" 2>"$1.err"
 }
@@ -290,6 +292,66 @@ test_expect_success 'test_skip_all exits 0 into a pipe, as automake'"'"'s TAP dr
 	test_cmp expect status &&
 	echo "1..0 # SKIP no frobnicator" >expect &&
 	test_cmp expect skip.out
+'
+
+test_expect_success 'a test whose prerequisite is missing is skipped, its body not run' '
+	write_sub prereq <<-\EOF &&
+	test_set_prereq HAVE
+	test_set_prereq ALSO
+	test_expect_success HAVE "needs HAVE" "echo have >>../../ran"
+	test_expect_success MISSING "needs MISSING" "echo missing >>../../ran"
+	test_expect_success !MISSING "needs no MISSING" "echo not-missing >>../../ran"
+	test_expect_success HAVE,ALSO "needs HAVE and ALSO" "echo both >>../../ran"
+	test_expect_success HAVE,!ALSO,MISSING "needs HAVE, no ALSO, MISSING" "echo none >>../../ran"
+	test_expect_success "no prerequisite" "test_have_prereq HAVE && ! test_have_prereq MISSING"
+	test_done
+	EOF
+	run_sub prereq &&
+	cat >expect <<-\EOF &&
+	ok 1 - needs HAVE
+	ok 2 # skip needs MISSING (missing MISSING)
+	ok 3 - needs no MISSING
+	ok 4 - needs HAVE and ALSO
+	ok 5 # skip needs HAVE, no ALSO, MISSING (missing !ALSO,MISSING)
+	ok 6 - no prerequisite
+	# passed 4 of 6, 2 skipped
+	1..6
+	EOF
+	test_cmp expect prereq.out &&
+	printf "have\nnot-missing\nboth\n" >expect &&
+	test_cmp expect sub-prereq/ran &&
+	test_path_is_missing sub-prereq/tests/trash.prereq
+'
+
+test_expect_success 'a bad prerequisite name is a bug in the script' '
+	write_sub badprereq <<-\EOF &&
+	test_set_prereq "NO SPACES"
+	test_done
+	EOF
+	test_expect_code 1 run_sub badprereq &&
+	grep "bad prerequisite name" badprereq.err
+'
+
+test_expect_success 'lib-broker.sh declares MOCK or KAFKA from PINGPONG_TEST_BROKER, and refuses others' '
+	write_sub kind <<-\EOF &&
+	test_expect_success "kind" "
+		if test_have_prereq MOCK; then echo is-mock; fi &&
+		if test_have_prereq KAFKA; then echo is-kafka; fi
+	"
+	test_done
+	EOF
+	run_kind () {
+		env "$@" TEST_VERBOSE=1 top_builddir="$TRASH/sub-kind" \
+			"$TEST_SHELL" sub-kind/tests/kind.sh
+	} &&
+	run_kind -u PINGPONG_TEST_BROKER >unset.out &&
+	grep "^is-mock$" unset.out && ! grep "^is-kafka$" unset.out &&
+	run_kind PINGPONG_TEST_BROKER=mock >mock.out &&
+	grep "^is-mock$" mock.out && ! grep "^is-kafka$" mock.out &&
+	run_kind PINGPONG_TEST_BROKER=kafka >kafka.out &&
+	grep "^is-kafka$" kafka.out && ! grep "^is-mock$" kafka.out &&
+	test_expect_code 1 run_kind PINGPONG_TEST_BROKER=zookeeper >bad.out &&
+	grep "^Bail out! .*PINGPONG_TEST_BROKER.*zookeeper" bad.out
 '
 
 test_expect_success 'TEST_VERBOSE shows the output of bodies' '

@@ -71,6 +71,38 @@ test_expect_success 'the other --topic exists from the start: tail of it ends at
 	test_line_count = 0 chat.out
 '
 
+# A consumer asks for no topic to be created (librdkafka's allow.auto.create.topics is
+# false). Kafka honours that; the mock creates the topic all the same, with 4 partitions.
+test_expect_success MOCK 'the mock creates a topic a consumer asks for: tail ends at once, empty' '
+	pp tail -t never-produced --from-beginning --exit-at-end >none.out 2>none.err &&
+	test_line_count = 0 none.out &&
+	pp active -t never-produced --store st-none --every 0 --exit-at-end 2>active-none.err &&
+	grep "assigned: never-produced\[0,1,2,3\]" active-none.err
+'
+
+test_expect_success KAFKA 'Kafka does not: tail and active of a topic that does not exist exit 69, naming it' '
+	test_expect_code 69 pp tail -t never-produced --from-beginning --exit-at-end >none.out 2>none.err &&
+	test_line_count = 0 none.out &&
+	grep "topic .never-produced.: Broker: Unknown topic or partition" none.err &&
+	test_expect_code 69 pp active -t never-produced --store st-none --every 0 --exit-at-end 2>active-none.err &&
+	grep "never-produced" active-none.err
+'
+
+test_expect_success KAFKA 'kafka-broker.sh create-topic makes a topic of 5 partitions, with its config' '
+	kafka_broker create-topic "$TRASH/kafka" five 5 retention.ms=3600000 >create.out &&
+	grep "Created topic five" create.out &&
+	pp produce -t five --rate 0 --count 100 --key none -q &&
+	pp tail -t five --from-beginning --exit-at-end -q >five.out &&
+	test_line_count = 100 five.out &&
+	sed "s/.*\"partition\":\([0-9]*\).*/\1/" five.out | sort -u | tr "\n" " " >parts &&
+	printf "0 1 2 3 4 " >expect &&
+	test_cmp expect parts &&
+	kafka_broker run-class "$TRASH/kafka" org.apache.kafka.tools.TopicCommand \
+		--bootstrap-server @BOOTSTRAP@ --describe --topic five >describe.out &&
+	grep "PartitionCount: 5" describe.out &&
+	grep "retention.ms=3600000" describe.out
+'
+
 test_expect_success '--nodes 3 starts a cluster of 3, with 3 entries in its list' '
 	test_bg cluster pp broker --nodes 3 --topic chat --bootstrap-file cluster.bootstrap &&
 	wait_for 30 "test -s cluster.bootstrap || ! test_bg_running cluster" &&

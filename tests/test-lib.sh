@@ -20,8 +20,9 @@
 # - test_bg closes fds 7 and 8 in the child, so a background process cannot hold the
 #   harness's pipe open.
 # - Every process started with test_bg has $TRASH/.test-lib/bg/<name>.pid until it is
-#   reaped. The EXIT trap, which also runs on INT, TERM and HUP, KILLs and reaps every
-#   one left, whether the tests passed or not.
+#   reaped; a library may put there the pid of a process it started otherwise. The
+#   EXIT trap, which also runs on INT, TERM and HUP, KILLs and reaps every one left,
+#   whether the tests passed or not.
 # - Tests wait for conditions (wait_for, test_wait), never for a fixed time.
 # - `pingpong store check` is the invariant of record, so no test has to remember it:
 #   test_done finds every LMDB store (a directory holding data.mdb) under the trash
@@ -30,8 +31,15 @@
 #   test that breaks a store on purpose says so with test_store_check_skip DIR, which
 #   test_done reports as a TAP comment instead of checking the store.
 #
+# Prerequisites, as git has them: `test_set_prereq NAME` declares one, and a test that
+# needs one names it first, `test_expect_success MOCK 'desc' 'body'`, or several,
+# comma-separated, `!NAME` for one that must be missing. A test whose prerequisites
+# are not met is not run and shows as "ok N # skip DESC (missing NAME)". lib-broker.sh
+# declares MOCK or KAFKA, for the broker the tests run against.
+#
 # Functions:
-#   test_expect_success DESC BODY     test_must_fail CMD...      test_expect_code N CMD...
+#   test_expect_success [PREREQ] DESC BODY                      test_set_prereq NAME
+#   test_have_prereq PREREQ           test_must_fail CMD...      test_expect_code N CMD...
 #   test_when_finished CMD            test_cmp EXPECTED ACTUAL   test_line_count OP N FILE
 #   test_path_is_file/_dir/_missing PATH
 #   wait_for SECONDS CONDITION        test_bg NAME CMD...        test_pid NAME
@@ -64,9 +72,10 @@ for _test_arg in "$@"; do
 	esac
 done
 
-# Run by hand from the source tree (sh tests/t0001-foo.sh), both default to the
-# directory above the script's own.
+# Run by hand from the source tree (sh tests/t0001-foo.sh, sh tests/crash/foo.sh), both
+# default to the directory that holds tests/test-lib.sh, above the script's own.
 _test_up=$(cd "$(dirname "$0")/.." && pwd) || exit 1
+test -f "$_test_up/tests/test-lib.sh" || _test_up=$(cd "$_test_up/.." && pwd) || exit 1
 top_srcdir=$(cd "${top_srcdir:-$_test_up}" && pwd) || exit 1
 top_builddir=$(cd "${top_builddir:-$_test_up}" && pwd) || exit 1
 : "${PINGPONG_DATADIR:=$top_srcdir/data}"
@@ -88,6 +97,9 @@ export TRASH
 _test_count=0
 _test_failed=0
 _test_stores_checked=
+_test_skipped=0
+_test_prereqs=' '
+_test_missing=
 _test_finished=
 _test_reported=
 _test_in_body=
@@ -157,10 +169,46 @@ _test_run_body () {
 	_test_in_body=
 }
 
-# test_expect_success DESC BODY: evals BODY in this shell and prints the TAP result.
+# test_set_prereq NAME: declares the prerequisite NAME satisfied.
+test_set_prereq () {
+	case $1 in
+	''|*[!A-Za-z0-9_]*) _test_bug "bad prerequisite name '$1'" ;;
+	esac
+	_test_prereqs="$_test_prereqs$1 "
+}
+
+# test_have_prereq LIST: true if every prerequisite of the comma-separated LIST is met;
+# !NAME is met if NAME is not. Sets _test_missing to those that are not.
+test_have_prereq () {
+	_test_missing=
+	_test_ifs=$IFS
+	IFS=,
+	set -- $1
+	IFS=$_test_ifs
+	for _test_p in "$@"; do
+		case $_test_p in
+		!*) case $_test_prereqs in *" ${_test_p#!} "*) ;; *) continue ;; esac ;;
+		*) case $_test_prereqs in *" $_test_p "*) continue ;; esac ;;
+		esac
+		_test_missing="$_test_missing${_test_missing:+,}$_test_p"
+	done
+	test -z "$_test_missing"
+}
+
+# test_expect_success [PREREQ] DESC BODY: evals BODY in this shell and prints the TAP
+# result; skips it if PREREQ is not met.
 test_expect_success () {
-	test $# = 2 || _test_bug "test_expect_success wants a description and a body, got $# arguments"
+	test $# = 3 || test $# = 2 ||
+		_test_bug "test_expect_success wants [prereq] description body, got $# arguments"
 	_test_count=$((_test_count + 1))
+	if test $# = 3; then
+		if ! test_have_prereq "$1"; then
+			_test_skipped=$((_test_skipped + 1))
+			printf 'ok %d # skip %s (missing %s)\n' "$_test_count" "$2" "$_test_missing" >&7
+			return 0
+		fi
+		shift
+	fi
 	_test_desc=$1
 	_test_body=$2
 	_test_out="$TRASH/.test-lib/$_test_count.out"
@@ -241,8 +289,11 @@ test_done () {
 		_test_check_stores
 	fi
 	_test_finished=1
-	if test "$_test_failed" = 0; then
+	if test "$_test_failed" = 0 && test "$_test_skipped" = 0; then
 		printf '# passed %d of %d\n' "$_test_count" "$_test_count" >&7
+	elif test "$_test_failed" = 0; then
+		printf '# passed %d of %d, %d skipped\n' $((_test_count - _test_skipped)) \
+			"$_test_count" "$_test_skipped" >&7
 	else
 		printf '# failed %d among %d\n' "$_test_failed" "$_test_count" >&7
 	fi
@@ -296,6 +347,9 @@ _test_kill_all () {
 		read -r _test_p <"$_test_f"
 		kill -s KILL "$_test_p"
 		wait "$_test_p"
+		# One that is not this shell's child (lib-broker.sh's Kafka broker) is not
+		# reaped by wait: let it go before its files are removed.
+		_test_poll 10 "! _test_pid_alive $_test_p"
 		rm -f "$_test_f"
 	done
 }

@@ -13,16 +13,30 @@ test_expect_success 'a consumer reads the first events' '
 	test "$(pp query $T --store st offsets)" = "$(printf "0\t10")"
 '
 
-# The embedded broker keeps at most 5 MiB per partition: 120 events of 48 KiB of
-# incompressible text, produced uncompressed, push the first ones out.
-test_expect_success 'while it is stopped, retention deletes events it never read' '
+# While the consumer is stopped, the log start moves past what it read. The mock keeps
+# at most 5 MiB per partition: 120 events of 48 KiB of incompressible text, produced
+# uncompressed, push the first ones out. Kafka keeps all until its retention deletes
+# whole segments, on its own schedule; an administrator's DeleteRecords moves the log
+# start exactly, at once, as retention would.
+test_expect_success MOCK 'while it is stopped, the mock'"'"'s 5 MiB cap deletes events it never read' '
 	"$PY" -c "
 import base64, json, os
 for i in range(120):
     msg = base64.b64encode(os.urandom(36 * 1024)).decode()
     print(json.dumps({\"user\": \"big%d\" % (i % 7), \"activity\": \"send-message\", \"message\": msg, \"ts\": 1700000000000 + i}))
 " >big.jsonl &&
-	pp produce $T --from big.jsonl -X compression.type=none -q &&
+	pp produce $T --from big.jsonl -X compression.type=none -q
+'
+
+test_expect_success KAFKA 'while it is stopped, DeleteRecords deletes events it never read' '
+	pp produce $T --rate 0 --count 100 --users 5 -q &&
+	echo "{\"version\": 1, \"partitions\": [{\"topic\": \"gaps\", \"partition\": 0, \"offset\": 60}]}" >delete.json &&
+	kafka_broker run-class "$TRASH/kafka" org.apache.kafka.tools.DeleteRecordsCommand \
+		--bootstrap-server @BOOTSTRAP@ --offset-json-file delete.json >delete.out &&
+	grep "low_watermark: 60" delete.out
+'
+
+test_expect_success 'the log now starts past what the consumer read' '
 	pp tail $T --from-beginning --exit-at-end -q >after.jsonl &&
 	first=$(head -n 1 after.jsonl | sed "s/.*\"offset\":\([0-9]*\).*/\1/") &&
 	say "the log now starts at offset $first" &&

@@ -1,4 +1,5 @@
-# lib-crash.sh: what every crash-recovery script shares: making events and the verdict.
+# lib-crash.sh: what every crash-recovery script shares: making events and the verdict,
+# and reading who holds which partitions of a consumer group.
 #
 # The verdict compares a store with the events that were produced, computed by
 # tests/helpers/expect.py, which shares no code with pingpong:
@@ -55,4 +56,53 @@ verdict () {
 	partition_ends >verdict.ends.expected &&
 	pp query --store "$1" offsets >verdict.ends.actual &&
 	test_cmp verdict.ends.expected verdict.ends.actual
+}
+
+# holding NAME: the partitions of chat that NAME holds now, as "0,2" ("" for none), from
+# the rebalance lines of NAME.err: "assigned:" adds partitions, "revoked:" removes them,
+# which reads eager rebalances (all revoked, then a new set) and cooperative ones alike.
+holding () {
+	sed -n 's/.*\(assigned\|revoked\): chat\[\(.*\)\]$/\1 \2/p' "$1.err" | awk '
+		{ n = split($2, p, ","); for (i = 1; i <= n; i++) held[p[i]] = ($1 == "assigned") }
+		END { s = ""; for (k = 0; k < 64; k++) if (held[k]) s = s (s == "" ? "" : ",") k; print s }'
+}
+
+# owned NAME: how many partitions NAME holds now.
+owned () {
+	holding "$1" | tr ',' '\n' | grep -c . || true
+}
+
+# at_end STORE...: the stores' offsets, merged by taking each partition's highest,
+# equal the partition ends.
+at_end () {
+	for s in "$@"; do pp query --store "$s" offsets; done |
+		awk -F '\t' '$2 > m[$1] { m[$1] = $2 } END { for (p in m) print p "\t" m[p] }' |
+		LC_ALL=C sort >merged.offsets &&
+	partition_ends | LC_ALL=C sort >ends &&
+	cmp -s merged.offsets ends
+}
+
+# store_exact STORE EVENTS: the store holds exactly the events of the partitions it has
+# offsets for, below those offsets: nothing missing, nothing twice.
+store_exact () {
+	pp query --store "$1" offsets >"$1.offsets" &&
+	store_users "$1" >"$1.users" &&
+	"$PY" - "$2" "$1.offsets" "$1.users" <<-\EOF
+	import json, sys
+	nxt = dict(map(int, l.split("\t")) for l in open(sys.argv[2]))
+	seen, count = {}, {}
+	for line in open(sys.argv[1]):
+	    ev = json.loads(line)
+	    if "error" in ev or ev["offset"] >= nxt.get(ev["partition"], 0):
+	        continue
+	    u = ev["user"]
+	    seen[u] = max(seen.get(u, ev["ts"]), ev["ts"])
+	    count[u] = count.get(u, 0) + 1
+	want = sorted("%s %d %d" % (u, seen[u], count[u]) for u in seen)
+	got = sorted(l.strip() for l in open(sys.argv[3]))
+	if want != got:
+	    print("store %s differs: %d users expected, %d found" % (sys.argv[3], len(want), len(got)))
+	    sys.exit(1)
+	print("%s: %d users, partitions %s" % (sys.argv[3], len(got), sorted(nxt)))
+	EOF
 }
