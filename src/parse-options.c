@@ -145,7 +145,7 @@ static const char *value_expected(const struct option_spec *s, char *buf, size_t
 			snprintf(buf, len, "a number in [%" PRId64 ", %" PRId64 "]", s->min, s->max);
 		return buf;
 	case OPT_DURATION:
-		return "a duration with a unit (250ms, 30s, 5m, 1h)";
+		return "a duration with a unit (250ms, 30s, 1m30s, 2d)";
 	case OPT_TIME:
 		return "milliseconds since the epoch or an ISO 8601 time (2026-11-22T10:00:00Z)";
 	case OPT_CHOICE:

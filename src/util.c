@@ -71,35 +71,81 @@ int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
-int parse_duration_ms(const char *s, int64_t *ms)
+/* The largest duration accepted: far beyond any sensible setting, and small enough that
+ * callers may add two of them, or one to a clock, without overflow. */
+#define DURATION_MAX_MS (INT64_MAX / 4)
+
+/* Reads a unit at *p, one of ms s m h d: returns its milliseconds and moves *p past
+ * it, or returns 0 (no unit). "ms" is tried before "m". */
+static int64_t duration_unit(const char **p)
 {
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	static const struct { const char *name; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
 	};
-	char *end;
-	double v;
 	size_t i;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+		if (!strncmp(*p, units[i].name, n)) {
+			*p += n;
+			return units[i].ms;
+		}
+	}
+	return 0;
+}
+
+/* Digits only, never strtod: strtod also reads "nan", "inf", "0x1p4" and "1e3", and a
+ * NaN compares false with every bound, so it would slip through as any value. */
+int parse_duration_ms(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int64_t total = 0, last_unit = INT64_MAX;
+
+	if (!s || !*s)
 		return -1;
 	if (!strcmp(s, "0")) {
 		*ms = 0;
 		return 0;
 	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].unit)) {
-			double r = v * (double)units[i].ms;
-			if (r > (double)INT64_MAX / 2)
+	while (*p) {
+		int64_t whole = 0, unit;
+		double frac = 0, scale = 1, part;
+		int digits = 0;
+
+		for (; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (whole > (DURATION_MAX_MS - 9) / 10)
 				return -1;
-			*ms = (int64_t)(r + 0.5);
-			return 0;
+			whole = whole * 10 + (*p - '0');
 		}
+		if (*p == '.') {
+			int fdigits = 0;
+			for (p++; *p >= '0' && *p <= '9'; p++, fdigits++) {
+				/* Beyond a nanosecond of a day the digits change nothing. */
+				if (fdigits < 15) {
+					scale /= 10;
+					frac += (*p - '0') * scale;
+				}
+			}
+			if (!fdigits)
+				return -1;
+			digits += fdigits;
+		}
+		if (!digits)
+			return -1;
+		/* Units in decreasing order, each once: 1h30m, not 30m1h or 1m1m. */
+		unit = duration_unit(&p);
+		if (!unit || unit >= last_unit)
+			return -1;
+		last_unit = unit;
+		if (whole > DURATION_MAX_MS / unit)
+			return -1;
+		part = (double)(whole * unit) + frac * (double)unit + 0.5;
+		if (part > (double)(DURATION_MAX_MS - total))
+			return -1;
+		total += (int64_t)part;
 	}
-	return -1;
+	*ms = total;
+	return 0;
 }
 
 int parse_size(const char *s, uint64_t *bytes)

@@ -13,8 +13,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
-/* Parses a duration with a unit: "250ms", "30s", "5m", "2h" ("0" alone is allowed).
- * Returns 0 and stores milliseconds, or -1 on a malformed or overflowing value. */
+/* Parses a duration: decimal numbers, each followed by a unit (ms, s, m, h, d), the units
+ * in decreasing order: "250ms", "1.5s", "1m30s", "1h2m3s500ms", "2d"; "0" alone is
+ * allowed. No sign, no exponent, no NaN or infinity. Returns 0 and stores milliseconds
+ * (rounded to the nearest), or -1 on a malformed or overflowing value. */
 int parse_duration_ms(const char *s, int64_t *ms);
 
 /* Parses a size with an optional unit: "4096", "64KiB", "64MiB", "1GiB". Returns 0 or -1. */

@@ -32,13 +32,65 @@ END_TEST
 
 START_TEST(test_duration_rejects)
 {
-	static const char *const bad[] = { "", "30", "s", "-5s", "+5s", "5 s", "5sec", "5d", "1e30h", "ms" };
+	static const char *const bad[] = {
+		"", "30", "s", "-5s", "+5s", "5 s", "5sec", "5w", "1e30h", "ms", "1.s", ".s", "5.",
+		"1e3s", "0x10s", "1m1m", "30s1m", "1s1h", "1h 30m", "1h-30m", "5s ", " 5s", "00",
+		"99999999999999999999ms", "106751991167d",
+	};
 	int64_t ms = 42;
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
 		ck_assert_int_eq(ms, 42);
+	}
+}
+END_TEST
+
+/* strtod reads all of these as NaN or infinity; a NaN compares false with every bound,
+ * so "--max-skew nanms" once rejected every valid event as "in the future". */
+START_TEST(test_duration_not_finite)
+{
+	static const char *const bad[] = {
+		"nanms", "NaNms", "nan(123)s", "NAN(0x1)s", "-nans", "nans", "infs", "INFms",
+		"infinitys", "Infinityh", "-infs", "+infs", "1mnans", "1mInfs", "1h.nanm",
+	};
+	int64_t ms = 42;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
+		ck_assert_int_eq(ms, 42);
+	}
+}
+END_TEST
+
+START_TEST(test_duration_compound)
+{
+	static const struct { const char *s; int64_t ms; } ok[] = {
+		{ "1m30s", 90000 },
+		{ "1h2m3s500ms", 3723500 },
+		{ "2d", 172800000 },
+		{ "1d12h", 129600000 },
+		{ "1.5d", 129600000 },
+		{ "1h0.5m", 3630000 },
+		{ "0s", 0 },
+		{ "0m0s", 0 },
+		{ "007s", 7000 },
+		{ "1.0005s", 1001 },
+		{ "0.4ms", 0 },
+		{ "2.5ms", 3 },
+		{ "1.25m", 75000 },
+		{ "106751991d", 9223372022400000LL },
+	};
+	int64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ms = -1;
+		ck_assert_msg(parse_duration_ms(ok[i].s, &ms) == 0, "'%s' was refused", ok[i].s);
+		ck_assert_msg(ms == ok[i].ms, "'%s' gave %lld ms, not %lld", ok[i].s, (long long)ms,
+			      (long long)ok[i].ms);
 	}
 }
 END_TEST
@@ -289,6 +341,8 @@ static Suite *options_suite(void)
 
 	tcase_add_test(tc, test_duration_units);
 	tcase_add_test(tc, test_duration_rejects);
+	tcase_add_test(tc, test_duration_not_finite);
+	tcase_add_test(tc, test_duration_compound);
 	tcase_add_test(tc, test_size);
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
