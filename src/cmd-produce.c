@@ -200,24 +200,6 @@ static void event_key(const struct produce_opts *o, const struct event *ev, cons
 	}
 }
 
-static int hex_decode(const char *hex, unsigned char **out, size_t *outlen)
-{
-	size_t n = strlen(hex), i;
-	unsigned char *b;
-
-	if (n % 2 || strspn(hex, "0123456789abcdefABCDEF") != n)
-		return -1;
-	b = xmalloc(n / 2 + 1);
-	for (i = 0; i < n / 2; i++) {
-		unsigned int v;
-		sscanf(hex + 2 * i, "%2x", &v);
-		b[i] = (unsigned char)v;
-	}
-	*out = b;
-	*outlen = n / 2;
-	return 0;
-}
-
 /* Reads FILE once to validate every line (so that a bad file produces nothing), and
  * with rk set, a second time to produce. Returns an exit code. */
 static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const char *topic,
@@ -256,10 +238,12 @@ static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const ch
 		 * topic, to see how consumers record and skip them. */
 		raw = json_object_get(obj, "_raw_hex");
 		if (raw) {
-			unsigned char *bytes;
-			size_t nbytes;
-			if (!json_is_string(raw) || hex_decode(json_string_value(raw), &bytes, &nbytes) < 0) {
+			size_t nbytes = json_string_length(raw) / 2;
+			unsigned char *bytes = xmalloc(nbytes + 1);
+			if (!json_is_string(raw) ||
+			    hex_decode(json_string_value(raw), json_string_length(raw), bytes) < 0) {
 				log_error("%s:%ld: _raw_hex is not a hex string", o->from, lineno);
+				free(bytes);
 				bad++;
 			} else {
 				if (rk && produce_one(rk, topic, NULL, 0, bytes, nbytes, 0, err, sizeof(err)) < 0) {

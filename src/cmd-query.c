@@ -170,13 +170,9 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 			size_t len)
 {
 	const struct query_opts *q = arg;
-	const unsigned char *b = payload;
 	char hex[2 * STORE_REJECT_PAYLOAD_MAX + 1];
-	size_t i;
 
-	for (i = 0; i < len && i < STORE_REJECT_PAYLOAD_MAX; i++)
-		snprintf(hex + 2 * i, 3, "%02x", b[i]);
-	hex[2 * i] = '\0';
+	hex_encode(payload, len < STORE_REJECT_PAYLOAD_MAX ? len : STORE_REJECT_PAYLOAD_MAX, hex);
 	if (q->json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "partition", json_integer(partition));

@@ -119,16 +119,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 static void print_hex(json_t *obj, const char *key, const void *buf, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
-	const unsigned char *b = buf;
 	char *hex = xmalloc(len * 2 + 1);
-	size_t i;
 
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[b[i] >> 4];
-		hex[2 * i + 1] = digits[b[i] & 15];
-	}
-	json_object_set_new(obj, key, json_stringn(hex, len * 2));
+	json_object_set_new(obj, key, json_stringn(hex_encode(buf, len, hex), len * 2));
 	free(hex);
 }
 

@@ -288,6 +288,49 @@ int set_err(int rc, char *err, size_t errlen, const char *fmt, ...)
 	return rc;
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
+char *hex_encode(const void *buf, size_t len, char *out)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[b[i] >> 4];
+		out[2 * i + 1] = hex_digits[b[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+/* The value of a hex digit, or -1. */
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *hex, size_t hexlen, void *out)
+{
+	unsigned char *b = out;
+	size_t i;
+
+	if (hexlen % 2)
+		return -1;
+	for (i = 0; i < hexlen; i += 2) {
+		int hi = hex_value((unsigned char)hex[i]), lo = hex_value((unsigned char)hex[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		b[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 int utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;

@@ -46,6 +46,15 @@ void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes into err (errlen bytes) like snprintf; returns rc so callers can `return set_err(...)`. */
 int set_err(int rc, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Writes buf[0..len) as 2 * len lowercase hex digits and a NUL into out, which holds
+ * 2 * len + 1 bytes. Returns out. */
+char *hex_encode(const void *buf, size_t len, char *out);
+
+/* Decodes hexlen hex digits (either case) into hexlen / 2 bytes of out, in one pass.
+ * Returns 0, or -1 (out partly written) if hexlen is odd or a character is not a hex
+ * digit. */
+int hex_decode(const char *hex, size_t hexlen, void *out);
+
 /* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int utf8_valid(const char *s, size_t len);
 

@@ -138,6 +138,36 @@ START_TEST(test_utf8)
 }
 END_TEST
 
+START_TEST(test_hex)
+{
+	unsigned char all[256], back[256];
+	char hex[2 * sizeof(all) + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (unsigned char)(255 - i);
+	ck_assert_ptr_eq(hex_encode(all, sizeof(all), hex), hex);
+	ck_assert_uint_eq(strlen(hex), 2 * sizeof(all));
+	ck_assert(!strncmp(hex, "fffefd", 6));
+	ck_assert_str_eq(hex + 2 * 253, "020100");
+	memset(back, 0xaa, sizeof(back));
+	ck_assert_int_eq(hex_decode(hex, strlen(hex), back), 0);
+	ck_assert(!memcmp(all, back, sizeof(all)));
+
+	ck_assert_int_eq(hex_decode("C1aB", 4, back), 0); /* either case */
+	ck_assert_uint_eq(back[0], 0xc1);
+	ck_assert_uint_eq(back[1], 0xab);
+	ck_assert_str_eq(hex_encode("", 0, hex), "");
+	ck_assert_int_eq(hex_decode("", 0, back), 0);
+	ck_assert_int_lt(hex_decode("abc", 3, back), 0);  /* odd */
+	ck_assert_int_lt(hex_decode("0g", 2, back), 0);
+	ck_assert_int_lt(hex_decode("g0", 2, back), 0);
+	ck_assert_int_lt(hex_decode(" 0", 2, back), 0);
+	ck_assert_int_lt(hex_decode("0x", 2, back), 0);
+	ck_assert_int_lt(hex_decode("\0" "0", 2, back), 0); /* a NUL is not a digit */
+}
+END_TEST
+
 /* A command with an option of every kind, parsed for real. */
 struct test_opts {
 	struct common_opts co;
@@ -346,6 +376,7 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_size);
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_hex);
 	tcase_add_test(tc, test_parse_kinds);
 	tcase_add_test(tc, test_parse_refuses);
 	tcase_add_test(tc, test_parse_help_first);
