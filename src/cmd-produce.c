@@ -227,7 +227,7 @@ static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const ch
 		lineno++;
 		if (len <= 1 && (line[0] == '\n' || len == 0))
 			continue;
-		obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+		obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 		if (!obj || !json_is_object(obj)) {
 			log_error("%s:%ld: %s", o->from, lineno, obj ? "not a JSON object" : jerr.text);
 			bad++;
