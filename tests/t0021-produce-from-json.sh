@@ -5,7 +5,8 @@ test_description='produce --from FILE: JSON lines in, the same events out; bad f
 
 test_have_python3 || test_skip_all 'python3 is needed to write and read the JSON lines'
 
-start_broker --partitions 3 --topic json --topic json-bad --topic json-missing --topic json-big
+start_broker --partitions 3 --topic json --topic json-bad --topic json-missing --topic json-big \
+	--topic json-pipe --topic json-dash
 
 # normalise [--tail] FILE: prints FILE's events as JSON with sorted keys, one a line,
 # grouped by message key and in order within a key. The input's key is its user (the
@@ -75,6 +76,24 @@ test_expect_success 'tail gives back the same events, in order within each key' 
 	test_cmp expect actual
 '
 
+# The file was read twice, once to validate and once to produce: from a pipe the second
+# read found nothing, and produce exited 0 having produced nothing.
+test_expect_success 'produce --from /dev/stdin reads a pipe once and produces all of it' '
+	cat events.jsonl | pp produce -t json-pipe --from /dev/stdin 2>pipe.err &&
+	grep "^pingpong produce: 50 events to json-pipe " pipe.err &&
+	pp tail -t json-pipe --from-beginning --exit-at-end >tail-pipe.out &&
+	"$PYTHON3" normalise.py --tail tail-pipe.out >actual-pipe &&
+	test_cmp expect actual-pipe
+'
+
+test_expect_success 'produce --from - reads standard input' '
+	cat events.jsonl | pp produce -t json-dash --from - 2>dash.err &&
+	grep "^pingpong produce: 50 events to json-dash " dash.err &&
+	pp tail -t json-dash --from-beginning --exit-at-end >tail-dash.out &&
+	"$PYTHON3" normalise.py --tail tail-dash.out >actual-dash &&
+	test_cmp expect actual-dash
+'
+
 test_expect_success 'the key of each event is its user, in raw UTF-8' '
 	"$PYTHON3" - tail.out <<-\EOF
 	import json, sys
@@ -120,6 +139,16 @@ test_expect_success 'and nothing of it was produced' '
 	pp tail -t json-bad --from-beginning --exit-at-end >tail-bad.out 2>tail-bad.err &&
 	test_line_count = 0 tail-bad.out &&
 	grep "^pingpong tail: 0 events" tail-bad.err
+'
+
+test_expect_success 'a bad file on standard input: exit 65, lines named, nothing produced' '
+	cat bad.jsonl | test_expect_code 65 pp produce -t json-bad --from - >out 2>err &&
+	test_line_count = 0 out &&
+	grep "(standard input):3: .*ts" err &&
+	grep "(standard input):8: .*dance" err &&
+	grep "(standard input): 4 bad line(s); nothing produced" err &&
+	pp tail -t json-bad --from-beginning --exit-at-end >tail-bad2.out 2>/dev/null &&
+	test_line_count = 0 tail-bad2.out
 '
 
 test_expect_success 'a missing file: exit 66, named' '
