@@ -108,8 +108,8 @@ int parse_duration_ms(const char *s, int64_t *ms)
 		return 0;
 	}
 	while (*p) {
-		int64_t whole = 0, unit;
-		double frac = 0, scale = 1, part;
+		int64_t whole = 0, unit, part;
+		double frac = 0, scale = 1;
 		int digits = 0;
 
 		for (; *p >= '0' && *p <= '9'; p++, digits++) {
@@ -137,12 +137,14 @@ int parse_duration_ms(const char *s, int64_t *ms)
 		if (!unit || unit >= last_unit)
 			return -1;
 		last_unit = unit;
+		/* Whole units in integers, exact; only the fraction, less than one unit, in
+		 * floating point. DURATION_MAX_MS leaves room for that unit. */
 		if (whole > DURATION_MAX_MS / unit)
 			return -1;
-		part = (double)(whole * unit) + frac * (double)unit + 0.5;
-		if (part > (double)(DURATION_MAX_MS - total))
+		part = whole * unit + (int64_t)(frac * (double)unit + 0.5);
+		if (part > DURATION_MAX_MS - total)
 			return -1;
-		total += (int64_t)part;
+		total += part;
 	}
 	*ms = total;
 	return 0;

@@ -82,6 +82,9 @@ START_TEST(test_duration_compound)
 		{ "2.5ms", 3 },
 		{ "1.25m", 75000 },
 		{ "106751991d", 9223372022400000LL },
+		/* beyond 2^53 ms, where a double loses the last digits (found by fuzz-parse) */
+		{ "99999995184h52s", 359999982662452000LL },
+		{ "359999982662452001ms", 359999982662452001LL },
 	};
 	int64_t ms;
 	size_t i;
