@@ -42,19 +42,46 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
 	return 0;
 }
 
+/* Copies librdkafka's message about a refused -X value into err with every occurrence of
+ * the value replaced by "...": the message may quote it ('Invalid value "x" for ...',
+ * 'value x is outside allowed range'), and a value may be a password. */
+static int refused_prop(const char *key, const char *value, const char *why, char *err,
+			size_t errlen)
+{
+	char redacted[512];
+	size_t o = 0, vlen = strlen(value);
+	const char *p = why;
+
+	while (*p && o + 4 < sizeof(redacted)) {
+		if (vlen && !strncmp(p, value, vlen)) {
+			memcpy(redacted + o, "...", 3);
+			o += 3;
+			p += vlen;
+		} else {
+			redacted[o++] = *p++;
+		}
+	}
+	while (o > 0 && (redacted[o - 1] == '\n' || redacted[o - 1] == ' '))
+		o--;
+	redacted[o] = '\0';
+	return set_err(-1, err, errlen, "-X %s: %s", key, redacted);
+}
+
 int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen)
 {
 	size_t i;
 
 	for (i = 0; co && i < co->props.n; i++) {
 		const char *eq = strchr(co->props.v[i], '=');
-		char key[256];
+		char key[256], why[512];
 
+		/* The key only, never the value: it may be a password. */
 		if ((size_t)(eq - co->props.v[i]) >= sizeof(key))
-			return set_err(-1, err, errlen, "-X property name too long: '%s'", co->props.v[i]);
+			return set_err(-1, err, errlen, "-X property name too long (%zu bytes, max %zu)",
+				       (size_t)(eq - co->props.v[i]), sizeof(key) - 1);
 		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props.v[i]), co->props.v[i]);
-		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
-			return -1;
+		if (kafka_conf_set(conf, key, eq + 1, why, sizeof(why)) < 0)
+			return refused_prop(key, eq + 1, why, err, errlen);
 	}
 	return 0;
 }

@@ -12,7 +12,8 @@ rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *broker
 				const char *const *defaults, char *err, size_t errlen);
 
 /* Applies the user's -X properties (again), after a command set its own: the user has the
- * last word. Returns 0 or -1 with librdkafka's message in err. */
+ * last word. Returns 0 or -1 with librdkafka's message in err, prefixed with the key; the
+ * value never appears in err (it may be a password). */
 int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen);
 
 /* Sets one property; returns 0 or -1 with librdkafka's message in err. */

@@ -63,7 +63,7 @@ const struct option_spec common_topic_options[] = {
 
 static const struct option_spec property_option[] = {
 	{ .kind = OPT_LIST, .short_name = 'X', .argname = "KEY=VALUE", .offset = CO(props),
-	  .parse = check_property, .help = "librdkafka property, repeatable; applied last" },
+	  .parse = check_property, .secret = 1, .help = "librdkafka property, repeatable; applied last" },
 	OPTION_END
 };
 

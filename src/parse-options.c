@@ -216,6 +216,12 @@ static int set_value(const struct command *cmd, const struct flat_option *f, con
 	default:
 		return 0;
 	}
+	if (s->secret) {
+		size_t klen = strcspn(arg, "=");
+		return usage_error(cmd, "%s takes %s, not '%.*s%s'", option_name(s, name, sizeof(name)),
+				   value_expected(s, expected, sizeof(expected)), (int)klen, arg,
+				   arg[klen] ? "=..." : "");
+	}
 	return usage_error(cmd, "%s takes %s, not '%s'", option_name(s, name, sizeof(name)),
 			   value_expected(s, expected, sizeof(expected)), arg);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "kafka.h"
 #include "util.h"
 
 START_TEST(test_duration_units)
@@ -168,6 +169,33 @@ START_TEST(test_hex)
 	ck_assert_int_lt(hex_decode(" 0", 2, back), 0);
 	ck_assert_int_lt(hex_decode("0x", 2, back), 0);
 	ck_assert_int_lt(hex_decode("\0" "0", 2, back), 0); /* a NUL is not a digit */
+}
+END_TEST
+
+/* A -X value may be a password: librdkafka's message may quote it, ours must not. */
+START_TEST(test_x_value_not_echoed)
+{
+	static const char *props[] = {
+		"session.timeout.ms=s3cr3t!", "compression.type=s3cr3t!", "debug=s3cr3t!",
+		"statistics.interval.ms=-424242",
+	};
+	struct common_opts co;
+	rd_kafka_conf_t *conf;
+	char err[512], key[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		common_opts_init(&co);
+		co.props.v = &props[i];
+		co.props.n = 1;
+		err[0] = '\0';
+		conf = kafka_conf_new(&co, "127.0.0.1:1", kafka_consumer_tuning, err, sizeof(err));
+		ck_assert_msg(conf == NULL, "%s was accepted", props[i]);
+		snprintf(key, sizeof(key), "-X %.*s: ", (int)strcspn(props[i], "="), props[i]);
+		ck_assert_msg(!strncmp(err, key, strlen(key)), "'%s' does not name the key", err);
+		ck_assert_msg(!strstr(err, "s3cr3t") && !strstr(err, "424242"), "'%s' shows the value",
+			      err);
+	}
 }
 END_TEST
 
@@ -380,6 +408,7 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
 	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_x_value_not_echoed);
 	tcase_add_test(tc, test_parse_kinds);
 	tcase_add_test(tc, test_parse_refuses);
 	tcase_add_test(tc, test_parse_help_first);

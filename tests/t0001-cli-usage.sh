@@ -283,6 +283,23 @@ test_expect_success '-X without = exits 64, for every command that takes -X' '
 	done)
 '
 
+# A -X value may be a password: an error names the key, and never shows the value.
+test_expect_success 'a refused -X value is not echoed, only its key, for every command' '
+	long_key=$(printf "k%.0s" $(seq 300)) &&
+	(for c in produce tail messages; do
+		for x in session.timeout.ms=Hunter2secret compression.type=Hunter2secret \
+			statistics.interval.ms=-777777 =Hunter2secret "$long_key=Hunter2secret"; do
+			test_expect_code 64 pp $c -b 127.0.0.1:1 -X "$x" >out 2>err &&
+			test_line_count = 0 out &&
+			test -s err &&
+			! grep -e Hunter2secret -e 777777 err ||
+			{ echo "pingpong $c -X $x:"; cat err; exit 1; }
+		done
+	done) &&
+	pp tail -b 127.0.0.1:1 -X compression.type=Hunter2secret 2>err;
+	grep "^pingpong tail: error: -X compression.type: Invalid value \"...\"" err
+'
+
 test_expect_success 'produce without brokers points at pingpong broker, exit 64' '
 	test -z "$PINGPONG_BROKERS" &&
 	test_expect_code 64 pp produce --count 1 >out 2>err &&
