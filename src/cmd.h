@@ -12,6 +12,7 @@
 #ifndef PP_CMD_H
 #define PP_CMD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sysexits.h>
 
@@ -74,8 +75,9 @@ int usage_help(const struct command *cmd);
  * msgpack-c and jansson that it runs with, one a line, as kcat -V does. */
 void version_print(int libraries);
 
-/* A signal flag set by SIGINT/SIGTERM once signals_install() ran. */
-extern volatile int stop_requested;
+/* A signal flag set by SIGINT, SIGTERM or SIGHUP once signals_install() ran (SIGHUP
+ * not if it was ignored at start, as under nohup). */
+extern volatile sig_atomic_t stop_requested;
 void signals_install(void);
 
 #endif

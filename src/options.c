@@ -16,7 +16,7 @@
 #include "cmd.h"
 #include "util.h"
 
-volatile int stop_requested;
+volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
 {
@@ -24,15 +24,20 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
+/* SIGHUP (the terminal went away, or a supervisor's polite stop) ends a command the way
+ * SIGTERM does: a consumer finishes its batch, leaves its group and logs its summary.
+ * Started under nohup, which ignores SIGHUP, it keeps ignoring it. */
 void signals_install(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
