@@ -113,7 +113,8 @@ int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx
 	rc = engine_run(&c->cfg, hooks, ctx, &stats);
 	elapsed_ms = clock_mono_ms() - t0;
 	/* The rate counts from the first event: joining the group is not processing. */
-	busy_ms = st->first_ms ? st->last_ms - st->first_ms : 0;
+	/* With no batch committed there is no span (last_ms is 0). */
+	busy_ms = st->first_ms && st->last_ms > st->first_ms ? st->last_ms - st->first_ms : 0;
 	log_info("%" PRId64 " events consumed in %.2fs, %.2fs from the first (%.0f events/s): %" PRId64
 		 " applied, %" PRId64 " rejected, %" PRId64 " already applied, in %" PRId64 " batches",
 		 st->consumed, (double)elapsed_ms / 1000, (double)busy_ms / 1000,

@@ -1,10 +1,10 @@
 #!/bin/sh
-test_description='how consumers end: SIGHUP like SIGTERM'
+test_description='how consumers end: SIGHUP like SIGTERM; a closed stdout is an ordinary end'
 . "${top_srcdir:-$(dirname "$0")/..}/tests/test-lib.sh"
 . "$top_srcdir/tests/lib-broker.sh"
 . "$top_srcdir/tests/crash/lib-crash.sh"
 
-start_broker --partitions 2
+start_broker --partitions 2 --topic pipe-plain --topic pipe-store
 
 test_expect_success 'produce a few chat messages' '
 	"$PY" "$H/gen-events.py" --users 5 --count 60 --seed 9 --now $(now_ms) >events.jsonl &&
@@ -55,6 +55,56 @@ test_expect_success 'under nohup (SIGHUP ignored at start) a consumer keeps igno
 	test_expect_code 0 test_kill nohup TERM &&
 	test_expect_code 0 test_kill caught TERM &&
 	grep "^pingpong messages: 60 events consumed" nohup.err
+'
+
+# messages_file FILE FIRST N: N chat messages "m<FIRST>" ... as JSON lines, for produce.
+messages_file () {
+	"$PY" - "$@" <<-\EOF
+	import json, sys
+	name, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+	with open(name, "w") as f:
+	    for i in range(first, first + n):
+	        f.write(json.dumps({"user": "u", "activity": "send-message", "message": "m%d" % i,
+	                            "ts": 1700000000000 + i}) + "\n")
+	EOF
+}
+
+# closed_stdout TOPIC [OPTIONS]: a consumer writes into a fifo that `head -n 1` reads.
+# Batch A, one message, goes out in one write (the engine hands a batch to the hook in
+# two halves, so a batch of more could be two writes); head prints it and exits, which
+# closes the pipe. Only then is batch B (3 more) produced, so the consumer's next write
+# is certain to find the pipe closed. It must end by itself, quietly, with status 0,
+# having committed A but not B: a rerun of the same group prints exactly B.
+closed_stdout () {
+	topic=$1
+	shift
+	rm -f fifo &&
+	mkfifo fifo &&
+	messages_file a.jsonl 1 1 &&
+	messages_file b.jsonl 2 3 &&
+	pp produce -t $topic --from a.jsonl -q &&
+	test_bg reader head -n 1 fifo &&
+	test_bg consumer sh -c "exec \"\$PP\" messages $GROUP_OPTS -t $topic -g $topic $* >fifo" &&
+	test_wait reader 30 &&
+	echo "u: m1" >expect.first &&
+	test_cmp expect.first reader.out &&
+	pp produce -t $topic --from b.jsonl -q &&
+	test_expect_code 0 test_wait consumer 30 &&
+	! grep -e "error" -e "warning" -e "-[0-9.]* *s from" consumer.err &&
+	pp messages $GROUP_OPTS -t $topic -g $topic --exit-at-end "$@" >rest 2>rest.err &&
+	printf "u: m%d\n" 2 3 4 >expect.rest &&
+	test_cmp expect.rest rest
+}
+
+# It used to exit 70 ("cannot write to standard output") with a summary of -2028 s from
+# the first event without a store, and with one, exit 74 blaming the store.
+test_expect_success 'a closed stdout without a store: a quiet end, status 0, the unprinted batch not committed' '
+	closed_stdout pipe-plain
+'
+
+test_expect_success 'a closed stdout with a store: the same, and the store is sound' '
+	closed_stdout pipe-store --store pipe.st &&
+	pp store check --store pipe.st
 '
 
 test_done
