@@ -114,7 +114,9 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 	int rc = store_user_get(t, name, strlen(name), &u, err, errlen);
 
 	if (rc == STORE_NOTFOUND) {
-		fprintf(stderr, "pingpong query: no user '%s'\n", name);
+		fputs("pingpong query: no user '", stderr);
+		fput_escaped(name, strlen(name), stderr);
+		fputs("'\n", stderr);
 		return 1;
 	}
 	if (rc != 0)
@@ -127,8 +129,12 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 		json_object_set_new(o, "email", u.email ? json_stringn(u.email, u.email_len) : json_null());
 		print_json(o);
 	} else {
-		printf("user: %s\nemail: %.*s\nlast_seen: %" PRId64 "\nevents: %" PRIu64 "\n", name,
-		       (int)u.email_len, u.email ? u.email : "", u.last_seen, u.count);
+		/* Names and emails escaped: they may hold newlines and terminal controls. */
+		fputs("user: ", stdout);
+		fput_escaped(name, strlen(name), stdout);
+		fputs("\nemail: ", stdout);
+		fput_escaped(u.email ? u.email : "", u.email_len, stdout);
+		printf("\nlast_seen: %" PRId64 "\nevents: %" PRIu64 "\n", u.last_seen, u.count);
 	}
 	return 0;
 }
@@ -145,8 +151,11 @@ static int print_user(void *arg, const char *user, size_t len, const struct stor
 		json_object_set_new(o, "email", u->email ? json_stringn(u->email, u->email_len) : json_null());
 		print_json(o);
 	} else {
-		printf("%.*s\t%" PRId64 "\t%" PRIu64 "\t%.*s\n", (int)len, user, u->last_seen, u->count,
-		       (int)u->email_len, u->email ? u->email : "");
+		/* Escaped, so that a tab or a newline in a name cannot shift the columns. */
+		fput_escaped(user, len, stdout);
+		printf("\t%" PRId64 "\t%" PRIu64 "\t", u->last_seen, u->count);
+		fput_escaped(u->email ? u->email : "", u->email_len, stdout);
+		putchar('\n');
 	}
 	return 0;
 }
@@ -181,7 +190,9 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "payload_hex", json_string(hex));
 		print_json(o);
 	} else {
-		printf("%d\t%" PRId64 "\t%s\t%s\n", (int)partition, offset, reason, hex);
+		printf("%d\t%" PRId64 "\t", (int)partition, offset);
+		fput_escaped(reason, strlen(reason), stdout);
+		printf("\t%s\n", hex);
 	}
 	return 0;
 }
@@ -217,7 +228,11 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "text", json_stringn(text, tlen));
 		print_json(o);
 	} else {
-		printf("-> %.*s: %.*s\n", (int)rlen, recipient, (int)tlen, text);
+		fputs("-> ", stdout);
+		fput_escaped(recipient, rlen, stdout);
+		fputs(": ", stdout);
+		fput_escaped(text, tlen, stdout);
+		putchar('\n');
 	}
 	return 0;
 }

@@ -333,15 +333,48 @@ int hex_decode(const char *hex, size_t hexlen, void *out)
 	return 0;
 }
 
+/* The length of the UTF-8 character at s[0..len), 1 to 4, or 0 if the bytes there are
+ * not one (overlong, a surrogate, beyond U+10FFFF, cut short or a stray byte). */
+static size_t utf8_char_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	uint32_t cp;
+	size_t n, k;
+
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		n = 1;
+		cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 2;
+		cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len <= n)
+		return 0;
+	for (k = 1; k <= n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
 int utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = s[i];
-		uint32_t cp;
-		size_t n, k;
+		size_t n;
 
 		/* Names and messages are mostly ASCII: skip it eight bytes at a time. */
 		while (i + 8 <= len) {
@@ -353,35 +386,59 @@ int utf8_valid(const char *str, size_t len)
 		}
 		if (i >= len)
 			break;
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+		if (!(n = utf8_char_len(s + i, len - i)))
 			return 0;
-		}
-		if (len - i <= n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
+		i += n;
 	}
 	return 1;
+}
+
+int fput_escaped(const char *str, size_t len, FILE *out)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		char esc[8];
+		size_t n = 1;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (n = utf8_char_len(s + i, len - i)) > 0) {
+			/* U+0080..U+009F is C2 80..C2 9F: C1 controls, such as CSI (U+009B). */
+			if (!(c == 0xc2 && s[i + 1] < 0xa0)) {
+				i += n;
+				continue;
+			}
+			snprintf(esc, sizeof(esc), "\\u%04x", s[i + 1]);
+		} else if (c == '\\') {
+			strcpy(esc, "\\\\");
+		} else if (c == '\n') {
+			strcpy(esc, "\\n");
+		} else if (c == '\r') {
+			strcpy(esc, "\\r");
+		} else if (c == '\t') {
+			strcpy(esc, "\\t");
+		} else {
+			/* other C0 controls, DEL, and a byte that is not UTF-8 */
+			n = 1;
+			esc[0] = '\\';
+			esc[1] = 'x';
+			hex_encode(&c, 1, esc + 2);
+		}
+		if (i > run && fwrite(s + run, 1, i - run, out) != i - run)
+			return EOF;
+		if (fputs(esc, out) == EOF)
+			return EOF;
+		i += n;
+		run = i;
+	}
+	if (i > run && fwrite(s + run, 1, i - run, out) != i - run)
+		return EOF;
+	return 0;
 }
 
 static int file_exists(const char *path)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 /* Allocation wrappers: they abort when memory runs out, so callers need no NULL check. */
 void *xmalloc(size_t n);
@@ -57,6 +58,16 @@ int hex_decode(const char *hex, size_t hexlen, void *out);
 
 /* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int utf8_valid(const char *s, size_t len);
+
+/* Writes s[0..len) to out as a field of text output, escaped so that it can neither end
+ * the line nor reach a terminal as a control sequence, and so that the escaping can be
+ * undone: a backslash becomes \\, a newline \n, a carriage return \r, a tab \t; any other
+ * C0 control byte (NUL and ESC among them), DEL, and a byte that is not part of valid
+ * UTF-8 becomes \xHH; a C1 control (U+0080..U+009F) becomes \uHHHH. Printable ASCII and
+ * valid UTF-8 from U+00A0 up are written as they are. Every printer of names and
+ * messages in text uses it (JSON output has its own escaping). Returns 0, or EOF on a
+ * write error. */
+int fput_escaped(const char *s, size_t len, FILE *out);
 
 /* Finds a data file shipped in data/: $PINGPONG_DATADIR, then the build tree, then the
  * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -195,6 +196,114 @@ START_TEST(test_x_value_not_echoed)
 		ck_assert_msg(!strncmp(err, key, strlen(key)), "'%s' does not name the key", err);
 		ck_assert_msg(!strstr(err, "s3cr3t") && !strstr(err, "424242"), "'%s' shows the value",
 			      err);
+	}
+}
+END_TEST
+
+/* fput_escaped() into a string; caller frees. */
+static char *escaped(const char *s, size_t len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fput_escaped(s, len, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
+START_TEST(test_escape_cases)
+{
+	static const struct { const char *in; size_t len; const char *out; } cases[] = {
+		{ "plain text", 10, "plain text" },
+		{ "", 0, "" },
+		{ "back\\slash", 10, "back\\\\slash" },
+		{ "a\nb\rc\td", 7, "a\\nb\\rc\\td" },
+		{ "\x1b[2J\x1b[H", 7, "\\x1b[2J\\x1b[H" },
+		{ "x\0y", 3, "x\\x00y" },
+		{ "bell\a", 5, "bell\\x07" },
+		{ "del\x7f", 4, "del\\x7f" },
+		{ "\x1f", 1, "\\x1f" },
+		{ "c1 \xc2\x85 \xc2\x9b" "31m", 11, "c1 \\u0085 \\u009b31m" },
+		{ "\xc2\x80\xc2\x9f", 4, "\\u0080\\u009f" },
+		{ "nbsp\xc2\xa0", 6, "nbsp\xc2\xa0" },           /* U+00A0 is printable */
+		{ "Zo\xc3\xab \xf0\x9f\x8f\x93", 9, "Zo\xc3\xab \xf0\x9f\x8f\x93" },
+		{ "\xff", 1, "\\xff" },                        /* not UTF-8 */
+		{ "\xc3", 1, "\\xc3" },                        /* cut short */
+		{ "\xc0\xaf", 2, "\\xc0\\xaf" },                /* overlong */
+		{ "\xed\xa0\x80", 3, "\\xed\\xa0\\x80" },        /* surrogate */
+		{ "\xc2", 1, "\\xc2" },                        /* a C1 lead byte alone */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = escaped(cases[i].in, cases[i].len);
+		ck_assert_msg(!strcmp(got, cases[i].out), "case %zu: got '%s', want '%s'", i, got,
+			      cases[i].out);
+		free(got);
+	}
+}
+END_TEST
+
+/* Undoes the escaping, written from its documented rules alone. Returns the length. */
+static size_t unescape(const char *s, char *out)
+{
+	size_t o = 0;
+	unsigned v;
+
+	while (*s) {
+		if (*s != '\\') {
+			out[o++] = *s++;
+		} else if (s[1] == 'x') {
+			ck_assert_int_eq(sscanf(s + 2, "%2x", &v), 1);
+			out[o++] = (char)v;
+			s += 4;
+		} else if (s[1] == 'u') {
+			ck_assert_int_eq(sscanf(s + 2, "%4x", &v), 1);
+			ck_assert(v >= 0x80 && v <= 0x9f);
+			out[o++] = (char)0xc2;
+			out[o++] = (char)v;
+			s += 6;
+		} else {
+			const char *from = "\\nrt", *to = "\\\n\r\t";
+			const char *k = strchr(from, s[1]);
+			ck_assert_msg(k && s[1], "bad escape '%.2s'", s);
+			out[o++] = to[k - from];
+			s += 2;
+		}
+	}
+	return o;
+}
+
+/* Random bytes, weighted towards the interesting ones: the output holds no control
+ * byte, no DEL, no C1 and no invalid UTF-8, and unescaping gives the input back. */
+START_TEST(test_escape_round_trip)
+{
+	static const unsigned char pick[] = { 0, '\n', '\r', '\t', 0x1b, 0x7f, '\\', 'x', 'a',
+					      0xc2, 0x85, 0x9b, 0xa0, 0xc3, 0xab, 0xff, 0xe2,
+					      0x80, 0xf0, 0x9f };
+	unsigned seed = 12345;
+	int round;
+
+	for (round = 0; round < 20000; round++) {
+		char in[24], back[24];
+		size_t len = (size_t)(rand_r(&seed) % 24), i;
+		char *out;
+
+		for (i = 0; i < len; i++)
+			in[i] = (char)(rand_r(&seed) % 3 ? pick[rand_r(&seed) % sizeof(pick)]
+							 : rand_r(&seed) % 256);
+		out = escaped(in, len);
+		for (i = 0; out[i]; i++) {
+			unsigned char c = (unsigned char)out[i];
+			ck_assert_msg(c >= 0x20 && c != 0x7f, "control byte 0x%02x in '%s'", c, out);
+			ck_assert(!(c == 0xc2 && (unsigned char)out[i + 1] < 0xa0));
+		}
+		ck_assert(utf8_valid(out, strlen(out)));
+		ck_assert_uint_eq(unescape(out, back), len);
+		ck_assert(!memcmp(in, back, len));
+		free(out);
 	}
 }
 END_TEST
@@ -408,6 +517,8 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
 	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_escape_cases);
+	tcase_add_test(tc, test_escape_round_trip);
 	tcase_add_test(tc, test_x_value_not_echoed);
 	tcase_add_test(tc, test_parse_kinds);
 	tcase_add_test(tc, test_parse_refuses);
