@@ -494,28 +494,30 @@ static int produce_run(int argc, char **argv)
 	common_opts_init(&o.co);
 	if ((rc = options_parse(&cmd_produce, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
 		return rc;
-	if (o.from && (o.heartbeats || o.duration_ms || o.count))
-		return usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
+	if (o.from && (o.heartbeats || o.duration_ms || o.count)) {
+		rc = usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
+		goto opts_release;
+	}
 	log_init("produce", o.co.verbosity);
 	brokers = common_brokers(&o.co);
-	if (!brokers)
-		return EX_USAGE;
+	if (!brokers) {
+		rc = EX_USAGE;
+		goto opts_release;
+	}
 	rng_state = o.seed >= 0 ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
 	if (!rng_state)
 		rng_state = 1;
 
 	/* Validate a file before connecting, so that a bad one produces nothing. */
-	if (o.from && (rc = from_load(&o, &q)) != EX_OK) {
-		queue_release(&q);
-		return rc;
-	}
+	if (o.from && (rc = from_load(&o, &q)) != EX_OK)
+		goto queue_release;
 
 	memset(&d, 0, sizeof(d));
 	conf = kafka_conf_new(&o.co, brokers, kafka_producer_tuning, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
-		queue_release(&q);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto queue_release;
 	}
 	/* Unkeyed events go to a random partition per message, not in sticky runs: --key
 	 * none promises to spread them. -X still has the last word. */
@@ -524,16 +526,16 @@ static int produce_run(int argc, char **argv)
 	     kafka_conf_user_props(conf, &o.co, err, sizeof(err)) < 0)) {
 		log_error("%s", err);
 		rd_kafka_conf_destroy(conf);
-		queue_release(&q);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto queue_release;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, &d);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", err);
-		queue_release(&q);
-		return EX_SOFTWARE;
+		rc = EX_SOFTWARE;
+		goto queue_release;
 	}
 	signals_install();
 	t0 = clock_mono_ms();
@@ -559,8 +561,10 @@ static int produce_run(int argc, char **argv)
 			rc = EX_UNAVAILABLE;
 	}
 	rd_kafka_destroy(rk);
-	queue_release(&q);
 	free(d.per_partition);
+queue_release:
+	queue_release(&q);
+opts_release:
 	options_release(&cmd_produce, &o);
 	return rc;
 }

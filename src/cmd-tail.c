@@ -204,8 +204,10 @@ static int tail_run(int argc, char **argv)
 	count = o.count;
 	group = o.group;
 	log_init("tail", o.co.verbosity);
-	if (!(brokers = common_brokers(&o.co)))
-		return EX_USAGE;
+	if (!(brokers = common_brokers(&o.co))) {
+		rc = EX_USAGE;
+		goto opts_release;
+	}
 
 	conf = kafka_conf_new(&o.co, brokers, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
@@ -218,7 +220,8 @@ static int tail_run(int argc, char **argv)
 		log_error("%s", err);
 		if (conf)
 			rd_kafka_conf_destroy(conf);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto opts_release;
 	}
 	if (!group) {
 		/* librdkafka's consumer API wants a group.id even for assign(); this one never
@@ -228,7 +231,8 @@ static int tail_run(int argc, char **argv)
 		if (kafka_conf_set(conf, "group.id", anon, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			rd_kafka_conf_destroy(conf);
-			return EX_USAGE;
+			rc = EX_USAGE;
+			goto opts_release;
 		}
 	}
 	rd_kafka_conf_set_opaque(conf, &t);
@@ -237,7 +241,8 @@ static int tail_run(int argc, char **argv)
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", err);
-		return EX_SOFTWARE;
+		rc = EX_SOFTWARE;
+		goto opts_release;
 	}
 	rd_kafka_poll_set_consumer(rk);
 	signals_install();
@@ -316,6 +321,7 @@ consumer_close:
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	event_decoder_release(&dec);
+opts_release:
 	free(t.at_end);
 	free(t.assigned);
 	options_release(&cmd_tail, &o);
