@@ -265,6 +265,7 @@ static int query_run(int argc, char **argv)
 	if (!query_subcommands[i])
 		return usage_error(&cmd_query, "unknown query '%s'", what);
 	log_init("query", q.co.verbosity);
+	sigpipe_install(); /* `query users | head` ends quietly, as the consumers do */
 
 	if (store_open(&s, q.store_dir, &so, err, sizeof(err)) != 0 ||
 	    (store_bind(s, q.co.topic, NULL, err, sizeof(err)) != 0 && (store_close(s), 1))) {

@@ -80,4 +80,9 @@ void version_print(int libraries);
 extern volatile sig_atomic_t stop_requested;
 void signals_install(void);
 
+/* A closed standard output ends the command quietly with status 0 (see options.c).
+ * signals_install() installs it too. Not for `store check`: a checker that found
+ * problems must not end with 0 because its reader went away. */
+void sigpipe_install(void);
+
 #endif
