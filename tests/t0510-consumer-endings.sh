@@ -13,10 +13,20 @@ test_expect_success 'produce a few chat messages' '
 	test $(cat nmessages) -gt 5
 '
 
+# A command started with SIGHUP ignored keeps ignoring it (nohup's promise), and a
+# test suite may itself run under nohup, whose children all inherit that. sh cannot
+# undo an ignore it inherited, so "$PY" sighup-default.py CMD... starts CMD (in its own
+# process: the pid test_bg records is CMD's) with SIGHUP back to its default.
+cat >sighup-default.py <<\EOF
+import os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])
+EOF
+
 # SIGHUP used to kill a consumer outright: no summary, and the group had to wait for its
 # session to time out.
 test_expect_success 'SIGHUP ends a consumer like SIGTERM: its summary, the group left, status 0' '
-	test_bg hup pp messages $GROUP_OPTS -g hup --store hup.st &&
+	test_bg hup "$PY" sighup-default.py "$PP" messages $GROUP_OPTS -g hup --store hup.st &&
 	wait_for 30 "test \$(wc -l <hup.out) -ge $(cat nmessages)" &&
 	test_expect_code 0 test_kill hup HUP &&
 	grep "^pingpong messages: 60 events consumed" hup.err &&
@@ -25,7 +35,7 @@ test_expect_success 'SIGHUP ends a consumer like SIGTERM: its summary, the group
 '
 
 test_expect_success 'SIGHUP ends tail with its summary and status 0' '
-	test_bg hup-tail pp tail $GROUP_OPTS -g hup-tail -v --from-beginning &&
+	test_bg hup-tail "$PY" sighup-default.py "$PP" tail $GROUP_OPTS -g hup-tail -v --from-beginning &&
 	wait_for 30 "grep -q \"assigned: chat\" hup-tail.err" &&
 	test_expect_code 0 test_kill hup-tail HUP &&
 	grep "^pingpong tail: [0-9]* events in " hup-tail.err
@@ -47,7 +57,7 @@ sig_disposition () {
 test_expect_success 'under nohup (SIGHUP ignored at start) a consumer keeps ignoring SIGHUP' '
 	test -r /proc/self/status &&
 	test_bg nohup sh -c "trap \"\" HUP; exec \"\$PP\" messages $GROUP_OPTS -g nohup" &&
-	test_bg caught pp messages $GROUP_OPTS -g caught &&
+	test_bg caught "$PY" sighup-default.py "$PP" messages $GROUP_OPTS -g caught &&
 	wait_for 30 "test \$(wc -l <nohup.out) -ge $(cat nmessages)" &&
 	wait_for 30 "test \$(wc -l <caught.out) -ge $(cat nmessages)" &&
 	test "$(sig_disposition $(test_pid nohup))" = ignored &&
