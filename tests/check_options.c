@@ -32,6 +32,18 @@ START_TEST(test_duration_units)
 }
 END_TEST
 
+/* Each of bad[] is refused, and the output is left alone. */
+static void assert_durations_refused(const char *const *bad, size_t n)
+{
+	int64_t ms = 42;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
+		ck_assert_int_eq(ms, 42);
+	}
+}
+
 START_TEST(test_duration_rejects)
 {
 	static const char *const bad[] = {
@@ -39,13 +51,8 @@ START_TEST(test_duration_rejects)
 		"1e3s", "0x10s", "1m1m", "30s1m", "1s1h", "1h 30m", "1h-30m", "5s ", " 5s", "00",
 		"99999999999999999999ms", "106751991167d",
 	};
-	int64_t ms = 42;
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
-		ck_assert_int_eq(ms, 42);
-	}
+	assert_durations_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 END_TEST
 
@@ -57,13 +64,8 @@ START_TEST(test_duration_not_finite)
 		"nanms", "NaNms", "nan(123)s", "NAN(0x1)s", "-nans", "nans", "infs", "INFms",
 		"infinitys", "Infinityh", "-infs", "+infs", "1mnans", "1mInfs", "1h.nanm",
 	};
-	int64_t ms = 42;
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
-		ck_assert_int_eq(ms, 42);
-	}
+	assert_durations_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 END_TEST
 

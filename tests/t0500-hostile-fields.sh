@@ -7,24 +7,20 @@ test_have_python3 || test_skip_all 'python3 is needed to build msgpack and read 
 
 start_broker --partitions 2 --topic nul --topic hostile
 
-# The msgpack is built here by hand, sharing nothing with event.c, so that a producer
-# that never went through pingpong's validation can be imitated.
-cat >mp.py <<\EOF
-def mp_str(b):
-    if isinstance(b, str):
-        b = b.encode("utf-8")
-    if len(b) < 32:
-        return bytes([0xa0 | len(b)]) + b
-    if len(b) < 256:
-        return b"\xd9" + bytes([len(b)]) + b
-    return b"\xda" + len(b).to_bytes(2, "big") + b
+# The msgpack is built by tests/helpers/gen-events.py's encoder, written from the
+# specification and sharing nothing with event.c, so that a producer that never went
+# through pingpong's validation can be imitated; the escaping of text output comes from
+# expect.py, written from pingpong(1)'s TEXT OUTPUT section alone.
+cat >helpers.py <<EOF
+import importlib.util, sys
+sys.path.insert(0, "$top_srcdir/tests/helpers")
+spec = importlib.util.spec_from_file_location("gen_events", "$top_srcdir/tests/helpers/gen-events.py")
+gen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gen)
+from expect import text_escape as esc
 
-def mp_event(**fields):
-    out = bytes([0x80 | len(fields)])
-    for k, v in fields.items():
-        out += mp_str(k)
-        out += (b"\xcf" + v.to_bytes(8, "big")) if isinstance(v, int) else mp_str(v)
-    return out
+def mp_event(user, activity, ts, email=None, message=None):
+    return gen.mp_map(gen.event_pairs(user, email, activity, message, ts))
 EOF
 
 # Eve\0a and Eve\0b were once both "Eve" to the store and to notify: two users merged
@@ -32,14 +28,14 @@ EOF
 test_expect_success 'events whose user or email holds a NUL byte, written raw' '
 	"$PYTHON3" - >nul.jsonl <<-\EOF &&
 	import json, time
-	from mp import mp_event
+	from helpers import mp_event
 	ts = int(time.time() * 1000) - 1000
 	raw = [
-	    mp_event(user=b"Eve\0a", activity="heart-beat", ts=ts),
-	    mp_event(user=b"Eve\0b", activity="send-message", message="hi, it is b", ts=ts),
-	    mp_event(user="Eve", email=b"eve@example.org\0", activity="heart-beat", ts=ts),
-	    mp_event(user=b"\0", activity="heart-beat", ts=ts),
-	    mp_event(user="Eve", activity="send-message", message=b"NUL \0 in a message is fine", ts=ts),
+	    mp_event(b"Eve\0a", "heart-beat", ts),
+	    mp_event(b"Eve\0b", "send-message", ts, message=b"hi, it is b"),
+	    mp_event(b"Eve", "heart-beat", ts, email=b"eve@example.org\0"),
+	    mp_event(b"\0", "heart-beat", ts),
+	    mp_event(b"Eve", "send-message", ts, message=b"NUL \0 in a message is fine"),
 	]
 	for r in raw:
 	    print(json.dumps({"_raw_hex": r.hex()}))
@@ -90,32 +86,11 @@ test_expect_success 'produce --from refuses a NUL in a user or an email, naming 
 	! grep "nul-json.jsonl:1:" err
 '
 
-# The escaping of text output, written from pingpong(1)'s TEXT OUTPUT section alone, to
-# compute what each command must print.
-cat >esc.py <<\EOF
-def esc(s):
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o == 0x7f:
-            out.append("\\x%02x" % o)
-        elif 0x80 <= o <= 0x9f:
-            out.append("\\u%04x" % o)
-        else:
-            out.append(ch)
-    return "".join(out)
-
 # An output may hold no control character but the newline that ends each line (and,
 # in a tab-separated listing, the tabs between columns): no C0, no DEL, no C1; and it
-# must be UTF-8. Returns its lines.
+# must be UTF-8. check_clean returns its lines.
+cat >>helpers.py <<\EOF
+
 def check_clean(path, tabs=False):
     text = open(path, "rb").read().decode("utf-8")
     for i, ch in enumerate(text):
@@ -152,7 +127,7 @@ test_expect_success 'messages: one line per message, its fields escaped' '
 	pp messages $GROUP_OPTS -t hostile -g hostile-messages --exit-at-end >messages.out &&
 	"$PYTHON3" - <<-\EOF
 	import json
-	from esc import esc, check_clean
+	from helpers import esc, check_clean
 	want = sorted("%s: %s" % (esc(e["user"]), esc(e["message"]))
 	              for e in map(json.loads, open("hostile.jsonl")))
 	got = sorted(check_clean("messages.out"))
@@ -164,7 +139,7 @@ test_expect_success 'active: every report is one line, and none is forged' '
 	pp active $GROUP_OPTS -t hostile -g hostile-active --store st.hostile --exit-at-end \
 		--every 10ms --window 1h >active.out &&
 	"$PYTHON3" - <<-\EOF
-	from esc import check_clean
+	from helpers import check_clean
 	lines = check_clean("active.out")
 	assert lines, "no report"
 	for l in lines:
@@ -179,7 +154,7 @@ test_expect_success 'query active, users and user: escaped, one line per record 
 	pp query -t hostile --store st.hostile user "$(printf "Mal\nActive Users: Nobody")" >query-user.out &&
 	"$PYTHON3" - <<-\EOF
 	import json
-	from esc import esc, check_clean
+	from helpers import esc, check_clean
 	events = [json.loads(l) for l in open("hostile.jsonl")]
 	# oldest first, as the report lists them
 	want = "Active Users: " + ", ".join(esc(e["user"]) for e in sorted(events, key=lambda e: e["ts"]))
@@ -204,7 +179,7 @@ test_expect_success 'notify and query outbox: one line per notification, escaped
 	pp query -t hostile --store st.notify outbox >outbox.out &&
 	"$PYTHON3" - <<-\EOF
 	import json
-	from esc import esc, check_clean
+	from helpers import esc, check_clean
 	events = [json.loads(l) for l in open("hostile.jsonl")]
 	want = []
 	for m in events:
@@ -228,7 +203,7 @@ test_expect_success 'query rejects and store stat: no raw control either' '
 	pp store stat --store st.group >stat.out &&
 	pp query -t nul --store st rejects >rejects.out &&
 	"$PYTHON3" -c "
-from esc import check_clean
+from helpers import check_clean
 assert len(check_clean(\"rejects.out\", tabs=True)) == 4
 lines = check_clean(\"stat.out\")
 assert len(lines) == 10, lines
