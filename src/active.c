@@ -210,8 +210,13 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		fputs("No Active Users...\n", out);
 	} else {
 		fputs("Active Users: ", out);
-		for (i = 0; i < a->n; i++)
-			fprintf(out, "%s%s", i ? ", " : "", a->names + a->offs[i]);
+		for (i = 0; i < a->n; i++) {
+			const char *name = a->names + a->offs[i];
+			if (i)
+				fputs(", ", out);
+			/* A name may hold a newline or terminal controls: escaped. */
+			fput_escaped(name, strlen(name), out);
+		}
 		fputc('\n', out);
 	}
 	fflush(out);

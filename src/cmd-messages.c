@@ -65,7 +65,11 @@ static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs
 			free(line);
 			json_decref(o);
 		} else {
-			printf("%.*s: %.*s\n", (int)ev->user_len, ev->user, (int)ev->message_len, ev->message);
+			/* Escaped: a name or a message may hold newlines and terminal controls. */
+			fput_escaped(ev->user, ev->user_len, stdout);
+			fputs(": ", stdout);
+			fput_escaped(ev->message, ev->message_len, stdout);
+			putchar('\n');
 		}
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))

@@ -69,21 +69,24 @@ static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, 
 		return rc;
 	for (i = 0; i < n && rc == 0; i++) {
 		const struct event *ev = &msgs[i].ev;
-		int tlen;
+		size_t tlen;
 
 		if (ev->activity != EVENT_SEND_MESSAGE)
 			continue;
 		if ((rc = active_collect(at, ev->ts, nc->window_ms, &nc->set, err, errlen)) != 0)
 			break;
-		tlen = snprintf(nc->text, sizeof(nc->text), "%.*s: %.*s", (int)ev->user_len, ev->user,
-				(int)ev->message_len, ev->message);
+		/* By length, not printf's %.*s: a message may hold a NUL, which would end it. */
+		memcpy(nc->text, ev->user, ev->user_len);
+		memcpy(nc->text + ev->user_len, ": ", 2);
+		memcpy(nc->text + ev->user_len + 2, ev->message, ev->message_len);
+		tlen = ev->user_len + 2 + ev->message_len;
 		for (k = 0; k < nc->set.n && rc == 0; k++) {
 			const char *who = nc->set.names + nc->set.offs[k];
 			size_t wlen = strlen(who);
 			if (wlen == ev->user_len && !memcmp(who, ev->user, wlen))
 				continue; /* not to the sender */
-			rc = store_outbox_put(t, msgs[i].partition, msgs[i].offset, who, wlen, nc->text,
-					      (size_t)tlen, err, errlen);
+			rc = store_outbox_put(t, msgs[i].partition, msgs[i].offset, who, wlen, nc->text, tlen,
+					      err, errlen);
 		}
 	}
 	store_txn_abort(at);
@@ -107,7 +110,12 @@ static int print_notification(void *arg, int32_t partition, int64_t offset, cons
 		free(line);
 		json_decref(o);
 	} else {
-		printf("-> %.*s: %.*s\n", (int)rlen, recipient, (int)tlen, text);
+		/* Escaped: names and messages may hold newlines and terminal controls. */
+		fputs("-> ", stdout);
+		fput_escaped(recipient, rlen, stdout);
+		fputs(": ", stdout);
+		fput_escaped(text, tlen, stdout);
+		putchar('\n');
 	}
 	return 0;
 }

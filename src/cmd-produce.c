@@ -18,6 +18,7 @@
 
 #include "cmd.h"
 #include "event.h"
+#include "from-line.h"
 #include "kafka.h"
 #include "util.h"
 
@@ -73,7 +74,8 @@ static const struct option_spec produce_options[] = {
 	  .help = "message key: 'user' (default) keeps a user's events in order in one partition; 'none' "
 		  "spreads them; 'fixed:K' keys every event with K" },
 	OPTION_DURATION(0, "ts-offset", OFF(ts_offset_ms), "stamp events D in the past"),
-	OPTION_STRING(0, "from", "FILE", OFF(from), "produce the events of a JSON-lines file instead of simulating"),
+	OPTION_STRING(0, "from", "FILE", OFF(from),
+		      "produce the events of a JSON-lines file instead of simulating; '-' reads standard input"),
 	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
 	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
 	OPTION_END
@@ -202,107 +204,129 @@ static void event_key(const struct produce_opts *o, const struct event *ev, cons
 	}
 }
 
-static int hex_decode(const char *hex, unsigned char **out, size_t *outlen)
-{
-	size_t n = strlen(hex), i;
-	unsigned char *b;
+/* The events of a --from file, validated and encoded, ready to produce: one buffer of
+ * key and payload bytes, and where each message's are. */
+struct from_queue {
+	char *bytes;
+	size_t len, cap;
+	struct from_msg {
+		size_t off;      /* key bytes, then payload bytes */
+		size_t keylen;   /* 0: no key */
+		size_t len;      /* payload bytes */
+	} *msgs;
+	size_t n, ncap;
+};
 
-	if (n % 2 || strspn(hex, "0123456789abcdefABCDEF") != n)
-		return -1;
-	b = xmalloc(n / 2 + 1);
-	for (i = 0; i < n / 2; i++) {
-		unsigned int v;
-		sscanf(hex + 2 * i, "%2x", &v);
-		b[i] = (unsigned char)v;
+static void queue_add(struct from_queue *q, const void *key, size_t keylen, const void *payload,
+		      size_t len)
+{
+	struct from_msg *m;
+
+	if (q->len + keylen + len > q->cap) {
+		q->cap = (q->len + keylen + len) * 2;
+		q->bytes = xrealloc(q->bytes, q->cap);
 	}
-	*out = b;
-	*outlen = n / 2;
-	return 0;
+	if (q->n == q->ncap) {
+		q->ncap = q->ncap ? q->ncap * 2 : 1024;
+		q->msgs = xrealloc(q->msgs, q->ncap * sizeof(*q->msgs));
+	}
+	m = &q->msgs[q->n++];
+	m->off = q->len;
+	m->keylen = keylen;
+	m->len = len;
+	if (keylen)
+		memcpy(q->bytes + q->len, key, keylen);
+	memcpy(q->bytes + q->len + keylen, payload, len);
+	q->len += keylen + len;
 }
 
-/* Reads FILE once to validate every line (so that a bad file produces nothing), and
- * with rk set, a second time to produce. Returns an exit code. */
-static int from_file_pass(const struct produce_opts *o, rd_kafka_t *rk, const char *topic,
-			  int64_t *produced)
+static void queue_release(struct from_queue *q)
 {
+	free(q->bytes);
+	free(q->msgs);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Reads the --from file ("-" is standard input) once, validating and encoding every
+ * line into q, before anything is produced: a bad file produces nothing, and a pipe,
+ * which cannot be read twice, works. Returns an exit code. */
+static int from_load(const struct produce_opts *o, struct from_queue *q)
+{
+	int use_stdin = !strcmp(o->from, "-");
+	const char *name = use_stdin ? "(standard input)" : o->from;
+	FILE *f = use_stdin ? stdin : fopen(o->from, "r");
 	struct event_encoder enc;
-	FILE *f = fopen(o->from, "r");
-	char *line = NULL;
+	struct from_line fl;
+	char *line = NULL, err[256];
 	size_t cap = 0;
 	ssize_t len;
-	long lineno = 0;
-	int bad = 0, rc = EX_OK;
+	long lineno = 0, bad = 0;
+	int rc = EX_OK;
 
 	if (!f) {
 		log_error("cannot open '%s': %s", o->from, strerror(errno));
 		return EX_NOINPUT;
 	}
 	event_encoder_init(&enc);
+	from_line_init(&fl);
 	while ((len = getline(&line, &cap, f)) != -1) {
-		json_error_t jerr;
-		json_t *obj, *raw;
-		struct event ev;
-		char err[256];
+		const void *payload, *key;
+		size_t plen, keylen;
 
 		lineno++;
-		if (len <= 1 && (line[0] == '\n' || len == 0))
-			continue;
-		obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!obj || !json_is_object(obj)) {
-			log_error("%s:%ld: %s", o->from, lineno, obj ? "not a JSON object" : jerr.text);
+		if (from_line_parse(&fl, line, (size_t)len, err, sizeof(err)) < 0) {
+			log_error("%s:%ld: %s", name, lineno, err);
 			bad++;
-			json_decref(obj);
 			continue;
 		}
-		/* "_raw_hex" writes its bytes as they are: a way to put malformed events on a
-		 * topic, to see how consumers record and skip them. */
-		raw = json_object_get(obj, "_raw_hex");
-		if (raw) {
-			unsigned char *bytes;
-			size_t nbytes;
-			if (!json_is_string(raw) || hex_decode(json_string_value(raw), &bytes, &nbytes) < 0) {
-				log_error("%s:%ld: _raw_hex is not a hex string", o->from, lineno);
-				bad++;
-			} else {
-				if (rk && produce_one(rk, topic, NULL, 0, bytes, nbytes, err, sizeof(err)) < 0) {
-					log_error("%s:%ld: %s", o->from, lineno, err);
-					rc = EX_UNAVAILABLE;
-				}
-				(*produced)++;
-				free(bytes);
-			}
-		} else if (event_from_json(obj, &ev, err, sizeof(err)) < 0) {
-			log_error("%s:%ld: %s", o->from, lineno, err);
-			bad++;
-		} else if (rk) {
-			const void *payload, *key;
-			size_t plen, keylen;
-
-			event_encode(&enc, &ev, &payload, &plen);
-			event_key(o, &ev, &key, &keylen);
-			if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
-				log_error("%s:%ld: %s", o->from, lineno, err);
-				rc = EX_UNAVAILABLE;
-			}
-			(*produced)++;
-			rd_kafka_poll(rk, 0);
-		}
-		json_decref(obj);
-		if (rc != EX_OK || stop_requested)
+		switch (fl.kind) {
+		case FROM_LINE_BLANK:
 			break;
+		case FROM_LINE_RAW:
+			queue_add(q, NULL, 0, fl.raw, fl.raw_len);
+			break;
+		case FROM_LINE_EVENT:
+			event_encode(&enc, &fl.ev, &payload, &plen);
+			event_key(o, &fl.ev, &key, &keylen);
+			queue_add(q, key, keylen, payload, plen);
+			break;
+		}
 	}
 	if (ferror(f)) {
-		log_error("cannot read '%s': %s", o->from, strerror(errno));
+		log_error("cannot read '%s': %s", name, strerror(errno));
 		rc = EX_IOERR;
-	}
-	if (bad && rc == EX_OK) {
-		log_error("%s: %d bad line(s); nothing produced", o->from, bad);
+	} else if (bad) {
+		log_error("%s: %ld bad line(s); nothing produced", name, bad);
 		rc = EX_DATAERR;
 	}
 	free(line);
+	from_line_release(&fl);
 	event_encoder_release(&enc);
-	fclose(f);
+	if (!use_stdin)
+		fclose(f);
 	return rc;
+}
+
+/* Produces what from_load() queued, in order. Returns an exit code. */
+static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *topic,
+			int64_t *produced)
+{
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < q->n && !stop_requested; i++) {
+		const struct from_msg *m = &q->msgs[i];
+		const char *key = q->bytes + m->off;
+
+		if (produce_one(rk, topic, m->keylen ? key : NULL, m->keylen, key + m->keylen, m->len, err,
+				sizeof(err)) < 0) {
+			log_error("%s", err);
+			return EX_UNAVAILABLE;
+		}
+		(*produced)++;
+		rd_kafka_poll(rk, 0);
+	}
+	return EX_OK;
 }
 
 /* A min-heap of (due time, user) for heart-beats. */
@@ -457,6 +481,7 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 static int produce_run(int argc, char **argv)
 {
 	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
+	struct from_queue q = { 0 };
 	struct delivery d;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -469,26 +494,30 @@ static int produce_run(int argc, char **argv)
 	common_opts_init(&o.co);
 	if ((rc = options_parse(&cmd_produce, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
 		return rc;
-	if (o.from && (o.heartbeats || o.duration_ms || o.count))
-		return usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
+	if (o.from && (o.heartbeats || o.duration_ms || o.count)) {
+		rc = usage_error(&cmd_produce, "--from cannot be combined with --heartbeats, --count or --duration");
+		goto opts_release;
+	}
 	log_init("produce", o.co.verbosity);
 	brokers = common_brokers(&o.co);
-	if (!brokers)
-		return EX_USAGE;
+	if (!brokers) {
+		rc = EX_USAGE;
+		goto opts_release;
+	}
 	rng_state = o.seed >= 0 ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
 	if (!rng_state)
 		rng_state = 1;
 
 	/* Validate a file before connecting, so that a bad one produces nothing. */
-	if (o.from && (rc = from_file_pass(&o, NULL, o.co.topic, &produced)) != EX_OK)
-		return rc;
-	produced = 0;
+	if (o.from && (rc = from_load(&o, &q)) != EX_OK)
+		goto queue_release;
 
 	memset(&d, 0, sizeof(d));
 	conf = kafka_conf_new(&o.co, brokers, kafka_producer_tuning, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto queue_release;
 	}
 	/* Unkeyed events go to a random partition per message, not in sticky runs: --key
 	 * none promises to spread them. -X still has the last word. */
@@ -497,18 +526,20 @@ static int produce_run(int argc, char **argv)
 	     kafka_conf_user_props(conf, &o.co, err, sizeof(err)) < 0)) {
 		log_error("%s", err);
 		rd_kafka_conf_destroy(conf);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto queue_release;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, &d);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", err);
-		return EX_SOFTWARE;
+		rc = EX_SOFTWARE;
+		goto queue_release;
 	}
 	signals_install();
 	t0 = clock_mono_ms();
-	rc = o.from ? from_file_pass(&o, rk, o.co.topic, &produced) : simulate(&o, rk, o.co.topic, &produced);
+	rc = o.from ? from_produce(&q, rk, o.co.topic, &produced) : simulate(&o, rk, o.co.topic, &produced);
 
 	/* Wait for every delivery report; a broker that never answers fails them at
 	 * message.timeout.ms, so this ends. */
@@ -531,6 +562,9 @@ static int produce_run(int argc, char **argv)
 	}
 	rd_kafka_destroy(rk);
 	free(d.per_partition);
+queue_release:
+	queue_release(&q);
+opts_release:
 	options_release(&cmd_produce, &o);
 	return rc;
 }

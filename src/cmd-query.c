@@ -114,7 +114,9 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 	int rc = store_user_get(t, name, strlen(name), &u, err, errlen);
 
 	if (rc == STORE_NOTFOUND) {
-		fprintf(stderr, "pingpong query: no user '%s'\n", name);
+		fputs("pingpong query: no user '", stderr);
+		fput_escaped(name, strlen(name), stderr);
+		fputs("'\n", stderr);
 		return 1;
 	}
 	if (rc != 0)
@@ -127,8 +129,12 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 		json_object_set_new(o, "email", u.email ? json_stringn(u.email, u.email_len) : json_null());
 		print_json(o);
 	} else {
-		printf("user: %s\nemail: %.*s\nlast_seen: %" PRId64 "\nevents: %" PRIu64 "\n", name,
-		       (int)u.email_len, u.email ? u.email : "", u.last_seen, u.count);
+		/* Names and emails escaped: they may hold newlines and terminal controls. */
+		fputs("user: ", stdout);
+		fput_escaped(name, strlen(name), stdout);
+		fputs("\nemail: ", stdout);
+		fput_escaped(u.email ? u.email : "", u.email_len, stdout);
+		printf("\nlast_seen: %" PRId64 "\nevents: %" PRIu64 "\n", u.last_seen, u.count);
 	}
 	return 0;
 }
@@ -145,8 +151,11 @@ static int print_user(void *arg, const char *user, size_t len, const struct stor
 		json_object_set_new(o, "email", u->email ? json_stringn(u->email, u->email_len) : json_null());
 		print_json(o);
 	} else {
-		printf("%.*s\t%" PRId64 "\t%" PRIu64 "\t%.*s\n", (int)len, user, u->last_seen, u->count,
-		       (int)u->email_len, u->email ? u->email : "");
+		/* Escaped, so that a tab or a newline in a name cannot shift the columns. */
+		fput_escaped(user, len, stdout);
+		printf("\t%" PRId64 "\t%" PRIu64 "\t", u->last_seen, u->count);
+		fput_escaped(u->email ? u->email : "", u->email_len, stdout);
+		putchar('\n');
 	}
 	return 0;
 }
@@ -170,13 +179,9 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 			size_t len)
 {
 	const struct query_opts *q = arg;
-	const unsigned char *b = payload;
 	char hex[2 * STORE_REJECT_PAYLOAD_MAX + 1];
-	size_t i;
 
-	for (i = 0; i < len && i < STORE_REJECT_PAYLOAD_MAX; i++)
-		snprintf(hex + 2 * i, 3, "%02x", b[i]);
-	hex[2 * i] = '\0';
+	hex_encode(payload, len < STORE_REJECT_PAYLOAD_MAX ? len : STORE_REJECT_PAYLOAD_MAX, hex);
 	if (q->json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "partition", json_integer(partition));
@@ -185,7 +190,9 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "payload_hex", json_string(hex));
 		print_json(o);
 	} else {
-		printf("%d\t%" PRId64 "\t%s\t%s\n", (int)partition, offset, reason, hex);
+		printf("%d\t%" PRId64 "\t", (int)partition, offset);
+		fput_escaped(reason, strlen(reason), stdout);
+		printf("\t%s\n", hex);
 	}
 	return 0;
 }
@@ -221,7 +228,11 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "text", json_stringn(text, tlen));
 		print_json(o);
 	} else {
-		printf("-> %.*s: %.*s\n", (int)rlen, recipient, (int)tlen, text);
+		fputs("-> ", stdout);
+		fput_escaped(recipient, rlen, stdout);
+		fputs(": ", stdout);
+		fput_escaped(text, tlen, stdout);
+		putchar('\n');
 	}
 	return 0;
 }
@@ -254,6 +265,7 @@ static int query_run(int argc, char **argv)
 	if (!query_subcommands[i])
 		return usage_error(&cmd_query, "unknown query '%s'", what);
 	log_init("query", q.co.verbosity);
+	sigpipe_install(); /* `query users | head` ends quietly, as the consumers do */
 
 	if (store_open(&s, q.store_dir, &so, err, sizeof(err)) != 0 ||
 	    (store_bind(s, q.co.topic, NULL, err, sizeof(err)) != 0 && (store_close(s), 1))) {

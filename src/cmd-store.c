@@ -44,8 +44,11 @@ static void report_problem(void *arg, const char *problem)
 {
 	int *shown = arg;
 
-	if ((*shown)++ < 100)
-		printf("%s\n", problem);
+	/* A problem may quote a user's name: escaped. */
+	if ((*shown)++ < 100) {
+		fput_escaped(problem, strlen(problem), stdout);
+		putchar('\n');
+	}
 }
 
 static int store_check_cmd(struct store_txn *t, int quiet)
@@ -99,10 +102,14 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		free(line);
 		json_decref(o);
 	} else {
-		printf("topic:     %s\ngroup:     %s\nusers:     %" PRIu64 "\nindex:     %" PRIu64
+		fputs("topic:     ", stdout);
+		fput_escaped(topic, strlen(topic), stdout);
+		fputs("\ngroup:     ", stdout);
+		fput_escaped(group, strlen(group), stdout);
+		printf("\nusers:     %" PRIu64 "\nindex:     %" PRIu64
 		       "\noffsets:   %" PRIu64 "\nrejects:   %" PRIu64 "\ngaps:      %" PRIu64
 		       "\noutbox:    %" PRIu64 "\nmap size:  %" PRIu64 " MiB\nused:      %.1f MiB\n",
-		       topic, group, st.users, st.index, st.offsets, st.rejects, st.gaps, st.outbox,
+		       st.users, st.index, st.offsets, st.rejects, st.gaps, st.outbox,
 		       st.map_size >> 20, (double)st.used_bytes / (1 << 20));
 	}
 	return 0;

@@ -21,7 +21,8 @@
 
 static const char tail_usage[] =
 	"usage: pingpong tail [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [--from-beginning]\n"
-	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n";
+	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n"
+	"                     [--broker-timeout D]\n";
 
 static const char tail_description[] =
 	"Prints each event of the topic as one JSON line: partition, offset, key and fields.\n"
@@ -31,6 +32,7 @@ struct tail_opts {
 	struct common_opts co;
 	int from_beginning, exit_at_end, discard;
 	int64_t count;
+	int64_t broker_timeout_ms; /* -1 until given */
 	const char *group;
 };
 
@@ -45,6 +47,9 @@ static const struct option_spec tail_options[] = {
 		      "read as a member of consumer group G and commit what was printed; without it, tail "
 		      "reads every partition and commits nothing"),
 	OPTION_FLAG(0, "null", OFF(discard), "consume and discard: no decoding, no output but the summary"),
+	OPTION_DURATION(0, "broker-timeout", OFF(broker_timeout_ms),
+			"exit 69 when no broker has answered for D (default: 30s with --exit-at-end, "
+			"else never; 0 is never)"),
 	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
 	OPTION_GROUP(COMMON_HEADING, common_log_options, OFF(co)),
 	OPTION_END
@@ -52,6 +57,7 @@ static const struct option_spec tail_options[] = {
 
 struct tail_state {
 	int exit_at_end;
+	struct kafka_watch watch; /* does any broker answer? (--broker-timeout) */
 	char *at_end;        /* per partition: reached its end since the last message */
 	char *assigned;      /* per partition: currently ours */
 	int nparts;
@@ -100,6 +106,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	char buf[1024];
 	int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
 
+	kafka_watch_contact(&t->watch); /* the group's coordinator answered */
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_verbose("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 		tail_mark(t, parts, 1);
@@ -119,16 +126,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 static void print_hex(json_t *obj, const char *key, const void *buf, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
-	const unsigned char *b = buf;
 	char *hex = xmalloc(len * 2 + 1);
-	size_t i;
 
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[b[i] >> 4];
-		hex[2 * i + 1] = digits[b[i] & 15];
-	}
-	json_object_set_new(obj, key, json_stringn(hex, len * 2));
+	json_object_set_new(obj, key, json_stringn(hex_encode(buf, len, hex), len * 2));
 	free(hex);
 }
 
@@ -156,18 +156,21 @@ static void print_message(struct event_decoder *dec, const rd_kafka_message_t *m
 	json_decref(obj);
 }
 
-/* Assigns every partition of the topic at the beginning or the end. Returns 0 or -1. */
-static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, int from_beginning)
+/* Assigns every partition of the topic at the beginning or the end, waiting up to
+ * timeout_ms for the topic's metadata. Returns 0 or -1. */
+static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, const char *brokers,
+		      int from_beginning, int64_t timeout_ms)
 {
 	rd_kafka_topic_partition_list_t *parts;
 	char err[512];
 	int n, p;
 
-	n = kafka_partition_count(rk, topic, 10000, err, sizeof(err));
+	n = kafka_partition_count(rk, topic, (int)timeout_ms, err, sizeof(err));
 	if (n < 0) {
-		log_error("%s", err);
+		log_error("cannot read the partitions of '%s' from '%s': %s", topic, brokers, err);
 		return -1;
 	}
+	kafka_watch_contact(&t->watch);
 	parts = rd_kafka_topic_partition_list_new(n);
 	for (p = 0; p < n; p++)
 		rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
@@ -180,7 +183,7 @@ static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, i
 
 static int tail_run(int argc, char **argv)
 {
-	struct tail_opts o = { .count = 0 };
+	struct tail_opts o = { .count = 0, .broker_timeout_ms = -1 };
 	struct tail_state t;
 	struct event_decoder dec;
 	int from_beginning, discard, rc = EX_OK;
@@ -201,8 +204,10 @@ static int tail_run(int argc, char **argv)
 	count = o.count;
 	group = o.group;
 	log_init("tail", o.co.verbosity);
-	if (!(brokers = common_brokers(&o.co)))
-		return EX_USAGE;
+	if (!(brokers = common_brokers(&o.co))) {
+		rc = EX_USAGE;
+		goto opts_release;
+	}
 
 	conf = kafka_conf_new(&o.co, brokers, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
@@ -215,7 +220,8 @@ static int tail_run(int argc, char **argv)
 		log_error("%s", err);
 		if (conf)
 			rd_kafka_conf_destroy(conf);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto opts_release;
 	}
 	if (!group) {
 		/* librdkafka's consumer API wants a group.id even for assign(); this one never
@@ -225,7 +231,8 @@ static int tail_run(int argc, char **argv)
 		if (kafka_conf_set(conf, "group.id", anon, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			rd_kafka_conf_destroy(conf);
-			return EX_USAGE;
+			rc = EX_USAGE;
+			goto opts_release;
 		}
 	}
 	rd_kafka_conf_set_opaque(conf, &t);
@@ -234,11 +241,16 @@ static int tail_run(int argc, char **argv)
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", err);
-		return EX_SOFTWARE;
+		rc = EX_SOFTWARE;
+		goto opts_release;
 	}
 	rd_kafka_poll_set_consumer(rk);
 	signals_install();
 	event_decoder_init(&dec);
+	/* As for the consumers: only a tail that is to stop at the end gives up by default. */
+	if (o.broker_timeout_ms < 0)
+		o.broker_timeout_ms = t.exit_at_end ? 30000 : 0;
+	kafka_watch_init(&t.watch, o.broker_timeout_ms);
 
 	if (group) {
 		rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
@@ -251,7 +263,8 @@ static int tail_run(int argc, char **argv)
 			rc = EX_UNAVAILABLE;
 			goto consumer_close;
 		}
-	} else if (assign_all(rk, &t, o.co.topic, from_beginning) < 0) {
+	} else if (assign_all(rk, &t, o.co.topic, brokers, from_beginning,
+			      o.broker_timeout_ms ? o.broker_timeout_ms : 10000) < 0) {
 		rc = EX_UNAVAILABLE;
 		goto consumer_close;
 	}
@@ -263,8 +276,15 @@ static int tail_run(int argc, char **argv)
 		if (!m) {
 			if (t.exit_at_end && tail_all_at_end(&t))
 				break;
+			if (kafka_watch_expired(&t.watch, rk, brokers, err, sizeof(err))) {
+				log_error("%s", err);
+				rc = EX_UNAVAILABLE;
+				break;
+			}
 			continue;
 		}
+		if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			kafka_watch_contact(&t.watch);
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			tail_grow(&t, m->partition);
 			t.at_end[m->partition] = 1;
@@ -301,6 +321,7 @@ consumer_close:
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	event_decoder_release(&dec);
+opts_release:
 	free(t.at_end);
 	free(t.assigned);
 	options_release(&cmd_tail, &o);

@@ -12,6 +12,7 @@
 #ifndef PP_CMD_H
 #define PP_CMD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sysexits.h>
 
@@ -74,8 +75,14 @@ int usage_help(const struct command *cmd);
  * msgpack-c and jansson that it runs with, one a line, as kcat -V does. */
 void version_print(int libraries);
 
-/* A signal flag set by SIGINT/SIGTERM once signals_install() ran. */
-extern volatile int stop_requested;
+/* A signal flag set by SIGINT, SIGTERM or SIGHUP once signals_install() ran (SIGHUP
+ * not if it was ignored at start, as under nohup). */
+extern volatile sig_atomic_t stop_requested;
 void signals_install(void);
+
+/* A closed standard output ends the command quietly with status 0 (see options.c).
+ * signals_install() installs it too. Not for `store check`: a checker that found
+ * problems must not end with 0 because its reader went away. */
+void sigpipe_install(void);
 
 #endif

@@ -30,6 +30,9 @@ const struct option_spec consumer_options[] = {
 	OPTION_CHOICE(0, "start", CONS(start_latest), start_choices,
 		      "where a partition with no stored offset starts (default earliest)"),
 	OPTION_FLAG(0, "exit-at-end", CONS(exit_at_end), "stop once every assigned partition is read to its end"),
+	OPTION_DURATION(0, "broker-timeout", CONS(broker_timeout_ms),
+			"exit 69 when no broker has answered for D (default: 30s with --exit-at-end, "
+			"else never; 0 is never)"),
 	OPTION_CHOICE(0, "on-gap", CONS(on_gap_skip), on_gap_choices,
 		      "when stored offsets fall outside the log: stop (default), or go on from the log "
 		      "start and record the gap"),
@@ -49,6 +52,7 @@ void consumer_opts_init(struct consumer_opts *o, const char *default_group)
 	o->batch = 1000;
 	o->linger_ms = 100;
 	o->after_poll_ms = 200;
+	o->broker_timeout_ms = -1; /* not given */
 }
 
 int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
@@ -85,6 +89,10 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 	c->cfg.linger_ms = o->linger_ms;
 	c->cfg.start_latest = o->start_latest;
 	c->cfg.exit_at_end = o->exit_at_end;
+	/* A consumer that runs for ever waits for its brokers for ever, unless told; one that
+	 * is to stop at the end must not hang when there is no broker to tell it the end. */
+	c->cfg.broker_timeout_ms = o->broker_timeout_ms >= 0 ? o->broker_timeout_ms :
+				   o->exit_at_end ? 30000 : 0;
 	c->cfg.on_gap_skip = o->on_gap_skip;
 	c->cfg.gate = c->gate;
 	if (crash_init() < 0) {
@@ -113,7 +121,8 @@ int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx
 	rc = engine_run(&c->cfg, hooks, ctx, &stats);
 	elapsed_ms = clock_mono_ms() - t0;
 	/* The rate counts from the first event: joining the group is not processing. */
-	busy_ms = st->first_ms ? st->last_ms - st->first_ms : 0;
+	/* With no batch committed there is no span (last_ms is 0). */
+	busy_ms = st->first_ms && st->last_ms > st->first_ms ? st->last_ms - st->first_ms : 0;
 	log_info("%" PRId64 " events consumed in %.2fs, %.2fs from the first (%.0f events/s): %" PRId64
 		 " applied, %" PRId64 " rejected, %" PRId64 " already applied, in %" PRId64 " batches",
 		 st->consumed, (double)elapsed_ms / 1000, (double)busy_ms / 1000,

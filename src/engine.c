@@ -48,6 +48,7 @@ struct engine {
 	int mirror_failed;
 	int64_t last_mirror_retry;
 	int64_t started;
+	struct kafka_watch watch;        /* does any broker answer? (--broker-timeout) */
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -83,6 +84,8 @@ static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
 
 	(void)rk;
 	(void)offsets;
+	if (!err)
+		kafka_watch_contact(&e->watch);
 	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
 		if (!e->mirror_failed)
 			log_warn("mirroring offsets to Kafka failed (will retry; the store is unaffected): %s",
@@ -238,6 +241,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	char buf[2048];
 	int i, rc;
 
+	kafka_watch_contact(&e->watch); /* the group's coordinator answered */
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 		crash_point("in-assign");
@@ -489,6 +493,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
+	kafka_watch_init(&e->watch, cfg->broker_timeout_ms);
 	return rk;
 fail:
 	log_error("%s", err);
@@ -541,6 +546,13 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		if (!rkm || ++since_clock >= 64) {
 			now = clock_mono_ms();
 			since_clock = 0;
+		}
+		if (rkm && (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF))
+			kafka_watch_contact(&e.watch);
+		else if (!rkm && kafka_watch_expired(&e.watch, e.rk, cfg->brokers, e.err, sizeof(e.err))) {
+			log_error("%s", e.err);
+			rc = EX_UNAVAILABLE;
+			break;
 		}
 		if (rkm && rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			parts_grow(&e, rkm->partition);

@@ -23,6 +23,8 @@ struct engine_config {
 	int64_t linger_ms;       /* ... or what arrived within this time */
 	int start_latest;        /* where a partition with no stored offset starts */
 	int exit_at_end;         /* stop once every assigned partition is at its end */
+	int64_t broker_timeout_ms; /* give up (EX_UNAVAILABLE) when no broker answers this
+				    * long; 0 for never */
 	int on_gap_skip;         /* accept lost offsets and record them, instead of stopping */
 	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
 	struct gate *gate;       /* dependencies to wait for, or NULL */

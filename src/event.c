@@ -76,7 +76,6 @@ static int activity_parse(const char *s, size_t len, enum event_activity *a)
  * anything but printable ASCII is escaped and a long value is cut short. */
 static void quote_bytes(char *out, size_t outlen, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t i, o = 0, shown = len > 32 ? 32 : len;
 
 	for (i = 0; i < shown && o + 5 < outlen; i++) {
@@ -86,8 +85,8 @@ static void quote_bytes(char *out, size_t outlen, const char *s, size_t len)
 		} else {
 			out[o++] = '\\';
 			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 0xf];
+			hex_encode(&c, 1, out + o);
+			o += 2;
 		}
 	}
 	if (i < len && o + 4 < outlen) {

@@ -40,7 +40,9 @@ void event_decoder_release(struct event_decoder *d);
 /* Decodes and validates one event. Returns 0, or -1 with a precise reason in err:
  * "payload too large (70000 bytes, max 65536)", "truncated msgpack", "trailing bytes
  * after event", "not a msgpack map", "missing field 'user'", "field 'ts' is not an
- * integer", "field 'user' is not valid UTF-8", ... The event's strings point into buf. */
+ * integer", "field 'user' is not valid UTF-8", "field 'user' contains a NUL byte", ...
+ * The event's strings point into buf. A message may hold NUL bytes; a user or an email
+ * may not. */
 int event_decode(struct event_decoder *d, const void *buf, size_t len, struct event *ev,
 		 char *err, size_t errlen);
 

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +43,46 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
 	return 0;
 }
 
+/* Copies librdkafka's message about a refused -X value into err with every occurrence of
+ * the value replaced by "...": the message may quote it ('Invalid value "x" for ...',
+ * 'value x is outside allowed range'), and a value may be a password. */
+static int refused_prop(const char *key, const char *value, const char *why, char *err,
+			size_t errlen)
+{
+	char redacted[512];
+	size_t o = 0, vlen = strlen(value);
+	const char *p = why;
+
+	while (*p && o + 4 < sizeof(redacted)) {
+		if (vlen && !strncmp(p, value, vlen)) {
+			memcpy(redacted + o, "...", 3);
+			o += 3;
+			p += vlen;
+		} else {
+			redacted[o++] = *p++;
+		}
+	}
+	while (o > 0 && (redacted[o - 1] == '\n' || redacted[o - 1] == ' '))
+		o--;
+	redacted[o] = '\0';
+	return set_err(-1, err, errlen, "-X %s: %s", key, redacted);
+}
+
 int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen)
 {
 	size_t i;
 
 	for (i = 0; co && i < co->props.n; i++) {
 		const char *eq = strchr(co->props.v[i], '=');
-		char key[256];
+		char key[256], why[512];
 
+		/* The key only, never the value: it may be a password. */
 		if ((size_t)(eq - co->props.v[i]) >= sizeof(key))
-			return set_err(-1, err, errlen, "-X property name too long: '%s'", co->props.v[i]);
+			return set_err(-1, err, errlen, "-X property name too long (%zu bytes, max %zu)",
+				       (size_t)(eq - co->props.v[i]), sizeof(key) - 1);
 		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props.v[i]), co->props.v[i]);
-		if (kafka_conf_set(conf, key, eq + 1, err, errlen) < 0)
-			return -1;
+		if (kafka_conf_set(conf, key, eq + 1, why, sizeof(why)) < 0)
+			return refused_prop(key, eq + 1, why, err, errlen);
 	}
 	return 0;
 }
@@ -68,6 +96,15 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 		log_verbose("librdkafka %s: %s", fac, buf);
 }
 
+/* The last error librdkafka reported outside any request, for kafka_watch_expired().
+ * Error callbacks run in the thread that polls, which for every pingpong client is the
+ * main thread. */
+static struct {
+	int err;
+	char reason[512];
+	unsigned long seq; /* how many were reported */
+} last_error;
+
 /* Errors outside any request, e.g. "1/1 brokers are down": said once, not every retry. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -75,10 +112,55 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 	(void)rk;
 	(void)opaque;
+	last_error.err = err;
+	snprintf(last_error.reason, sizeof(last_error.reason), "%s", reason);
+	last_error.seq++;
 	if (err == last_err && err != RD_KAFKA_RESP_ERR__FATAL)
 		return;
 	last_err = err;
 	log_warn("%s (still trying)", reason);
+}
+
+void kafka_watch_init(struct kafka_watch *w, int64_t timeout_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->timeout_ms = timeout_ms;
+	w->since = clock_mono_ms();
+	w->seq = last_error.seq;
+}
+
+void kafka_watch_contact(struct kafka_watch *w)
+{
+	w->contacted = 1;
+	w->since = 0;
+}
+
+int kafka_watch_expired(struct kafka_watch *w, rd_kafka_t *rk, const char *brokers, char *err,
+			size_t errlen)
+{
+	char when[32];
+	int64_t now;
+
+	/* Metadata from any broker counts as a first answer: a group's first join may take
+	 * long (a rebalance waits for a dead member's session to time out), and the broker
+	 * is there all the same. It stays cached, so it cannot tell a later recovery. */
+	if (!w->contacted && rd_kafka_controllerid(rk, 0) >= 0)
+		kafka_watch_contact(w);
+	if (w->seq != last_error.seq) {
+		w->seq = last_error.seq;
+		if (last_error.err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !w->since)
+			w->since = clock_mono_ms();
+	}
+	if (!w->timeout_ms || !w->since)
+		return 0;
+	now = clock_mono_ms();
+	if (now - w->since < w->timeout_ms)
+		return 0;
+	set_err(1, err, errlen, "no broker of '%s' %s %s (--broker-timeout); last error: %s",
+		brokers, w->contacted ? "has answered for" : "answered within",
+		format_duration(w->timeout_ms, when, sizeof(when)),
+		last_error.seq ? last_error.reason : "none reported");
+	return 1;
 }
 
 rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,

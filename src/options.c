@@ -2,11 +2,13 @@
  * signals. */
 #include "config.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -16,7 +18,7 @@
 #include "cmd.h"
 #include "util.h"
 
-volatile int stop_requested;
+volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
 {
@@ -24,16 +26,49 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
+/* A write to a closed pipe or socket raises SIGPIPE in the thread that wrote. When it
+ * is standard output that has gone (`pingpong messages | head -1`), that is an ordinary
+ * end, as for any Unix filter: end at once, quietly, with status 0. Nothing that was not
+ * printed is committed: the consumers print a batch before they commit it, and a
+ * consumer killed at any instant restarts exactly where its store (or, without one, its
+ * Kafka offsets) says, so this is as safe as the crash it resembles. The cost is that
+ * the member does not leave its group: the others wait at most one session timeout.
+ * Any other closed pipe leaves the write to fail with EPIPE, as if ignored. Only
+ * async-signal-safe calls here: poll and _exit. */
+static void on_sigpipe(int sig)
+{
+	struct pollfd out = { .fd = STDOUT_FILENO, .events = POLLOUT };
+
+	(void)sig;
+	if (poll(&out, 1, 0) == 1 && (out.revents & (POLLERR | POLLHUP)))
+		_exit(0);
+}
+
+/* SIGHUP (the terminal went away, or a supervisor's polite stop) ends a command the way
+ * SIGTERM does: a consumer finishes its batch, leaves its group and logs its summary.
+ * Started under nohup, which ignores SIGHUP, it keeps ignoring it. */
 void signals_install(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGHUP, &sa, NULL);
+	sigpipe_install();
+}
+
+void sigpipe_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigpipe;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
 static int check_nonempty(const char *arg, void *target)
@@ -63,7 +98,7 @@ const struct option_spec common_topic_options[] = {
 
 static const struct option_spec property_option[] = {
 	{ .kind = OPT_LIST, .short_name = 'X', .argname = "KEY=VALUE", .offset = CO(props),
-	  .parse = check_property, .help = "librdkafka property, repeatable; applied last" },
+	  .parse = check_property, .secret = 1, .help = "librdkafka property, repeatable; applied last" },
 	OPTION_END
 };
 

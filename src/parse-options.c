@@ -145,7 +145,7 @@ static const char *value_expected(const struct option_spec *s, char *buf, size_t
 			snprintf(buf, len, "a number in [%" PRId64 ", %" PRId64 "]", s->min, s->max);
 		return buf;
 	case OPT_DURATION:
-		return "a duration with a unit (250ms, 30s, 5m, 1h)";
+		return "a duration with a unit (250ms, 30s, 1m30s, 2d)";
 	case OPT_TIME:
 		return "milliseconds since the epoch or an ISO 8601 time (2026-11-22T10:00:00Z)";
 	case OPT_CHOICE:
@@ -215,6 +215,12 @@ static int set_value(const struct command *cmd, const struct flat_option *f, con
 		return 0;
 	default:
 		return 0;
+	}
+	if (s->secret) {
+		size_t klen = strcspn(arg, "=");
+		return usage_error(cmd, "%s takes %s, not '%.*s%s'", option_name(s, name, sizeof(name)),
+				   value_expected(s, expected, sizeof(expected)), (int)klen, arg,
+				   arg[klen] ? "=..." : "");
 	}
 	return usage_error(cmd, "%s takes %s, not '%s'", option_name(s, name, sizeof(name)),
 			   value_expected(s, expected, sizeof(expected)), arg);

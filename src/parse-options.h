@@ -58,6 +58,8 @@ struct option_spec {
 	 * (target is then the option's own target, untouched). 0, or -1 to refuse arg. */
 	int (*parse)(const char *arg, void *target);
 	const char *expects;        /* what an error says the option takes, when .parse refuses */
+	int secret;                 /* KEY=VALUE whose VALUE may be a password: an error shows
+				     * the key only */
 	const struct option_spec *group; /* OPT_GROUP */
 	const char *only;           /* OPT_GROUP: its options go only with this first operand
 				     * (a subcommand, such as "stat"); NULL: with any */

@@ -71,35 +71,83 @@ int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
-int parse_duration_ms(const char *s, int64_t *ms)
+/* The largest duration accepted: far beyond any sensible setting, and small enough that
+ * callers may add two of them, or one to a clock, without overflow. */
+#define DURATION_MAX_MS (INT64_MAX / 4)
+
+/* Reads a unit at *p, one of ms s m h d: returns its milliseconds and moves *p past
+ * it, or returns 0 (no unit). "ms" is tried before "m". */
+static int64_t duration_unit(const char **p)
 {
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	static const struct { const char *name; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
 	};
-	char *end;
-	double v;
 	size_t i;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+		if (!strncmp(*p, units[i].name, n)) {
+			*p += n;
+			return units[i].ms;
+		}
+	}
+	return 0;
+}
+
+/* Digits only, never strtod: strtod also reads "nan", "inf", "0x1p4" and "1e3", and a
+ * NaN compares false with every bound, so it would slip through as any value. */
+int parse_duration_ms(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int64_t total = 0, last_unit = INT64_MAX;
+
+	if (!s || !*s)
 		return -1;
 	if (!strcmp(s, "0")) {
 		*ms = 0;
 		return 0;
 	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].unit)) {
-			double r = v * (double)units[i].ms;
-			if (r > (double)INT64_MAX / 2)
+	while (*p) {
+		int64_t whole = 0, unit, part;
+		double frac = 0, scale = 1;
+		int digits = 0;
+
+		for (; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (whole > (DURATION_MAX_MS - 9) / 10)
 				return -1;
-			*ms = (int64_t)(r + 0.5);
-			return 0;
+			whole = whole * 10 + (*p - '0');
 		}
+		if (*p == '.') {
+			int fdigits = 0;
+			for (p++; *p >= '0' && *p <= '9'; p++, fdigits++) {
+				/* Beyond a nanosecond of a day the digits change nothing. */
+				if (fdigits < 15) {
+					scale /= 10;
+					frac += (*p - '0') * scale;
+				}
+			}
+			if (!fdigits)
+				return -1;
+			digits += fdigits;
+		}
+		if (!digits)
+			return -1;
+		/* Units in decreasing order, each once: 1h30m, not 30m1h or 1m1m. */
+		unit = duration_unit(&p);
+		if (!unit || unit >= last_unit)
+			return -1;
+		last_unit = unit;
+		/* Whole units in integers, exact; only the fraction, less than one unit, in
+		 * floating point. DURATION_MAX_MS leaves room for that unit. */
+		if (whole > DURATION_MAX_MS / unit)
+			return -1;
+		part = whole * unit + (int64_t)(frac * (double)unit + 0.5);
+		if (part > DURATION_MAX_MS - total)
+			return -1;
+		total += part;
 	}
-	return -1;
+	*ms = total;
+	return 0;
 }
 
 int parse_size(const char *s, uint64_t *bytes)
@@ -242,15 +290,91 @@ int set_err(int rc, char *err, size_t errlen, const char *fmt, ...)
 	return rc;
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
+char *hex_encode(const void *buf, size_t len, char *out)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[b[i] >> 4];
+		out[2 * i + 1] = hex_digits[b[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+/* The value of a hex digit, or -1. */
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *hex, size_t hexlen, void *out)
+{
+	unsigned char *b = out;
+	size_t i;
+
+	if (hexlen % 2)
+		return -1;
+	for (i = 0; i < hexlen; i += 2) {
+		int hi = hex_value((unsigned char)hex[i]), lo = hex_value((unsigned char)hex[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		b[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The length of the UTF-8 character at s[0..len), 1 to 4, or 0 if the bytes there are
+ * not one (overlong, a surrogate, beyond U+10FFFF, cut short or a stray byte). */
+static size_t utf8_char_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	uint32_t cp;
+	size_t n, k;
+
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		n = 1;
+		cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 2;
+		cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len <= n)
+		return 0;
+	for (k = 1; k <= n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
 int utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = s[i];
-		uint32_t cp;
-		size_t n, k;
+		size_t n;
 
 		/* Names and messages are mostly ASCII: skip it eight bytes at a time. */
 		while (i + 8 <= len) {
@@ -262,35 +386,59 @@ int utf8_valid(const char *str, size_t len)
 		}
 		if (i >= len)
 			break;
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+		if (!(n = utf8_char_len(s + i, len - i)))
 			return 0;
-		}
-		if (len - i <= n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
+		i += n;
 	}
 	return 1;
+}
+
+int fput_escaped(const char *str, size_t len, FILE *out)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		char esc[8];
+		size_t n = 1;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (n = utf8_char_len(s + i, len - i)) > 0) {
+			/* U+0080..U+009F is C2 80..C2 9F: C1 controls, such as CSI (U+009B). */
+			if (!(c == 0xc2 && s[i + 1] < 0xa0)) {
+				i += n;
+				continue;
+			}
+			snprintf(esc, sizeof(esc), "\\u%04x", s[i + 1]);
+		} else if (c == '\\') {
+			strcpy(esc, "\\\\");
+		} else if (c == '\n') {
+			strcpy(esc, "\\n");
+		} else if (c == '\r') {
+			strcpy(esc, "\\r");
+		} else if (c == '\t') {
+			strcpy(esc, "\\t");
+		} else {
+			/* other C0 controls, DEL, and a byte that is not UTF-8 */
+			n = 1;
+			esc[0] = '\\';
+			esc[1] = 'x';
+			hex_encode(&c, 1, esc + 2);
+		}
+		if (i > run && fwrite(s + run, 1, i - run, out) != i - run)
+			return EOF;
+		if (fputs(esc, out) == EOF)
+			return EOF;
+		i += n;
+		run = i;
+	}
+	if (i > run && fwrite(s + run, 1, i - run, out) != i - run)
+		return EOF;
+	return 0;
 }
 
 static int file_exists(const char *path)

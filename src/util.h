@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 /* Allocation wrappers: they abort when memory runs out, so callers need no NULL check. */
 void *xmalloc(size_t n);
@@ -13,8 +14,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
-/* Parses a duration with a unit: "250ms", "30s", "5m", "2h" ("0" alone is allowed).
- * Returns 0 and stores milliseconds, or -1 on a malformed or overflowing value. */
+/* Parses a duration: decimal numbers, each followed by a unit (ms, s, m, h, d), the units
+ * in decreasing order: "250ms", "1.5s", "1m30s", "1h2m3s500ms", "2d"; "0" alone is
+ * allowed. No sign, no exponent, no NaN or infinity. Returns 0 and stores milliseconds
+ * (rounded to the nearest), or -1 on a malformed or overflowing value. */
 int parse_duration_ms(const char *s, int64_t *ms);
 
 /* Parses a size with an optional unit: "4096", "64KiB", "64MiB", "1GiB". Returns 0 or -1. */
@@ -44,8 +47,27 @@ void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes into err (errlen bytes) like snprintf; returns rc so callers can `return set_err(...)`. */
 int set_err(int rc, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Writes buf[0..len) as 2 * len lowercase hex digits and a NUL into out, which holds
+ * 2 * len + 1 bytes. Returns out. */
+char *hex_encode(const void *buf, size_t len, char *out);
+
+/* Decodes hexlen hex digits (either case) into hexlen / 2 bytes of out, in one pass.
+ * Returns 0, or -1 (out partly written) if hexlen is odd or a character is not a hex
+ * digit. */
+int hex_decode(const char *hex, size_t hexlen, void *out);
+
 /* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int utf8_valid(const char *s, size_t len);
+
+/* Writes s[0..len) to out as a field of text output, escaped so that it can neither end
+ * the line nor reach a terminal as a control sequence, and so that the escaping can be
+ * undone: a backslash becomes \\, a newline \n, a carriage return \r, a tab \t; any other
+ * C0 control byte (NUL and ESC among them), DEL, and a byte that is not part of valid
+ * UTF-8 becomes \xHH; a C1 control (U+0080..U+009F) becomes \uHHHH. Printable ASCII and
+ * valid UTF-8 from U+00A0 up are written as they are. Every printer of names and
+ * messages in text uses it (JSON output has its own escaping). Returns 0, or EOF on a
+ * write error. */
+int fput_escaped(const char *s, size_t len, FILE *out);
 
 /* Finds a data file shipped in data/: $PINGPONG_DATADIR, then the build tree, then the
  * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */

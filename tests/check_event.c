@@ -193,6 +193,35 @@ START_TEST(test_round_trip_unicode)
 }
 END_TEST
 
+/* A message may hold NUL bytes (only names and emails may not): they survive a round
+ * trip, and through JSON too. */
+START_TEST(test_round_trip_message_nul)
+{
+	struct event ev = sample_event();
+	json_t *in;
+	json_error_t jerr;
+	struct event jev;
+	char err[256] = "";
+
+	ev.message = "a\0b\0";
+	ev.message_len = 4;
+	round_trip(&ev);
+	in = json_loads("{\"user\":\"alice\",\"activity\":\"send-message\",\"message\":\"x\\u0000y\","
+			"\"ts\":5}", JSON_ALLOW_NUL, &jerr);
+	ck_assert_msg(in != NULL, "%s", jerr.text);
+	ck_assert_msg(event_from_json(in, &jev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(jev.message_len, 3);
+	ck_assert_mem_eq(jev.message, "x\0y", 3);
+	json_decref(in);
+	in = json_loads("{\"user\":\"Eve\\u0000a\",\"activity\":\"heart-beat\",\"ts\":5}",
+			JSON_ALLOW_NUL, &jerr);
+	ck_assert_msg(in != NULL, "%s", jerr.text);
+	ck_assert_int_eq(event_from_json(in, &jev, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "field 'user' contains a NUL byte");
+	json_decref(in);
+}
+END_TEST
+
 START_TEST(test_round_trip_limits)
 {
 	struct event ev = sample_event();
@@ -471,6 +500,14 @@ static void b_heartbeat_message_utf8(msgpack_packer *pk)
 	msgpack_pack_int64(pk, TS);
 }
 
+/* A name that is a NUL and nothing else. */
+static void b_user_nul_alone(msgpack_packer *pk)
+{
+	base(pk, "user", 1);
+	str(pk, "user");
+	msgpack_pack_str_with_body(pk, "\0", 1);
+}
+
 static void b_user_empty(msgpack_packer *pk)
 {
 	base(pk, "user", 1);
@@ -629,6 +666,7 @@ static const struct bad_case {
 	{ "message surrogate", b_message_surrogate, "field 'message' is not valid UTF-8" },
 	{ "heart-beat message utf8", b_heartbeat_message_utf8,
 	  "field 'message' is not valid UTF-8" },
+	{ "user NUL alone", b_user_nul_alone, "field 'user' contains a NUL byte" },
 	{ "user empty", b_user_empty, "field 'user' is empty" },
 	{ "user long", b_user_long, "field 'user' is too long (256 bytes, max 255)" },
 	{ "email long", b_email_long, "field 'email' is too long" },
@@ -928,6 +966,8 @@ START_TEST(test_validate)
 	REJECT((ev.user = "a\0", ev.user_len = 2), "field 'user' contains a NUL byte");
 	REJECT((ev.email = "x\0@y", ev.email_len = 4), "field 'email' contains a NUL byte");
 	REJECT(ev.email_len = 256, "field 'email' is too long");
+	REJECT((ev.user = "Eve\0b", ev.user_len = 5), "field 'user' contains a NUL byte");
+	REJECT((ev.email = "\0", ev.email_len = 1), "field 'email' contains a NUL byte");
 	REJECT(ev.activity = 0, "unknown activity (0)");
 	REJECT(ev.activity = 7, "unknown activity (7)");
 	REJECT(ev.message = NULL, "missing field 'message'");
@@ -1115,6 +1155,7 @@ static Suite *event_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_round_trip_full);
+	tcase_add_test(tc, test_round_trip_message_nul);
 	tcase_add_test(tc, test_round_trip_minimal);
 	tcase_add_test(tc, test_round_trip_variants);
 	tcase_add_test(tc, test_round_trip_unicode);

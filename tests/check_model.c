@@ -934,7 +934,13 @@ static int64_t gen_ts(struct stream *st, const struct pname *u, int64_t now, int
 		case T_FUTURE_OUT: ts = now + st->skew + rnd_in(r, 2, 10 * st->retain + 2); break;
 		case T_OLD: ts = fl - rnd_in(r, 2, 5 * st->retain + 2); break;
 		case T_TIE: ts = u->last_ts; break;
-		case T_NEAR: ts = u->last_ts + rnd_in(r, -3, 3); break;
+		case T_NEAR: {
+			int64_t d = rnd_in(r, -3, 3);
+			/* Past INT64_MAX (a user last seen at T_MAX) is out of range like any ts
+			 * <= 0: drawn again. Wrapping there was undefined (UBSan). */
+			ts = d > 0 && u->last_ts > INT64_MAX - d ? -1 : u->last_ts + d;
+			break;
+		}
 		case T_ONE: ts = 1; break;
 		case T_MAX: ts = INT64_MAX; break;
 		default: ts = now - rnd_in(r, 0, 3 * st->retain); break;

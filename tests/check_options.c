@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "kafka.h"
 #include "util.h"
 
 START_TEST(test_duration_units)
@@ -30,15 +32,72 @@ START_TEST(test_duration_units)
 }
 END_TEST
 
-START_TEST(test_duration_rejects)
+/* Each of bad[] is refused, and the output is left alone. */
+static void assert_durations_refused(const char *const *bad, size_t n)
 {
-	static const char *const bad[] = { "", "30", "s", "-5s", "+5s", "5 s", "5sec", "5d", "1e30h", "ms" };
 	int64_t ms = 42;
 	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < n; i++) {
 		ck_assert_msg(parse_duration_ms(bad[i], &ms) < 0, "'%s' was accepted", bad[i]);
 		ck_assert_int_eq(ms, 42);
+	}
+}
+
+START_TEST(test_duration_rejects)
+{
+	static const char *const bad[] = {
+		"", "30", "s", "-5s", "+5s", "5 s", "5sec", "5w", "1e30h", "ms", "1.s", ".s", "5.",
+		"1e3s", "0x10s", "1m1m", "30s1m", "1s1h", "1h 30m", "1h-30m", "5s ", " 5s", "00",
+		"99999999999999999999ms", "106751991167d",
+	};
+
+	assert_durations_refused(bad, sizeof(bad) / sizeof(bad[0]));
+}
+END_TEST
+
+/* strtod reads all of these as NaN or infinity; a NaN compares false with every bound,
+ * so "--max-skew nanms" once rejected every valid event as "in the future". */
+START_TEST(test_duration_not_finite)
+{
+	static const char *const bad[] = {
+		"nanms", "NaNms", "nan(123)s", "NAN(0x1)s", "-nans", "nans", "infs", "INFms",
+		"infinitys", "Infinityh", "-infs", "+infs", "1mnans", "1mInfs", "1h.nanm",
+	};
+
+	assert_durations_refused(bad, sizeof(bad) / sizeof(bad[0]));
+}
+END_TEST
+
+START_TEST(test_duration_compound)
+{
+	static const struct { const char *s; int64_t ms; } ok[] = {
+		{ "1m30s", 90000 },
+		{ "1h2m3s500ms", 3723500 },
+		{ "2d", 172800000 },
+		{ "1d12h", 129600000 },
+		{ "1.5d", 129600000 },
+		{ "1h0.5m", 3630000 },
+		{ "0s", 0 },
+		{ "0m0s", 0 },
+		{ "007s", 7000 },
+		{ "1.0005s", 1001 },
+		{ "0.4ms", 0 },
+		{ "2.5ms", 3 },
+		{ "1.25m", 75000 },
+		{ "106751991d", 9223372022400000LL },
+		/* beyond 2^53 ms, where a double loses the last digits (found by fuzz-parse) */
+		{ "99999995184h52s", 359999982662452000LL },
+		{ "359999982662452001ms", 359999982662452001LL },
+	};
+	int64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ms = -1;
+		ck_assert_msg(parse_duration_ms(ok[i].s, &ms) == 0, "'%s' was refused", ok[i].s);
+		ck_assert_msg(ms == ok[i].ms, "'%s' gave %lld ms, not %lld", ok[i].s, (long long)ms,
+			      (long long)ok[i].ms);
 	}
 }
 END_TEST
@@ -83,6 +142,171 @@ START_TEST(test_utf8)
 	ck_assert(!utf8_valid("\xf4\x90\x80\x80", 4));    /* > U+10FFFF */
 	ck_assert(!utf8_valid("\xff", 1));
 	ck_assert(!utf8_valid("a\x80", 2));
+}
+END_TEST
+
+START_TEST(test_hex)
+{
+	unsigned char all[256], back[256];
+	char hex[2 * sizeof(all) + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (unsigned char)(255 - i);
+	ck_assert_ptr_eq(hex_encode(all, sizeof(all), hex), hex);
+	ck_assert_uint_eq(strlen(hex), 2 * sizeof(all));
+	ck_assert(!strncmp(hex, "fffefd", 6));
+	ck_assert_str_eq(hex + 2 * 253, "020100");
+	memset(back, 0xaa, sizeof(back));
+	ck_assert_int_eq(hex_decode(hex, strlen(hex), back), 0);
+	ck_assert(!memcmp(all, back, sizeof(all)));
+
+	ck_assert_int_eq(hex_decode("C1aB", 4, back), 0); /* either case */
+	ck_assert_uint_eq(back[0], 0xc1);
+	ck_assert_uint_eq(back[1], 0xab);
+	ck_assert_str_eq(hex_encode("", 0, hex), "");
+	ck_assert_int_eq(hex_decode("", 0, back), 0);
+	ck_assert_int_lt(hex_decode("abc", 3, back), 0);  /* odd */
+	ck_assert_int_lt(hex_decode("0g", 2, back), 0);
+	ck_assert_int_lt(hex_decode("g0", 2, back), 0);
+	ck_assert_int_lt(hex_decode(" 0", 2, back), 0);
+	ck_assert_int_lt(hex_decode("0x", 2, back), 0);
+	ck_assert_int_lt(hex_decode("\0" "0", 2, back), 0); /* a NUL is not a digit */
+}
+END_TEST
+
+/* A -X value may be a password: librdkafka's message may quote it, ours must not. */
+START_TEST(test_x_value_not_echoed)
+{
+	static const char *props[] = {
+		"session.timeout.ms=s3cr3t!", "compression.type=s3cr3t!", "debug=s3cr3t!",
+		"statistics.interval.ms=-424242",
+	};
+	struct common_opts co;
+	rd_kafka_conf_t *conf;
+	char err[512], key[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		common_opts_init(&co);
+		co.props.v = &props[i];
+		co.props.n = 1;
+		err[0] = '\0';
+		conf = kafka_conf_new(&co, "127.0.0.1:1", kafka_consumer_tuning, err, sizeof(err));
+		ck_assert_msg(conf == NULL, "%s was accepted", props[i]);
+		snprintf(key, sizeof(key), "-X %.*s: ", (int)strcspn(props[i], "="), props[i]);
+		ck_assert_msg(!strncmp(err, key, strlen(key)), "'%s' does not name the key", err);
+		ck_assert_msg(!strstr(err, "s3cr3t") && !strstr(err, "424242"), "'%s' shows the value",
+			      err);
+	}
+}
+END_TEST
+
+/* fput_escaped() into a string; caller frees. */
+static char *escaped(const char *s, size_t len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fput_escaped(s, len, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
+START_TEST(test_escape_cases)
+{
+	static const struct { const char *in; size_t len; const char *out; } cases[] = {
+		{ "plain text", 10, "plain text" },
+		{ "", 0, "" },
+		{ "back\\slash", 10, "back\\\\slash" },
+		{ "a\nb\rc\td", 7, "a\\nb\\rc\\td" },
+		{ "\x1b[2J\x1b[H", 7, "\\x1b[2J\\x1b[H" },
+		{ "x\0y", 3, "x\\x00y" },
+		{ "bell\a", 5, "bell\\x07" },
+		{ "del\x7f", 4, "del\\x7f" },
+		{ "\x1f", 1, "\\x1f" },
+		{ "c1 \xc2\x85 \xc2\x9b" "31m", 11, "c1 \\u0085 \\u009b31m" },
+		{ "\xc2\x80\xc2\x9f", 4, "\\u0080\\u009f" },
+		{ "nbsp\xc2\xa0", 6, "nbsp\xc2\xa0" },           /* U+00A0 is printable */
+		{ "Zo\xc3\xab \xf0\x9f\x8f\x93", 9, "Zo\xc3\xab \xf0\x9f\x8f\x93" },
+		{ "\xff", 1, "\\xff" },                        /* not UTF-8 */
+		{ "\xc3", 1, "\\xc3" },                        /* cut short */
+		{ "\xc0\xaf", 2, "\\xc0\\xaf" },                /* overlong */
+		{ "\xed\xa0\x80", 3, "\\xed\\xa0\\x80" },        /* surrogate */
+		{ "\xc2", 1, "\\xc2" },                        /* a C1 lead byte alone */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = escaped(cases[i].in, cases[i].len);
+		ck_assert_msg(!strcmp(got, cases[i].out), "case %zu: got '%s', want '%s'", i, got,
+			      cases[i].out);
+		free(got);
+	}
+}
+END_TEST
+
+/* Undoes the escaping, written from its documented rules alone. Returns the length. */
+static size_t unescape(const char *s, char *out)
+{
+	size_t o = 0;
+	unsigned v;
+
+	while (*s) {
+		if (*s != '\\') {
+			out[o++] = *s++;
+		} else if (s[1] == 'x') {
+			ck_assert_int_eq(sscanf(s + 2, "%2x", &v), 1);
+			out[o++] = (char)v;
+			s += 4;
+		} else if (s[1] == 'u') {
+			ck_assert_int_eq(sscanf(s + 2, "%4x", &v), 1);
+			ck_assert(v >= 0x80 && v <= 0x9f);
+			out[o++] = (char)0xc2;
+			out[o++] = (char)v;
+			s += 6;
+		} else {
+			const char *from = "\\nrt", *to = "\\\n\r\t";
+			const char *k = strchr(from, s[1]);
+			ck_assert_msg(k && s[1], "bad escape '%.2s'", s);
+			out[o++] = to[k - from];
+			s += 2;
+		}
+	}
+	return o;
+}
+
+/* Random bytes, weighted towards the interesting ones: the output holds no control
+ * byte, no DEL, no C1 and no invalid UTF-8, and unescaping gives the input back. */
+START_TEST(test_escape_round_trip)
+{
+	static const unsigned char pick[] = { 0, '\n', '\r', '\t', 0x1b, 0x7f, '\\', 'x', 'a',
+					      0xc2, 0x85, 0x9b, 0xa0, 0xc3, 0xab, 0xff, 0xe2,
+					      0x80, 0xf0, 0x9f };
+	unsigned seed = 12345;
+	int round;
+
+	for (round = 0; round < 4000; round++) {
+		char in[24], back[24];
+		size_t len = (size_t)(rand_r(&seed) % 24), i;
+		char *out;
+
+		for (i = 0; i < len; i++)
+			in[i] = (char)(rand_r(&seed) % 3 ? pick[rand_r(&seed) % sizeof(pick)]
+							 : rand_r(&seed) % 256);
+		out = escaped(in, len);
+		for (i = 0; out[i]; i++) {
+			unsigned char c = (unsigned char)out[i];
+			ck_assert_msg(c >= 0x20 && c != 0x7f, "control byte 0x%02x in '%s'", c, out);
+			ck_assert(!(c == 0xc2 && (unsigned char)out[i + 1] < 0xa0));
+		}
+		ck_assert(utf8_valid(out, strlen(out)));
+		ck_assert_uint_eq(unescape(out, back), len);
+		ck_assert(!memcmp(in, back, len));
+		free(out);
+	}
 }
 END_TEST
 
@@ -289,9 +513,15 @@ static Suite *options_suite(void)
 
 	tcase_add_test(tc, test_duration_units);
 	tcase_add_test(tc, test_duration_rejects);
+	tcase_add_test(tc, test_duration_not_finite);
+	tcase_add_test(tc, test_duration_compound);
 	tcase_add_test(tc, test_size);
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_escape_cases);
+	tcase_add_test(tc, test_escape_round_trip);
+	tcase_add_test(tc, test_x_value_not_echoed);
 	tcase_add_test(tc, test_parse_kinds);
 	tcase_add_test(tc, test_parse_refuses);
 	tcase_add_test(tc, test_parse_help_first);

@@ -238,6 +238,25 @@ test_expect_success 'active --window 5x' '
 	expect_usage_error "--window .*5x" active --store x --window 5x
 '
 
+test_expect_success 'a duration that is not a finite number is refused (NaN, infinity)' '
+	expect_usage_error "--max-skew .*nanms" active --store x --max-skew nanms &&
+	expect_usage_error "--every .*NaNms" active --store x --every NaNms &&
+	expect_usage_error "--window .*nan(123)s" active --store x --window "nan(123)s" &&
+	expect_usage_error "--linger .*infs" messages --linger infs &&
+	expect_usage_error "--duration .*infinityh" produce -b 127.0.0.1:1 --duration infinityh
+'
+
+test_expect_success 'compound durations and days are accepted; garbage after them is not' '
+	expect_usage_error "--retain must be at least the window" \
+		active --store x --window 1d1s --every 1h2m3s500ms --retain 1d &&
+	expect_usage_error "--retain must be at least the window" \
+		active --store x --window 1m30s --retain 89999ms &&
+	test_expect_code 64 pp active --store x --window 1m30s --retain 1m30s 2>err &&
+	grep "no brokers" err &&
+	expect_usage_error "--window .*1m30" active --store x --window 1m30 &&
+	expect_usage_error "--window .*30s1m" active --store x --window 30s1m
+'
+
 test_expect_success 'active --start middle' '
 	expect_usage_error "--start .*middle" active --store x --start middle
 '
@@ -262,6 +281,23 @@ test_expect_success '-X without = exits 64, for every command that takes -X' '
 		grep -q "KEY=VALUE.*novalue" err ||
 		{ echo "pingpong $c -X novalue:"; cat out err; exit 1; }
 	done)
+'
+
+# A -X value may be a password: an error names the key, and never shows the value.
+test_expect_success 'a refused -X value is not echoed, only its key, for every command' '
+	long_key=$(printf "k%.0s" $(seq 300)) &&
+	(for c in produce tail messages; do
+		for x in session.timeout.ms=Hunter2secret compression.type=Hunter2secret \
+			statistics.interval.ms=-777777 =Hunter2secret "$long_key=Hunter2secret"; do
+			test_expect_code 64 pp $c -b 127.0.0.1:1 -X "$x" >out 2>err &&
+			test_line_count = 0 out &&
+			test -s err &&
+			! grep -e Hunter2secret -e 777777 err ||
+			{ echo "pingpong $c -X $x:"; cat err; exit 1; }
+		done
+	done) &&
+	pp tail -b 127.0.0.1:1 -X compression.type=Hunter2secret 2>err;
+	grep "^pingpong tail: error: -X compression.type: Invalid value \"...\"" err
 '
 
 test_expect_success 'produce without brokers points at pingpong broker, exit 64' '

@@ -5,7 +5,8 @@ test_description='produce --from FILE: JSON lines in, the same events out; bad f
 
 test_have_python3 || test_skip_all 'python3 is needed to write and read the JSON lines'
 
-start_broker --partitions 3 --topic json --topic json-bad --topic json-missing
+start_broker --partitions 3 --topic json --topic json-bad --topic json-missing --topic json-big \
+	--topic json-pipe --topic json-dash
 
 # normalise [--tail] FILE: prints FILE's events as JSON with sorted keys, one a line,
 # grouped by message key and in order within a key. The input's key is its user (the
@@ -75,6 +76,24 @@ test_expect_success 'tail gives back the same events, in order within each key' 
 	test_cmp expect actual
 '
 
+# The file was read twice, once to validate and once to produce: from a pipe the second
+# read found nothing, and produce exited 0 having produced nothing.
+test_expect_success 'produce --from /dev/stdin reads a pipe once and produces all of it' '
+	cat events.jsonl | pp produce -t json-pipe --from /dev/stdin 2>pipe.err &&
+	grep "^pingpong produce: 50 events to json-pipe " pipe.err &&
+	pp tail -t json-pipe --from-beginning --exit-at-end >tail-pipe.out &&
+	"$PYTHON3" normalise.py --tail tail-pipe.out >actual-pipe &&
+	test_cmp expect actual-pipe
+'
+
+test_expect_success 'produce --from - reads standard input' '
+	cat events.jsonl | pp produce -t json-dash --from - 2>dash.err &&
+	grep "^pingpong produce: 50 events to json-dash " dash.err &&
+	pp tail -t json-dash --from-beginning --exit-at-end >tail-dash.out &&
+	"$PYTHON3" normalise.py --tail tail-dash.out >actual-dash &&
+	test_cmp expect actual-dash
+'
+
 test_expect_success 'the key of each event is its user, in raw UTF-8' '
 	"$PYTHON3" - tail.out <<-\EOF
 	import json, sys
@@ -122,12 +141,57 @@ test_expect_success 'and nothing of it was produced' '
 	grep "^pingpong tail: 0 events" tail-bad.err
 '
 
+test_expect_success 'a bad file on standard input: exit 65, lines named, nothing produced' '
+	cat bad.jsonl | test_expect_code 65 pp produce -t json-bad --from - >out 2>err &&
+	test_line_count = 0 out &&
+	grep "(standard input):3: .*ts" err &&
+	grep "(standard input):8: .*dance" err &&
+	grep "(standard input): 4 bad line(s); nothing produced" err &&
+	pp tail -t json-bad --from-beginning --exit-at-end >tail-bad2.out 2>/dev/null &&
+	test_line_count = 0 tail-bad2.out
+'
+
 test_expect_success 'a missing file: exit 66, named' '
 	test_expect_code 66 pp produce -t json-missing --from no-such-file.jsonl >out 2>err &&
 	test_line_count = 0 out &&
 	grep "no-such-file.jsonl" err &&
 	pp tail -t json-missing --from-beginning --exit-at-end >tail-missing.out 2>/dev/null &&
 	test_line_count = 0 tail-missing.out
+'
+
+# _raw_hex was decoded with one sscanf per byte, each of which measured the rest of the
+# string, and the file was decoded twice: quadratic. Here a 4 MiB line (2 MiB of payload)
+# took over a minute; linear, it takes well under a second. The bound is generous: it
+# only has to tell linear from quadratic. The payload is over EVENT_MAX_SIZE, so tail
+# reports it as too large, with every byte in payload_hex.
+test_expect_success 'a 4 MiB _raw_hex line is produced in bounded time, byte for byte' '
+	"$PYTHON3" -c "
+import os
+print(\"{\\\"_raw_hex\\\":\\\"%s\\\"}\" % os.urandom(2 * 1024 * 1024).hex().upper())
+" >big.jsonl &&
+	test $(wc -c <big.jsonl) -gt 4194304 &&
+	test_bg produce-big pp produce -t json-big -X message.max.bytes=10000000 --from big.jsonl &&
+	test_wait produce-big 20 &&
+	grep "^pingpong produce: 1 events to json-big " produce-big.err &&
+	pp tail -t json-big --from-beginning --exit-at-end >tail-big.out 2>tail-big.err &&
+	test_line_count = 1 tail-big.out &&
+	"$PYTHON3" -c "
+import json, sys
+want = json.load(open(\"big.jsonl\"))[\"_raw_hex\"].lower()
+got = json.load(open(\"tail-big.out\"))
+assert got[\"payload_hex\"] == want, (len(got[\"payload_hex\"]), len(want))
+assert got[\"error\"].startswith(\"payload too large (2097152 bytes\"), got[\"error\"]
+"
+'
+
+test_expect_success '_raw_hex that is not hex, or of odd length, is a bad line' '
+	printf "%s\n" "{\"_raw_hex\":\"c1\"}" "{\"_raw_hex\":\"c1f\"}" "{\"_raw_hex\":\"zz\"}" \
+		"{\"_raw_hex\":12}" >badhex.jsonl &&
+	test_expect_code 65 pp produce -t json-bad --from badhex.jsonl 2>err &&
+	grep "badhex.jsonl:2: _raw_hex is not a hex string" err &&
+	grep "badhex.jsonl:3: _raw_hex is not a hex string" err &&
+	grep "badhex.jsonl:4: _raw_hex is not a hex string" err &&
+	! grep "badhex.jsonl:1:" err
 '
 
 test_done

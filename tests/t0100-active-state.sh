@@ -91,6 +91,17 @@ test_expect_success 'every user: last_seen, event count and email equal the even
 	test "$(grep -c "in the future" actual.rejects)" = 5
 '
 
+# Filters end quietly when their reader goes: query, like the consumers, exits 0 (it was
+# killed by SIGPIPE). 10,000 users are far more than a pipe holds, so the write that
+# finds it closed is certain.
+test_expect_success 'query users into a closed pipe ends quietly with status 0' '
+	{ pp query --store st users 2>query.err; echo $? >query.status; } | head -n 1 >first &&
+	test_line_count = 1 first &&
+	echo 0 >expect.status &&
+	test_cmp expect.status query.status &&
+	test_line_count = 0 query.err
+'
+
 test_expect_success 'stored offsets equal the ends of the partitions' '
 	pp tail --from-beginning --exit-at-end -q |
 		"$PY" -c "

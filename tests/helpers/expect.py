@@ -19,7 +19,7 @@ their user, email and ts are in _user_hex, _email_hex and _ts.
   expect.py active EVENTS --at MS [--window MS] [--max-ts MS] [--json | --text]
         users with last_seen in (at-window, at]: one per line, sorted (default); with
         --json `query active --json`'s "users" list (index order: by last_seen, then
-        name bytes); with --text the line `query active` prints
+        name bytes); with --text the line `query active` prints, its names escaped
   expect.py users EVENTS [--max-ts MS] [--json]
         "user last_seen count" lines, sorted; with --json one object per user as `query
         users --json` prints it ({"user","last_seen","count","email"}), in key order
@@ -220,6 +220,24 @@ def compare_rejects(path, bad, max_skew, notes):
     return unmatched
 
 
+def text_escape(s):
+    """A field as pingpong's text output writes it (pingpong(1), TEXT OUTPUT): a backslash,
+    newline, carriage return and tab as \\\\ \\n \\r \\t, other C0 controls and DEL as \\xHH, C1
+    controls as \\uHHHH, anything else as it is."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch in "\\\n\r\t":
+            out.append({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif o < 0x20 or o == 0x7f:
+            out.append("\\x%02x" % o)
+        elif 0x80 <= o <= 0x9f:
+            out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["active", "users", "rejects", "counts", "outbox", "compare"])
@@ -245,7 +263,7 @@ def main():
             out.write(json.dumps([{"user": u, "last_seen": ts} for ts, _, u in act],
                                  ensure_ascii=False, separators=(",", ":")) + "\n")
         elif a.text:
-            out.write("Active Users: " + ", ".join(u for _, _, u in act) + "\n" if act
+            out.write("Active Users: " + ", ".join(text_escape(u) for _, _, u in act) + "\n" if act
                       else "No Active Users...\n")
         else:
             for u in sorted((u for _, _, u in act), key=key_order):
