@@ -486,6 +486,7 @@ static int produce_run(int argc, char **argv)
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	const char *brokers;
+	struct kafka_opts ko;
 	char err[512], parts[4096];
 	int64_t produced = 0, t0, elapsed;
 	size_t off = 0;
@@ -513,7 +514,8 @@ static int produce_run(int argc, char **argv)
 		goto queue_release;
 
 	memset(&d, 0, sizeof(d));
-	conf = kafka_conf_new(&o.co, brokers, kafka_producer_tuning, err, sizeof(err));
+	ko = common_kafka_opts(&o.co, brokers);
+	conf = kafka_conf_new(&ko, kafka_producer_tuning, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
 		rc = EX_USAGE;
@@ -523,7 +525,7 @@ static int produce_run(int argc, char **argv)
 	 * none promises to spread them. -X still has the last word. */
 	if (o.key_mode == KEY_NONE &&
 	    (kafka_conf_set(conf, "sticky.partitioning.linger.ms", "0", err, sizeof(err)) < 0 ||
-	     kafka_conf_user_props(conf, &o.co, err, sizeof(err)) < 0)) {
+	     kafka_conf_user_props(conf, &ko, err, sizeof(err)) < 0)) {
 		log_error("%s", err);
 		rd_kafka_conf_destroy(conf);
 		rc = EX_USAGE;

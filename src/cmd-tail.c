@@ -189,6 +189,7 @@ static int tail_run(int argc, char **argv)
 	int from_beginning, discard, rc = EX_OK;
 	int64_t count, seen = 0, bad = 0, t0, elapsed;
 	const char *group, *brokers;
+	struct kafka_opts ko;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	char err[512];
@@ -209,7 +210,8 @@ static int tail_run(int argc, char **argv)
 		goto opts_release;
 	}
 
-	conf = kafka_conf_new(&o.co, brokers, kafka_consumer_tuning, err, sizeof(err));
+	ko = common_kafka_opts(&o.co, brokers);
+	conf = kafka_conf_new(&ko, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
 	    kafka_conf_set(conf, "enable.partition.eof", t.exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)) < 0 ||

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <sysexits.h>
 
+#include "kafka.h"
 #include "parse-options.h"
 
 struct command {
@@ -64,6 +65,9 @@ void common_opts_init(struct common_opts *co);
 /* The broker list from -b or $PINGPONG_BROKERS; NULL (and an error printed that says how
  * to start `pingpong broker`) when neither is set. */
 const char *common_brokers(const struct common_opts *co);
+
+/* What the lower modules get of -b and -X (kafka.h): valid while co is. */
+struct kafka_opts common_kafka_opts(const struct common_opts *co, const char *brokers);
 
 /* Prints "pingpong CMD: MESSAGE" and the command's usage to stderr; returns EX_USAGE. */
 int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

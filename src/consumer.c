@@ -75,14 +75,20 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 			return EX_IOERR;
 		}
 	}
-	if ((rc = gate_open(&c->gate, co, c->brokers, o, err, sizeof(err))) != 0) {
+	c->cfg.kafka = common_kafka_opts(co, c->brokers);
+	{
+		struct gate_config gc = { co->topic, &c->cfg.kafka, o->after_groups.v, o->after_groups.n,
+					  o->after_stores.v, o->after_stores.n, o->after_poll_ms };
+		rc = gate_open(&c->gate, &gc, err, sizeof(err));
+	}
+	if (rc != 0) {
 		log_error("%s", err);
 		consumer_close(c);
 		return rc == GATE_ESTORE ? EX_IOERR : EX_UNAVAILABLE;
 	}
-	c->cfg.co = co;
-	c->cfg.brokers = c->brokers;
+	c->cfg.topic = co->topic;
 	c->cfg.group = o->group;
+	c->cfg.stop = &stop_requested;
 	c->cfg.instance_id = o->instance_id;
 	c->cfg.store = c->store;
 	c->cfg.batch = o->batch;

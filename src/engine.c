@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+
+#include <librdkafka/rdkafka.h>
 
 #include "batch.h"
 #include "crash.h"
@@ -104,7 +107,7 @@ static int collect_offset(void *arg, int32_t partition, int64_t next)
 	struct collect_offsets *c = arg;
 
 	if (partition < c->e->nparts && c->e->parts[partition].assigned)
-		rd_kafka_topic_partition_list_add(c->list, c->e->cfg->co->topic, partition)->offset = next;
+		rd_kafka_topic_partition_list_add(c->list, c->e->cfg->topic, partition)->offset = next;
 	return 0;
 }
 
@@ -172,7 +175,7 @@ static int flush_batch(struct engine *e)
 		/* Nowhere to record them: say so. */
 		for (i = 0; i < e->b.n; i++)
 			if (e->b.msgs[i].reject)
-				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->co->topic,
+				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->topic,
 					 (int)e->b.msgs[i].partition, e->b.msgs[i].offset, e->b.msgs[i].reject);
 	}
 	e->stats->applied += (int64_t)e->b.nlive;
@@ -188,7 +191,7 @@ static int flush_batch(struct engine *e)
 	offsets = rd_kafka_topic_partition_list_new(e->b.nparts ? e->b.nparts : 1);
 	for (p = 0; p < e->b.nparts; p++)
 		if (e->b.parts[p].touched && e->b.parts[p].next >= 0)
-			rd_kafka_topic_partition_list_add(offsets, e->cfg->co->topic, p)->offset = e->b.parts[p].next;
+			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = e->b.parts[p].next;
 	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
 	 * offsets are the truth and the commit must be done before we go on. */
 	mirror_offsets(e, offsets, s != NULL);
@@ -297,7 +300,7 @@ static int reposition(struct engine *e, int32_t partition, int64_t offset)
 
 	if (!strcmp(rd_kafka_rebalance_protocol(e->rk), "COOPERATIVE")) {
 		l = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, partition)->offset = offset;
+		rd_kafka_topic_partition_list_add(l, e->cfg->topic, partition)->offset = offset;
 		error = rd_kafka_incremental_unassign(e->rk, l);
 		if (!error)
 			error = rd_kafka_incremental_assign(e->rk, l);
@@ -315,12 +318,12 @@ static int reposition(struct engine *e, int32_t partition, int64_t offset)
 	if (l)
 		rd_kafka_topic_partition_list_destroy(l);
 	if (error) {
-		log_error("cannot reposition %s[%d]: %s", e->cfg->co->topic, (int)partition, rd_kafka_error_string(error));
+		log_error("cannot reposition %s[%d]: %s", e->cfg->topic, (int)partition, rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 		return EX_SOFTWARE;
 	}
 	if (err) {
-		log_error("cannot reposition %s[%d]: %s", e->cfg->co->topic, (int)partition, rd_kafka_err2str(err));
+		log_error("cannot reposition %s[%d]: %s", e->cfg->topic, (int)partition, rd_kafka_err2str(err));
 		return EX_SOFTWARE;
 	}
 	return 0;
@@ -330,7 +333,7 @@ static int reposition(struct engine *e, int32_t partition, int64_t offset)
  * default) or record the gap and go on from the log start (--on-gap skip). */
 static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 {
-	const char *topic = e->cfg->co->topic;
+	const char *topic = e->cfg->topic;
 	int64_t lo = -1, hi = -1, stored = m->offset;
 	rd_kafka_resp_err_t err;
 	struct store_txn *t;
@@ -395,7 +398,7 @@ static void set_paused(struct engine *e, int32_t partition, int pause)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 
-	rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, partition);
+	rd_kafka_topic_partition_list_add(l, e->cfg->topic, partition);
 	if (pause)
 		rd_kafka_pause_partitions(e->rk, l);
 	else
@@ -448,7 +451,7 @@ static void release_held(struct engine *e)
 		{
 			rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 			rd_kafka_error_t *error;
-			rd_kafka_topic_partition_list_add(l, e->cfg->co->topic, p)->offset = resume_at;
+			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p)->offset = resume_at;
 			set_paused(e, p, 0);
 			error = rd_kafka_seek_partitions(e->rk, l, 5000);
 			if (error) {
@@ -467,7 +470,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 	rd_kafka_t *rk;
 	char err[512];
 
-	conf = kafka_conf_new(cfg->co, cfg->brokers, kafka_consumer_tuning, err, sizeof(err));
+	conf = kafka_conf_new(&cfg->kafka, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf)
 		goto fail;
 	/* Pingpong positions partitions itself; a reset would paper over lost events. */
@@ -480,7 +483,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		goto fail;
 	}
 	/* -X may still override all of the above, kcat's way. */
-	if (kafka_conf_user_props(conf, cfg->co, err, sizeof(err)) < 0) {
+	if (kafka_conf_user_props(conf, &cfg->kafka, err, sizeof(err)) < 0) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
@@ -523,16 +526,16 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	}
 
 	sub = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(sub, cfg->co->topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_topic_partition_list_add(sub, cfg->topic, RD_KAFKA_PARTITION_UA);
 	err = rd_kafka_subscribe(e.rk, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
 	if (err) {
-		log_error("rd_kafka_subscribe '%s': %s", cfg->co->topic, rd_kafka_err2str(err));
+		log_error("rd_kafka_subscribe '%s': %s", cfg->topic, rd_kafka_err2str(err));
 		rc = EX_UNAVAILABLE;
 		goto consumer_close;
 	}
 
-	while (!stop_requested && !e.fatal) {
+	while (!*cfg->stop && !e.fatal) {
 		int timeout = 100;
 		rd_kafka_message_t *rkm;
 
@@ -549,7 +552,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		}
 		if (rkm && (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF))
 			kafka_watch_contact(&e.watch);
-		else if (!rkm && kafka_watch_expired(&e.watch, e.rk, cfg->brokers, e.err, sizeof(e.err))) {
+		else if (!rkm && kafka_watch_expired(&e.watch, e.rk, cfg->kafka.brokers, e.err, sizeof(e.err))) {
 			log_error("%s", e.err);
 			rc = EX_UNAVAILABLE;
 			break;

@@ -2,20 +2,20 @@
 #ifndef PP_ENGINE_H
 #define PP_ENGINE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "batch.h"
-#include "cmd.h"
+#include "kafka.h"
 #include "store.h"
 
 struct gate;
 
+/* What the engine runs on, prepared by the command (consumer.c). */
 struct engine_config {
-	const struct common_opts *co;
-	const char *brokers;
+	const char *topic;
+	struct kafka_opts kafka; /* the brokers and the user's -X */
 	const char *group;
 	const char *instance_id; /* static membership, or NULL */
 	struct store *store;     /* NULL: offsets are committed to Kafka after each batch */
@@ -28,6 +28,7 @@ struct engine_config {
 	int on_gap_skip;         /* accept lost offsets and record them, instead of stopping */
 	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
 	struct gate *gate;       /* dependencies to wait for, or NULL */
+	volatile sig_atomic_t *stop; /* the run ends once it is set (a signal handler's) */
 };
 
 struct engine_hooks {

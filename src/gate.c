@@ -19,7 +19,6 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "consumer.h"
 #include "gate.h"
 #include "kafka.h"
 #include "store.h"
@@ -66,27 +65,26 @@ static void dep_grow(struct gate *g, int nparts)
 	g->nparts = nparts;
 }
 
-int gate_open(struct gate **out, const struct common_opts *co, const char *brokers,
-	      const struct consumer_opts *o, char *err, size_t errlen)
+int gate_open(struct gate **out, const struct gate_config *gc, char *err, size_t errlen)
 {
 	struct gate *g;
 	size_t i;
 	int n;
 
 	*out = NULL;
-	if (o->after_groups.n + o->after_stores.n == 0)
+	if (gc->ngroups + gc->nstores == 0)
 		return 0;
 	g = xcalloc(1, sizeof(*g));
-	g->topic = co->topic;
-	g->poll_ms = g->interval_ms = o->after_poll_ms > 0 ? o->after_poll_ms : 1;
-	g->deps = xcalloc(o->after_groups.n + o->after_stores.n, sizeof(*g->deps));
-	for (i = 0; i < o->after_stores.n; i++) {
+	g->topic = gc->topic;
+	g->poll_ms = g->interval_ms = gc->poll_ms > 0 ? gc->poll_ms : 1;
+	g->deps = xcalloc(gc->ngroups + gc->nstores, sizeof(*g->deps));
+	for (i = 0; i < gc->nstores; i++) {
 		struct store_options so = { .read_only = 1 };
 		struct gate_dep *d = &g->deps[g->ndeps];
 
-		d->name = o->after_stores.v[i];
+		d->name = gc->stores[i];
 		if (store_open(&d->store, d->name, &so, err, errlen) != 0 ||
-		    store_bind(d->store, co->topic, NULL, err, errlen) != 0) {
+		    store_bind(d->store, gc->topic, NULL, err, errlen) != 0) {
 			if (d->store)
 				store_close(d->store);
 			gate_close(g);
@@ -94,8 +92,8 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 		}
 		g->ndeps++;
 	}
-	if (o->after_groups.n) {
-		rd_kafka_conf_t *conf = kafka_conf_new(co, brokers, NULL, err, errlen);
+	if (gc->ngroups) {
+		rd_kafka_conf_t *conf = kafka_conf_new(gc->kafka, NULL, err, errlen);
 		char errstr[512];
 
 		if (!conf)
@@ -106,9 +104,9 @@ int gate_open(struct gate **out, const struct common_opts *co, const char *broke
 			goto gate_close;
 		}
 		g->queue = rd_kafka_queue_new(g->admin);
-		for (i = 0; i < o->after_groups.n; i++)
-			g->deps[g->ndeps++].name = o->after_groups.v[i];
-		n = kafka_partition_count(g->admin, co->topic, 10000, err, errlen);
+		for (i = 0; i < gc->ngroups; i++)
+			g->deps[g->ndeps++].name = gc->groups[i];
+		n = kafka_partition_count(g->admin, gc->topic, 10000, err, errlen);
 		if (n < 0)
 			goto gate_close;
 		dep_grow(g, n);

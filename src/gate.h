@@ -2,20 +2,31 @@
 #ifndef PP_GATE_H
 #define PP_GATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "cmd.h"
+#include "kafka.h"
 
 struct gate;
-struct consumer_opts;
+
+/* A consumer's dependencies: Kafka groups (--after) and stores on this host
+ * (--after-store), and how often to look at them. */
+struct gate_config {
+	const char *topic;
+	const struct kafka_opts *kafka;
+	const char *const *groups;
+	size_t ngroups;
+	const char *const *stores;
+	size_t nstores;
+	int64_t poll_ms;
+};
 
 #define GATE_ESTORE (-2) /* a dependency's store could not be opened */
 
-/* Opens every dependency named in o (Kafka groups through the admin API, stores
- * read-only). Returns 0 and *out (NULL when there are none), or -1 (Kafka) or
- * GATE_ESTORE with the reason. */
-int gate_open(struct gate **out, const struct common_opts *co, const char *brokers,
-	      const struct consumer_opts *o, char *err, size_t errlen);
+/* Opens every dependency of gc (Kafka groups through the admin API, stores read-only).
+ * Returns 0 and *out (NULL when there are none), or -1 (Kafka) or GATE_ESTORE with the
+ * reason. */
+int gate_open(struct gate **out, const struct gate_config *gc, char *err, size_t errlen);
 void gate_close(struct gate *g);
 
 /* 1 when every dependency has committed an offset greater than offset on partition:

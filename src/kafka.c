@@ -68,19 +68,21 @@ static int refused_prop(const char *key, const char *value, const char *why, cha
 	return set_err(-1, err, errlen, "-X %s: %s", key, redacted);
 }
 
-int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen)
+int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct kafka_opts *ko, char *err, size_t errlen)
 {
 	size_t i;
 
-	for (i = 0; co && i < co->props.n; i++) {
-		const char *eq = strchr(co->props.v[i], '=');
+	for (i = 0; ko && i < ko->nprops; i++) {
+		const char *prop = ko->props[i], *eq = strchr(prop, '=');
 		char key[256], why[512];
 
+		if (!eq)
+			return set_err(-1, err, errlen, "-X takes key=value");
 		/* The key only, never the value: it may be a password. */
-		if ((size_t)(eq - co->props.v[i]) >= sizeof(key))
+		if ((size_t)(eq - prop) >= sizeof(key))
 			return set_err(-1, err, errlen, "-X property name too long (%zu bytes, max %zu)",
-				       (size_t)(eq - co->props.v[i]), sizeof(key) - 1);
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - co->props.v[i]), co->props.v[i]);
+				       (size_t)(eq - prop), sizeof(key) - 1);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - prop), prop);
 		if (kafka_conf_set(conf, key, eq + 1, why, sizeof(why)) < 0)
 			return refused_prop(key, eq + 1, why, err, errlen);
 	}
@@ -163,8 +165,8 @@ int kafka_watch_expired(struct kafka_watch *w, rd_kafka_t *rk, const char *broke
 	return 1;
 }
 
-rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
-				const char *const *defaults, char *err, size_t errlen)
+rd_kafka_conf_t *kafka_conf_new(const struct kafka_opts *ko, const char *const *defaults, char *err,
+				size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	size_t i;
@@ -177,9 +179,9 @@ rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *broker
 		    strcmp(defaults[i], "compression.type"))
 			goto conf_destroy;
 	}
-	if (brokers && kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) < 0)
+	if (ko->brokers && kafka_conf_set(conf, "bootstrap.servers", ko->brokers, err, errlen) < 0)
 		goto conf_destroy;
-	if (kafka_conf_user_props(conf, co, err, errlen) < 0)
+	if (kafka_conf_user_props(conf, ko, err, errlen) < 0)
 		goto conf_destroy;
 	return conf;
 

@@ -2,19 +2,29 @@
 #ifndef PP_KAFKA_H
 #define PP_KAFKA_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <librdkafka/rdkafka.h>
-#include "cmd.h"
+
+/* Where the brokers are, and what the user set with -X: every client's configuration
+ * starts from this. The strings belong to the caller. */
+struct kafka_opts {
+	const char *brokers;      /* bootstrap.servers */
+	const char *const *props; /* "key=value", in order */
+	size_t nprops;
+};
 
 /* Builds a configuration: first the NULL-terminated key/value pairs in `defaults`
  * (pingpong's tuning), then bootstrap.servers, then the user's -X properties, so the
  * user has the last word. Returns NULL with librdkafka's own message in err. */
-rd_kafka_conf_t *kafka_conf_new(const struct common_opts *co, const char *brokers,
-				const char *const *defaults, char *err, size_t errlen);
+rd_kafka_conf_t *kafka_conf_new(const struct kafka_opts *ko, const char *const *defaults, char *err,
+				size_t errlen);
 
 /* Applies the user's -X properties (again), after a command set its own: the user has the
  * last word. Returns 0 or -1 with librdkafka's message in err, prefixed with the key; the
  * value never appears in err (it may be a password). */
-int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct common_opts *co, char *err, size_t errlen);
+int kafka_conf_user_props(rd_kafka_conf_t *conf, const struct kafka_opts *ko, char *err, size_t errlen);
 
 /* Sets one property; returns 0 or -1 with librdkafka's message in err. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err, size_t errlen);

@@ -147,6 +147,12 @@ const char *common_brokers(const struct common_opts *co)
 	return b;
 }
 
+struct kafka_opts common_kafka_opts(const struct common_opts *co, const char *brokers)
+{
+	struct kafka_opts ko = { brokers, co->props.v, co->props.n };
+	return ko;
+}
+
 int usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;

@@ -182,17 +182,14 @@ START_TEST(test_x_value_not_echoed)
 		"session.timeout.ms=s3cr3t!", "compression.type=s3cr3t!", "debug=s3cr3t!",
 		"statistics.interval.ms=-424242",
 	};
-	struct common_opts co;
 	rd_kafka_conf_t *conf;
 	char err[512], key[64];
 	size_t i;
 
 	for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-		common_opts_init(&co);
-		co.props.v = &props[i];
-		co.props.n = 1;
+		struct kafka_opts ko = { "127.0.0.1:1", &props[i], 1 };
 		err[0] = '\0';
-		conf = kafka_conf_new(&co, "127.0.0.1:1", kafka_consumer_tuning, err, sizeof(err));
+		conf = kafka_conf_new(&ko, kafka_consumer_tuning, err, sizeof(err));
 		ck_assert_msg(conf == NULL, "%s was accepted", props[i]);
 		snprintf(key, sizeof(key), "-X %.*s: ", (int)strcspn(props[i], "="), props[i]);
 		ck_assert_msg(!strncmp(err, key, strlen(key)), "'%s' does not name the key", err);
