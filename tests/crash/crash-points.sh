@@ -24,12 +24,18 @@ test_expect_success 'produce 20,000 events, valid ones in odd encodings and malf
 # Each point gets its own group and store; they run side by side.
 name_of () { echo "$1" | tr ':' '-'; }
 
+# in-prune needs batches after index entries have aged past the 1 s window. A broker
+# without a slow first join (Kafka) delivers the whole stream at once, and a fast run
+# can end before five batches have found anything to prune: batches of 10, each synced,
+# make the consumers of in-prune run for seconds instead.
+batch_of () { case $1 in in-prune*) echo 10 ;; *) echo 100 ;; esac; }
+
 test_expect_success 'every crash point aborts the consumer where it should' '
 	for pt in $POINTS
 	do
 		n=$(name_of $pt) &&
 		test_bg crash-$n env PINGPONG_CRASH=$pt "$PP" active $GROUP_OPTS --group g-$n --store st-$n \
-			--every 0 --batch 100 --window 1s || return 1
+			--every 0 --batch $(batch_of $pt) --window 1s || return 1
 	done &&
 	for pt in $POINTS
 	do
