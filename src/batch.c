@@ -58,6 +58,9 @@ struct batch_msg *batch_add(struct batch *b, int32_t partition, int64_t offset, 
 	m->payload = payload;
 	m->len = len;
 	m->opaque = opaque;
+	m->key = NULL;
+	m->key_len = 0;
+	m->kafka_ts = -1;
 	m->reject = NULL;
 	m->reason = b->reasons + b->n * BATCH_REASON_LEN;
 	if (event_decode(&b->dec, payload, len, &m->ev, m->reason, BATCH_REASON_LEN) != 0)
@@ -125,28 +128,31 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 
 	b->nlive = 0;
 	b->skipped = b->rejected = b->ignored = 0;
-	for (p = 0; p < b->nparts; p++)
+	for (p = 0; p < b->nparts; p++) {
 		b->parts[p].touched = 0;
+		b->parts[p].last = NULL;
+	}
 	for (i = 0; i < b->n; i++) {
 		struct batch_msg *m = &b->msgs[i];
 		struct batch_part *bp = &b->parts[m->partition];
 
 		if (!bp->touched) {
-			bp->next = -1;
+			bp->pos.next = -1;
 			if (t) {
-				rc = store_offset_get(t, m->partition, &bp->next, err, errlen);
+				rc = store_position_get(t, m->partition, &bp->pos, err, errlen);
 				if (rc == STORE_NOTFOUND)
-					bp->next = -1;
+					bp->pos.next = -1;
 				else if (rc != 0)
 					return rc;
 			}
 			bp->touched = 1;
 		}
-		if (m->offset < bp->next) {
+		if (m->offset < bp->pos.next) {
 			b->skipped++;
 			continue;
 		}
-		bp->next = m->offset + 1;
+		bp->pos.next = m->offset + 1;
+		bp->last = m;
 		if (m->reject) {
 			if (t && (rc = store_reject_put(t, m->partition, m->offset, m->reject, m->payload, m->len,
 							err, errlen)) != 0)
@@ -156,6 +162,15 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 		}
 		b->live[b->nlive] = *m;
 		b->live[b->nlive++].ignored = 0;
+	}
+	/* Only the last message of a partition needs its fingerprint. */
+	for (p = 0; p < b->nparts; p++) {
+		struct batch_part *bp = &b->parts[p];
+		if (bp->touched && bp->last) {
+			bp->pos.last_ts = bp->last->kafka_ts;
+			bp->pos.last_hash = fingerprint64(bp->last->key, bp->last->key_len, bp->last->payload,
+							  bp->last->len);
+		}
 	}
 	return 0;
 }
@@ -174,8 +189,8 @@ static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, v
 	    (rc = take_hook_rejects(b, t, err, errlen)) != 0)
 		goto txn_abort;
 	for (p = 0; p < b->nparts; p++) {
-		if (b->parts[p].touched && b->parts[p].next >= 0 &&
-		    (rc = store_offset_put(t, p, b->parts[p].next, err, errlen)) != 0)
+		if (b->parts[p].touched && b->parts[p].pos.next >= 0 &&
+		    (rc = store_position_put(t, p, &b->parts[p].pos, err, errlen)) != 0)
 			goto txn_abort;
 	}
 	crash_point("before-commit");

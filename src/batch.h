@@ -23,6 +23,9 @@ struct batch_msg {
 	const void *payload;
 	size_t len;
 	void *opaque;       /* the caller's (the engine keeps its rd_kafka_message_t here) */
+	const void *key;    /* the message's key and Kafka timestamp, for the position's */
+	size_t key_len;     /* fingerprint: set them after batch_add (NULL and -1 there) */
+	int64_t kafka_ts;
 	const char *reject; /* why it is rejected, or NULL; points at reason or a constant */
 	char ignored;       /* set by a hook for an event it applied as nothing (counted) */
 	char *reason;       /* BATCH_REASON_LEN bytes where the decoder or a hook says why */
@@ -41,9 +44,10 @@ struct batch_msg {
 typedef int (*batch_apply_fn)(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n,
 			      int64_t now, char *err, size_t errlen);
 
-/* Per partition of the last batch_commit(): touched, and if so its next offset. */
+/* Per partition of the last batch_commit(): touched, and if so its position. */
 struct batch_part {
-	int64_t next; /* -1: unknown (no stored offset yet, nothing applied) */
+	struct store_position pos; /* next -1: unknown (no stored offset, nothing applied) */
+	const struct batch_msg *last; /* the message that moved next last, if any */
 	char touched;
 };
 
@@ -82,7 +86,8 @@ static inline int batch_full(const struct batch *b)
  *    a replay, or another member sharing the store got there first);
  *  - an undecodable message, or one the hook rejects, is recorded in rejects;
  *  - the rest go to apply(), in batch order;
- *  - every partition's next offset becomes its last message's offset + 1.
+ *  - every partition's next offset becomes its last message's offset + 1, stored with
+ *    that message's fingerprint (Kafka timestamp, fingerprint64 of key and payload).
  * now is the batch's wall-clock time, which the hook gets on every call.
  * On STORE_FULL the txn is aborted, the map grown and the whole batch redone. With s NULL
  * there is no txn and nothing is skipped; rejected messages keep their reason for the

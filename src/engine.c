@@ -35,6 +35,8 @@ struct partition_state {
 	char assigned;
 	char at_end;
 	char paused;               /* by the gate */
+	char verify;               /* the next message must be the one before vpos.next */
+	struct store_position vpos; /* the stored position, when verify */
 	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
 };
 
@@ -190,8 +192,8 @@ static int flush_batch(struct engine *e)
 
 	offsets = rd_kafka_topic_partition_list_new(e->b.nparts ? e->b.nparts : 1);
 	for (p = 0; p < e->b.nparts; p++)
-		if (e->b.parts[p].touched && e->b.parts[p].next >= 0)
-			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = e->b.parts[p].next;
+		if (e->b.parts[p].touched && e->b.parts[p].pos.next >= 0)
+			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = e->b.parts[p].pos.next;
 	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
 	 * offsets are the truth and the commit must be done before we go on. */
 	mirror_offsets(e, offsets, s != NULL);
@@ -208,11 +210,18 @@ static void engine_take(struct engine *e, rd_kafka_message_t *rkm)
 		if (!e->stats->first_ms)
 			e->stats->first_ms = e->batch_started;
 	}
-	batch_add(&e->b, rkm->partition, rkm->offset, rkm->payload, rkm->len, rkm);
+	struct batch_msg *m = batch_add(&e->b, rkm->partition, rkm->offset, rkm->payload, rkm->len, rkm);
+
+	m->key = rkm->key;
+	m->key_len = rkm->key_len;
+	m->kafka_ts = rd_kafka_message_timestamp(rkm, NULL);
 	e->stats->consumed++;
 }
 
-/* Positions newly assigned partitions at their stored next offsets. */
+/* Positions newly assigned partitions at their stored positions. A stored position
+ * with a fingerprint is read from one message earlier: that message must be the one the
+ * store applied last, or the log is not the one the store was built from (see
+ * verify_position). It costs one message fetched per assignment. */
 static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_t *parts)
 {
 	struct store_txn *t = NULL;
@@ -224,12 +233,20 @@ static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_
 	}
 	for (i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &parts->elems[i];
-		int64_t next;
+		struct partition_state *ps = &e->parts[tp->partition];
+		struct store_position pos;
 
-		if (t && store_offset_get(t, tp->partition, &next, e->err, sizeof(e->err)) == 0)
-			tp->offset = next;
-		else if (t)
+		ps->verify = 0;
+		if (t && store_position_get(t, tp->partition, &pos, e->err, sizeof(e->err)) == 0) {
+			tp->offset = pos.next;
+			if (pos.next > 0 && pos.last_hash) {
+				tp->offset = pos.next - 1;
+				ps->verify = 1;
+				ps->vpos = pos;
+			}
+		} else if (t) {
 			tp->offset = e->cfg->start_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+		}
 		/* Without a store, RD_KAFKA_OFFSET_INVALID resumes from the committed offset. */
 	}
 	if (t)
@@ -248,12 +265,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 		crash_point("in-assign");
-		position_partitions(e, parts);
 		for (i = 0; i < parts->cnt; i++) {
 			parts_grow(e, parts->elems[i].partition);
 			e->parts[parts->elems[i].partition].assigned = 1;
 			e->parts[parts->elems[i].partition].at_end = 0;
 		}
+		position_partitions(e, parts);
 		if (cooperative)
 			rd_kafka_incremental_assign(rk, parts);
 		else
@@ -329,15 +346,71 @@ static int reposition(struct engine *e, int32_t partition, int64_t offset)
 	return 0;
 }
 
+/* --on-gap skip: records that [stored, to) will never be processed and goes on from to,
+ * after what is in flight. */
+static int skip_to(struct engine *e, int32_t partition, int64_t stored, int64_t to)
+{
+	int rc;
+
+	if ((rc = flush_batch(e)) != 0)
+		return rc;
+	if (batch_record_gap(e->cfg->store, partition, stored, to, e->err, sizeof(e->err)) != 0) {
+		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
+		return EX_IOERR;
+	}
+	log_warn("%s[%d]: skipped the gap from offset %" PRId64 " to %" PRId64 " (recorded in the store)",
+		 e->cfg->topic, (int)partition, stored, to);
+	e->parts[partition].verify = 0;
+	return reposition(e, partition, to);
+}
+
+/* The first message of a partition positioned one before its stored offset: is it the
+ * message the store applied last? Returns 0 to go on with rkm, 1 when rkm is consumed
+ * here (destroyed), or an exit code. */
+static int verify_position(struct engine *e, rd_kafka_message_t *rkm)
+{
+	struct partition_state *ps = &e->parts[rkm->partition];
+	const struct store_position pos = ps->vpos;
+	const char *topic = e->cfg->topic;
+	int64_t ts, lo = -1, hi = -1;
+	int32_t partition = rkm->partition;
+	int rc;
+
+	ps->verify = 0;
+	if (rkm->offset != pos.next - 1) {
+		/* Deleted by retention or compaction since: nothing to compare with. */
+		log_verbose("%s[%d]: the message before the stored offset %" PRId64 " is gone; position not "
+			    "verified", topic, (int)partition, pos.next);
+		return 0;
+	}
+	ts = rd_kafka_message_timestamp(rkm, NULL);
+	if (fingerprint64(rkm->key, rkm->key_len, rkm->payload, rkm->len) == pos.last_hash &&
+	    (pos.last_ts < 0 || ts == pos.last_ts)) {
+		rd_kafka_message_destroy(rkm);
+		return 1;
+	}
+	rd_kafka_query_watermark_offsets(e->rk, topic, partition, &lo, &hi, 5000);
+	if (!e->cfg->on_gap_skip)
+		log_error("%s[%d]: the message at offset %" PRId64 " is not the one this store applied there "
+			  "(its fingerprint differs): the broker's log was replaced or rewritten (log %" PRId64
+			  "..%" PRId64 "); rerun with --on-gap skip to read it again from its start, or use a "
+			  "new store", topic, (int)partition, rkm->offset, lo, hi);
+	rd_kafka_message_destroy(rkm);
+	if (!e->cfg->on_gap_skip)
+		return EX_DATAERR;
+	rc = skip_to(e, partition, pos.next, lo < 0 ? 0 : lo);
+	return rc ? rc : 1;
+}
+
 /* The stored offset of a partition lies outside the broker's log. Either stop (the
- * default) or record the gap and go on from the log start (--on-gap skip). */
+ * default) or record the gap and go on from the log start (--on-gap skip). Only the
+ * message before it being gone is no gap: go on from the stored offset, unverified. */
 static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 {
 	const char *topic = e->cfg->topic;
 	int64_t lo = -1, hi = -1, stored = m->offset;
 	rd_kafka_resp_err_t err;
 	struct store_txn *t;
-	int rc;
 
 	if (e->cfg->store && store_txn_begin(e->cfg->store, 0, &t, e->err, sizeof(e->err)) == 0) {
 		store_offset_get(t, m->partition, &stored, e->err, sizeof(e->err));
@@ -348,6 +421,12 @@ static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 		log_error("%s[%d]: offset %" PRId64 " is out of range, and the broker's range is unknown: %s",
 			  topic, (int)m->partition, stored, rd_kafka_err2str(err));
 		return EX_UNAVAILABLE;
+	}
+	if (e->cfg->store && lo <= stored && stored <= hi) {
+		e->parts[m->partition].verify = 0;
+		log_verbose("%s[%d]: the message before the stored offset %" PRId64 " is gone; position not "
+			    "verified", topic, (int)m->partition, stored);
+		return reposition(e, m->partition, stored);
 	}
 	if (!e->cfg->on_gap_skip) {
 		if (stored < lo)
@@ -367,16 +446,7 @@ static int handle_out_of_range(struct engine *e, const rd_kafka_message_t *m)
 			  topic, (int)m->partition, stored, lo, hi);
 		return EX_DATAERR;
 	}
-	/* Record the gap and the new position in one txn, after what is in flight. */
-	if ((rc = flush_batch(e)) != 0)
-		return rc;
-	if (batch_record_gap(e->cfg->store, m->partition, stored, lo, e->err, sizeof(e->err)) != 0) {
-		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
-		return EX_IOERR;
-	}
-	log_warn("%s[%d]: skipped the gap from offset %" PRId64 " to %" PRId64 " (recorded in the store)",
-		 topic, (int)m->partition, stored, lo);
-	return reposition(e, m->partition, lo);
+	return skip_to(e, m->partition, stored, lo);
 }
 
 static int all_at_end(const struct engine *e)
@@ -503,14 +573,121 @@ fail:
 	return NULL;
 }
 
+/* Takes what one poll returned. Returns 0, or an exit code to stop with. */
+static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
+{
+	struct partition_state *ps;
+	int rc;
+
+	if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		parts_grow(e, rkm->partition);
+		e->parts[rkm->partition].at_end = 1;
+		rd_kafka_message_destroy(rkm);
+		return 0;
+	}
+	if (rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+		rc = handle_out_of_range(e, rkm);
+		rd_kafka_message_destroy(rkm);
+		return rc;
+	}
+	if (rkm->err) {
+		/* Refused for good: retrying cannot help (a session timeout outside the broker's
+		 * group.min/max.session.timeout.ms is refused at every JoinGroup). */
+		int fatal = rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+			    rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			    rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+			    rkm->err == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT;
+		if (fatal)
+			log_error("%s", rd_kafka_message_errstr(rkm));
+		else
+			log_warn("%s", rd_kafka_message_errstr(rkm));
+		rd_kafka_message_destroy(rkm);
+		return fatal ? EX_UNAVAILABLE : 0;
+	}
+	parts_grow(e, rkm->partition);
+	ps = &e->parts[rkm->partition];
+	if (!ps->assigned) {
+		/* Fetched before a revoke: the new owner will read it. */
+		rd_kafka_message_destroy(rkm);
+		return 0;
+	}
+	ps->at_end = 0;
+	if (ps->verify && (rc = verify_position(e, rkm)) != 0)
+		return rc == 1 ? 0 : rc;
+	admit(e, rkm);
+	return 0;
+}
+
+/* What runs after every poll: the gate, the batch, the mirror, the tick. */
+static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *next_tick)
+{
+	const struct engine_config *cfg = e->cfg;
+	int rc;
+
+	if (cfg->gate) {
+		gate_refresh(cfg->gate, 0);
+		release_held(e);
+	}
+	if (batch_full(&e->b) ||
+	    (e->b.n && (now - e->batch_started >= cfg->linger_ms || (idle && cfg->exit_at_end)))) {
+		if ((rc = flush_batch(e)) != 0)
+			return rc;
+	}
+	if (e->mirror_failed)
+		retry_mirror(e);
+	if (now >= *next_tick) {
+		if (e->hooks->tick)
+			e->hooks->tick(e->ctx);
+		*next_tick = now + cfg->tick_ms;
+	}
+	return 0;
+}
+
+/* Polls until a stop, the end (exit_at_end) or an error. Returns 0 or an exit code. */
+static int engine_loop(struct engine *e)
+{
+	const struct engine_config *cfg = e->cfg;
+	int64_t now = clock_mono_ms(), next_tick = cfg->tick_ms ? now + cfg->tick_ms : INT64_MAX;
+	int rc = 0, since_clock = 0;
+
+	while (!*cfg->stop && !e->fatal) {
+		int timeout = 100;
+		rd_kafka_message_t *rkm;
+
+		if (e->b.n) {
+			int64_t left = e->batch_started + cfg->linger_ms - now;
+			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
+		}
+		rkm = rd_kafka_consumer_poll(e->rk, timeout);
+		/* Reading the clock for every message costs more than the message itself
+		 * while a stream flows; every 64th is precise enough for --linger. */
+		if (!rkm || ++since_clock >= 64) {
+			now = clock_mono_ms();
+			since_clock = 0;
+		}
+		if (rkm && (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+			kafka_watch_contact(&e->watch);
+		} else if (!rkm && kafka_watch_expired(&e->watch, e->rk, cfg->kafka.brokers, e->err, sizeof(e->err))) {
+			log_error("%s", e->err);
+			return EX_UNAVAILABLE;
+		}
+		if ((rkm && (rc = engine_take_polled(e, rkm)) != 0) ||
+		    (rc = engine_housekeep(e, now, !rkm, &next_tick)) != 0)
+			return rc;
+		if (cfg->exit_at_end && e->b.n == 0 && all_at_end(e))
+			break;
+	}
+	return e->fatal;
+}
+
 int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks, void *ctx,
 	       struct engine_stats *stats)
 {
 	struct engine e;
 	rd_kafka_topic_partition_list_t *sub;
 	rd_kafka_resp_err_t err;
-	int64_t now = clock_mono_ms(), next_tick = cfg->tick_ms ? now + cfg->tick_ms : INT64_MAX;
-	int rc = 0, since_clock = 0;
+	int p, rc = 0;
 
 	memset(&e, 0, sizeof(e));
 	memset(stats, 0, sizeof(*stats));
@@ -534,87 +711,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		rc = EX_UNAVAILABLE;
 		goto consumer_close;
 	}
-
-	while (!*cfg->stop && !e.fatal) {
-		int timeout = 100;
-		rd_kafka_message_t *rkm;
-
-		if (e.b.n) {
-			int64_t left = e.batch_started + cfg->linger_ms - now;
-			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
-		}
-		rkm = rd_kafka_consumer_poll(e.rk, timeout);
-		/* Reading the clock for every message costs more than the message itself
-		 * while a stream flows; every 64th is precise enough for --linger. */
-		if (!rkm || ++since_clock >= 64) {
-			now = clock_mono_ms();
-			since_clock = 0;
-		}
-		if (rkm && (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF))
-			kafka_watch_contact(&e.watch);
-		else if (!rkm && kafka_watch_expired(&e.watch, e.rk, cfg->kafka.brokers, e.err, sizeof(e.err))) {
-			log_error("%s", e.err);
-			rc = EX_UNAVAILABLE;
-			break;
-		}
-		if (rkm && rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			parts_grow(&e, rkm->partition);
-			e.parts[rkm->partition].at_end = 1;
-			rd_kafka_message_destroy(rkm);
-			rkm = NULL;
-		} else if (rkm && rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-			rc = handle_out_of_range(&e, rkm);
-			rd_kafka_message_destroy(rkm);
-			if (rc != 0)
-				break;
-			continue;
-		} else if (rkm && rkm->err) {
-			/* Refused for good: retrying cannot help (a session timeout outside the
-			 * broker's group.min/max.session.timeout.ms is refused at every JoinGroup). */
-			if (rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-			    rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-			    rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-			    rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
-			    rkm->err == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT) {
-				log_error("%s", rd_kafka_message_errstr(rkm));
-				rc = EX_UNAVAILABLE;
-				rd_kafka_message_destroy(rkm);
-				break;
-			}
-			log_warn("%s", rd_kafka_message_errstr(rkm));
-			rd_kafka_message_destroy(rkm);
-			rkm = NULL;
-		} else if (rkm) {
-			parts_grow(&e, rkm->partition);
-			if (!e.parts[rkm->partition].assigned) {
-				/* Fetched before a revoke: the new owner will read it. */
-				rd_kafka_message_destroy(rkm);
-				continue;
-			}
-			e.parts[rkm->partition].at_end = 0;
-			admit(&e, rkm);
-		}
-		if (cfg->gate) {
-			gate_refresh(cfg->gate, 0);
-			release_held(&e);
-		}
-		if (batch_full(&e.b) ||
-		    (e.b.n && (now - e.batch_started >= cfg->linger_ms || (!rkm && cfg->exit_at_end)))) {
-			if ((rc = flush_batch(&e)) != 0)
-				break;
-		}
-		if (e.mirror_failed)
-			retry_mirror(&e);
-		if (now >= next_tick) {
-			if (hooks->tick)
-				hooks->tick(ctx);
-			next_tick = now + cfg->tick_ms;
-		}
-		if (cfg->exit_at_end && e.b.n == 0 && all_at_end(&e))
-			break;
-	}
-	if (rc == 0 && e.fatal)
-		rc = e.fatal;
+	rc = engine_loop(&e);
 	if (rc == 0)
 		rc = flush_batch(&e);
 	if (rc == 0)
@@ -625,12 +722,9 @@ consumer_close:
 	rd_kafka_consumer_close(e.rk);
 	if (rc == 0 && e.fatal)
 		rc = e.fatal;
-	{
-		int p;
-		for (p = 0; p < e.nparts; p++)
-			if (e.parts[p].held)
-				rd_kafka_message_destroy(e.parts[p].held);
-	}
+	for (p = 0; p < e.nparts; p++)
+		if (e.parts[p].held)
+			rd_kafka_message_destroy(e.parts[p].held);
 	batch_drop(&e);
 	rd_kafka_destroy(e.rk);
 engine_free:

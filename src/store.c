@@ -2,7 +2,8 @@
  *
  * One environment (a directory) per consumer application, with named databases:
  *   meta     string settings: schema version, topic, group, retain_ms
- *   offsets  topic NUL be32(partition) -> int64 next offset to read
+ *   offsets  topic NUL be32(partition) -> int64 next offset to read, and the fingerprint
+ *            of the message before it: int64 Kafka timestamp, uint64 hash
  *   users    user -> { int64 last_seen, uint64 count, uint16 email_len, email }
  *   by_time  be64(ts) user -> empty: the time-ordered index (the Redis sorted set's job)
  *   rejects  be32(partition) be64(offset) -> reason NUL payload's first bytes
@@ -742,7 +743,11 @@ static size_t offset_key(struct store_txn *t, int32_t partition)
 	return n + 5;
 }
 
-int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen)
+/* An offsets record: the store_position, three int64 in host order. */
+#define POSITION_SIZE 24
+
+int store_position_get(struct store_txn *t, int32_t partition, struct store_position *pos, char *err,
+		       size_t errlen)
 {
 	MDB_val k = { offset_key(t, partition), t->key }, v;
 	int rc = mdb_get(t->txn, t->s->offsets, &k, &v);
@@ -751,20 +756,43 @@ int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char
 		return STORE_NOTFOUND;
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_get", err, errlen);
-	if (v.mv_size != sizeof(*next))
+	if (v.mv_size != POSITION_SIZE)
 		return set_err(-1, err, errlen, "offset record of partition %d is corrupt", (int)partition);
-	memcpy(next, v.mv_data, sizeof(*next));
+	memcpy(&pos->next, v.mv_data, 8);
+	memcpy(&pos->last_ts, (const char *)v.mv_data + 8, 8);
+	memcpy(&pos->last_hash, (const char *)v.mv_data + 16, 8);
 	return 0;
+}
+
+int store_position_put(struct store_txn *t, int32_t partition, const struct store_position *pos, char *err,
+		       size_t errlen)
+{
+	unsigned char buf[POSITION_SIZE];
+	MDB_val k = { offset_key(t, partition), t->key }, v = { sizeof(buf), buf };
+	int rc;
+
+	memcpy(buf, &pos->next, 8);
+	memcpy(buf + 8, &pos->last_ts, 8);
+	memcpy(buf + 16, &pos->last_hash, 8);
+	if ((rc = mdb_put(t->txn, t->s->offsets, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
+int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen)
+{
+	struct store_position pos;
+	int rc = store_position_get(t, partition, &pos, err, errlen);
+
+	if (rc == 0)
+		*next = pos.next;
+	return rc;
 }
 
 int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen)
 {
-	MDB_val k = { offset_key(t, partition), t->key }, v = { sizeof(next), &next };
-	int rc = mdb_put(t->txn, t->s->offsets, &k, &v, 0);
-
-	if (rc != 0)
-		return mdb_fail(rc, "mdb_put", err, errlen);
-	return 0;
+	struct store_position pos = { next, -1, 0 };
+	return store_position_put(t, partition, &pos, err, errlen);
 }
 
 /* For messages: "reading by_time". */
@@ -828,7 +856,7 @@ static int offsets_step(void *arg, const MDB_val *k, const MDB_val *v)
 	size_t n = strlen(w->t->s->topic);
 	int64_t next;
 
-	if (k->mv_size != n + 5 || memcmp(k->mv_data, w->t->s->topic, n) || v->mv_size != sizeof(next))
+	if (k->mv_size != n + 5 || memcmp(k->mv_data, w->t->s->topic, n) || v->mv_size != POSITION_SIZE)
 		return 0; /* another topic's, or not ours to judge here */
 	memcpy(&next, v->mv_data, sizeof(next));
 	return w->fn(w->arg, (int32_t)get_be32((const unsigned char *)k->mv_data + n + 1), next);
@@ -1473,7 +1501,7 @@ static int check_offset(void *arg, const MDB_val *k, const MDB_val *v)
 		return 0;
 	}
 	p = (int32_t)get_be32((const unsigned char *)k->mv_data + n + 1);
-	if (v->mv_size != sizeof(next)) {
+	if (v->mv_size != POSITION_SIZE) {
 		problem(c, "offsets: partition %d has a record of %zu bytes", (int)p, v->mv_size);
 		return 0;
 	}

@@ -9,7 +9,7 @@
 #define STORE_NOTFOUND 1   /* no such record */
 #define STORE_FULL (-2)    /* MDB_MAP_FULL: abort the txn, store_grow(), redo the batch */
 
-/* 2: users records carry email_ts; meta holds index_floor. */
+/* 2: users records carry email_ts; meta holds index_floor; offsets carry a fingerprint. */
 #define STORE_SCHEMA_VERSION "2"
 
 #define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
@@ -56,7 +56,19 @@ void store_txn_abort(struct store_txn *t);
 int store_meta_get(struct store_txn *t, const char *key, char *buf, size_t len);
 int store_meta_put(struct store_txn *t, const char *key, const char *value, char *err, size_t errlen);
 
-/* offsets: partition of the bound topic -> the next offset to read. */
+/* offsets: partition of the bound topic -> the next offset to read, and the fingerprint
+ * of the message just before it (the last one applied), which tells the broker's log
+ * apart from another one that merely has as many messages. */
+struct store_position {
+	int64_t next;
+	int64_t last_ts;    /* its Kafka timestamp; -1: unknown */
+	uint64_t last_hash; /* fingerprint64() of its key and payload; 0: unknown */
+};
+int store_position_get(struct store_txn *t, int32_t partition, struct store_position *pos, char *err,
+		       size_t errlen);
+int store_position_put(struct store_txn *t, int32_t partition, const struct store_position *pos, char *err,
+		       size_t errlen);
+/* The same, without the fingerprint (put records it as unknown). */
 int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen);
 int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen);
 typedef int (*store_offset_fn)(void *arg, int32_t partition, int64_t next);

@@ -491,3 +491,23 @@ char *data_path(const char *name)
 	}
 	return NULL;
 }
+
+static uint64_t fnv1a64(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+uint64_t fingerprint64(const void *key, size_t keylen, const void *payload, size_t len)
+{
+	uint64_t n = keylen, h = 14695981039346656037ULL;
+
+	h = fnv1a64(h, &n, sizeof(n));
+	h = fnv1a64(h, key, key ? keylen : 0);
+	h = fnv1a64(h, payload, len);
+	return h ? h : 1;
+}

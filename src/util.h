@@ -73,4 +73,9 @@ int fput_escaped(const char *s, size_t len, FILE *out);
  * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */
 char *data_path(const char *name);
 
+/* A message's fingerprint: 64-bit FNV-1a over the key's length, the key and the payload.
+ * Never 0 (which means "unknown" where it is stored). Not a cryptographic hash: it tells
+ * a replaced log from the one a store was built from, not an attacker's forgery. */
+uint64_t fingerprint64(const void *key, size_t keylen, const void *payload, size_t len);
+
 #endif

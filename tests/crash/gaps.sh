@@ -76,4 +76,34 @@ test_expect_success 'with --on-gap skip it records that too and reads the new lo
 	test "$(pp query $T --store st offsets)" = "$(printf "0\t3")"
 '
 
+# A new broker whose log is longer than the stored offsets: reading on from them would
+# look fine and skip what the new log holds before them. The store keeps the
+# fingerprint of the last message it applied, and the message before the stored offset
+# must be that one.
+test_expect_success 'the broker comes back with another, longer log: the fingerprint tells' '
+	stop_broker &&
+	start_broker --partitions 1 --topic gaps &&
+	pp produce $T --rate 0 --count 50 --users 9 -q &&
+	test_expect_code 65 pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end 2>replaced.err &&
+	grep "gaps\[0\]: the message at offset 2 is not the one this store applied there" replaced.err &&
+	grep -- "--on-gap skip" replaced.err &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t3")"
+'
+
+test_expect_success 'with --on-gap skip it records the gap and reads the new log from its start' '
+	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end --on-gap skip 2>replaced-skip.err &&
+	grep "skipped the gap from offset 3 to 0" replaced-skip.err &&
+	pp query $T --store st gaps >gaps.out &&
+	test_line_count = 3 gaps.out &&
+	grep "$(printf "^0\t3\t0$")" gaps.out &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t50")"
+'
+
+test_expect_success 'the same log, read again after a restart, is verified and goes on' '
+	pp produce $T --rate 0 --count 5 --users 9 -q &&
+	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end -v 2>again.err &&
+	! grep "not the one this store applied" again.err &&
+	test "$(pp query $T --store st offsets)" = "$(printf "0\t55")"
+'
+
 test_done
