@@ -316,8 +316,30 @@ static int has_data(const char *dir)
 	return stat(path, &st) == 0 && st.st_size > 0;
 }
 
-/* check_ours() on an environment opened read-only for the purpose. */
-static int check_foreign(const char *dir, char *err, size_t errlen)
+/* A truncated data.mdb would fault (SIGBUS) at the first read past its end: compare the
+ * file with the page count that LMDB's own meta page gives, before any page is read. */
+static int check_size(MDB_env *env, const char *dir, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	mdb_filehandle_t fd;
+	struct stat st;
+
+	if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) != 0)
+		return 0;
+	mdb_env_info(env, &info);
+	mdb_env_stat(env, &ms);
+	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize)
+		return set_err(-1, err, errlen, "store '%s' is damaged: data.mdb has %lld bytes, but its "
+			       "pages run to %" PRIu64 " (truncated?); run pingpong store check", dir,
+			       (long long)st.st_size, ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize);
+	return 0;
+}
+
+/* An existing environment, judged read-only before a writer opens it: MDB_WRITEMAP
+ * would extend its file to the map at once, which hides a truncation under zeros and
+ * grows another program's file. check_size() and check_ours(). */
+static int check_existing(const char *dir, char *err, size_t errlen)
 {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -330,12 +352,9 @@ static int check_foreign(const char *dir, char *err, size_t errlen)
 		mdb_env_close(env);
 		return 0; /* the real open says what is wrong */
 	}
-	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-	if (rc == 0) {
+	if ((rc = check_size(env, dir, err, errlen)) == 0 && mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
 		rc = check_ours(txn, dir, err, errlen) < 0 ? -1 : 0;
 		mdb_txn_abort(txn);
-	} else {
-		rc = 0;
 	}
 	mdb_env_close(env);
 	return rc;
@@ -388,26 +407,6 @@ static int reserve(struct store *s, uint64_t size, char *err, size_t errlen)
 			       "(%llu MiB free); free space, or move the store", s->dir, size >> 20,
 			       strerror(rc), avail >> 20);
 	}
-}
-
-/* A truncated data.mdb would fault (SIGBUS) at the first read past its end: compare the
- * file with the page count that LMDB's own meta page gives, before any page is read. */
-static int check_size(struct store *s, char *err, size_t errlen)
-{
-	MDB_envinfo info;
-	MDB_stat ms;
-	mdb_filehandle_t fd;
-	struct stat st;
-
-	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
-		return 0;
-	mdb_env_info(s->env, &info);
-	mdb_env_stat(s->env, &ms);
-	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize)
-		return set_err(-1, err, errlen, "store '%s' is damaged: data.mdb has %lld bytes, but its "
-			       "pages run to %" PRIu64 " (truncated?); run pingpong store check", s->dir,
-			       (long long)st.st_size, ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize);
-	return 0;
 }
 
 /* store_open()'s first txn: the databases, the store's identity and the writer's record.
@@ -492,7 +491,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		goto s_free;
 	/* With MDB_WRITEMAP, mdb_env_open extends the file to the map at once: judge an
 	 * existing environment read-only first. */
-	if (!opts->read_only && has_data(dir) && check_foreign(dir, err, errlen) != 0)
+	if (!opts->read_only && has_data(dir) && check_existing(dir, err, errlen) != 0)
 		goto s_free;
 	if ((rc = mdb_env_create(&s->env)) != 0) {
 		mdb_fail(rc, "mdb_env_create", err, errlen);
@@ -520,7 +519,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 			set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
 		goto env_close;
 	}
-	if (check_size(s, err, errlen) != 0)
+	if (check_size(s->env, dir, err, errlen) != 0)
 		goto env_close;
 	if (stat_lock(s, &st) != 0) {
 		set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", dir, strerror(errno));
