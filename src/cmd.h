@@ -38,6 +38,7 @@ extern const struct command cmd_active;
 extern const struct command cmd_messages;
 extern const struct command cmd_notify;
 extern const struct command cmd_query;
+extern const struct command cmd_lag;
 extern const struct command cmd_store;
 extern const struct command cmd_demo;
 

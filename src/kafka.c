@@ -1,4 +1,4 @@
-/* kafka.c: librdkafka configuration shared by every command.
+/* kafka.c: librdkafka configuration shared by every command, and one-shot questions.
  *
  * Every client is configured in three layers: pingpong's tuning, the broker list, then
  * the user's -X properties, so that anything we choose can be overridden the kcat way.
@@ -235,4 +235,137 @@ metadata_destroy:
 topic_destroy:
 	rd_kafka_topic_destroy(rkt);
 	return n;
+}
+
+/* A question about a topic must not create it: a producer's metadata request asks the
+ * broker to, by default. */
+static const char *const kafka_query_tuning[] = {
+	"allow.auto.create.topics", "false",
+	NULL,
+};
+
+rd_kafka_t *kafka_query_client(const struct kafka_opts *ko, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = kafka_conf_new(ko, kafka_query_tuning, err, errlen);
+	char errstr[512];
+	rd_kafka_t *rk;
+
+	if (!conf)
+		return NULL;
+	if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+		set_err(-1, err, errlen, "rd_kafka_new: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+	}
+	return rk;
+}
+
+int kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+		     int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+
+	if (e)
+		return set_err(-1, err, errlen, "rd_kafka_query_watermark_offsets: %s[%d]: %s", topic,
+			       (int)partition, rd_kafka_err2str(e));
+	return 0;
+}
+
+int kafka_group_offsets(rd_kafka_t *rk, const char *group, const char *topic, int n, int64_t *committed,
+			int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+	rd_kafka_ListConsumerGroupOffsets_t *req;
+	rd_kafka_AdminOptions_t *options;
+	rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev;
+	const rd_kafka_group_result_t **groups;
+	const rd_kafka_topic_partition_list_t *got;
+	size_t ngroups;
+	char errstr[256];
+	int p, k, rc = -1;
+
+	for (p = 0; p < n; p++) {
+		committed[p] = -1;
+		rd_kafka_topic_partition_list_add(parts, topic, p);
+	}
+	req = rd_kafka_ListConsumerGroupOffsets_new(group, parts);
+	options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+	rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof(errstr));
+	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, options, queue);
+	/* The request's own timeout ends it; the extra second lets its answer arrive. */
+	ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+	if (!ev) {
+		set_err(-1, err, errlen, "rd_kafka_ListConsumerGroupOffsets: group '%s': no answer within %d ms",
+			group, timeout_ms);
+		goto request_destroy;
+	}
+	if (rd_kafka_event_error(ev)) {
+		set_err(-1, err, errlen, "rd_kafka_ListConsumerGroupOffsets: group '%s': %s", group,
+			rd_kafka_event_error_string(ev));
+		goto event_destroy;
+	}
+	groups = rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(ev),
+								 &ngroups);
+	if (ngroups != 1) {
+		set_err(-1, err, errlen, "rd_kafka_ListConsumerGroupOffsets: group '%s': %zu groups in the answer",
+			group, ngroups);
+		goto event_destroy;
+	}
+	if (rd_kafka_group_result_error(groups[0])) {
+		set_err(-1, err, errlen, "rd_kafka_ListConsumerGroupOffsets: group '%s': %s", group,
+			rd_kafka_error_string(rd_kafka_group_result_error(groups[0])));
+		goto event_destroy;
+	}
+	got = rd_kafka_group_result_partitions(groups[0]);
+	for (k = 0; got && k < got->cnt; k++) {
+		const rd_kafka_topic_partition_t *tp = &got->elems[k];
+		if (strcmp(tp->topic, topic) || tp->partition < 0 || tp->partition >= n)
+			continue;
+		if (tp->err && tp->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+			set_err(-1, err, errlen, "rd_kafka_ListConsumerGroupOffsets: group '%s', %s[%d]: %s", group,
+				topic, (int)tp->partition, rd_kafka_err2str(tp->err));
+			goto event_destroy;
+		}
+		committed[tp->partition] = tp->err || tp->offset < 0 ? -1 : tp->offset;
+	}
+	rc = 0;
+event_destroy:
+	rd_kafka_event_destroy(ev);
+request_destroy:
+	rd_kafka_AdminOptions_destroy(options);
+	rd_kafka_ListConsumerGroupOffsets_destroy(req);
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_queue_destroy(queue);
+	return rc;
+}
+
+int kafka_offsets_for_time(rd_kafka_t *rk, const char *topic, int n, int64_t ts, int64_t *offsets,
+			   int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+	rd_kafka_resp_err_t e;
+	int p, k, rc = -1;
+
+	for (p = 0; p < n; p++) {
+		offsets[p] = -1;
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = ts;
+	}
+	if ((e = rd_kafka_offsets_for_times(rk, parts, timeout_ms)) != 0) {
+		set_err(-1, err, errlen, "rd_kafka_offsets_for_times: %s: %s", topic, rd_kafka_err2str(e));
+		goto list_destroy;
+	}
+	for (k = 0; k < parts->cnt; k++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[k];
+		if (tp->err) {
+			set_err(-1, err, errlen, "rd_kafka_offsets_for_times: %s[%d]: %s", topic, (int)tp->partition,
+				rd_kafka_err2str(tp->err));
+			goto list_destroy;
+		}
+		if (tp->partition >= 0 && tp->partition < n)
+			offsets[tp->partition] = tp->offset < 0 ? -1 : tp->offset;
+	}
+	rc = 0;
+list_destroy:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
 }

@@ -56,6 +56,31 @@ void kafka_watch_contact(struct kafka_watch *w);
 int kafka_watch_expired(struct kafka_watch *w, rd_kafka_t *rk, const char *brokers, char *err,
 			size_t errlen);
 
+/* One-shot questions to the brokers, for the commands that only look (lag, store reset).
+ * Each waits at most timeout_ms and returns 0, or -1 with librdkafka's reason in err,
+ * naming the call: a broker that does not answer is an error here, never a hang. */
+
+/* A client for such questions: a producer that never produces, so that it joins no
+ * group and commits nothing. Caller destroys it with rd_kafka_destroy(). */
+rd_kafka_t *kafka_query_client(const struct kafka_opts *ko, char *err, size_t errlen);
+
+/* The log start (*lo) and end (*hi) of a partition (query_watermark_offsets). */
+int kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+		     int timeout_ms, char *err, size_t errlen);
+
+/* The offsets that group has committed on partitions [0, n) of topic, into committed[]:
+ * -1 where it has none. ListConsumerGroupOffsets with an explicit partition list, which
+ * the mock broker answers (it does not answer a request for all topics). */
+int kafka_group_offsets(rd_kafka_t *rk, const char *group, const char *topic, int n, int64_t *committed,
+			int timeout_ms, char *err, size_t errlen);
+
+/* For each partition [0, n) of topic, the first offset whose message timestamp is at or
+ * after ts (ms since the epoch), into offsets[]: -1 where no message is that late
+ * (offsets_for_times). A broker that cannot look offsets up by time (the mock) also
+ * answers -1. */
+int kafka_offsets_for_time(rd_kafka_t *rk, const char *topic, int n, int64_t ts, int64_t *offsets,
+			   int timeout_ms, char *err, size_t errlen);
+
 /* Consumer tuning that every pingpong consumer uses (librdkafka's defaults stall). */
 extern const char *const kafka_consumer_tuning[];
 /* Producer defaults: batching and compression. */

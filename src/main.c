@@ -11,7 +11,7 @@
 /* The command table. See cmd.h for the checklist to add one. */
 static const struct command *const commands[] = {
 	&cmd_broker, &cmd_produce, &cmd_tail, &cmd_active, &cmd_messages,
-	&cmd_notify, &cmd_query, &cmd_store, &cmd_demo,
+	&cmd_notify, &cmd_query, &cmd_lag, &cmd_store, &cmd_demo,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
