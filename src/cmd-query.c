@@ -197,18 +197,35 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 	return 0;
 }
 
-static int print_gap(void *arg, int32_t partition, int64_t from, int64_t to)
+/* A skipped gap or a reset (store.h), with when and who where the record knows. */
+static int print_gap(void *arg, const struct store_gap *g)
 {
 	const struct query_opts *q = arg;
+	const char *kind = g->kind == STORE_GAP_RESET ? "reset" : "skipped";
 
 	if (q->json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "partition", json_integer(partition));
-		json_object_set_new(o, "from", json_integer(from));
-		json_object_set_new(o, "to", json_integer(to));
+		json_object_set_new(o, "partition", json_integer(g->partition));
+		json_object_set_new(o, "from", g->from < 0 ? json_null() : json_integer(g->from));
+		json_object_set_new(o, "to", json_integer(g->to));
+		json_object_set_new(o, "kind", json_string(kind));
+		json_object_set_new(o, "at", g->at_ms < 0 ? json_null() : json_integer(g->at_ms));
+		json_object_set_new(o, "who", g->who_len ? json_stringn(g->who, g->who_len) : json_null());
 		print_json(o);
 	} else {
-		printf("%d\t%" PRId64 "\t%" PRId64 "\n", (int)partition, from, to);
+		if (g->from < 0)
+			printf("%d\t-\t%" PRId64 "\t%s\t", (int)g->partition, g->to, kind);
+		else
+			printf("%d\t%" PRId64 "\t%" PRId64 "\t%s\t", (int)g->partition, g->from, g->to, kind);
+		if (g->at_ms < 0)
+			printf("-\t");
+		else
+			printf("%" PRId64 "\t", g->at_ms);
+		if (g->who_len)
+			fput_escaped(g->who, g->who_len, stdout);
+		else
+			putchar('-');
+		putchar('\n');
 	}
 	return 0;
 }
@@ -288,7 +305,7 @@ static int query_run(int argc, char **argv)
 	else if (!strcmp(what, "rejects"))
 		rc = store_rejects_each(t, print_reject, &q, err, sizeof(err));
 	else if (!strcmp(what, "gaps"))
-		rc = store_gaps_each(t, print_gap, &q, err, sizeof(err));
+		rc = store_gap_records_each(t, print_gap, &q, err, sizeof(err));
 	else
 		rc = store_outbox_each(t, print_outbox, &q, err, sizeof(err));
 	store_txn_abort(t);

@@ -7,7 +7,9 @@
  *   users    user -> { int64 last_seen, uint64 count, uint16 email_len, email }
  *   by_time  be64(ts) user -> empty: the time-ordered index (the Redis sorted set's job)
  *   rejects  be32(partition) be64(offset) -> reason NUL payload's first bytes
- *   gaps     be32(partition) be64(from) -> be64(to)
+ *   gaps     be32(partition) be64(from) be64(at_ms) -> be64(to) u8(kind) who: a skipped
+ *            gap or a reset, when and by whom (schema 2: be32(partition) be64(from) ->
+ *            be64(to), a skipped gap; read as it is)
  *   outbox   be32(partition) be64(offset) recipient -> notification text
  *
  * What is in one transaction, and why: the engine applies a whole batch of messages and
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -47,6 +50,7 @@ struct store {
 	char *dir;
 	int read_only;
 	uint64_t lock_dev, lock_ino; /* lock.mdb as this process opened it */
+	int writer_fd;               /* lock.mdb, holding the writer lock; -1 for a reader */
 	char topic[256];
 	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox;
 };
@@ -279,6 +283,74 @@ static int check_writer(struct store *s, MDB_txn *txn, char *err, size_t errlen)
 	return 0;
 }
 
+/* The writer lock (store.h): an fcntl lock on one byte of lock.mdb, far from byte 0,
+ * which LMDB locks itself. Shared for a writer, exclusive for the exclusive writer. The
+ * kernel drops it when the process ends, however it ends: a lock held is a live process,
+ * and F_GETLK names it. It is a POSIX record lock, which a process loses when it closes
+ * ANY descriptor of the file: the store opens lock.mdb only before taking it (check_file,
+ * check_existing), and releases it after mdb_env_close. */
+#define WRITER_LOCK_AT ((off_t)1 << 30)
+
+/* The pid of a process other than this one that holds the writer lock in a way that
+ * conflicts with `type`, or 0; -1 on error. */
+static long writer_holder(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = WRITER_LOCK_AT, .l_len = 1 };
+
+	if (fcntl(fd, F_GETLK, &fl) != 0)
+		return -1;
+	return fl.l_type == F_UNLCK ? 0 : (long)fl.l_pid;
+}
+
+static int writer_lock(struct store *s, int exclusive, char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+			    .l_start = WRITER_LOCK_AT, .l_len = 1 };
+	char path[4096], cmd[200];
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
+	if ((s->writer_fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", s->dir, strerror(errno));
+	if (fcntl(s->writer_fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EACCES && errno != EAGAIN)
+		return set_err(-1, err, errlen, "cannot open store '%s': fcntl F_SETLK lock.mdb: %s", s->dir,
+			       strerror(errno));
+	pid = writer_holder(s->writer_fd, F_WRLCK);
+	if (pid <= 0)
+		return set_err(-1, err, errlen, "store '%s' was %s by a process that has just ended: try again",
+			       s->dir, exclusive ? "open for writing" : "being reset");
+	process_cmdline(pid, cmd, sizeof(cmd));
+	if (exclusive)
+		return set_err(-1, err, errlen, "store '%s' is open for writing by process %ld%s%s%s: stop it "
+			       "first", s->dir, pid, cmd[0] ? " (" : "", cmd, cmd[0] ? ")" : "");
+	return set_err(-1, err, errlen, "store '%s' is held alone by process %ld%s%s%s (a store reset): "
+		       "wait for it to end", s->dir, pid, cmd[0] ? " (" : "", cmd, cmd[0] ? ")" : "");
+}
+
+int store_writer_pid(const char *dir, long *pid, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	*pid = 0;
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	/* Read-only is enough to ask: F_GETLK tests without locking. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return set_err(-1, err, errlen, "store '%s': cannot open lock.mdb: %s", dir, strerror(errno));
+	}
+	*pid = writer_holder(fd, F_WRLCK);
+	close(fd);
+	if (*pid < 0) {
+		*pid = 0;
+		return set_err(-1, err, errlen, "store '%s': fcntl F_GETLK lock.mdb: %s", dir, strerror(errno));
+	}
+	return *pid > 0;
+}
+
 /* Refuses an environment that another program made: a non-empty one without our mark.
  * Returns 1 for a new (empty) environment, 0 for one of ours, -1 otherwise. */
 static int check_ours(MDB_txn *txn, const char *dir, char *err, size_t errlen)
@@ -385,6 +457,25 @@ static int identity(struct store *s, MDB_txn *txn, const char *key, const char *
 	return 0;
 }
 
+/* Schema 2 is schema 3 without the newer gaps records (store.h): a writer marks such a
+ * store 3, a reader reads it as it is. Returns 1 for a store of schema 2, 0 for any
+ * other (identity() judges it), STORE_FULL or -1. */
+static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = { 6, (void *)"schema" }, v;
+	int rc;
+
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 1 || *(const char *)v.mv_data != '2')
+		return 0;
+	if (s->read_only)
+		return 1;
+	v.mv_size = strlen(STORE_SCHEMA_VERSION);
+	v.mv_data = (void *)STORE_SCHEMA_VERSION;
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 1;
+}
+
 /* Reserves the map's bytes on disk. With MDB_WRITEMAP, LMDB extends the file to the map
  * size with ftruncate and writes pages through the map, so on a full file system a page
  * of that sparse file faults (SIGBUS) instead of failing a write. Allocating the blocks
@@ -439,7 +530,9 @@ static int open_txn(struct store *s, const struct store_options *opts, char *err
 		char what[128];
 		snprintf(what, sizeof(what), "this pingpong reads %s (move the store aside: a new one is "
 			 "rebuilt from the topic)", STORE_SCHEMA_VERSION);
-		if ((rc = identity(s, txn, "schema", "schema version", STORE_SCHEMA_VERSION, what, err, errlen)) != 0 ||
+		if ((rc = schema_upgrade(s, txn, err, errlen)) < 0 ||
+		    (rc == 0 && (rc = identity(s, txn, "schema", "schema version", STORE_SCHEMA_VERSION, what, err,
+						errlen)) != 0) ||
 		    (fresh && (rc = identity(s, txn, "magic", "mark", STORE_MAGIC, "", err, errlen)) != 0))
 			goto txn_abort;
 		if (opts->kind) {
@@ -481,6 +574,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 
 	s->dir = xstrdup(dir);
 	s->read_only = opts->read_only;
+	s->writer_fd = -1;
 	if ((dirfd = open_dir(dir, opts->read_only, err, errlen)) < 0)
 		goto s_free;
 	rc = check_file(dirfd, dir, "data.mdb", opts->read_only, err, errlen);
@@ -527,6 +621,9 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	}
 	s->lock_dev = (uint64_t)st.st_dev;
 	s->lock_ino = (uint64_t)st.st_ino;
+	/* Before the first write txn: an exclusive writer's record must not be overwritten. */
+	if (!opts->read_only && writer_lock(s, opts->exclusive, err, errlen) != 0)
+		goto env_close;
 	fault_guard_install();
 	mdb_env_set_assert(s->env, on_lmdb_assert);
 	fault_dir = s->dir;
@@ -548,6 +645,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 env_close:
 	fault_dir = NULL;
 	mdb_env_close(s->env);
+	if (s->writer_fd >= 0)
+		close(s->writer_fd); /* after LMDB's own descriptor: see writer_lock() */
 s_free:
 	free(s->dir);
 	free(s);
@@ -559,6 +658,8 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	mdb_env_close(s->env);
+	if (s->writer_fd >= 0)
+		close(s->writer_fd); /* after LMDB's own descriptor: see writer_lock() */
 	free(s->dir);
 	free(s);
 }
@@ -1210,37 +1311,108 @@ int store_rejects_each(struct store_txn *t, store_reject_fn fn, void *arg, char 
 	return walk(t, t->s->rejects, NULL, rejects_step, &w, err, errlen);
 }
 
-int store_gap_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
-		  size_t errlen)
+/* Who this process is, for a gaps record: "user@host pid N: command line", cut to
+ * STORE_GAP_WHO_MAX bytes. Returns its length. */
+static size_t who_am_i(char *buf, size_t len)
 {
-	unsigned char val[8];
-	MDB_val k = { pos_key(t->key, partition, from), t->key }, v = { 8, val };
+	struct passwd *pw = getpwuid(geteuid());
+	char host[256] = "", cmd[STORE_GAP_WHO_MAX + 1];
+	int n;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	process_cmdline((long)getpid(), cmd, sizeof(cmd));
+	if (pw)
+		n = snprintf(buf, len, "%s@%s pid %ld: %s", pw->pw_name, host, (long)getpid(), cmd);
+	else
+		n = snprintf(buf, len, "uid %u@%s pid %ld: %s", (unsigned)geteuid(), host, (long)getpid(), cmd);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* A gaps record of schema 3: key be32(partition) be64(from) be64(at_ms), value be64(to)
+ * u8(kind) who. The time in the key keeps two records from the same offset apart. */
+#define GAP_KEY 20
+#define GAP_HEAD 9
+
+static int gap_record_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, int kind,
+			  char *err, size_t errlen)
+{
+	unsigned char val[GAP_HEAD + STORE_GAP_WHO_MAX + 1];
+	MDB_val k = { GAP_KEY, t->key }, v = { 0, val };
 	int rc;
 
+	pos_key(t->key, partition, from);
+	put_be64(t->key + 12, (uint64_t)clock_now_ms());
 	put_be64(val, (uint64_t)to);
+	val[8] = (unsigned char)kind;
+	v.mv_size = GAP_HEAD + who_am_i((char *)val + GAP_HEAD, sizeof(val) - GAP_HEAD);
 	if ((rc = mdb_put(t->txn, t->s->gaps, &k, &v, 0)) != 0)
 		return mdb_fail(rc, "mdb_put", err, errlen);
 	return 0;
 }
 
+int store_gap_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
+		  size_t errlen)
+{
+	return gap_record_put(t, partition, from, to, STORE_GAP_SKIPPED, err, errlen);
+}
+
+int store_reset_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
+		    size_t errlen)
+{
+	return gap_record_put(t, partition, from, to, STORE_GAP_RESET, err, errlen);
+}
+
+/* Decodes a gaps record of either schema; -1 if it is malformed. */
+static int gap_decode(const MDB_val *k, const MDB_val *v, struct store_gap *g)
+{
+	const unsigned char *kp = k->mv_data, *vp = v->mv_data;
+
+	memset(g, 0, sizeof(*g));
+	if (k->mv_size == 12 && v->mv_size == 8) {
+		g->kind = STORE_GAP_SKIPPED;
+		g->at_ms = -1;
+	} else if (k->mv_size == GAP_KEY && v->mv_size >= GAP_HEAD && v->mv_size <= GAP_HEAD + STORE_GAP_WHO_MAX &&
+		   vp[8] <= STORE_GAP_RESET) {
+		g->kind = vp[8];
+		g->at_ms = (int64_t)get_be64(kp + 12);
+		g->who = (const char *)vp + GAP_HEAD;
+		g->who_len = v->mv_size - GAP_HEAD;
+	} else {
+		return -1;
+	}
+	g->partition = (int32_t)get_be32(kp);
+	g->from = (int64_t)get_be64(kp + 4);
+	g->to = (int64_t)get_be64(vp);
+	return 0;
+}
+
 struct gaps_walk {
 	store_gap_fn fn;
+	store_gap_record_fn record_fn;
 	void *arg;
 };
 
 static int gaps_step(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct gaps_walk *w = arg;
+	struct store_gap g;
 
-	if (k->mv_size != 12 || v->mv_size != 8)
-		return 0;
-	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (int64_t)get_be64((const unsigned char *)k->mv_data + 4),
-		     (int64_t)get_be64(v->mv_data));
+	if (gap_decode(k, v, &g) < 0)
+		return 0; /* store_check names it */
+	return w->fn ? w->fn(w->arg, g.partition, g.from, g.to) : w->record_fn(w->arg, &g);
 }
 
 int store_gaps_each(struct store_txn *t, store_gap_fn fn, void *arg, char *err, size_t errlen)
 {
-	struct gaps_walk w = { fn, arg };
+	struct gaps_walk w = { fn, NULL, arg };
+	return walk(t, t->s->gaps, NULL, gaps_step, &w, err, errlen);
+}
+
+int store_gap_records_each(struct store_txn *t, store_gap_record_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct gaps_walk w = { NULL, fn, arg };
 	return walk(t, t->s->gaps, NULL, gaps_step, &w, err, errlen);
 }
 
@@ -1538,12 +1710,21 @@ static int check_reject(void *arg, const MDB_val *k, const MDB_val *v)
 	return 0;
 }
 
+/* A gaps record of either schema (gap_decode); a reset's from is -1 when the partition
+ * had no position. */
 static int check_gap(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
+	struct store_gap g;
 
-	if (k->mv_size != 12 || v->mv_size != 8 || (int32_t)get_be32(k->mv_data) < 0)
+	if (gap_decode(k, v, &g) < 0) {
 		problem(c, "gaps: malformed record (key of %zu bytes, value of %zu)", k->mv_size, v->mv_size);
+		return 0;
+	}
+	if (g.partition < 0 || g.to < 0 || g.from < (g.kind == STORE_GAP_RESET ? -1 : 0) ||
+	    (g.who && memchr(g.who, '\0', g.who_len)))
+		problem(c, "gaps: record of partition %d from %" PRId64 " to %" PRId64 " is out of range",
+			(int)g.partition, g.from, g.to);
 	return 0;
 }
 

@@ -9,8 +9,10 @@
 #define STORE_NOTFOUND 1   /* no such record */
 #define STORE_FULL (-2)    /* MDB_MAP_FULL: abort the txn, store_grow(), redo the batch */
 
-/* 2: users records carry email_ts; meta holds index_floor; offsets carry a fingerprint. */
-#define STORE_SCHEMA_VERSION "2"
+/* 2: users records carry email_ts; meta holds index_floor; offsets carry a fingerprint.
+ * 3: gaps records carry when, what (a skipped gap or a reset) and who. A store of
+ *    schema 2 is read as it is, and a writer marks it 3: its records are all valid in 3. */
+#define STORE_SCHEMA_VERSION "3"
 
 #define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
 #define STORE_EMAIL_MAX 255
@@ -24,6 +26,8 @@ struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 for the default (64 MiB) */
 	const char *kind;  /* the consumer that makes the store ("active", "notify", ...): a
 			    * new store records it, an existing one must match; NULL: any */
+	int exclusive;     /* a writer that shares the store with no other (store reset): see
+			    * store_open */
 };
 
 /* Opens (creating it 0700 unless read-only) the store in dir. Caller closes. Refused,
@@ -36,6 +40,19 @@ struct store_options {
 int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
 	       size_t errlen);
 void store_close(struct store *s);
+
+/* Writers and the exclusive writer. A process that has a store open for writing holds a
+ * shared lock on it until it closes it or ends, however it ends; an exclusive writer
+ * holds that lock alone. So store_open refuses a writer while an exclusive one has the
+ * store, and an exclusive writer while any other writer has it, naming the process:
+ *   store '/var/lib/pp' is open for writing by process 4242 (pingpong active --store
+ *   /var/lib/pp): stop it first
+ * Readers (read-only opens) take no lock and are never refused. */
+
+/* Whether a process other than this one has the store in dir open for writing, without
+ * opening the store: 1 with its pid in *pid (one of them, when members of a group share
+ * the store), 0 when none does (or there is no store), -1 with the reason. */
+int store_writer_pid(const char *dir, long *pid, char *err, size_t errlen);
 const char *store_dir(const struct store *s);
 uint64_t store_map_size(const struct store *s);
 
@@ -140,11 +157,37 @@ typedef int (*store_reject_fn)(void *arg, int32_t partition, int64_t offset, con
 			       const void *payload, size_t len);
 int store_rejects_each(struct store_txn *t, store_reject_fn fn, void *arg, char *err, size_t errlen);
 
-/* gaps: offsets [from, to) of a partition that were never processed (--on-gap skip). */
+/* gaps: where a partition's position moved other than by reading, so that what was
+ * applied and what was not can always be told, with when and who:
+ *  - skipped: offsets [from, to) that were never processed (--on-gap skip; from > to
+ *    when the broker lost its log and the consumer went on from its new start);
+ *  - reset: `pingpong store reset` moved the position from `from` (-1: it had none) to
+ *    `to`: backwards, events [to, from) are applied again; forwards, [from, to) are
+ *    never processed. */
+enum store_gap_kind { STORE_GAP_SKIPPED = 0, STORE_GAP_RESET = 1 };
+struct store_gap {
+	int32_t partition;
+	int64_t from, to;
+	int kind;           /* enum store_gap_kind */
+	int64_t at_ms;      /* when, in ms since the epoch; -1: unknown (a record of schema 2) */
+	const char *who;    /* the process: "user@host pid N: its command line"; points into
+			     * the map, valid until the txn ends; who_len 0: unknown */
+	size_t who_len;
+};
+#define STORE_GAP_WHO_MAX 255
+
+/* Records a skipped gap, now, by this process. */
 int store_gap_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
 		  size_t errlen);
+/* Records a reset of partition's position from `from` (-1: none) to `to`, now, by this
+ * process. It does not move the position: store_offset_put() does, in the same txn. */
+int store_reset_put(struct store_txn *t, int32_t partition, int64_t from, int64_t to, char *err,
+		    size_t errlen);
+/* Every record, skipped gaps and resets alike, by partition, then from, then time. */
 typedef int (*store_gap_fn)(void *arg, int32_t partition, int64_t from, int64_t to);
 int store_gaps_each(struct store_txn *t, store_gap_fn fn, void *arg, char *err, size_t errlen);
+typedef int (*store_gap_record_fn)(void *arg, const struct store_gap *g);
+int store_gap_records_each(struct store_txn *t, store_gap_record_fn fn, void *arg, char *err, size_t errlen);
 
 /* outbox: (partition, offset, recipient) -> notification text, for `pingpong notify`. */
 int store_outbox_put(struct store_txn *t, int32_t partition, int64_t offset, const char *recipient,

@@ -511,3 +511,24 @@ uint64_t fingerprint64(const void *key, size_t keylen, const void *payload, size
 	h = fnv1a64(h, payload, len);
 	return h ? h : 1;
 }
+
+const char *process_cmdline(long pid, char *buf, size_t len)
+{
+	char path[64];
+	size_t n = 0, i;
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	if (!(f = fopen(path, "r")))
+		return buf;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return buf;
+}

@@ -73,6 +73,12 @@ int fput_escaped(const char *s, size_t len, FILE *out);
  * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */
 char *data_path(const char *name);
 
+/* The command line of process pid ("pingpong active --store st"): its arguments joined
+ * by spaces, cut to fit len (which must be > 0); "" when it cannot be read (no such
+ * process, or not ours to see). The bytes are the process's own: escape them to print.
+ * Returns buf. */
+const char *process_cmdline(long pid, char *buf, size_t len);
+
 /* A message's fingerprint: 64-bit FNV-1a over the key's length, the key and the payload.
  * Never 0 (which means "unknown" where it is stored). Not a cryptographic hash: it tells
  * a replaced log from the one a store was built from, not an attacker's forgery. */

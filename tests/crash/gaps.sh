@@ -53,8 +53,10 @@ test_expect_success 'the consumer stops with a message naming the loss, and exit
 test_expect_success 'with --on-gap skip it records the gap and goes on from the log start' '
 	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end --on-gap skip 2>skip.err &&
 	grep "skipped the gap from offset 10 to $first" skip.err &&
-	test "$(pp query $T --store st gaps)" = "$(printf "0\t10\t$first")" &&
-	pp query $T --store st --json gaps | grep "\"from\":10,\"to\":$first" &&
+	pp query $T --store st gaps >gaps.out &&
+	test "$(cut -f 1-4 gaps.out)" = "$(printf "0\t10\t$first\tskipped")" &&
+	grep "$(printf "\t[0-9]\{13\}\t[^\t]*@[^\t]* pid [0-9]*: ")[^	]*pingpong active .*--on-gap skip" gaps.out &&
+	pp query $T --store st --json gaps | grep "\"from\":10,\"to\":$first,\"kind\":\"skipped\",\"at\":[0-9]*,\"who\":\".*pingpong active" &&
 	end=$((first + $(wc -l <after.jsonl))) &&
 	test "$(pp query $T --store st offsets)" = "$(printf "0\t$end")" &&
 	pp store check --store st
@@ -72,7 +74,7 @@ test_expect_success 'with --on-gap skip it records that too and reads the new lo
 	pp active $GROUP_OPTS $T --store st --every 0 --exit-at-end --on-gap skip &&
 	pp query $T --store st gaps >gaps.out &&
 	test_line_count = 2 gaps.out &&
-	grep "$(printf "^0\t$end\t0$")" gaps.out &&
+	grep "$(printf "^0\t$end\t0\tskipped\t")" gaps.out &&
 	test "$(pp query $T --store st offsets)" = "$(printf "0\t3")"
 '
 
@@ -95,7 +97,7 @@ test_expect_success 'with --on-gap skip it records the gap and reads the new log
 	grep "skipped the gap from offset 3 to 0" replaced-skip.err &&
 	pp query $T --store st gaps >gaps.out &&
 	test_line_count = 3 gaps.out &&
-	grep "$(printf "^0\t3\t0$")" gaps.out &&
+	grep "$(printf "^0\t3\t0\tskipped\t")" gaps.out &&
 	test "$(pp query $T --store st offsets)" = "$(printf "0\t50")"
 '
 
