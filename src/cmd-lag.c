@@ -65,23 +65,8 @@ struct lag_row {
 /* A store's offsets, by partition: -1 where none. */
 struct offsets {
 	int64_t *v;
-	int n;
+	int32_t n;
 };
-
-static int read_offset(void *arg, int32_t partition, int64_t next)
-{
-	struct offsets *s = arg;
-
-	if (partition < 0)
-		return 0;
-	if (partition >= s->n) {
-		s->v = xrealloc(s->v, ((size_t)partition + 1) * sizeof(*s->v));
-		while (s->n <= partition)
-			s->v[s->n++] = -1;
-	}
-	s->v[partition] = next;
-	return 0;
-}
 
 /* The store's topic (which must be want_topic, if given), group and offsets, in one
  * read-only txn. Returns an exit code. */
@@ -118,7 +103,7 @@ static int read_store(const char *dir, const char *want_topic, char *topic, size
 		log_error("%s", err);
 		goto store_close;
 	}
-	if (store_offsets_each(t, read_offset, stored, err, sizeof(err)) < 0) {
+	if (store_offsets_load(t, &stored->v, &stored->n, err, sizeof(err)) < 0) {
 		log_error("store '%s': %s", dir, err);
 		goto txn_abort;
 	}

@@ -968,6 +968,41 @@ int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char 
 	return walk(t, t->s->offsets, NULL, offsets_step, &w, err, errlen);
 }
 
+struct offsets_load {
+	int64_t *next;
+	int32_t n;
+};
+
+static int offsets_load_one(void *arg, int32_t partition, int64_t next)
+{
+	struct offsets_load *l = arg;
+
+	if (partition < 0)
+		return 0; /* store_check names it */
+	if (partition >= l->n) {
+		l->next = xrealloc(l->next, ((size_t)partition + 1) * sizeof(*l->next));
+		while (l->n <= partition)
+			l->next[l->n++] = -1;
+	}
+	l->next[partition] = next;
+	return 0;
+}
+
+int store_offsets_load(struct store_txn *t, int64_t **next, int32_t *n, char *err, size_t errlen)
+{
+	struct offsets_load l = { NULL, 0 };
+	int rc = store_offsets_each(t, offsets_load_one, &l, err, errlen);
+
+	if (rc < 0) {
+		free(l.next);
+		l.next = NULL;
+		l.n = 0;
+	}
+	*next = l.next;
+	*n = l.n;
+	return rc < 0 ? rc : 0;
+}
+
 /* The users record: int64 last_seen, uint64 count, int64 email_ts, uint16 email_len,
  * email. email_ts is the event time of the event the email came from. */
 #define USER_HEAD 26

@@ -90,6 +90,10 @@ int store_offset_get(struct store_txn *t, int32_t partition, int64_t *next, char
 int store_offset_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen);
 typedef int (*store_offset_fn)(void *arg, int32_t partition, int64_t next);
 int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char *err, size_t errlen);
+/* Every partition's next offset at once: next[p] for p in [0, *n), -1 where a partition
+ * has none; *n is one more than the highest partition stored (0: none). Caller frees
+ * *next. */
+int store_offsets_load(struct store_txn *t, int64_t **next, int32_t *n, char *err, size_t errlen);
 
 /* users: user -> last_seen, events applied, email. The email points into the map and is
  * valid until the next write or the end of the txn. */
