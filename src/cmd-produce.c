@@ -20,6 +20,7 @@
 #include "event.h"
 #include "from-line.h"
 #include "kafka.h"
+#include "progress.h"
 #include "util.h"
 
 static const char produce_usage[] =
@@ -309,7 +310,7 @@ static int from_load(const struct produce_opts *o, struct from_queue *q)
 
 /* Produces what from_load() queued, in order. Returns an exit code. */
 static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *topic,
-			int64_t *produced)
+			int64_t *produced, struct progress *pr)
 {
 	char err[256];
 	size_t i;
@@ -324,6 +325,7 @@ static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *
 			return EX_UNAVAILABLE;
 		}
 		(*produced)++;
+		progress_update(pr, *produced, (int64_t)q->n - *produced);
 		rd_kafka_poll(rk, 0);
 	}
 	return EX_OK;
@@ -379,7 +381,8 @@ static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
 		rd_kafka_poll(rk, (int)(t_ms - now > 100 ? 100 : t_ms - now));
 }
 
-static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced)
+static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced,
+		    struct progress *pr)
 {
 	struct lines users, messages;
 	struct event_encoder enc;
@@ -465,6 +468,8 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 			break;
 		}
 		(*produced)++;
+		if (o->count)
+			progress_update(pr, *produced, o->count - *produced);
 		rd_kafka_poll(rk, 0);
 	}
 
@@ -482,6 +487,7 @@ static int produce_run(int argc, char **argv)
 {
 	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
 	struct from_queue q = { 0 };
+	struct progress pr;
 	struct delivery d;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -540,8 +546,12 @@ static int produce_run(int argc, char **argv)
 		goto queue_release;
 	}
 	signals_install();
+	/* Progress only where there is an end to go to: --count, or a file. */
+	progress_init(&pr, "produce", "produced", "events", o.count || o.from ? o.co.verbosity : -1);
 	t0 = clock_mono_ms();
-	rc = o.from ? from_produce(&q, rk, o.co.topic, &produced) : simulate(&o, rk, o.co.topic, &produced);
+	rc = o.from ? from_produce(&q, rk, o.co.topic, &produced, &pr) :
+		      simulate(&o, rk, o.co.topic, &produced, &pr);
+	progress_done(&pr);
 
 	/* Wait for every delivery report; a broker that never answers fails them at
 	 * message.timeout.ms, so this ends. */

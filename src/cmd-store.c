@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "kafka.h"
+#include "progress.h"
 #include "store.h"
 #include "util.h"
 
@@ -87,30 +88,50 @@ static const struct option_spec store_options[] = {
 	OPTION_END
 };
 
+struct check_output {
+	int shown;             /* problems printed (the first 100) */
+	struct progress pr;    /* on stderr: a store may take minutes to check */
+};
+
 static void report_problem(void *arg, const char *problem)
 {
-	int *shown = arg;
+	struct check_output *out = arg;
 
-	/* A problem may quote a user's name: escaped. */
-	if ((*shown)++ < 100) {
+	/* A problem may quote a user's name: escaped. The progress line, on a terminal, makes
+	 * way for it first. */
+	if (out->shown < 100) {
+		out->shown++;
+		progress_done(&out->pr);
+		fflush(stderr);
 		fput_escaped(problem, strlen(problem), stdout);
 		putchar('\n');
+		fflush(stdout);
 	}
 }
 
-static int store_check_cmd(struct store_txn *t, int quiet)
+static void check_progress(void *arg, uint64_t done, uint64_t total)
 {
-	char err[512];
-	int shown = 0, n;
+	struct check_output *out = arg;
 
-	n = store_check(t, report_problem, &shown, err, sizeof(err));
+	progress_update(&out->pr, (int64_t)done, done < total ? (int64_t)(total - done) : 0);
+}
+
+static int store_check_cmd(struct store_txn *t, int verbosity)
+{
+	struct check_output out = { 0 };
+	char err[512];
+	int n, quiet = verbosity < 0;
+
+	progress_init(&out.pr, "store", "checked", "records", verbosity);
+	n = store_check_progress(t, report_problem, &out, check_progress, &out, err, sizeof(err));
+	progress_done(&out.pr);
 	if (n < 0) {
 		/* LMDB has no checksums: an unreadable page is all it can tell of damage. */
 		log_error("store is damaged or unreadable: %s", err);
 		return EX_IOERR;
 	}
-	if (n > shown)
-		printf("... and %d more\n", n - shown);
+	if (n > out.shown)
+		printf("... and %d more\n", n - out.shown);
 	if (n) {
 		printf("store check: %d problem(s)\n", n);
 		return 1;
@@ -547,7 +568,7 @@ static int store_run(int argc, char **argv)
 		}
 	}
 	if (!strcmp(what, "check"))
-		rc = store_check_cmd(t, o.co.verbosity < 0);
+		rc = store_check_cmd(t, o.co.verbosity);
 	else
 		rc = store_stat_cmd(t, o.co.json);
 	store_txn_abort(t);

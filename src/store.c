@@ -1568,6 +1568,9 @@ struct check_state {
 	int problems;
 	int64_t *next;  /* stored next offset per partition, -1 none; for the rejects */
 	int32_t nnext;
+	store_progress_fn progress; /* or NULL */
+	void *parg;
+	uint64_t done, total;       /* records read, and to read */
 };
 
 static void problem(struct check_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1763,29 +1766,67 @@ static int check_gap(void *arg, const MDB_val *k, const MDB_val *v)
 	return 0;
 }
 
+/* Walks one database for the check, counting the records for the progress callback. */
+struct check_walk {
+	struct check_state *c;
+	walk_fn fn;
+};
+
+static int check_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_walk *w = arg;
+	struct check_state *c = w->c;
+
+	if (c->progress && (++c->done & 4095) == 0)
+		c->progress(c->parg, c->done, c->total);
+	return w->fn(c, k, v);
+}
+
+static int check_db(struct check_state *c, MDB_dbi dbi, walk_fn fn, char *err, size_t errlen)
+{
+	struct check_walk w = { c, fn };
+	return walk(c->t, dbi, NULL, check_step, &w, err, errlen);
+}
+
+static int check_run(struct check_state *c, char *err, size_t errlen)
+{
+	struct store *s = c->t->s;
+	MDB_dbi dbs[] = { s->offsets, s->by_time, s->users, s->rejects, s->gaps };
+	walk_fn fns[] = { check_offset, check_index_entry, check_user, check_reject, check_gap };
+	MDB_stat ms;
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; c->progress && i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		if (mdb_stat(c->t->txn, dbs[i], &ms) == 0)
+			c->total += ms.ms_entries;
+	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		if (check_db(c, dbs[i], fns[i], err, errlen) < 0)
+			goto out;
+	rc = c->problems;
+out:
+	free(c->next);
+	return rc;
+}
+
 int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
 		   size_t errlen)
 {
-	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0 };
-	int rc = -1;
+	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0, NULL, NULL, 0, 0 };
+	return check_run(&c, err, errlen);
+}
 
-	if (walk(t, t->s->offsets, NULL, check_offset, &c, err, errlen) < 0 ||
-	    walk(t, t->s->by_time, NULL, check_index_entry, &c, err, errlen) < 0 ||
-	    walk(t, t->s->users, NULL, check_user, &c, err, errlen) < 0 ||
-	    walk(t, t->s->rejects, NULL, check_reject, &c, err, errlen) < 0 ||
-	    walk(t, t->s->gaps, NULL, check_gap, &c, err, errlen) < 0)
-		goto out;
-	rc = c.problems;
-out:
-	free(c.next);
-	return rc;
+int store_check_progress(struct store_txn *t, store_report_fn report, void *arg, store_progress_fn progress,
+			 void *parg, char *err, size_t errlen)
+{
+	struct check_state c = { t, 0, report, arg, 0, NULL, 0, progress, parg, 0, 0 };
+
+	if (store_index_floor_get(t, &c.index_floor, err, errlen) != 0)
+		return -1;
+	return check_run(&c, err, errlen);
 }
 
 int store_check(struct store_txn *t, store_report_fn report, void *arg, char *err, size_t errlen)
 {
-	int64_t floor;
-
-	if (store_index_floor_get(t, &floor, err, errlen) != 0)
-		return -1;
-	return store_check_at(t, floor, report, arg, err, errlen);
+	return store_check_progress(t, report, arg, NULL, NULL, err, errlen);
 }

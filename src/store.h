@@ -221,6 +221,11 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
  * Calls report for each violation. Returns the number of violations, or -1 on error. */
 typedef void (*store_report_fn)(void *arg, const char *problem);
 int store_check(struct store_txn *t, store_report_fn report, void *arg, char *err, size_t errlen);
+/* store_check, calling progress(parg, done, total) every few thousand records read, for
+ * a progress line: total is the number of records the check reads. */
+typedef void (*store_progress_fn)(void *parg, uint64_t done, uint64_t total);
+int store_check_progress(struct store_txn *t, store_report_fn report, void *arg, store_progress_fn progress,
+			 void *parg, char *err, size_t errlen);
 /* The same, with by_time judged by index_floor instead: for tests that know better. */
 int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
 		   size_t errlen);
