@@ -23,6 +23,10 @@
 #   stop_broker              stop it and return its exit status
 #   kafka_broker ARGS...     tests/kafka/kafka-broker.sh ARGS (KAFKA only), e.g.
 #                            kafka_broker create-topic "$TRASH/kafka" TOPIC N
+#   log_ends [N]             "partition<TAB>end" of partitions 0..N-1 (default 3) of
+#                            chat, from reading every message with pingpong tail: the
+#                            offset of the last one + 1, 0 for an empty partition
+#                            (python3)
 
 _broker_file="$TRASH/broker.bootstrap"
 _broker_kind=${PINGPONG_TEST_BROKER:-mock}
@@ -125,3 +129,15 @@ else
 	GROUP_SESSION_MS=4500
 fi
 GROUP_OPTS="-X session.timeout.ms=$GROUP_SESSION_MS -X heartbeat.interval.ms=500"
+
+log_ends () {
+	pp tail --from-beginning --exit-at-end -q | "${PYTHON3:-python3}" -c "
+import json, sys
+end = dict((p, 0) for p in range(${1:-3}))
+for line in sys.stdin:
+    m = json.loads(line)
+    end[m['partition']] = max(end[m['partition']], m['offset'] + 1)
+for p in sorted(end):
+    print('%d\t%d' % (p, end[p]))
+"
+}

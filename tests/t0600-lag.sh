@@ -18,19 +18,6 @@ watermarks () {
 		sed -n 's/^chat \[\([0-9]*\)\] offset \(-\{0,1\}[0-9]*\)$/\1	\2/p' | sort -n
 }
 
-# tail_ends: the same log ends, from the messages themselves (offset of the last + 1).
-tail_ends () {
-	pp tail --from-beginning --exit-at-end -q | "$PY" -c "
-import json, sys
-end = {0: 0, 1: 0, 2: 0}
-for line in sys.stdin:
-    m = json.loads(line)
-    end[m['partition']] = max(end[m['partition']], m['offset'] + 1)
-for p in sorted(end):
-    print('%d\t%d' % (p, end[p]))
-"
-}
-
 # check_lag LAG.JSON STORED_BEFORE STORED_AFTER ENDS_BEFORE ENDS_AFTER [STARTS]: every
 # figure of lag's JSON lies between what the others said before and after it, the lag
 # of each partition is its end less its stored offset, and the total their sum. With
@@ -69,7 +56,7 @@ test_expect_success 'a consumer reads 3,000 events and stops' '
 test_expect_success 'nothing left: every lag is 0, stored and committed equal the log ends' '
 	pp lag --store st --json >lag.json &&
 	pp query --store st offsets >stored &&
-	tail_ends >ends &&
+	log_ends >ends &&
 	check_lag lag.json stored stored ends ends &&
 	"$PY" -c "
 import json, sys
@@ -132,7 +119,7 @@ test_expect_success 'once the producer is done, the consumer catches up: --max-l
 	test_kill consumer &&
 	pp lag --store st --json >lag.json &&
 	pp query --store st offsets >stored &&
-	tail_ends >ends &&
+	log_ends >ends &&
 	check_lag lag.json stored stored ends ends &&
 	test "$(awk -F "\t" "{ s += \$2 } END { print s }" ends)" = 19000
 '
@@ -147,7 +134,7 @@ for o in map(json.loads, open(\"lag.json\")):
 
 test_expect_success '100 new events unread: a lag of 100, and --max-lag says whether that is too much' '
 	pp produce --rate 0 --count 100 --users 100 -q &&
-	tail_ends >ends.new &&
+	log_ends >ends.new &&
 	pp lag --store st --json >lag.json &&
 	check_lag lag.json stored stored ends.new ends.new &&
 	test "$(tail -n 1 lag.json)" = "{\"topic\":\"chat\",\"group\":\"pingpong-active\",\"total\":true,\"partitions\":3,\"lag\":100}" &&

@@ -12,19 +12,6 @@ now_ms () {
 	"$PY" -c 'import time; print(int(time.time() * 1000))'
 }
 
-# ends: "partition<TAB>end" of every partition, from the messages themselves.
-ends () {
-	pp tail --from-beginning --exit-at-end -q | "$PY" -c "
-import json, sys
-end = {0: 0, 1: 0, 2: 0}
-for line in sys.stdin:
-    m = json.loads(line)
-    end[m['partition']] = max(end[m['partition']], m['offset'] + 1)
-for p in sorted(end):
-    print('%d\t%d' % (p, end[p]))
-"
-}
-
 # store_is EVENTS: the store's users are exactly the model of EVENTS (expect.py).
 store_is () {
 	pp query --store st --json users >users.json &&
@@ -36,7 +23,7 @@ test_expect_success 'a consumer reads 2,000 events' '
 	pp tail --from-beginning --exit-at-end -q >a.jsonl &&
 	pp active $GROUP_OPTS --store st --every 0 --exit-at-end -q &&
 	store_is a.jsonl &&
-	ends >ends.a &&
+	log_ends >ends.a &&
 	pp query --store st offsets >offsets.a &&
 	test_cmp ends.a offsets.a
 '
@@ -73,7 +60,7 @@ test_expect_success 'while a consumer has the store open, reset is refused, nami
 test_expect_success '--to-latest skips 300 new events: moved forward, recorded, never applied' '
 	pp produce --rate 0 --count 300 --users 60 -q &&
 	pp tail --from-beginning --exit-at-end -q >ab.jsonl &&
-	ends >ends.ab &&
+	log_ends >ends.ab &&
 	pp store reset --store st --to-latest >plan &&
 	paste offsets.a ends.ab | while read p from q to
 	do
@@ -176,7 +163,7 @@ test_expect_success MOCK '--to-time on the mock: it cannot look offsets up by ti
 # Kafka stamps each message with the time it was produced: a time taken between two
 # batches separates them.
 test_expect_success KAFKA '--to-time on Kafka: to the first message at or after the time' '
-	ends >ends.before &&
+	log_ends >ends.before &&
 	t=$(($(now_ms) + 1)) &&
 	wait_for 5 "test \$(now_ms) -gt $t" &&
 	pp produce --rate 0 --count 200 --users 60 -q &&
@@ -184,7 +171,7 @@ test_expect_success KAFKA '--to-time on Kafka: to the first message at or after 
 	pp query --store st offsets >offsets &&
 	test_cmp ends.before offsets &&
 	pp store reset --store st --to-time $(($(now_ms) + 3600000)) &&
-	ends >ends.after &&
+	log_ends >ends.after &&
 	pp query --store st offsets >offsets &&
 	test_cmp ends.after offsets
 '
