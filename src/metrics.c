@@ -529,10 +529,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
-			       xstrdup("only GET and HEAD\n"), 17, "GET, HEAD");
+			       xstrdup("only GET and HEAD\n"), strlen("only GET and HEAD\n"), "GET, HEAD");
 	if (strcmp(url, "/metrics"))
 		return respond(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", xstrdup("not found: try /metrics\n"),
-			       24, NULL);
+			       strlen("not found: try /metrics\n"), NULL);
 	body = metrics_render(srv->m, &len);
 	return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
 }

@@ -178,9 +178,13 @@ test_expect_success 'HEAD: the headers alone; another path: 404; POST: 405 with 
 	grep "^200	text/plain; version=0.0.4" head.headers &&
 	http GET / root &&
 	grep "^404	" root.headers &&
+	echo "not found: try /metrics" >expected &&
+	test_cmp expected root &&
 	http POST /metrics post &&
 	printf "405\ttext/plain; charset=utf-8\tGET, HEAD\n" >expected &&
-	test_cmp expected post.headers
+	test_cmp expected post.headers &&
+	echo "only GET and HEAD" >expected &&
+	test_cmp expected post
 '
 
 test_expect_success 'an address in use, or not HOST:PORT: exit 1, saying which' '
