@@ -254,20 +254,25 @@ def build_peers(s):
          "kstreams.alos": v("recovery.ks.alos.first_ms")},
         note="2,000 events/s; pingpong: to its first batch committed; kstreams: a topic of its own, "
              "200,000 events first")
-    restored = {g: median(v("recovery.ks.%s.restored" % g)) for g in ("eos", "alos")}
+    def ms(key):
+        m = median(v(key))
+        return "?" if m is None else "{:,.0f}".format(m)
+
+    def steps(g):
+        return "process start %s, restore %s to %s ms, %s records" % (
+            ms("recovery.ks.%s.start_ms" % g), ms("recovery.ks.%s.restore_start_ms" % g),
+            ms("recovery.ks.%s.running_ms" % g), ms("recovery.ks.%s.restored" % g))
+
     row("restart.running", "  to every store restored (RUNNING)", "ms",
         {"kstreams.eos": v("recovery.ks.eos.running_ms"), "kstreams.alos": v("recovery.ks.alos.running_ms")},
-        note="restored records: " + ", ".join("%s %s" % (g, "?" if restored[g] is None else "{:,.0f}".format(restored[g]))
-                                              for g in ("eos", "alos")))
+        note="after the kill: eos: %s; alos: %s" % (steps("eos"), steps("alos")))
     row("restart.caught", "  to the backlog processed and committed", "ms",
         {"kstreams.eos": v("recovery.ks.eos.caught_ms"), "kstreams.alos": v("recovery.ks.alos.caught_ms")},
-        note="the new process's own start: eos %s ms after the kill" % (
-            "?" if median(v("recovery.ks.eos.start_ms")) is None else "%.0f" % median(v("recovery.ks.eos.start_ms"))))
+        note="what was in its topic when the new process started")
     row("restart.static", "restart after kill -9, --instance-id", "ms",
         {"pingpong": v("recovery.e2e.kill9-static.total_ms"), "kstreams.eos": v("recovery.ks.eos-static.first_ms")},
-        note="to first record (pingpong: first commit); kstreams EOS: RUNNING after %s ms" % (
-            "?" if median(v("recovery.ks.eos-static.running_ms")) is None
-            else "%.0f" % median(v("recovery.ks.eos-static.running_ms"))))
+        note="to first record (pingpong: first commit); kstreams EOS: %s, RUNNING %s ms" % (
+            steps("eos-static"), ms("recovery.ks.eos-static.running_ms")))
     users = median(v("peer.query.pingpong.users"))
     row("query.p50", "30 s window query, p50", "us",
         {"pingpong": v("peer.query.pingpong.p50_us"), "kstreams.eos": v("peer.query.kstreams.p50_us")}, fmt="{:,.1f}",

@@ -404,7 +404,8 @@ peer_restarts () {
 			reap "$live"
 			continue
 		fi
-		for what in "starting:start" "first record processed:first" "-> RUNNING:running" "end reached:caught"; do
+		for what in "starting:start" "restore started:restore_start" "first record processed:first" \
+			"-> RUNNING:running" "end reached:caught"; do
 			t=$(ks_t "$W/$tag.second" "${what%:*}")
 			test -n "$t" && sample "recovery.ks.$cfg.${what#*:}_ms" "$((t - t_stop))"
 		done

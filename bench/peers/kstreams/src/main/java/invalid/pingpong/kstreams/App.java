@@ -5,6 +5,7 @@
  * defaults for a DSL store. Everything it logs for the benchmark is a "kstreams: t=MS ..."
  * line on stderr (Main.log):
  *   state A -> B             every state change; "running" also says what was restored
+ *   restore started          the first changelog partition this process restores
  *   first record processed   by this process: the end of a restart
  *   end reached              every record that was in the topic at start is processed
  *                            and its offset committed (read back from the group's
@@ -125,8 +126,9 @@ final class App {
 	private final class Restores implements StateRestoreListener {
 		@Override
 		public void onRestoreStart(TopicPartition tp, String store, long start, long end) {
-			restoreStartMs.compareAndSet(0, System.currentTimeMillis());
-			if (Main.verbose > 0)
+			if (restoreStartMs.compareAndSet(0, System.currentTimeMillis()))
+				Main.log("restore started: %s from %s", store, tp);
+			else if (Main.verbose > 0)
 				Main.log("restoring %s from %s, offsets %d to %d", store, tp, start, end);
 		}
 
