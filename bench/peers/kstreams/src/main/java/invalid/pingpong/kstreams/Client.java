@@ -79,7 +79,8 @@ final class Client {
 			System.out.flush();
 			return 0;
 		} catch (ConnectException e) {
-			System.err.println("pingpong-kstreams query: cannot reach '" + addr + "': " + e.getMessage());
+			System.err.println("pingpong-kstreams query: cannot reach '" + addr + "': " +
+					   (e.getMessage() == null ? "connection refused" : e.getMessage()));
 			return Main.EX_UNAVAILABLE;
 		} catch (IOException e) {
 			System.err.println("pingpong-kstreams query: '" + http + "': " + e);

@@ -138,6 +138,11 @@ public final class Main {
 		boolean exitAtEnd, repartition;
 		final Map<String, String> extra = new LinkedHashMap<>();
 
+		/* The options that take a value (set() knows what to do with each). */
+		private static final java.util.Set<String> VALUED = java.util.Set.of("-b", "--brokers", "-t", "--topic",
+			"--application-id", "--state-dir", "--guarantee", "--threads", "--commit-interval", "--cache",
+			"--retain", "--max-skew", "--instance-id", "--http-file", "--dump", "-X");
+
 		static Options parse(List<String> args) throws UsageException {
 			Options o = new Options();
 			for (int i = 0; i < args.size(); i++) {
@@ -152,6 +157,9 @@ public final class Main {
 				case "--exit-at-end" -> o.exitAtEnd = true;
 				case "--repartition" -> o.repartition = true;
 				default -> {
+					if (!VALUED.contains(a))
+						throw new UsageException(a.startsWith("-") ? "unknown option '" + a + "'"
+									    : "unexpected argument '" + a + "'");
 					if (v == null) {
 						if (i + 1 >= args.size())
 							throw new UsageException("option '" + a + "' wants a value");
