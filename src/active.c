@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <endian.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +18,36 @@
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
 
 struct active_fold {
+	uint64_t prefix; /* the name's first 8 bytes, big-endian, zero-padded */
 	const struct batch_msg *m;
-	size_t pos; /* in the batch, so that the sort is stable */
 };
 
-/* By user, then by position in the batch. Sorting also gives LMDB its keys in order. */
+/* The names' byte order (a prefix first), as LMDB's keys: sorting by it groups a user's
+ * events and gives LMDB its keys in order. A name holds no NUL (event.c refuses it), so
+ * zero padding sorts a shorter name first, and equal prefixes of names of at most 8
+ * bytes are equal names when their lengths are. Which event of a user comes first does
+ * not matter: what they add up to does not depend on their order. */
 static int fold_cmp(const void *a, const void *b)
 {
 	const struct active_fold *x = a, *y = b;
-	size_t lx = x->m->ev.user_len, ly = y->m->ev.user_len;
-	int c = memcmp(x->m->ev.user, y->m->ev.user, lx < ly ? lx : ly);
+	size_t lx, ly;
+	int c;
 
-	if (c)
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	lx = x->m->ev.user_len;
+	ly = y->m->ev.user_len;
+	if (lx > 8 && ly > 8 && (c = memcmp(x->m->ev.user + 8, y->m->ev.user + 8, (lx < ly ? lx : ly) - 8)))
 		return c;
-	if (lx != ly)
-		return lx < ly ? -1 : 1;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	return lx < ly ? -1 : lx > ly;
+}
+
+static uint64_t name_prefix(const char *s, size_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, s, len < 8 ? len : 8);
+	return be64toh(v);
 }
 
 /* Adds one event to what a batch's events of one user add up to. An empty email is no
@@ -85,8 +100,8 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 		} else if (m->ev.ts < forget_below) {
 			m->ignored = 1; /* older than --retain-users: it would be forgotten at once */
 		} else {
+			a->fold[nfold].prefix = name_prefix(m->ev.user, m->ev.user_len);
 			a->fold[nfold].m = m;
-			a->fold[nfold].pos = i;
 			nfold++;
 		}
 	}
