@@ -241,12 +241,29 @@ struct model {
 	struct muser **users;  /* sorted by key, as LMDB sorts them */
 	size_t nusers, capusers;
 	int64_t next[MAX_PARTS]; /* -1: none stored */
+	uint64_t fp[MAX_PARTS];  /* the fingerprint of the message before next; 0: unknown */
 	int64_t floor;           /* INT64_MIN: none stored */
 	struct mreject *rej;     /* sorted by (partition, offset) */
 	size_t nrej, caprej;
 	struct mgap *gaps;
 	size_t ngaps, capgaps;
 };
+
+/* A message's fingerprint as pingpong-store(1) describes it, written again here: 64-bit
+ * FNV-1a over the key's length (8 bytes, host order), the key (none here) and the
+ * payload; 0 becomes 1. */
+static uint64_t model_fingerprint(const void *payload, size_t len)
+{
+	const unsigned char *b = payload;
+	uint64_t h = 0xcbf29ce484222325ULL, zero = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(zero); i++)
+		h = (h ^ ((const unsigned char *)&zero)[i]) * 0x100000001b3ULL;
+	for (i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h ? h : 1;
+}
 
 /* What a crash child and its parent share. */
 struct child_report {
@@ -1504,6 +1521,7 @@ static void model_apply(struct stream *st, const struct op *op)
 		md->gaps[at].to = op->to;
 		md->ngaps++;
 		md->next[op->p] = op->to;
+		md->fp[op->p] = 0;
 		stats->gaps++;
 		return;
 	}
@@ -1529,6 +1547,7 @@ static void model_apply(struct stream *st, const struct op *op)
 			continue;
 		}
 		md->next[p] = m->offset + 1;
+		md->fp[p] = model_fingerprint(m->payload, m->len);
 		if (m->reason) {
 			model_reject(md, p, m->offset, m->reason, m->payload, m->len);
 			stats->rejects++;
@@ -1729,6 +1748,19 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		if (st->soff[p] != md->next[p])
 			return mismatch(st, no, when, "offsets: partition %d: expected next %" PRId64 ", stored %" PRId64
 				    " (-1: none)", p, md->next[p], st->soff[p]);
+	/* Each position's fingerprint: of the last message that moved it (no key, no Kafka
+	 * timestamp here), unknown after a gap. */
+	for (p = 0; p < st->nparts; p++) {
+		struct store_position pos;
+		if (md->next[p] < 0)
+			continue;
+		if (store_position_get(t, p, &pos, err, sizeof(err)) != 0)
+			return mismatch(st, no, when, "position of partition %d: %s", p, err);
+		if (pos.last_hash != md->fp[p] || pos.last_ts != -1)
+			return mismatch(st, no, when, "position of partition %d: expected fingerprint %016" PRIx64
+				    " and no timestamp, stored %016" PRIx64 " at %" PRId64, p, md->fp[p],
+				    pos.last_hash, pos.last_ts);
+	}
 
 	/* Users, in key order: the first that differs. */
 	for (i = 0, j = 0; i < st->nsu || j < md->nusers;) {
