@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
+#include "json-out.h"
 #include "util.h"
 
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
@@ -184,13 +183,13 @@ int active_contains(const struct active_set *a, const char *name, size_t len)
 	return 0;
 }
 
-void active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
+int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
 {
 	size_t i;
+	int rc = 0;
 
 	if (json) {
 		json_t *obj = json_object(), *users = json_array();
-		char *line;
 
 		for (i = 0; i < a->n; i++) {
 			json_t *u = json_object();
@@ -202,10 +201,7 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		json_object_set_new(obj, "window_ms", json_integer(window));
 		json_object_set_new(obj, "count", json_integer((json_int_t)a->n));
 		json_object_set_new(obj, "users", users);
-		line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fprintf(out, "%s\n", line);
-		free(line);
-		json_decref(obj);
+		rc = json_print_line(obj, out);
 	} else if (a->n == 0) {
 		fputs("No Active Users...\n", out);
 	} else {
@@ -219,5 +215,7 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		}
 		fputc('\n', out);
 	}
-	fflush(out);
+	if (fflush(out) != 0 || ferror(out))
+		rc = -1;
+	return rc;
 }

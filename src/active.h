@@ -53,7 +53,8 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 int active_contains(const struct active_set *a, const char *name, size_t len);
 
 /* Prints the original report ("Active Users: a, b" or "No Active Users...", the names
- * escaped by fput_escaped) or, with json, one object {"at":..,"window_ms":..,"count":..,"users":[{"user":..,"last_seen":..}]}. */
-void active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
+ * escaped by fput_escaped) or, with json, one object {"at":..,"window_ms":..,"count":..,"users":[{"user":..,"last_seen":..}]},
+ * and flushes out. Returns 0, or -1 if out could not take it. */
+int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
 
 #endif

@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
 #include "cmd.h"
+#include "json-out.h"
 #include "store.h"
 #include "util.h"
 
@@ -67,14 +66,6 @@ static const struct option_spec query_options[] = {
 	OPTION_END
 };
 
-static void print_json(json_t *obj)
-{
-	char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	printf("%s\n", line);
-	free(line);
-	json_decref(obj);
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -127,7 +118,7 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 		json_object_set_new(o, "last_seen", json_integer(u.last_seen));
 		json_object_set_new(o, "count", json_integer((json_int_t)u.count));
 		json_object_set_new(o, "email", u.email ? json_stringn(u.email, u.email_len) : json_null());
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		/* Names and emails escaped: they may hold newlines and terminal controls. */
 		fputs("user: ", stdout);
@@ -149,7 +140,7 @@ static int print_user(void *arg, const char *user, size_t len, const struct stor
 		json_object_set_new(o, "last_seen", json_integer(u->last_seen));
 		json_object_set_new(o, "count", json_integer((json_int_t)u->count));
 		json_object_set_new(o, "email", u->email ? json_stringn(u->email, u->email_len) : json_null());
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		/* Escaped, so that a tab or a newline in a name cannot shift the columns. */
 		fput_escaped(user, len, stdout);
@@ -168,7 +159,7 @@ static int print_offset(void *arg, int32_t partition, int64_t next)
 		json_t *o = json_object();
 		json_object_set_new(o, "partition", json_integer(partition));
 		json_object_set_new(o, "next_offset", json_integer(next));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		printf("%d\t%" PRId64 "\n", (int)partition, next);
 	}
@@ -188,7 +179,7 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "offset", json_integer(offset));
 		json_object_set_new(o, "reason", json_string(reason));
 		json_object_set_new(o, "payload_hex", json_string(hex));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		printf("%d\t%" PRId64 "\t", (int)partition, offset);
 		fput_escaped(reason, strlen(reason), stdout);
@@ -206,7 +197,7 @@ static int print_gap(void *arg, int32_t partition, int64_t from, int64_t to)
 		json_object_set_new(o, "partition", json_integer(partition));
 		json_object_set_new(o, "from", json_integer(from));
 		json_object_set_new(o, "to", json_integer(to));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		printf("%d\t%" PRId64 "\t%" PRId64 "\n", (int)partition, from, to);
 	}
@@ -226,7 +217,7 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "offset", json_integer(offset));
 		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
 		json_object_set_new(o, "text", json_stringn(text, tlen));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		fputs("-> ", stdout);
 		fput_escaped(recipient, rlen, stdout);
@@ -296,6 +287,11 @@ static int query_run(int argc, char **argv)
 	options_release(&cmd_query, &q);
 	if (rc < 0) {
 		log_error("%s", err);
+		return EX_IOERR;
+	}
+	/* A closed pipe ended the query already (sigpipe_install); a full disk ends here. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("cannot write to standard output");
 		return EX_IOERR;
 	}
 	return rc;

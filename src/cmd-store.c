@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cmd.h"
+#include "json-out.h"
 #include "store.h"
 #include "util.h"
 
@@ -86,7 +85,6 @@ static int store_stat_cmd(struct store_txn *t, int json)
 	store_meta_get(t, "group", group, sizeof(group));
 	if (json) {
 		json_t *o = json_object();
-		char *line;
 		json_object_set_new(o, "topic", json_string(topic));
 		json_object_set_new(o, "group", json_string(group));
 		json_object_set_new(o, "users", json_integer((json_int_t)st.users));
@@ -97,10 +95,7 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		json_object_set_new(o, "outbox", json_integer((json_int_t)st.outbox));
 		json_object_set_new(o, "map_size", json_integer((json_int_t)st.map_size));
 		json_object_set_new(o, "used_bytes", json_integer((json_int_t)st.used_bytes));
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		printf("%s\n", line);
-		free(line);
-		json_decref(o);
+		json_print_line(o, stdout);
 	} else {
 		fputs("topic:     ", stdout);
 		fput_escaped(topic, strlen(topic), stdout);

@@ -12,10 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cmd.h"
 #include "event.h"
+#include "json-out.h"
 #include "kafka.h"
 #include "util.h"
 
@@ -137,7 +136,6 @@ static void print_message(struct event_decoder *dec, const rd_kafka_message_t *m
 	json_t *obj = json_object();
 	struct event ev;
 	char err[256];
-	char *line;
 
 	json_object_set_new(obj, "partition", json_integer(m->partition));
 	json_object_set_new(obj, "offset", json_integer(m->offset));
@@ -148,12 +146,7 @@ static void print_message(struct event_decoder *dec, const rd_kafka_message_t *m
 		json_object_set_new(obj, "error", json_string(err));
 		print_hex(obj, "payload_hex", m->payload, m->len);
 	}
-	line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	if (line) {
-		puts(line);
-		free(line);
-	}
-	json_decref(obj);
+	json_print_line(obj, stdout);
 }
 
 /* Assigns every partition of the topic at the beginning or the end, waiting up to
