@@ -171,18 +171,6 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 	return store_index_range(t, at - window, at, add_active, a, err, errlen);
 }
 
-int active_contains(const struct active_set *a, const char *name, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < a->n; i++) {
-		const char *s = a->names + a->offs[i];
-		if (strlen(s) == len && !memcmp(s, name, len))
-			return 1;
-	}
-	return 0;
-}
-
 int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
 {
 	size_t i;

@@ -180,7 +180,7 @@ static int tail_run(int argc, char **argv)
 	struct tail_state t;
 	struct event_decoder dec;
 	int from_beginning, discard, rc = EX_OK;
-	int64_t count, seen = 0, bad = 0, t0, elapsed;
+	int64_t count, seen = 0, t0, elapsed;
 	const char *group, *brokers;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -303,7 +303,6 @@ static int tail_run(int argc, char **argv)
 		if (!discard)
 			print_message(&dec, m);
 		rd_kafka_message_destroy(m);
-		(void)bad;
 	}
 	elapsed = clock_mono_ms() - t0;
 	fflush(stdout);

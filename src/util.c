@@ -150,33 +150,6 @@ int parse_duration_ms(const char *s, int64_t *ms)
 	return 0;
 }
 
-int parse_size(const char *s, uint64_t *bytes)
-{
-	static const struct { const char *unit; uint64_t mult; } units[] = {
-		{ "", 1 }, { "B", 1 }, { "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 },
-		{ "GiB", 1ULL << 30 }, { "TiB", 1ULL << 40 },
-	};
-	char *end;
-	unsigned long long v;
-	size_t i;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].unit)) {
-			if (v > UINT64_MAX / units[i].mult)
-				return -1;
-			*bytes = v * units[i].mult;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 const char *format_duration(int64_t ms, char *buf, size_t len)
 {
 	if (ms < 1000)

@@ -20,9 +20,6 @@ char *xstrndup(const char *s, size_t n);
  * (rounded to the nearest), or -1 on a malformed or overflowing value. */
 int parse_duration_ms(const char *s, int64_t *ms);
 
-/* Parses a size with an optional unit: "4096", "64KiB", "64MiB", "1GiB". Returns 0 or -1. */
-int parse_size(const char *s, uint64_t *bytes);
-
 /* Parses a whole decimal number in [min, max]. Returns 0 or -1. */
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
