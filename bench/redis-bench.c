@@ -73,12 +73,12 @@ static int command_ok(redisContext *c, const char *what, redisReply *r)
 	return 0;
 }
 
-static void load_data(const char *dir, struct bench_lines *names, struct bench_lines *msgs)
+static void load_data(const char *dir, struct chat_lines *names, struct chat_lines *msgs)
 {
 	char err[512];
 
-	if (bench_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
-	    (msgs && bench_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
+	if (chat_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
+	    (msgs && chat_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
 		fprintf(stderr, "redis-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
 		exit(EX_NOINPUT);
 	}
@@ -99,11 +99,11 @@ static int drain(redisContext *c, size_t n)
 static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline, int64_t rate, int64_t seed,
 		     const char *data)
 {
-	struct bench_lines names, msgs;
-	struct bench_users users;
+	struct chat_lines names, msgs;
+	struct chat_users users;
 	struct event_encoder enc;
 	struct event_decoder dec;
-	uint64_t rng = bench_rng_seed((uint64_t)seed);
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	unsigned char *arena = xmalloc(CHUNK * 1024);
 	size_t offs[CHUNK], lens[CHUNK], pending = 0;
 	int64_t done = 0, now0, timed_ns = 0, rtts = 0;
@@ -112,7 +112,7 @@ static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline,
 	int rc = EX_OK;
 
 	load_data(data, &names, &msgs);
-	bench_users_init(&users, &names, (size_t)nusers);
+	chat_users_init(&users, &names, (size_t)nusers);
 	event_encoder_init(&enc);
 	event_decoder_init(&dec);
 	if (command_ok(c, "DEL", redisCommand(c, "DEL sorted:users")) != 0) {
@@ -127,7 +127,7 @@ static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline,
 		for (i = 0; i < n; i++) {
 			struct event ev;
 			const void *buf;
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t len, k;
 
 			bench_event_next(&rng, &users, &msgs,
@@ -197,8 +197,8 @@ release:
 	event_decoder_release(&dec);
 	event_encoder_release(&enc);
 	free(arena);
-	bench_lines_release(&names);
-	bench_lines_release(&msgs);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
 	return rc;
 }
 
@@ -211,8 +211,8 @@ static int cmp_i64(const void *a, const void *b)
 static int run_query(int port, int64_t nusers, int64_t nactive, int64_t at, int64_t window_ms, int64_t repeat,
 		     const char *data)
 {
-	struct bench_lines names;
-	struct bench_users users;
+	struct chat_lines names;
+	struct chat_users users;
 	redisContext *c = connect_or_die(port);
 	int64_t *lat = xmalloc((size_t)repeat * sizeof(*lat)), k;
 	size_t pending = 0, members = 0;
@@ -220,18 +220,18 @@ static int run_query(int port, int64_t nusers, int64_t nactive, int64_t at, int6
 	int rc = EX_OK;
 
 	load_data(data, &names, NULL);
-	bench_users_init(&users, &names, (size_t)nusers);
+	chat_users_init(&users, &names, (size_t)nusers);
 	if (command_ok(c, "DEL", redisCommand(c, "DEL sorted:users")) != 0) {
 		rc = EX_UNAVAILABLE;
 		goto release;
 	}
 	for (k = 0; k < nusers; k++) {
-		char name[300], email[300];
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 		size_t nlen, elen;
 		int mlen;
 		long long ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
 
-		bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+		chat_user(&users, (size_t)k, name, &nlen, email, &elen);
 		mlen = snprintf(member, sizeof(member), "%s::%s", name, email);
 		redisAppendCommand(c, "ZADD sorted:users %lld %b", ts, member, (size_t)mlen);
 		if (++pending == 1000 || k == nusers - 1) {
@@ -265,7 +265,7 @@ static int run_query(int port, int64_t nusers, int64_t nactive, int64_t at, int6
 release:
 	redisFree(c);
 	free(lat);
-	bench_lines_release(&names);
+	chat_lines_release(&names);
 	return rc;
 }
 

@@ -74,12 +74,12 @@ static int64_t opt_ms(const char *name, const char *arg)
 	return v;
 }
 
-static void load_data(const char *dir, struct bench_lines *names, struct bench_lines *msgs)
+static void load_data(const char *dir, struct chat_lines *names, struct chat_lines *msgs)
 {
 	char err[512];
 
-	if (bench_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
-	    (msgs && bench_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
+	if (chat_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
+	    (msgs && chat_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
 		fprintf(stderr, "store-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
 		exit(EX_NOINPUT);
 	}
@@ -140,8 +140,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
 {
 	struct store_options so = { .no_sync = no_sync };
-	struct bench_lines names, msgs;
-	struct bench_users users;
+	struct chat_lines names, msgs;
+	struct chat_users users;
 	struct bench_apply a;
 	struct event_encoder enc;
 	struct batch b;
@@ -149,12 +149,12 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	unsigned char *arena;
 	size_t arena_cap, longest = 0, i;
 	int64_t *offsets, done = 0, now0, timed_ns = 0, wall0 = clock_mono_ns();
-	uint64_t rng = bench_rng_seed((uint64_t)seed);
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	char err[1024];
 	int rc = EX_OK;
 
 	load_data(data, &names, &msgs);
-	bench_users_init(&users, &names, (size_t)nusers);
+	chat_users_init(&users, &names, (size_t)nusers);
 	memset(&a, 0, sizeof(a));
 	a.apply.retain_ms = retain_ms;
 	a.apply.max_skew_ms = 300000;
@@ -187,7 +187,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			struct batch_msg *m = &batchv[i];
 			struct event ev;
 			const void *buf;
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t len, k;
 
 			bench_event_next(&rng, &users, &msgs,
@@ -233,8 +233,8 @@ release:
 	free(batchv);
 	active_apply_release(&a.apply);
 	free(offsets);
-	bench_lines_release(&names);
-	bench_lines_release(&msgs);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
 	return rc;
 }
 
@@ -242,8 +242,8 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 			   const char *data)
 {
 	struct store_options so = { .no_sync = 1 };
-	struct bench_lines names;
-	struct bench_users users;
+	struct chat_lines names;
+	struct chat_users users;
 	struct store *s;
 	struct store_txn *t = NULL;
 	char err[1024];
@@ -251,7 +251,7 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	int rc = EX_OK;
 
 	load_data(data, &names, NULL);
-	bench_users_init(&users, &names, (size_t)nusers);
+	chat_users_init(&users, &names, (size_t)nusers);
 	if (store_open(&s, dir, &so, err, sizeof(err)) != 0 || store_bind(s, BENCH_TOPIC, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
 		rc = EX_IOERR;
@@ -259,11 +259,11 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	}
 	for (k = 0; k < nusers; k++) {
 		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
-		char name[300], email[300];
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 		struct store_touch tc = { name, 0, ts, 1, email, 0, ts };
 		int r;
 
-		bench_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
+		chat_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
 		if (!t && store_txn_begin(s, 1, &t, err, sizeof(err)) != 0)
 			goto fail;
 		r = store_user_touch(t, &tc, INT64_MIN, INT64_MIN, err, sizeof(err));
@@ -302,7 +302,7 @@ fail:
 store_close:
 	store_close(s);
 release:
-	bench_lines_release(&names);
+	chat_lines_release(&names);
 	return rc;
 }
 
@@ -377,8 +377,8 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	if (!strcmp(mode, "users")) {
-		struct bench_lines names;
-		struct bench_users users;
+		struct chat_lines names;
+		struct chat_users users;
 		int64_t n, k;
 
 		if (argc < 3)
@@ -391,14 +391,14 @@ int main(int argc, char **argv)
 			data = optarg;
 		}
 		load_data(bench_data_dir(data), &names, NULL);
-		bench_users_init(&users, &names, (size_t)n);
+		chat_users_init(&users, &names, (size_t)n);
 		for (k = 0; k < n; k++) {
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t nlen, elen;
-			bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+			chat_user(&users, (size_t)k, name, &nlen, email, &elen);
 			printf("%s\n", name);
 		}
-		bench_lines_release(&names);
+		chat_lines_release(&names);
 		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 	}
 

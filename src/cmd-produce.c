@@ -14,8 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
+#include "chat.h"
 #include "cmd.h"
 #include "event.h"
 #include "from-line.h"
@@ -67,7 +66,8 @@ static const struct option_spec produce_options[] = {
 	OPTION_INT(0, "count", "N", OFF(count), 1, INT64_MAX, "stop after N events in all"),
 	OPTION_DURATION(0, "duration", OFF(duration_ms),
 			"stop after D (e.g. 30s); without --count or --duration, run until SIGINT or SIGTERM"),
-	OPTION_INT(0, "users", "N", OFF(users), 1, 10000000, "use the first N names of data/users.txt (default 50)"),
+	OPTION_INT(0, "users", "N", OFF(users), 1, 10000000,
+		   "simulate N users, named from data/users.txt: Alice, ..., then Alice1, ... (default 50)"),
 	OPTION_INT(0, "seed", "N", OFF(seed), 0, INT64_MAX, "the same seed gives the same users, messages and order"),
 	{ .kind = OPT_CALLBACK, .long_name = "key", .argname = "user|none|fixed:K", .offset = 0, .parse = parse_key,
 	  .expects = "user, none or fixed:K",
@@ -88,60 +88,6 @@ struct delivery {
 	int npartitions;
 	char first_error[256];
 };
-
-struct lines {
-	char **v;
-	size_t n;
-};
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* xorshift64*: small, fast, and reproducible from --seed. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static int load_lines(const char *name, struct lines *out, char *err, size_t errlen)
-{
-	char *path = data_path(name);
-	char buf[1024];
-	FILE *f;
-
-	out->v = NULL;
-	out->n = 0;
-	if (!path)
-		return set_err(-1, err, errlen, "cannot find data file '%s' (set PINGPONG_DATADIR)", name);
-	f = fopen(path, "r");
-	if (!f) {
-		set_err(-1, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	while (fgets(buf, sizeof(buf), f)) {
-		size_t len = strcspn(buf, "\r\n");
-		if (len == 0 || buf[0] == '#')
-			continue;
-		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-		out->v[out->n++] = xstrndup(buf, len);
-	}
-	fclose(f);
-	free(path);
-	if (out->n == 0)
-		return set_err(-1, err, errlen, "data file '%s' is empty", name);
-	return 0;
-}
-
-static void lines_release(struct lines *l)
-{
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -366,9 +312,88 @@ static struct beat heap_pop(struct beat *h, size_t *n)
 	return top;
 }
 
-static int64_t beat_interval_ms(void)
+/* The simulated room: its users and lines, the random numbers, and when each user's
+ * next heart-beat is due. */
+struct room {
+	struct chat_lines names, lines;
+	struct chat_users users;
+	uint64_t rng;
+	struct beat *beats;
+	size_t nbeats;
+	int64_t start, next_msg, msgs; /* monotonic ms; the next send-message is due at next_msg */
+	char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
+};
+
+static int64_t beat_interval_ms(struct room *r)
 {
-	return 1000 + (int64_t)(rng_next() % 6001);
+	return 1000 + (int64_t)(chat_rng_next(&r->rng) % 6001);
+}
+
+/* Reads the data files and sets the room up. Returns an exit code. */
+static int room_open(struct room *r, const struct produce_opts *o)
+{
+	char err[512];
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	if (chat_lines_load(&r->names, NULL, "users.txt", err, sizeof(err)) < 0 ||
+	    chat_lines_load(&r->lines, NULL, "messages.txt", err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EX_NOINPUT;
+	}
+	chat_users_init(&r->users, &r->names, (size_t)o->users);
+	r->rng = o->seed >= 0 ? chat_rng_seed((uint64_t)o->seed) : chat_rng_seed((uint64_t)time(NULL) ^ 0x5DEECE66DULL);
+	r->start = r->next_msg = clock_mono_ms();
+	if (o->heartbeats) {
+		r->beats = xmalloc((size_t)o->users * sizeof(*r->beats));
+		for (i = 0; i < (size_t)o->users; i++)
+			heap_push(r->beats, &r->nbeats, (struct beat){ r->start + beat_interval_ms(r), i });
+	}
+	return EX_OK;
+}
+
+static void room_close(struct room *r)
+{
+	free(r->beats);
+	chat_lines_release(&r->names);
+	chat_lines_release(&r->lines);
+}
+
+/* The room's next event at monotonic time now: a heart-beat that is due, else a chat
+ * message that is due (or any, at --rate 0). Returns 1 with ev filled (its strings point
+ * into r), or 0 with *due the time to wait for. */
+static int room_next(struct room *r, const struct produce_opts *o, int64_t now, struct event *ev, int64_t *due)
+{
+	size_t u;
+
+	memset(ev, 0, sizeof(*ev));
+	if (r->nbeats && r->beats[0].due <= now && (o->rate == 0 || r->beats[0].due <= r->next_msg)) {
+		struct beat b = heap_pop(r->beats, &r->nbeats);
+		u = b.user;
+		ev->activity = EVENT_HEART_BEAT;
+		heap_push(r->beats, &r->nbeats, (struct beat){ now + beat_interval_ms(r), u });
+	} else if (o->rate == 0 || r->next_msg <= now) {
+		size_t m = (size_t)(chat_rng_next(&r->rng) % r->lines.n);
+		u = (size_t)(chat_rng_next(&r->rng) % r->users.n);
+		ev->activity = EVENT_SEND_MESSAGE;
+		ev->message = r->lines.v[m];
+		ev->message_len = strlen(r->lines.v[m]);
+		r->msgs++;
+		if (o->rate > 0)
+			r->next_msg = r->start + r->msgs * 1000 / o->rate;
+	} else {
+		*due = o->rate > 0 ? r->next_msg : now + 100;
+		if (r->nbeats && r->beats[0].due < *due)
+			*due = r->beats[0].due;
+		if (o->duration_ms && r->start + o->duration_ms < *due)
+			*due = r->start + o->duration_ms;
+		return 0;
+	}
+	chat_user(&r->users, u, r->name, &ev->user_len, r->email, &ev->email_len);
+	ev->user = r->name;
+	ev->email = r->email;
+	ev->ts = clock_now_ms() - o->ts_offset_ms;
+	return 1;
 }
 
 static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
@@ -381,82 +406,26 @@ static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
 
 static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced)
 {
-	struct lines users, messages;
 	struct event_encoder enc;
-	struct beat *beats = NULL;
-	size_t nbeats = 0, nusers, i;
-	char **emails;
+	struct room room;
 	char err[256];
-	int64_t start = clock_mono_ms(), next_msg = start, msgs = 0;
-	int rc = EX_OK;
-	static const char *const domains[] = { "example.com", "example.org", "example.net", "chat.test" };
+	int rc;
 
-	if (load_lines("users.txt", &users, err, sizeof(err)) < 0 ||
-	    load_lines("messages.txt", &messages, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return EX_NOINPUT;
-	}
-	nusers = o->users < (int64_t)users.n ? (size_t)o->users : users.n;
-	if ((int64_t)nusers < o->users)
-		log_warn("only %zu users in users.txt", users.n);
-	/* A stable email per user: the lower-cased name at a domain chosen by the name. */
-	emails = xcalloc(nusers, sizeof(*emails));
-	for (i = 0; i < nusers; i++) {
-		size_t len = strlen(users.v[i]), k, h = 0;
-		char *e = xmalloc(len + 32);
-		for (k = 0; k < len; k++) {
-			e[k] = (char)(users.v[i][k] >= 'A' && users.v[i][k] <= 'Z' ? users.v[i][k] + 32 : users.v[i][k]);
-			h = h * 31 + (unsigned char)e[k];
-		}
-		snprintf(e + len, 32, "@%s", domains[h % 4]);
-		emails[i] = e;
-	}
-	if (o->heartbeats) {
-		beats = xmalloc(nusers * sizeof(*beats));
-		for (i = 0; i < nusers; i++)
-			heap_push(beats, &nbeats, (struct beat){ start + beat_interval_ms(), i });
-	}
+	if ((rc = room_open(&room, o)) != EX_OK)
+		goto room_close;
 	event_encoder_init(&enc);
-
 	while (!stop_requested && (o->count == 0 || *produced < o->count)) {
 		int64_t now = clock_mono_ms(), due;
-		struct event ev;
-		size_t u;
 		const void *payload, *key;
 		size_t plen, keylen;
+		struct event ev;
 
-		if (o->duration_ms && now - start >= o->duration_ms)
+		if (o->duration_ms && now - room.start >= o->duration_ms)
 			break;
-		memset(&ev, 0, sizeof(ev));
-		if (o->heartbeats && nbeats && beats[0].due <= now &&
-		    (o->rate == 0 ? 1 : beats[0].due <= next_msg)) {
-			struct beat b = heap_pop(beats, &nbeats);
-			u = b.user;
-			ev.activity = EVENT_HEART_BEAT;
-			heap_push(beats, &nbeats, (struct beat){ now + beat_interval_ms(), u });
-		} else if (o->rate == 0 || next_msg <= now) {
-			size_t m = (size_t)(rng_next() % messages.n);
-			u = (size_t)(rng_next() % nusers);
-			ev.activity = EVENT_SEND_MESSAGE;
-			ev.message = messages.v[m];
-			ev.message_len = strlen(messages.v[m]);
-			msgs++;
-			if (o->rate > 0)
-				next_msg = start + msgs * 1000 / o->rate;
-		} else {
-			due = o->rate > 0 ? next_msg : now + 100;
-			if (o->heartbeats && nbeats && beats[0].due < due)
-				due = beats[0].due;
-			if (o->duration_ms && start + o->duration_ms < due)
-				due = start + o->duration_ms;
+		if (!room_next(&room, o, now, &ev, &due)) {
 			sleep_until_mono(rk, due);
 			continue;
 		}
-		ev.user = users.v[u];
-		ev.user_len = strlen(users.v[u]);
-		ev.email = emails[u];
-		ev.email_len = strlen(emails[u]);
-		ev.ts = clock_now_ms() - o->ts_offset_ms;
 		event_encode(&enc, &ev, &payload, &plen);
 		event_key(o, &ev, &key, &keylen);
 		if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
@@ -467,14 +436,9 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 		(*produced)++;
 		rd_kafka_poll(rk, 0);
 	}
-
 	event_encoder_release(&enc);
-	free(beats);
-	for (i = 0; i < nusers; i++)
-		free(emails[i]);
-	free(emails);
-	lines_release(&users);
-	lines_release(&messages);
+room_close:
+	room_close(&room);
 	return rc;
 }
 
@@ -504,10 +468,6 @@ static int produce_run(int argc, char **argv)
 		rc = EX_USAGE;
 		goto opts_release;
 	}
-	rng_state = o.seed >= 0 ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
-	if (!rng_state)
-		rng_state = 1;
-
 	/* Validate a file before connecting, so that a bad one produces nothing. */
 	if (o.from && (rc = from_load(&o, &q)) != EX_OK)
 		goto queue_release;
