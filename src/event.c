@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <endian.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -210,14 +211,24 @@ void event_decoder_release(struct event_decoder *d)
 	msgpack_zone_destroy(&d->zone);
 }
 
+/* A length or count of a msgpack header: n = 1, 2 or 4 bytes, big-endian; 0 for none. */
 static uint64_t load_be(const unsigned char *p, size_t n)
 {
-	uint64_t v = 0;
-	size_t i;
+	uint16_t v16;
+	uint32_t v32;
 
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	switch (n) {
+	case 0:
+		return 0;
+	case 1:
+		return p[0];
+	case 2:
+		memcpy(&v16, p, 2);
+		return be16toh(v16);
+	default:
+		memcpy(&v32, p, 4);
+		return be32toh(v32);
+	}
 }
 
 /* Walks the msgpack object in p[0..len) without building it, and fails unless the

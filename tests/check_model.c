@@ -46,6 +46,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -471,14 +472,20 @@ static void raw(struct stream *st, const void *p, size_t n)
 	msgpack_sbuffer_write(&st->sb, p, n);
 }
 
+/* tag, then v in nbytes = 1, 2 or 4 bytes, big-endian. */
 static void raw_be(struct stream *st, unsigned char tag, uint64_t v, int nbytes)
 {
-	unsigned char b[9];
-	int i;
+	unsigned char b[5];
+	uint16_t v16 = htobe16((uint16_t)v);
+	uint32_t v32 = htobe32((uint32_t)v);
 
 	b[0] = tag;
-	for (i = 0; i < nbytes; i++)
-		b[1 + i] = (unsigned char)(v >> (8 * (nbytes - 1 - i)));
+	if (nbytes == 1)
+		b[1] = (unsigned char)v;
+	else if (nbytes == 2)
+		memcpy(b + 1, &v16, 2);
+	else
+		memcpy(b + 1, &v32, 4);
 	raw(st, b, 1 + (size_t)nbytes);
 }
 
