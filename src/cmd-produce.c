@@ -442,6 +442,30 @@ room_close:
 	return rc;
 }
 
+/* Logs what was delivered, per partition, and what was not, once every delivery report
+ * is in. Returns rc, or EX_UNAVAILABLE if a delivery failed. */
+static int delivery_summary(const struct delivery *d, const char *topic, int64_t produced, int64_t elapsed,
+			    int rc)
+{
+	char parts[4096];
+	size_t off = 0;
+	int i;
+
+	for (i = 0; i < d->npartitions && off < sizeof(parts); i++)
+		off += (size_t)snprintf(parts + off, sizeof(parts) - off, " %d=%" PRId64, i, d->per_partition[i]);
+	if (off == 0)
+		snprintf(parts, sizeof(parts), " none");
+	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s", d->delivered, topic,
+		 (double)elapsed / 1000, elapsed > 0 ? (double)d->delivered * 1000 / (double)elapsed : 0.0, parts);
+	if (d->failed) {
+		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d->failed, produced,
+			  d->first_error);
+		if (rc == EX_OK)
+			rc = EX_UNAVAILABLE;
+	}
+	return rc;
+}
+
 static int produce_run(int argc, char **argv)
 {
 	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
@@ -450,10 +474,9 @@ static int produce_run(int argc, char **argv)
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	const char *brokers;
-	char err[512], parts[4096];
-	int64_t produced = 0, t0, elapsed;
-	size_t off = 0;
-	int i, rc;
+	char err[512];
+	int64_t produced = 0, t0;
+	int rc;
 
 	common_opts_init(&o.co);
 	if ((rc = options_parse(&cmd_produce, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
@@ -505,21 +528,7 @@ static int produce_run(int argc, char **argv)
 	 * message.timeout.ms, so this ends. */
 	while (rd_kafka_outq_len(rk) > 0)
 		rd_kafka_poll(rk, 100);
-	elapsed = clock_mono_ms() - t0;
-
-	for (i = 0; i < d.npartitions && off < sizeof(parts); i++)
-		off += (size_t)snprintf(parts + off, sizeof(parts) - off, " %d=%" PRId64, i, d.per_partition[i]);
-	if (off == 0)
-		snprintf(parts, sizeof(parts), " none");
-	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s",
-		 d.delivered, o.co.topic, (double)elapsed / 1000,
-		 elapsed > 0 ? (double)d.delivered * 1000 / (double)elapsed : 0.0, parts);
-	if (d.failed) {
-		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d.failed, produced,
-			  d.first_error);
-		if (rc == EX_OK)
-			rc = EX_UNAVAILABLE;
-	}
+	rc = delivery_summary(&d, o.co.topic, produced, clock_mono_ms() - t0, rc);
 	rd_kafka_destroy(rk);
 	free(d.per_partition);
 queue_release:
