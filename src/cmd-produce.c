@@ -25,7 +25,7 @@ static const char produce_usage[] =
 	"usage: pingpong produce [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
 	"                        [--rate N] [--heartbeats] [--count N | --duration D]\n"
 	"                        [--users N] [--seed N] [--key user|none|fixed:K]\n"
-	"                        [--ts-offset D] [--from FILE] [-q] [-v]\n";
+	"                        [--ts-offset D] [--from FILE] [-H NAME=VALUE]... [-q] [-v]\n";
 
 static const char produce_description[] =
 	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n";
@@ -39,7 +39,15 @@ struct produce_opts {
 	enum key_mode key_mode;
 	const char *fixed_key;
 	const char *from;
+	struct option_list headers; /* -H NAME=VALUE, in order */
 };
+
+/* -H: NAME=VALUE with a name. */
+static int check_header(const char *arg, void *target)
+{
+	(void)target;
+	return arg[0] && arg[0] != '=' && strchr(arg, '=') ? 0 : -1;
+}
 
 static int parse_key(const char *arg, void *target)
 {
@@ -74,6 +82,9 @@ static const struct option_spec produce_options[] = {
 	  .help = "message key: 'user' (default) keeps a user's events in order in one partition; 'none' "
 		  "spreads them; 'fixed:K' keys every event with K" },
 	OPTION_DURATION(0, "ts-offset", OFF(ts_offset_ms), "stamp events D in the past"),
+	{ .kind = OPT_LIST, .short_name = 'H', .long_name = "header", .argname = "NAME=VALUE", .offset = OFF(headers),
+	  .parse = check_header, .expects = "NAME=VALUE",
+	  .help = "add the header NAME with VALUE to every message, repeatable (kcat's -H)" },
 	OPTION_STRING(0, "from", "FILE", OFF(from),
 		      "produce the events of a JSON-lines file instead of simulating; '-' reads standard input"),
 	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
@@ -110,25 +121,73 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	d->per_partition[m->partition]++;
 }
 
+/* Where the messages go: the producer, the topic and the -H headers, as a list of
+ * produceva() arguments built once, whose key and value change per message. */
+struct sender {
+	rd_kafka_t *rk;
+	rd_kafka_vu_t *vu;
+	size_t nvu;
+};
+
+#define VU_KEY 2
+#define VU_VALUE 3
+
+static void sender_init(struct sender *s, rd_kafka_t *rk, const char *topic, const struct option_list *headers)
+{
+	size_t i;
+
+	s->rk = rk;
+	s->nvu = 4 + headers->n;
+	s->vu = xcalloc(s->nvu, sizeof(*s->vu));
+	s->vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+	s->vu[0].u.cstr = topic;
+	s->vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+	s->vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+	s->vu[VU_KEY].vtype = RD_KAFKA_VTYPE_KEY;
+	s->vu[VU_VALUE].vtype = RD_KAFKA_VTYPE_VALUE;
+	for (i = 0; i < headers->n; i++) {
+		const char *h = headers->v[i], *eq = strchr(h, '=');
+		rd_kafka_vu_t *v = &s->vu[4 + i];
+		/* The name is a C string to librdkafka: the header's own copy, up to the '='. */
+		v->vtype = RD_KAFKA_VTYPE_HEADER;
+		v->u.header.name = xstrndup(h, (size_t)(eq - h));
+		v->u.header.val = eq + 1;
+		v->u.header.size = (ssize_t)strlen(eq + 1);
+	}
+}
+
+static void sender_release(struct sender *s)
+{
+	size_t i;
+
+	for (i = 4; i < s->nvu; i++)
+		free((char *)(uintptr_t)s->vu[i].u.header.name);
+	free(s->vu);
+}
+
 /* Hands one payload to librdkafka, waiting while its queue is full. Returns 0 or -1.
  * The message timestamp is the time of producing, not the event's ts: Kafka refuses a
  * message stamped too far from its clock (4.x: over an hour ahead), and with it the
  * whole batch, good events included. */
-static int produce_one(rd_kafka_t *rk, const char *topic, const void *key, size_t keylen,
-		       const void *payload, size_t len, char *err, size_t errlen)
+static int produce_one(struct sender *s, const void *key, size_t keylen, const void *payload, size_t len,
+		       char *err, size_t errlen)
 {
-	rd_kafka_resp_err_t e;
+	rd_kafka_error_t *error;
 
-	for (;;) {
-		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				      RD_KAFKA_V_KEY(key, keylen),
-				      RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_END);
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			break;
-		rd_kafka_poll(rk, 50);
+	s->vu[VU_KEY].u.mem.ptr = (void *)(uintptr_t)key;
+	s->vu[VU_KEY].u.mem.size = keylen;
+	s->vu[VU_VALUE].u.mem.ptr = (void *)(uintptr_t)payload;
+	s->vu[VU_VALUE].u.mem.size = len;
+	while ((error = rd_kafka_produceva(s->rk, s->vu, s->nvu)) &&
+	       rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		rd_kafka_error_destroy(error);
+		rd_kafka_poll(s->rk, 50);
 	}
-	if (e)
-		return set_err(-1, err, errlen, "rd_kafka_producev: %s", rd_kafka_err2str(e));
+	if (error) {
+		set_err(-1, err, errlen, "rd_kafka_produceva: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		return -1;
+	}
 	return 0;
 }
 
@@ -254,8 +313,7 @@ static int from_load(const struct produce_opts *o, struct from_queue *q)
 }
 
 /* Produces what from_load() queued, in order. Returns an exit code. */
-static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *topic,
-			int64_t *produced)
+static int from_produce(const struct from_queue *q, struct sender *snd, int64_t *produced)
 {
 	char err[256];
 	size_t i;
@@ -264,13 +322,12 @@ static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *
 		const struct from_msg *m = &q->msgs[i];
 		const char *key = q->bytes + m->off;
 
-		if (produce_one(rk, topic, m->keylen ? key : NULL, m->keylen, key + m->keylen, m->len, err,
-				sizeof(err)) < 0) {
+		if (produce_one(snd, m->keylen ? key : NULL, m->keylen, key + m->keylen, m->len, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			return EX_UNAVAILABLE;
 		}
 		(*produced)++;
-		rd_kafka_poll(rk, 0);
+		rd_kafka_poll(snd->rk, 0);
 	}
 	return EX_OK;
 }
@@ -404,7 +461,7 @@ static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
 		rd_kafka_poll(rk, (int)(t_ms - now > 100 ? 100 : t_ms - now));
 }
 
-static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced)
+static int simulate(const struct produce_opts *o, struct sender *snd, int64_t *produced)
 {
 	struct event_encoder enc;
 	struct room room;
@@ -423,18 +480,18 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 		if (o->duration_ms && now - room.start >= o->duration_ms)
 			break;
 		if (!room_next(&room, o, now, &ev, &due)) {
-			sleep_until_mono(rk, due);
+			sleep_until_mono(snd->rk, due);
 			continue;
 		}
 		event_encode(&enc, &ev, &payload, &plen);
 		event_key(o, &ev, &key, &keylen);
-		if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
+		if (produce_one(snd, key, keylen, payload, plen, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			rc = EX_UNAVAILABLE;
 			break;
 		}
 		(*produced)++;
-		rd_kafka_poll(rk, 0);
+		rd_kafka_poll(snd->rk, 0);
 	}
 	event_encoder_release(&enc);
 room_close:
@@ -470,6 +527,7 @@ static int produce_run(int argc, char **argv)
 {
 	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
 	struct from_queue q = { 0 };
+	struct sender snd;
 	struct delivery d;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -521,8 +579,10 @@ static int produce_run(int argc, char **argv)
 		goto queue_release;
 	}
 	signals_install();
+	sender_init(&snd, rk, o.co.topic, &o.headers);
 	t0 = clock_mono_ms();
-	rc = o.from ? from_produce(&q, rk, o.co.topic, &produced) : simulate(&o, rk, o.co.topic, &produced);
+	rc = o.from ? from_produce(&q, &snd, &produced) : simulate(&o, &snd, &produced);
+	sender_release(&snd);
 
 	/* Wait for every delivery report; a broker that never answers fails them at
 	 * message.timeout.ms, so this ends. */
