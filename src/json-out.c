@@ -21,15 +21,18 @@ int json_print_line(json_t *obj, FILE *out)
 	return rc;
 }
 
+void json_set_hex(json_t *obj, const char *key, const void *buf, size_t len)
+{
+	char *hex = xmalloc(2 * len + 1);
+
+	json_object_set_new(obj, key, json_stringn(hex_encode(buf, len, hex), 2 * len));
+	free(hex);
+}
+
 void json_set_bytes(json_t *obj, const char *key, const char *hex_key, const void *buf, size_t len)
 {
-	char *hex;
-
-	if (utf8_valid(buf, len)) {
+	if (utf8_valid(buf, len))
 		json_object_set_new(obj, key, json_stringn(buf, len));
-		return;
-	}
-	hex = xmalloc(2 * len + 1);
-	json_object_set_new(obj, hex_key, json_stringn(hex_encode(buf, len, hex), 2 * len));
-	free(hex);
+	else
+		json_set_hex(obj, hex_key, buf, len);
 }

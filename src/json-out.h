@@ -14,6 +14,9 @@
  * jansson could not serialise obj or out could not take it (ferror(out) tells which). */
 int json_print_line(json_t *obj, FILE *out);
 
+/* Sets obj[key] to the bytes buf[0..len) in lowercase hex. */
+void json_set_hex(json_t *obj, const char *key, const void *buf, size_t len);
+
 /* Sets obj[key] to buf[0..len) as a string when it is valid UTF-8, else obj[hex_key] to
  * its bytes in hex: what came off the wire (a message's key, a header) may be either. */
 void json_set_bytes(json_t *obj, const char *key, const char *hex_key, const void *buf, size_t len);
