@@ -27,8 +27,8 @@ static const char tail_usage[] =
 
 static const char tail_description[] =
 	"Prints each message of the topic as one JSON line: topic, partition, offset, timestamp,\n"
-	"key, headers and the event's fields. An event that does not decode is printed with\n"
-	"its reason and its payload in hex.\n";
+	"key, headers, the payload's encoding (msgpack or json) and the event's fields. An\n"
+	"event that does not decode is printed with its reason and its payload in hex.\n";
 
 /* Where reading starts (-o). */
 enum tail_from {
@@ -222,6 +222,7 @@ static int print_message(struct event_decoder *dec, const rd_kafka_message_t *m)
 	char err[256];
 
 	envelope(obj, m);
+	json_object_set_new(obj, "encoding", json_string(event_is_json(m->payload, m->len) ? "json" : "msgpack"));
 	if (event_decode(dec, m->payload, m->len, &ev, err, sizeof(err)) == 0) {
 		event_to_json(&ev, obj);
 	} else {

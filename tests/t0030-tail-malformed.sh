@@ -95,7 +95,7 @@ EOF
 # and no event fields.
 cat >check.py <<\EOF
 import json, sys
-ENVELOPE = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "headers")
+ENVELOPE = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "headers", "encoding")
 got = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 want = [json.loads(l) for l in open("expect.jsonl", encoding="utf-8")]
 assert len(got) == len(want), (len(got), len(want))
@@ -104,7 +104,7 @@ for i, (g, w) in enumerate(zip(got, want)):
     assert list(g)[:len(ENVELOPE)] == list(ENVELOPE), where
     assert g["topic"] == "raw" and g["partition"] == 0 and g["offset"] == i, where
     assert g["timestamp_type"] == "create" and g["timestamp"] > 1700000000000, where
-    assert g["headers"] == [], where
+    assert g["headers"] == [] and g["encoding"] == "msgpack", where
     if "event" in w:
         assert "error" not in g and "payload_hex" not in g, where
         assert g["key"] == w["key"], where
