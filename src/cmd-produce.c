@@ -25,17 +25,23 @@ static const char produce_usage[] =
 	"usage: pingpong produce [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
 	"                        [--rate N] [--heartbeats] [--count N | --duration D]\n"
 	"                        [--users N] [--seed N] [--key user|none|fixed:K]\n"
-	"                        [--ts-offset D] [--from FILE] [-H NAME=VALUE]... [-q] [-v]\n";
+	"                        [--ts-offset D] [--from FILE] [--format msgpack|json]\n"
+	"                        [-H NAME=VALUE]... [-q] [-v]\n";
 
 static const char produce_description[] =
 	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n";
 
 enum key_mode { KEY_USER, KEY_NONE, KEY_FIXED };
 
+/* --format: the encoding of the events' payloads. */
+enum format { FORMAT_MSGPACK, FORMAT_JSON };
+static const char *const format_choices[] = { "msgpack", "json", NULL };
+
 struct produce_opts {
 	struct common_opts co;
 	int64_t rate, count, duration_ms, users, seed, ts_offset_ms; /* seed -1: none given */
 	int heartbeats;
+	int format;                 /* enum format */
 	enum key_mode key_mode;
 	const char *fixed_key;
 	const char *from;
@@ -82,6 +88,8 @@ static const struct option_spec produce_options[] = {
 	  .help = "message key: 'user' (default) keeps a user's events in order in one partition; 'none' "
 		  "spreads them; 'fixed:K' keys every event with K" },
 	OPTION_DURATION(0, "ts-offset", OFF(ts_offset_ms), "stamp events D in the past"),
+	OPTION_CHOICE(0, "format", OFF(format), format_choices,
+		      "the events' encoding: msgpack (the default) or json, the original ping-pong's"),
 	{ .kind = OPT_LIST, .short_name = 'H', .long_name = "header", .argname = "NAME=VALUE", .offset = OFF(headers),
 	  .parse = check_header, .expects = "NAME=VALUE",
 	  .help = "add the header NAME with VALUE to every message, repeatable (kcat's -H)" },
@@ -191,6 +199,17 @@ static int produce_one(struct sender *s, const void *key, size_t keylen, const v
 	return 0;
 }
 
+/* Encodes ev in --format; *out as for event_encode. Returns 0, or -1 with the reason
+ * (an event too large as JSON). */
+static int encode(const struct produce_opts *o, struct event_encoder *enc, const struct event *ev,
+		  const void **out, size_t *len, char *err, size_t errlen)
+{
+	if (o->format == FORMAT_JSON)
+		return event_encode_json(enc, ev, out, len, err, errlen);
+	event_encode(enc, ev, out, len);
+	return 0;
+}
+
 static void event_key(const struct produce_opts *o, const struct event *ev, const void **key, size_t *keylen)
 {
 	*key = NULL;
@@ -291,7 +310,11 @@ static int from_load(const struct produce_opts *o, struct from_queue *q)
 			queue_add(q, NULL, 0, fl.raw, fl.raw_len);
 			break;
 		case FROM_LINE_EVENT:
-			event_encode(&enc, &fl.ev, &payload, &plen);
+			if (encode(o, &enc, &fl.ev, &payload, &plen, err, sizeof(err)) < 0) {
+				log_error("%s:%ld: %s", name, lineno, err);
+				bad++;
+				break;
+			}
 			event_key(o, &fl.ev, &key, &keylen);
 			queue_add(q, key, keylen, payload, plen);
 			break;
@@ -483,7 +506,11 @@ static int simulate(const struct produce_opts *o, struct sender *snd, int64_t *p
 			sleep_until_mono(snd->rk, due);
 			continue;
 		}
-		event_encode(&enc, &ev, &payload, &plen);
+		if (encode(o, &enc, &ev, &payload, &plen, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			rc = EX_DATAERR;
+			break;
+		}
 		event_key(o, &ev, &key, &keylen);
 		if (produce_one(snd, key, keylen, payload, plen, err, sizeof(err)) < 0) {
 			log_error("%s", err);
