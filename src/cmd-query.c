@@ -75,10 +75,19 @@ static int cmp_i64(const void *a, const void *b)
 static int query_active(struct store_txn *t, const struct query_opts *q, char *err, size_t errlen)
 {
 	struct active_set a;
-	int64_t at = q->at ? q->at : clock_now_ms(), i;
+	int64_t at = q->at ? q->at : clock_now_ms(), i, floor;
 	int64_t *lat = q->timing ? xmalloc((size_t)q->repeat * sizeof(*lat)) : NULL;
 	int rc = 0;
 
+	/* The index holds every user seen at or after its floor, which the consumer keeps
+	 * (store.h); before it, only what was not pruned yet. The window (at - window, at]
+	 * is whole if it starts no earlier than that. */
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+		goto lat_free;
+	if (floor != INT64_MIN && at - q->window_ms < floor - 1)
+		log_warn("the window starts at %" PRId64 ", before the index floor %" PRId64 " (--retain of "
+			 "pingpong active): users last seen before %" PRId64 " may be missing", at - q->window_ms + 1,
+			 floor, floor);
 	active_set_init(&a);
 	for (i = 0; i < q->repeat && rc == 0; i++) {
 		int64_t t0 = clock_mono_ns();
@@ -94,8 +103,9 @@ static int query_active(struct store_txn *t, const struct query_opts *q, char *e
 			q->repeat, a.n, (double)lat[q->repeat / 2] / 1000,
 			(double)lat[(q->repeat * 99) / 100] / 1000);
 	}
-	free(lat);
 	active_set_release(&a);
+lat_free:
+	free(lat);
 	return rc;
 }
 
