@@ -44,8 +44,8 @@ int chat_lines_load(struct chat_lines *l, const char *dir, const char *name, cha
 		size_t len = strlen(dir) + strlen(name) + 2;
 		path = xmalloc(len);
 		snprintf(path, len, "%s/%s", dir, name);
-	} else if (!(path = data_path(name))) {
-		return set_err(-1, err, errlen, "cannot find the data file '%s' (set PINGPONG_DATADIR)", name);
+	} else if (!(path = data_path(name, err, errlen))) {
+		return -1;
 	}
 	rc = load_file(l, path, err, errlen);
 	free(path);

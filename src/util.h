@@ -66,8 +66,12 @@ int utf8_valid(const char *s, size_t len);
  * write error. */
 int fput_escaped(const char *s, size_t len, FILE *out);
 
-/* Finds a data file shipped in data/: $PINGPONG_DATADIR, then the build tree, then the
- * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */
-char *data_path(const char *name);
+/* Finds a data file of pingpong's (users.txt, messages.txt): in $PINGPONG_DATADIR if it
+ * is set, and only there; else in the installed $(pkgdatadir), found relative to the
+ * running binary, so in its own prefix; else, for a binary in a build tree
+ * (src/pingpong beside config.status), in that tree's data/. No path of the machine
+ * that built it is compiled in. Returns a path the caller frees, or NULL with the
+ * reason, which names where it looked. */
+char *data_path(const char *name, char *err, size_t errlen);
 
 #endif
