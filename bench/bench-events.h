@@ -16,14 +16,61 @@
 #define PP_BENCH_EVENTS_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "chat.h"
 #include "event.h"
 #include "util.h"
+
+/* The benchmark programs' option values: a whole number in [min, max], or a duration
+ * with a unit; a bad one ends the program (64), saying which option of prog it was. */
+static inline int64_t bench_opt_num(const char *prog, const char *name, const char *arg, int64_t min, int64_t max)
+{
+	int64_t v;
+
+	if (parse_int(arg, min, max, &v) < 0) {
+		fprintf(stderr, "%s: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", prog, name, min,
+			max, arg);
+		exit(EX_USAGE);
+	}
+	return v;
+}
+
+static inline int64_t bench_opt_ms(const char *prog, const char *name, const char *arg)
+{
+	int64_t v;
+
+	if (parse_duration_ms(arg, &v) < 0) {
+		fprintf(stderr, "%s: %s takes a duration with a unit, not '%s'\n", prog, name, arg);
+		exit(EX_USAGE);
+	}
+	return v;
+}
+
+/* Reads users.txt and (msgs not NULL) messages.txt of dir, or ends prog (66). */
+static inline void bench_load_data(const char *prog, const char *dir, struct chat_lines *names,
+				   struct chat_lines *msgs)
+{
+	char err[512];
+
+	if (chat_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
+	    (msgs && chat_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
+		fprintf(stderr, "%s: %s (set --data or PINGPONG_DATADIR)\n", prog, err);
+		exit(EX_NOINPUT);
+	}
+}
+
+static inline int bench_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 /* Sets ev's email from the user's address in email (NUL-terminated, CHAT_EMAIL_MAX bytes): none,
  * empty, the address, or the address with a "+tag" before the '@', at most

@@ -51,40 +51,6 @@ struct bench_apply {
 	int64_t commits, grows;
 };
 
-static int64_t opt_num(const char *name, const char *arg, int64_t min, int64_t max)
-{
-	int64_t v;
-
-	if (parse_int(arg, min, max, &v) < 0) {
-		fprintf(stderr, "store-bench: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", name,
-			min, max, arg);
-		exit(EX_USAGE);
-	}
-	return v;
-}
-
-static int64_t opt_ms(const char *name, const char *arg)
-{
-	int64_t v;
-
-	if (parse_duration_ms(arg, &v) < 0) {
-		fprintf(stderr, "store-bench: %s takes a duration with a unit, not '%s'\n", name, arg);
-		exit(EX_USAGE);
-	}
-	return v;
-}
-
-static void load_data(const char *dir, struct chat_lines *names, struct chat_lines *msgs)
-{
-	char err[512];
-
-	if (chat_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
-	    (msgs && chat_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
-		fprintf(stderr, "store-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
-		exit(EX_NOINPUT);
-	}
-}
-
 /* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
 static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now,
 			    char *err, size_t errlen)
@@ -153,7 +119,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	char err[1024];
 	int rc = EX_OK;
 
-	load_data(data, &names, &msgs);
+	bench_load_data("store-bench", data, &names, &msgs);
 	chat_users_init(&users, &names, (size_t)nusers);
 	memset(&a, 0, sizeof(a));
 	a.apply.retain_ms = retain_ms;
@@ -250,7 +216,7 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	int64_t k;
 	int rc = EX_OK;
 
-	load_data(data, &names, NULL);
+	bench_load_data("store-bench", data, &names, NULL);
 	chat_users_init(&users, &names, (size_t)nusers);
 	if (store_open(&s, dir, &so, err, sizeof(err)) != 0 || store_bind(s, BENCH_TOPIC, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
@@ -383,14 +349,14 @@ int main(int argc, char **argv)
 
 		if (argc < 3)
 			goto usage_error;
-		n = opt_num("users", argv[2], 1, 100000000);
+		n = bench_opt_num("store-bench", "users", argv[2], 1, 100000000);
 		optind = 3;
 		while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 			if (c != 'd')
 				goto usage_error;
 			data = optarg;
 		}
-		load_data(bench_data_dir(data), &names, NULL);
+		bench_load_data("store-bench", bench_data_dir(data), &names, NULL);
 		chat_users_init(&users, &names, (size_t)n);
 		for (k = 0; k < n; k++) {
 			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
@@ -406,18 +372,18 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': dir = optarg; break;
-		case 'e': events = opt_num("--events", optarg, 1, INT64_MAX / 1000); break;
-		case 'u': nusers = opt_num("--users", optarg, 1, 100000000); break;
-		case 'B': batch = opt_num("--batch", optarg, 1, 1000000); break;
+		case 'e': events = bench_opt_num("store-bench", "--events", optarg, 1, INT64_MAX / 1000); break;
+		case 'u': nusers = bench_opt_num("store-bench", "--users", optarg, 1, 100000000); break;
+		case 'B': batch = bench_opt_num("store-bench", "--batch", optarg, 1, 1000000); break;
 		case 'n': no_sync = 1; break;
-		case 'r': retain_ms = opt_ms("--retain", optarg); break;
-		case 'R': rate = opt_num("--rate", optarg, 1, 1000000000); break;
-		case 'p': nparts = opt_num("--partitions", optarg, 1, 100000); break;
-		case 'S': seed = opt_num("--seed", optarg, 0, INT64_MAX); break;
+		case 'r': retain_ms = bench_opt_ms("store-bench", "--retain", optarg); break;
+		case 'R': rate = bench_opt_num("store-bench", "--rate", optarg, 1, 1000000000); break;
+		case 'p': nparts = bench_opt_num("store-bench", "--partitions", optarg, 1, 100000); break;
+		case 'S': seed = bench_opt_num("store-bench", "--seed", optarg, 0, INT64_MAX); break;
 		case 'd': data = optarg; break;
-		case 'a': nactive = opt_num("--active", optarg, 0, 100000000); break;
-		case 'T': at = opt_num("--at", optarg, 1, INT64_MAX); break;
-		case 'w': window_ms = opt_ms("--window", optarg); break;
+		case 'a': nactive = bench_opt_num("store-bench", "--active", optarg, 0, 100000000); break;
+		case 'T': at = bench_opt_num("store-bench", "--at", optarg, 1, INT64_MAX); break;
+		case 'w': window_ms = bench_opt_ms("store-bench", "--window", optarg); break;
 		default: goto usage_error;
 		}
 	}

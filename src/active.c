@@ -207,3 +207,23 @@ int active_print(const struct active_set *a, int64_t at, int64_t window, int jso
 		rc = -1;
 	return rc;
 }
+
+void notification_print(int32_t partition, int64_t offset, const char *recipient, size_t rlen, const char *text,
+			size_t tlen, int json, FILE *out)
+{
+	if (json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
+		json_object_set_new(o, "text", json_stringn(text, tlen));
+		json_print_line(o, out);
+		return;
+	}
+	/* Escaped: names and messages may hold newlines and terminal controls. */
+	fputs("-> ", out);
+	fput_escaped(recipient, rlen, out);
+	fputs(": ", out);
+	fput_escaped(text, tlen, out);
+	putc('\n', out);
+}

@@ -54,4 +54,10 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
  * and flushes out. Returns 0, or -1 if out could not take it. */
 int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
 
+/* Prints one notification of notify's outbox (notify itself, and query outbox):
+ * "-> recipient: text", escaped by fput_escaped, or with json one object
+ * {"partition":..,"offset":..,"recipient":..,"text":..}. out's errors stay in out. */
+void notification_print(int32_t partition, int64_t offset, const char *recipient, size_t rlen, const char *text,
+			size_t tlen, int json, FILE *out);
+
 #endif

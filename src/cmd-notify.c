@@ -16,7 +16,6 @@
 #include "active.h"
 #include "cmd.h"
 #include "consumer.h"
-#include "json-out.h"
 #include "store.h"
 #include "util.h"
 
@@ -95,23 +94,10 @@ static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, 
 static int print_notification(void *arg, int32_t partition, int64_t offset, const char *recipient, size_t rlen,
 			      const char *text, size_t tlen)
 {
-	struct notify_ctx *nc = arg;
+	const struct notify_ctx *nc = arg;
 
-	if (nc->json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "partition", json_integer(partition));
-		json_object_set_new(o, "offset", json_integer(offset));
-		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
-		json_object_set_new(o, "text", json_stringn(text, tlen));
-		json_print_line(o, stdout); /* notify_committed flushes, and checks */
-	} else {
-		/* Escaped: names and messages may hold newlines and terminal controls. */
-		fputs("-> ", stdout);
-		fput_escaped(recipient, rlen, stdout);
-		fputs(": ", stdout);
-		fput_escaped(text, tlen, stdout);
-		putchar('\n');
-	}
+	/* notify_committed flushes, and checks. */
+	notification_print(partition, offset, recipient, rlen, text, tlen, nc->json, stdout);
 	return 0;
 }
 

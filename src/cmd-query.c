@@ -221,20 +221,7 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 
 	if (q->recipient && (strlen(q->recipient) != rlen || memcmp(q->recipient, recipient, rlen)))
 		return 0;
-	if (q->json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "partition", json_integer(partition));
-		json_object_set_new(o, "offset", json_integer(offset));
-		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
-		json_object_set_new(o, "text", json_stringn(text, tlen));
-		json_print_line(o, stdout);
-	} else {
-		fputs("-> ", stdout);
-		fput_escaped(recipient, rlen, stdout);
-		fputs(": ", stdout);
-		fput_escaped(text, tlen, stdout);
-		putchar('\n');
-	}
+	notification_print(partition, offset, recipient, rlen, text, tlen, q->json, stdout);
 	return 0;
 }
 
