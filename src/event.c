@@ -257,6 +257,54 @@ static uint64_t load_be(const unsigned char *p, size_t n)
 	}
 }
 
+/* What the msgpack header byte b says of what follows it: lenbytes of a big-endian
+ * length or count, then body bytes; for a container, that it is one, and the elements a
+ * fix header holds (*slots; a map's pairs count twice). Returns 0, or -1 for 0xc1, the
+ * one byte that is never valid. */
+static int header_of(unsigned char b, size_t *lenbytes, uint64_t *body, uint64_t *slots, bool *container)
+{
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+		return 0; /* fixint, nil, bool */
+	if (b <= 0x8f) {
+		*container = true;
+		*slots = 2 * (uint64_t)(b & 0x0f);
+		return 0;
+	}
+	if (b <= 0x9f) {
+		*container = true;
+		*slots = b & 0x0f;
+		return 0;
+	}
+	if (b <= 0xbf) {
+		*body = b & 0x1f;
+		return 0;
+	}
+	switch (b) {
+	case 0xc4: case 0xd9: *lenbytes = 1; break;	/* bin8, str8 */
+	case 0xc5: case 0xda: *lenbytes = 2; break;	/* bin16, str16 */
+	case 0xc6: case 0xdb: *lenbytes = 4; break;	/* bin32, str32 */
+	case 0xc7: *lenbytes = 1; *body = 1; break;	/* ext8 and its type */
+	case 0xc8: *lenbytes = 2; *body = 1; break;
+	case 0xc9: *lenbytes = 4; *body = 1; break;
+	case 0xca: *body = 4; break;			/* float32 */
+	case 0xcb: *body = 8; break;			/* float64 */
+	case 0xcc: case 0xd0: *body = 1; break;		/* (u)int8 */
+	case 0xcd: case 0xd1: *body = 2; break;
+	case 0xce: case 0xd2: *body = 4; break;
+	case 0xcf: case 0xd3: *body = 8; break;
+	case 0xd4: *body = 2; break;			/* fixext: type + data */
+	case 0xd5: *body = 3; break;
+	case 0xd6: *body = 5; break;
+	case 0xd7: *body = 9; break;
+	case 0xd8: *body = 17; break;
+	case 0xdc: case 0xde: *lenbytes = 2; *container = true; break;
+	case 0xdd: case 0xdf: *lenbytes = 4; *container = true; break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
 /* Walks the msgpack object in p[0..len) without building it, and fails unless the
  * payload is exactly one whole object: "truncated msgpack", "trailing bytes after event",
  * "malformed msgpack" on the one byte that is never valid (0xc1), or nesting deeper than
@@ -283,40 +331,9 @@ static int scan_object(const unsigned char *p, size_t len, char *err, size_t err
 		if (depth > 0)
 			open[depth - 1]--;
 
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-			/* fixint, nil, bool */
-		} else if (b <= 0x8f) {
-			container = true;
-			slots = 2 * (uint64_t)(b & 0x0f);
-		} else if (b <= 0x9f) {
-			container = true;
-			slots = b & 0x0f;
-		} else if (b <= 0xbf) {
-			body = b & 0x1f;
-		} else {
-			switch (b) {
-			case 0xc4: case 0xd9: lenbytes = 1; break;	/* bin8, str8 */
-			case 0xc5: case 0xda: lenbytes = 2; break;	/* bin16, str16 */
-			case 0xc6: case 0xdb: lenbytes = 4; break;	/* bin32, str32 */
-			case 0xc7: lenbytes = 1; body = 1; break;	/* ext8 and its type */
-			case 0xc8: lenbytes = 2; body = 1; break;
-			case 0xc9: lenbytes = 4; body = 1; break;
-			case 0xca: body = 4; break;			/* float32 */
-			case 0xcb: body = 8; break;			/* float64 */
-			case 0xcc: case 0xd0: body = 1; break;	/* (u)int8 */
-			case 0xcd: case 0xd1: body = 2; break;
-			case 0xce: case 0xd2: body = 4; break;
-			case 0xcf: case 0xd3: body = 8; break;
-			case 0xd4: body = 2; break;			/* fixext: type + data */
-			case 0xd5: body = 3; break;
-			case 0xd6: body = 5; break;
-			case 0xd7: body = 9; break;
-			case 0xd8: body = 17; break;
-			case 0xdc: case 0xde: lenbytes = 2; container = true; break;
-			case 0xdd: case 0xdf: lenbytes = 4; container = true; break;
-			default:
-				return set_err(-1, err, errlen, "malformed msgpack");
-			}
+		if (header_of(b, &lenbytes, &body, &slots, &container) < 0)
+			return set_err(-1, err, errlen, "malformed msgpack");
+		if (lenbytes) {
 			if (len - off < lenbytes)
 				goto truncated;
 			if (container)
