@@ -380,9 +380,9 @@ peer_restarts () {
 		say "kstreams restart after kill -9: $cfg, round $ROUND"
 		"$top_srcdir/tests/kafka/kafka-broker.sh" create-topic "$KAFKA_DIR" "$tag" "$PARTITIONS" \
 			>"$W/$tag.topic" 2>&1 || die "cannot create topic '$tag': $(cat "$W/$tag.topic")"
-		PINGPONG_DATADIR="$W/data" "$PP" produce -t "$tag" --rate 0 --count "$KS_PREFILL" --users "$USERS" \
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$tag" --rate 0 --count "$KS_PREFILL" --users "$USERS" \
 			--seed "$ROUND" -q 2>"$W/$tag.produce" || die "produce failed: $(cat "$W/$tag.produce")"
-		PINGPONG_DATADIR="$W/data" "$PP" produce -t "$tag" --rate 2000 --users "$USERS" -q 2>>"$W/$tag.produce" &
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$tag" --rate 2000 --users "$USERS" -q 2>>"$W/$tag.produce" &
 		live=$!
 		remember "$live"
 		# shellcheck disable=SC2046,SC2086 # option lists
@@ -473,7 +473,6 @@ users_ok () {
 test -x "$PP" || die "'$PP' is not built (run make)"
 test -x "$SB" || die "'$SB' is not built (make bench builds it)"
 test -x /usr/bin/time || die "/usr/bin/time is missing (Debian: apt-get install time)"
-mkdir -p "$W/data" || exit 1
 : >"$SAMPLES"
 DISK="$W/disk"
 SHM=/dev/shm/pingpong-bench.$$
@@ -512,9 +511,8 @@ if test -n "$HAVE_REDIS" && ! (cd "$top_builddir" && $MAKE bench/redis-bench >"$
 	HAVE_REDIS=
 fi
 
-# The 10,000 users of the topic are the benchmark programs' first 10,000 (bench-events.h).
-"$SB" users "$USERS" --data "$SRCDATA" >"$W/data/users.txt" || die "store-bench users failed"
-cp "$SRCDATA/messages.txt" "$W/data/" || exit 1
+# The topic's users are the benchmark programs' first $USERS: produce and
+# bench-events.h make them alike from the same data files (src/chat.h).
 
 # The Kafka Streams peer: Java, Maven, and its jar built in the build tree.
 if test -n "$PEERS"; then
@@ -620,7 +618,7 @@ ROUND=1
 for topic in bench bench-2 bench-3; do
 	test "$ROUND" -le "$RUNS" || break
 	say "produce: $EVENTS events from $USERS users to '$topic'"
-	PINGPONG_DATADIR="$W/data" "$PP" produce -t "$topic" --rate 0 --count "$EVENTS" --users "$USERS" \
+	PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$topic" --rate 0 --count "$EVENTS" --users "$USERS" \
 		--seed "$ROUND" 2>"$W/produce.$ROUND.err" || die "produce failed: $(cat "$W/produce.$ROUND.err")"
 	sample produce.eps "$(sed -n 's/.* events to .* (\([0-9]*\) events\/s).*/\1/p' "$W/produce.$ROUND.err")"
 	ROUND=$((ROUND + 1))
@@ -787,7 +785,7 @@ fi
 
 # ---- 7. recovery end to end ----------------------------------------------------------
 # A live stream: without new events there is no batch to commit after a restart.
-PINGPONG_DATADIR="$W/data" "$PP" produce -t live --rate 2000 --users "$USERS" -q 2>"$W/live.err" &
+PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t live --rate 2000 --users "$USERS" -q 2>"$W/live.err" &
 LIVE_PID=$!
 remember "$LIVE_PID"
 ROUND=1

@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
+#include "json-out.h"
 #include "util.h"
 
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
@@ -187,25 +186,13 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 	return store_index_range(t, at - window, at, add_active, a, err, errlen);
 }
 
-int active_contains(const struct active_set *a, const char *name, size_t len)
+int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
 {
 	size_t i;
-
-	for (i = 0; i < a->n; i++) {
-		const char *s = a->names + a->offs[i];
-		if (strlen(s) == len && !memcmp(s, name, len))
-			return 1;
-	}
-	return 0;
-}
-
-void active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
-{
-	size_t i;
+	int rc = 0;
 
 	if (json) {
 		json_t *obj = json_object(), *users = json_array();
-		char *line;
 
 		for (i = 0; i < a->n; i++) {
 			json_t *u = json_object();
@@ -217,10 +204,7 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		json_object_set_new(obj, "window_ms", json_integer(window));
 		json_object_set_new(obj, "count", json_integer((json_int_t)a->n));
 		json_object_set_new(obj, "users", users);
-		line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fprintf(out, "%s\n", line);
-		free(line);
-		json_decref(obj);
+		rc = json_print_line(obj, out);
 	} else if (a->n == 0) {
 		fputs("No Active Users...\n", out);
 	} else {
@@ -234,5 +218,27 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		}
 		fputc('\n', out);
 	}
-	fflush(out);
+	if (fflush(out) != 0 || ferror(out))
+		rc = -1;
+	return rc;
+}
+
+void notification_print(int32_t partition, int64_t offset, const char *recipient, size_t rlen, const char *text,
+			size_t tlen, int json, FILE *out)
+{
+	if (json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
+		json_object_set_new(o, "text", json_stringn(text, tlen));
+		json_print_line(o, out);
+		return;
+	}
+	/* Escaped: names and messages may hold newlines and terminal controls. */
+	fputs("-> ", out);
+	fput_escaped(recipient, rlen, out);
+	fputs(": ", out);
+	fput_escaped(text, tlen, out);
+	putc('\n', out);
 }
