@@ -1,11 +1,10 @@
 /* bench-events.h: the synthetic chat events of the benchmark programs.
  *
- * store-bench and redis-bench include this, so that both apply the same events: user k
- * is the (k mod B)-th name of data/users.txt (B names), with the suffix k / B when that
- * is not 0 ("Alice", ..., "Alice1", ...), and the email `pingpong produce` gives a name
- * (the lower-cased name at a domain chosen by its hash). `store-bench users N` prints the
- * first N names: bench/run.sh gives them to `pingpong produce`, so that the topic holds
- * the same users too. Each event is a send-message from a user drawn uniformly with
+ * store-bench and redis-bench include this, so that both apply the same events, from
+ * the users `pingpong produce` makes (src/chat.h): user k is the (k mod B)-th name of
+ * data/users.txt (B names), with the suffix k / B when that is not 0 ("Alice", ...,
+ * "Alice1", ...), and the email produce gives it. `store-bench users N` prints the first
+ * N names. Each event is a send-message from a user drawn uniformly with chat.h's
  * xorshift64* (as produce draws them), with a line of data/messages.txt. The email is
  * what consumers meet, not only what produce writes: absent from 10 % of the events,
  * empty in 2 %, and in 28 % the address with a "+tag" of 1 to 30 bytes, so that a
@@ -17,112 +16,68 @@
 #define PP_BENCH_EVENTS_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
+#include "chat.h"
 #include "event.h"
 #include "util.h"
 
-struct bench_lines {
-	char **v;
-	size_t n;
-};
-
-/* Reads the non-empty, non-comment lines of dir/name. Returns 0, or -1 with the reason. */
-static inline int bench_lines_load(struct bench_lines *l, const char *dir, const char *name, char *err,
-				   size_t errlen)
+/* The benchmark programs' option values: a whole number in [min, max], or a duration
+ * with a unit; a bad one ends the program (64), saying which option of prog it was. */
+static inline int64_t bench_opt_num(const char *prog, const char *name, const char *arg, int64_t min, int64_t max)
 {
-	char path[4096], buf[1024];
-	FILE *f;
+	int64_t v;
 
-	l->v = NULL;
-	l->n = 0;
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (!(f = fopen(path, "r")))
-		return set_err(-1, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-	while (fgets(buf, sizeof(buf), f)) {
-		size_t len = strcspn(buf, "\r\n");
-		if (len == 0 || buf[0] == '#')
-			continue;
-		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-		l->v[l->n++] = xstrndup(buf, len);
+	if (parse_int(arg, min, max, &v) < 0) {
+		fprintf(stderr, "%s: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", prog, name, min,
+			max, arg);
+		exit(EX_USAGE);
 	}
-	fclose(f);
-	if (l->n == 0)
-		return set_err(-1, err, errlen, "'%s' is empty", path);
-	return 0;
+	return v;
 }
 
-static inline void bench_lines_release(struct bench_lines *l)
+static inline int64_t bench_opt_ms(const char *prog, const char *name, const char *arg)
 {
-	size_t i;
+	int64_t v;
 
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-/* The users of a benchmark. Names and emails are computed when asked for, so that a
- * million users cost the benchmark programs no memory: what they measure is the store's. */
-struct bench_users {
-	const struct bench_lines *base;
-	size_t n;
-};
-
-/* User k: fills name and email (NUL-terminated, 300 bytes each). */
-static inline void bench_user(const struct bench_users *u, size_t k, char *name, size_t *name_len, char *email,
-			      size_t *email_len)
-{
-	static const char *const domains[] = { "example.com", "example.org", "example.net", "chat.test" };
-	const char *b = u->base->v[k % u->base->n];
-	size_t i, h = 0, len;
-
-	if (k / u->base->n)
-		snprintf(name, 256, "%.200s%zu", b, k / u->base->n);
-	else
-		snprintf(name, 256, "%.200s", b);
-	len = strlen(name);
-	/* As cmd-produce.c's simulate() derives it. */
-	for (i = 0; i < len; i++) {
-		email[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-		h = h * 31 + (unsigned char)email[i];
+	if (parse_duration_ms(arg, &v) < 0) {
+		fprintf(stderr, "%s: %s takes a duration with a unit, not '%s'\n", prog, name, arg);
+		exit(EX_USAGE);
 	}
-	snprintf(email + len, 300 - len, "@%s", domains[h % 4]);
-	*name_len = len;
-	*email_len = strlen(email);
+	return v;
 }
 
-static inline void bench_users_init(struct bench_users *u, const struct bench_lines *base, size_t n)
+/* Reads users.txt and (msgs not NULL) messages.txt of dir, or ends prog (66). */
+static inline void bench_load_data(const char *prog, const char *dir, struct chat_lines *names,
+				   struct chat_lines *msgs)
 {
-	u->base = base;
-	u->n = n;
+	char err[512];
+
+	if (chat_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
+	    (msgs && chat_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
+		fprintf(stderr, "%s: %s (set --data or PINGPONG_DATADIR)\n", prog, err);
+		exit(EX_NOINPUT);
+	}
 }
 
-/* xorshift64*, as cmd-produce.c uses it. */
-static inline uint64_t bench_rng_next(uint64_t *s)
+static inline int bench_cmp_i64(const void *a, const void *b)
 {
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ULL;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
-static inline uint64_t bench_rng_seed(uint64_t seed)
-{
-	uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
-	return s ? s : 1;
-}
-
-/* Sets ev's email from the user's address in email (NUL-terminated, 300 bytes): none,
+/* Sets ev's email from the user's address in email (NUL-terminated, CHAT_EMAIL_MAX bytes): none,
  * empty, the address, or the address with a "+tag" before the '@', at most
  * EVENT_USER_MAX bytes in all. */
 static inline void bench_event_email(uint64_t *rng, struct event *ev, char *email, size_t email_len)
 {
-	uint64_t r = bench_rng_next(rng) % 100;
+	uint64_t r = chat_rng_next(rng) % 100;
 	char *at = strchr(email, '@');
 	size_t tag, i;
 
@@ -135,7 +90,7 @@ static inline void bench_event_email(uint64_t *rng, struct event *ev, char *emai
 	ev->email_len = r < 12 ? 0 : email_len;
 	if (r < 72 || !at)
 		return;
-	tag = 1 + (size_t)(bench_rng_next(rng) % 30);
+	tag = 1 + (size_t)(chat_rng_next(rng) % 30);
 	if (email_len + 1 + tag > EVENT_USER_MAX)
 		tag = EVENT_USER_MAX > email_len + 1 ? EVENT_USER_MAX - email_len - 1 : 0;
 	if (tag == 0)
@@ -149,16 +104,16 @@ static inline void bench_event_email(uint64_t *rng, struct event *ev, char *emai
 
 /* Fills ev with the next event: a send-message from a random user at ts, its email as
  * bench_event_email() makes it. *user gets the user's index. The strings point into
- * name and email (300 bytes each) and msgs. */
-static inline void bench_event_next(uint64_t *rng, const struct bench_users *u, const struct bench_lines *msgs,
+ * name (CHAT_NAME_MAX bytes), email (CHAT_EMAIL_MAX bytes) and msgs. */
+static inline void bench_event_next(uint64_t *rng, const struct chat_users *u, const struct chat_lines *msgs,
 				    int64_t ts, struct event *ev, size_t *user, char *name, char *email)
 {
-	size_t m = (size_t)(bench_rng_next(rng) % msgs->n);
-	size_t k = (size_t)(bench_rng_next(rng) % u->n);
+	size_t m = (size_t)(chat_rng_next(rng) % msgs->n);
+	size_t k = (size_t)(chat_rng_next(rng) % u->n);
 	size_t email_len;
 
 	memset(ev, 0, sizeof(*ev));
-	bench_user(u, k, name, &ev->user_len, email, &email_len);
+	chat_user(u, k, name, &ev->user_len, email, &email_len);
 	bench_event_email(rng, ev, email, email_len);
 	ev->user = name;
 	ev->activity = EVENT_SEND_MESSAGE;

@@ -34,18 +34,6 @@ static const char usage[] =
 	"       redis-bench query --port P --users N --active N --at TS [--window D]\n"
 	"                         [--repeat N] [--data DIR]\n";
 
-static int64_t opt_num(const char *name, const char *arg, int64_t min, int64_t max)
-{
-	int64_t v;
-
-	if (parse_int(arg, min, max, &v) < 0) {
-		fprintf(stderr, "redis-bench: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", name,
-			min, max, arg);
-		exit(EX_USAGE);
-	}
-	return v;
-}
-
 static redisContext *connect_or_die(int port)
 {
 	redisContext *c = redisConnect("127.0.0.1", port);
@@ -73,17 +61,6 @@ static int command_ok(redisContext *c, const char *what, redisReply *r)
 	return 0;
 }
 
-static void load_data(const char *dir, struct bench_lines *names, struct bench_lines *msgs)
-{
-	char err[512];
-
-	if (bench_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
-	    (msgs && bench_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
-		fprintf(stderr, "redis-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
-		exit(EX_NOINPUT);
-	}
-}
-
 /* Reads the replies of n pipelined commands. */
 static int drain(redisContext *c, size_t n)
 {
@@ -99,11 +76,11 @@ static int drain(redisContext *c, size_t n)
 static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline, int64_t rate, int64_t seed,
 		     const char *data)
 {
-	struct bench_lines names, msgs;
-	struct bench_users users;
+	struct chat_lines names, msgs;
+	struct chat_users users;
 	struct event_encoder enc;
 	struct event_decoder dec;
-	uint64_t rng = bench_rng_seed((uint64_t)seed);
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	unsigned char *arena = xmalloc(CHUNK * 1024);
 	size_t offs[CHUNK], lens[CHUNK], pending = 0;
 	int64_t done = 0, now0, timed_ns = 0, rtts = 0;
@@ -111,8 +88,8 @@ static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline,
 	char member[640], err[256];
 	int rc = EX_OK;
 
-	load_data(data, &names, &msgs);
-	bench_users_init(&users, &names, (size_t)nusers);
+	bench_load_data("redis-bench", data, &names, &msgs);
+	chat_users_init(&users, &names, (size_t)nusers);
 	event_encoder_init(&enc);
 	event_decoder_init(&dec);
 	if (command_ok(c, "DEL", redisCommand(c, "DEL sorted:users")) != 0) {
@@ -127,7 +104,7 @@ static int run_apply(int port, int64_t events, int64_t nusers, int64_t pipeline,
 		for (i = 0; i < n; i++) {
 			struct event ev;
 			const void *buf;
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t len, k;
 
 			bench_event_next(&rng, &users, &msgs,
@@ -197,41 +174,35 @@ release:
 	event_decoder_release(&dec);
 	event_encoder_release(&enc);
 	free(arena);
-	bench_lines_release(&names);
-	bench_lines_release(&msgs);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
 	return rc;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 static int run_query(int port, int64_t nusers, int64_t nactive, int64_t at, int64_t window_ms, int64_t repeat,
 		     const char *data)
 {
-	struct bench_lines names;
-	struct bench_users users;
+	struct chat_lines names;
+	struct chat_users users;
 	redisContext *c = connect_or_die(port);
 	int64_t *lat = xmalloc((size_t)repeat * sizeof(*lat)), k;
 	size_t pending = 0, members = 0;
 	char member[640], lo[32], hi[32];
 	int rc = EX_OK;
 
-	load_data(data, &names, NULL);
-	bench_users_init(&users, &names, (size_t)nusers);
+	bench_load_data("redis-bench", data, &names, NULL);
+	chat_users_init(&users, &names, (size_t)nusers);
 	if (command_ok(c, "DEL", redisCommand(c, "DEL sorted:users")) != 0) {
 		rc = EX_UNAVAILABLE;
 		goto release;
 	}
 	for (k = 0; k < nusers; k++) {
-		char name[300], email[300];
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 		size_t nlen, elen;
 		int mlen;
 		long long ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
 
-		bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+		chat_user(&users, (size_t)k, name, &nlen, email, &elen);
 		mlen = snprintf(member, sizeof(member), "%s::%s", name, email);
 		redisAppendCommand(c, "ZADD sorted:users %lld %b", ts, member, (size_t)mlen);
 		if (++pending == 1000 || k == nusers - 1) {
@@ -258,14 +229,14 @@ static int run_query(int port, int64_t nusers, int64_t nactive, int64_t at, int6
 		members = r->elements;
 		freeReplyObject(r);
 	}
-	qsort(lat, (size_t)repeat, sizeof(*lat), cmp_i64);
+	qsort(lat, (size_t)repeat, sizeof(*lat), bench_cmp_i64);
 	printf("runs=%" PRId64 " users=%zu p50_us=%.1f p99_us=%.1f\n", repeat, members,
 	       (double)lat[repeat / 2] / 1000, (double)lat[(repeat * 99) / 100] / 1000);
 
 release:
 	redisFree(c);
 	free(lat);
-	bench_lines_release(&names);
+	chat_lines_release(&names);
 	return rc;
 }
 
@@ -296,20 +267,20 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'P': port = opt_num("--port", optarg, 1, 65535); break;
-		case 'e': events = opt_num("--events", optarg, 1, INT64_MAX / 1000); break;
-		case 'u': nusers = opt_num("--users", optarg, 1, 100000000); break;
-		case 'p': pipeline = opt_num("--pipeline", optarg, 1, 1000000); break;
-		case 'R': rate = opt_num("--rate", optarg, 1, 1000000000); break;
-		case 'S': seed = opt_num("--seed", optarg, 0, INT64_MAX); break;
+		case 'P': port = bench_opt_num("redis-bench", "--port", optarg, 1, 65535); break;
+		case 'e': events = bench_opt_num("redis-bench", "--events", optarg, 1, INT64_MAX / 1000); break;
+		case 'u': nusers = bench_opt_num("redis-bench", "--users", optarg, 1, 100000000); break;
+		case 'p': pipeline = bench_opt_num("redis-bench", "--pipeline", optarg, 1, 1000000); break;
+		case 'R': rate = bench_opt_num("redis-bench", "--rate", optarg, 1, 1000000000); break;
+		case 'S': seed = bench_opt_num("redis-bench", "--seed", optarg, 0, INT64_MAX); break;
 		case 'd': data = optarg; break;
-		case 'a': nactive = opt_num("--active", optarg, 0, 100000000); break;
-		case 'T': at = opt_num("--at", optarg, 1, INT64_MAX); break;
+		case 'a': nactive = bench_opt_num("redis-bench", "--active", optarg, 0, 100000000); break;
+		case 'T': at = bench_opt_num("redis-bench", "--at", optarg, 1, INT64_MAX); break;
 		case 'w':
 			if (parse_duration_ms(optarg, &window_ms) < 0 || window_ms < 2)
 				goto usage_error;
 			break;
-		case 'r': repeat = opt_num("--repeat", optarg, 1, 100000000); break;
+		case 'r': repeat = bench_opt_num("redis-bench", "--repeat", optarg, 1, 100000000); break;
 		default: goto usage_error;
 		}
 	}

@@ -1,20 +1,38 @@
-# run.sh: `make bench`, pingpong's benchmarks on the embedded broker (bench/README.md).
+# run.sh: `make bench`, pingpong's benchmarks (bench/README.md).
 #
-# Starts `pingpong broker` with 12-partition topics, produces 1,000,000 events from
-# 10,000 users, then measures every figure of bench/README.md BENCH_RUNS times (3; 1
-# with BENCH_QUICK=1). A round measures the raw ceiling, active's six configurations,
-# Redis and the gate one after the other, so each ratio compares figures of the same
-# round; the table shows the median over rounds of each figure and of each ratio.
-# bench/report.py prints the table and writes bench/results.json from the samples.
+# BROKER=mock (the default): on the embedded broker. Starts `pingpong broker` with
+# 12-partition topics, produces 1,000,000 events from 10,000 users, then measures every
+# figure of bench/README.md BENCH_RUNS times (3; 1 with BENCH_QUICK=1). A round measures
+# the raw ceiling, active's six configurations, Redis and the gate one after the other,
+# so each ratio compares figures of the same round; the table shows the median over
+# rounds of each figure and of each ratio. bench/report.py prints the table and writes
+# the broker's part of bench/results.json from the samples.
+#
+# BROKER=kafka: the same figures that involve a broker (produce, raw ceiling, active's
+# ratios and memory, the gate, recovery end to end), against Apache Kafka 4.4 started by
+# tests/kafka/kafka-broker.sh on free 127.0.0.1 ports, with the topics made at start with
+# 12 partitions. The figures without a broker (the store alone, Redis, the query, local
+# recovery, the store's memory) are the mock run's: results.json keeps both parts, and
+# report.py prints them side by side once both are there.
+#
+# PEERS=kstreams (with BROKER=kafka): Kafka Streams beside pingpong on the same job
+# (bench/peers/kstreams, built here with Maven): first a correctness check of both on
+# events of the whole domain, then in each round its events/s and peak RSS on the same
+# topic, exactly_once_v2 and at_least_once, the users of both compared with expect.py's
+# and with each other, the 30 s window query through its interactive query and through
+# `pingpong query`, and its restart after kill -9 on a live stream (then, once the
+# streams have stopped, its users after the kill against the events).
 #
 # Redis (redis-server, redis-tools) and hiredis (libhiredis-dev) are benchmark-only
 # dependencies: installed with apt-get when missing; our redis-server runs on a free
 # port of 127.0.0.1 without persistence and is stopped at the end, with every other
 # process this script started (by pid). Runs under any POSIX sh with GNU date.
 #
-# Environment: BENCH_QUICK=1 (one round), BENCH_RUNS=N, BENCH_KEEP=1 (keep the work
-# directory, bench/work.PID under the build directory), BENCH_NO_INSTALL=1 (never call
-# apt-get: the Redis figures are then skipped if Redis is missing).
+# Environment: BROKER=mock|kafka, PEERS=kstreams, BENCH_QUICK=1 (one round),
+# BENCH_RUNS=N, BENCH_KEEP=1 (keep the work directory, bench/work.PID under the build
+# directory), BENCH_NO_INSTALL=1 (never call apt-get: the Redis figures are then
+# skipped if Redis is missing), KSTREAMS_JVM_OPTS (default -Xmx512m), KSTREAMS_THREADS
+# (default 1), KSTREAMS_QUERY_REPEAT (default 100).
 
 set -u
 
@@ -37,13 +55,39 @@ elif test -n "${BENCH_QUICK:-}"; then
 else
 	RUNS=3
 fi
+BROKER=${BROKER:-mock}
+PEERS=${PEERS:-}
+case $BROKER in
+mock|kafka) ;;
+*) echo "bench: BROKER must be mock or kafka, not '$BROKER'" >&2; exit 64 ;;
+esac
+for peer in $PEERS; do
+	case $peer in
+	kstreams) ;;
+	*) echo "bench: unknown peer '$peer' (known: kstreams)" >&2; exit 64 ;;
+	esac
+done
+if test -n "$PEERS" && test "$BROKER" != kafka; then
+	echo "bench: PEERS=$PEERS runs against Kafka: use BROKER=kafka" >&2
+	exit 64
+fi
 EVENTS=1000000
 USERS=10000
 PARTITIONS=12
 # The group settings of the shell tests (tests/lib-broker.sh): the mock broker applies
-# the last member's session timeout to the whole group.
-SESSION_MS=4500
+# the last member's session timeout to the whole group; Kafka refuses one under 6 s.
+if test "$BROKER" = kafka; then
+	SESSION_MS=6000
+else
+	SESSION_MS=4500
+fi
 GROUP_OPTS="-X session.timeout.ms=$SESSION_MS -X heartbeat.interval.ms=500"
+KSTREAMS_JVM_OPTS=${KSTREAMS_JVM_OPTS:--Xmx512m}
+KSTREAMS_THREADS=${KSTREAMS_THREADS:-1}
+KSTREAMS_QUERY_REPEAT=${KSTREAMS_QUERY_REPEAT:-100}
+# kstreams: the configurations measured (guarantee, and -static for --instance-id).
+KS_RATE_CONFIGS="eos alos"
+KS_RESTART_CONFIGS="eos alos eos-static"
 # Event times are when the topic was produced: keep every one in the time index, so
 # every run does the same index work whenever it runs.
 ACTIVE_OPTS="--every 0 --retain 24h"
@@ -52,6 +96,7 @@ W="$top_builddir/bench/work.$$"
 SAMPLES="$W/samples.tsv"
 PIDS=""
 BROKER_PID=""
+KAFKA_DIR=""
 REDIS_PID=""
 REDIS_PORT=""
 
@@ -96,6 +141,11 @@ cleanup () {
 	for p in $PIDS; do
 		wait "$p" 2>/dev/null
 	done
+	# Kafka is no child of ours (kafka-broker.sh started it); its watchdog would stop it
+	# too once this shell is gone.
+	if test -n "$KAFKA_DIR" && test -f "$KAFKA_DIR/kafka.pid"; then
+		"$top_srcdir/tests/kafka/kafka-broker.sh" stop "$KAFKA_DIR" >/dev/null 2>&1
+	fi
 	if test -z "${BENCH_KEEP:-}"; then
 		rm -rf "$W" /dev/shm/pingpong-bench.$$
 	else
@@ -180,23 +230,263 @@ run_consumer () {
 	fi
 }
 
+# alive PID: PID runs (a zombie does not count: it has ended).
+alive () {
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(sed -n 's/.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null) in
+	Z|X) return 1 ;;
+	esac
+	return 0
+}
+
+# ---- the Kafka Streams peer (PEERS=kstreams) --------------------------------------
+KS_TARGET="$top_builddir/bench/peers/kstreams/target"
+KS_JAR="$KS_TARGET/pingpong-kstreams.jar"
+# Its time index kept as long as active's (ACTIVE_OPTS).
+KS_OPTS="--retain 24h"
+# Events in each restart test's topic before its live stream starts: 10,000 users.
+KS_PREFILL=200000
+
+# ks_start LOG ARGS...: starts pingpong-kstreams run in the background; java itself is
+# the child, its pid in KS_PID. Its log lines carry their own time (t=, in ms).
+ks_start () {
+	_log=$1
+	shift
+	# shellcheck disable=SC2086 # options lists
+	java $KSTREAMS_JVM_OPTS -jar "$KS_JAR" run --threads "$KSTREAMS_THREADS" $KS_OPTS $GROUP_OPTS "$@" \
+		</dev/null >/dev/null 2>"$_log" &
+	KS_PID=$!
+	remember "$KS_PID"
+}
+
+# ks_wait LOG WHAT SECONDS: waits for a line with WHAT in LOG while the app runs.
+ks_wait () {
+	wait_for "$3" "grep -q '$2' '$1' || ! alive $KS_PID" && grep -q "$2" "$1"
+}
+
+# ks_t LOG WHAT: the t= (ms) of its first line with WHAT (not Kafka's log lines).
+ks_t () {
+	sed -n "/^kstreams: t=[0-9]* .*$2/{s/^kstreams: t=\([0-9]*\) .*/\1/p;q;}" "$1"
+}
+
+# ks_hwm PID: the process's peak RSS so far (VmHWM, KiB).
+ks_hwm () {
+	sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status"
+}
+
+ks_fail () {
+	say "kstreams: $1 (its log below)"
+	grep -v '^[[:space:]]*at ' "$2" | tail -n 30 | sed 's/^/	/' >&2
+}
+
+# ks_guarantee CONFIG: the --guarantee of a configuration name (eos*, alos*).
+ks_guarantee () {
+	case $1 in
+	eos*) printf '%s' "--guarantee exactly_once_v2" ;;
+	alos*) printf '%s' "--guarantee at_least_once" ;;
+	esac
+}
+
+# peer_round: in round $ROUND, Kafka Streams on the topic `bench` from an empty state in
+# each configuration of KS_RATE_CONFIGS: events/s from its first record to the end of the
+# topic processed and committed, peak RSS; the users of each and of pingpong (this round's
+# active, fsync, batch 1000) against what expect.py computes from the events; and the
+# 30 s window query through the interactive query and through `pingpong query`, at the
+# latest last-seen time, so that the window holds every user.
+peer_round () {
+	_pp_store=$DISK/active.sync.b1000.$ROUND
+	"$PP" query -t bench --store "$_pp_store" --json users >"$W/peer.pingpong.users.$ROUND" ||
+		die "query users of '$_pp_store' failed"
+	_at=$("$PYTHON3" -c 'import json, sys
+print(max(json.loads(l)["last_seen"] for l in open(sys.argv[1])))' "$W/peer.pingpong.users.$ROUND")
+	_compare="pingpong=$W/peer.pingpong.users.$ROUND"
+	for cfg in $KS_RATE_CONFIGS; do
+		key=kstreams.$cfg
+		log=$W/$key.$ROUND.log
+		say "kstreams $cfg on 'bench'"
+		# shellcheck disable=SC2046 # the guarantee's options
+		ks_start "$log" -t bench --application-id "bench-ks-$cfg-$ROUND-$$" --state-dir "$DISK/$key.$ROUND" \
+			$(ks_guarantee "$cfg") --http-file "$W/$key.$ROUND.http"
+		if ! ks_wait "$log" "end reached" 1800; then
+			ks_fail "$cfg did not reach the end of 'bench'" "$log"
+			reap "$KS_PID" KILL
+			rm -rf "$DISK/$key.$ROUND"
+			continue
+		fi
+		hwm=$(ks_hwm "$KS_PID")
+		t1=$(ks_t "$log" "first record processed")
+		t2=$(ks_t "$log" "end reached")
+		tl=$(sed -n 's/.* end reached: .*last record processed at t=\([0-9]*\).*/\1/p' "$log")
+		n=$(sed -n 's/.* end reached: \([0-9]*\) events applied.*/\1/p' "$log")
+		test "$n" = "$EVENTS" || say "kstreams $cfg applied $n events, not $EVENTS"
+		sample "$key.eps" "$(awk -v n="$n" -v a="$t1" -v b="$t2" 'BEGIN { if (b > a) printf "%.0f", n * 1000 / (b - a) }')"
+		sample "$key.rss_kib" "$hwm"
+		sample "$key.tail_ms" "$((t2 - tl))"
+		sample "$key.unkeyed" "$(sed -n 's/.* refused .*, \([0-9]*\) unkeyed;.*/\1/p' "$log")"
+		if test "$cfg" = eos; then
+			say "the 30 s window query: pingpong query and kstreams' interactive query"
+			"$PP" query -t bench --store "$_pp_store" --json active --at "$_at" --repeat "$KSTREAMS_QUERY_REPEAT" \
+				--timing >"$W/peer.pingpong.query.$ROUND" 2>"$W/peer.pingpong.query.$ROUND.err" ||
+				say "pingpong query failed: $(cat "$W/peer.pingpong.query.$ROUND.err")"
+			# 10 runs first, untimed, for the JIT: the app has run for a while before.
+			java -jar "$KS_JAR" query --http "$W/$key.$ROUND.http" --json active --at "$_at" \
+				--repeat "$KSTREAMS_QUERY_REPEAT" --warmup 10 --timing >"$W/peer.kstreams.query.$ROUND" \
+				2>"$W/peer.kstreams.query.$ROUND.err" ||
+				say "kstreams query failed: $(cat "$W/peer.kstreams.query.$ROUND.err")"
+			for who in pingpong kstreams; do
+				f=$W/peer.$who.query.$ROUND.err
+				sample "peer.query.$who.users" "$(sed -n 's/.* runs, \([0-9]*\) users:.*/\1/p' "$f")"
+				sample "peer.query.$who.p50_us" "$(sed -n 's/.*p50 \([0-9.]*\) us.*/\1/p' "$f")"
+				sample "peer.query.$who.p99_us" "$(sed -n 's/.*p99 \([0-9.]*\) us.*/\1/p' "$f")"
+			done
+			same=0
+			test -s "$W/peer.pingpong.query.$ROUND" &&
+				cmp -s "$W/peer.pingpong.query.$ROUND" "$W/peer.kstreams.query.$ROUND" && same=1
+			sample check.query.same "$same"
+		fi
+		java -jar "$KS_JAR" query --http "$W/$key.$ROUND.http" users >"$W/peer.$key.users.$ROUND" 2>>"$log" ||
+			say "kstreams users query failed"
+		_compare="$_compare $key=$W/peer.$key.users.$ROUND"
+		reap "$KS_PID" TERM
+		rm -rf "$DISK/$key.$ROUND"
+	done
+	# shellcheck disable=SC2086 # NAME=FILE arguments
+	"$PYTHON3" "$top_srcdir/bench/peers/compare-users.py" --expect "$top_srcdir/tests/helpers/expect.py" \
+		--events "$W/bench.events" $_compare >"$W/peer.compare.$ROUND" 2>&1
+	sed 's/^/bench:   /' "$W/peer.compare.$ROUND" >&2
+	for name in pingpong $(for c in $KS_RATE_CONFIGS; do printf 'kstreams.%s ' "$c"; done); do
+		ok=0
+		users_ok "$W/peer.compare.$ROUND" "$name" && ok=1
+		sample "check.users.$name" "$ok"
+	done
+}
+
+# peer_restarts: in round $ROUND, each configuration of KS_RESTART_CONFIGS on a topic of
+# its own, so that each restores a state of the same size: KS_PREFILL events from the
+# 10,000 users, then a live stream of 2,000 events/s while the test runs. From an empty
+# state, once the app has caught up with the topic and run a second more: kill -9, and
+# start again at once. Times from the kill to: the new process's first line, its first
+# record processed, RUNNING (every store restored), and the end of the backlog it found
+# at start, processed and committed. Under exactly_once_v2 a task killed uncleanly wipes
+# its stores and restores them from the changelog from scratch.
+KS_CRASHED=""
+peer_restarts () {
+	for cfg in $KS_RESTART_CONFIGS; do
+		tag=rec-ks-$cfg-$ROUND-$$
+		inst=""
+		case $cfg in
+		*-static) inst="--instance-id $tag" ;;
+		esac
+		say "kstreams restart after kill -9: $cfg, round $ROUND"
+		"$top_srcdir/tests/kafka/kafka-broker.sh" create-topic "$KAFKA_DIR" "$tag" "$PARTITIONS" \
+			>"$W/$tag.topic" 2>&1 || die "cannot create topic '$tag': $(cat "$W/$tag.topic")"
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$tag" --rate 0 --count "$KS_PREFILL" --users "$USERS" \
+			--seed "$ROUND" -q 2>"$W/$tag.produce" || die "produce failed: $(cat "$W/$tag.produce")"
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$tag" --rate 2000 --users "$USERS" -q 2>>"$W/$tag.produce" &
+		live=$!
+		remember "$live"
+		# shellcheck disable=SC2046,SC2086 # option lists
+		set -- -t "$tag" --application-id "$tag" --state-dir "$DISK/$tag" $(ks_guarantee "$cfg") $inst
+		ks_start "$W/$tag.first" "$@"
+		if ! ks_wait "$W/$tag.first" "end reached" 600; then
+			ks_fail "$cfg never caught up with '$tag'" "$W/$tag.first"
+			reap "$KS_PID" KILL
+			reap "$live"
+			continue
+		fi
+		sleep 1 # a few commits more: the kill lands in a running stream
+		t_stop=$(($(now_ns) / 1000000))
+		reap "$KS_PID" KILL
+		ks_start "$W/$tag.second" "$@"
+		if ! ks_wait "$W/$tag.second" "end reached" 600; then
+			ks_fail "$cfg did not catch up after its restart" "$W/$tag.second"
+			reap "$KS_PID" KILL
+			reap "$live"
+			continue
+		fi
+		for what in "starting:start" "restore started:restore_start" "first record processed:first" \
+			"-> RUNNING:running" "end reached:caught"; do
+			t=$(ks_t "$W/$tag.second" "${what%:*}")
+			test -n "$t" && sample "recovery.ks.$cfg.${what#*:}_ms" "$((t - t_stop))"
+		done
+		sample "recovery.ks.$cfg.restored" \
+			"$(sed -n 's/.* -> RUNNING: restored \([0-9]*\) records.*/\1/p' "$W/$tag.second" | head -n 1)"
+		sample "recovery.ks.$cfg.restore_ms" \
+			"$(sed -n 's/.* -> RUNNING: restored [0-9]* records in \([0-9]*\) ms.*/\1/p' "$W/$tag.second" | head -n 1)"
+		reap "$KS_PID" TERM
+		reap "$live"
+		KS_CRASHED="$KS_CRASHED $tag:$cfg:$ROUND"
+	done
+}
+
+# peer_crash_check: each instance of peer_restarts, once its live stream has stopped,
+# runs once more to the end of its topic and dumps its users, compared with what
+# expect.py computes from the topic's events: exactly_once_v2 must have lost and
+# double-applied nothing across its kill -9; at_least_once may have applied some events
+# twice (counted), never lost one.
+peer_crash_check () {
+	test -n "$KS_CRASHED" || return 0
+	for item in $KS_CRASHED; do
+		tag=${item%%:*}
+		cfg=${item#*:}
+		ROUND=${cfg#*:}
+		cfg=${cfg%:*}
+		say "kstreams $cfg after kill -9: its users against the events of '$tag'"
+		"$PP" tail -t "$tag" --from-beginning --exit-at-end >"$W/$tag.events" 2>"$W/$tag.tail.err" ||
+			die "tail of '$tag' failed: $(cat "$W/$tag.tail.err")"
+		inst=""
+		case $cfg in
+		*-static) inst="--instance-id $tag" ;;
+		esac
+		# shellcheck disable=SC2046,SC2086 # option lists
+		ks_start "$W/$tag.check" -t "$tag" --application-id "$tag" --state-dir "$DISK/$tag" $(ks_guarantee "$cfg") \
+			$inst --exit-at-end --dump "$W/$tag.users"
+		wait "$KS_PID"
+		rc=$?
+		forget "$KS_PID"
+		if test "$rc" != 0; then
+			ks_fail "exit $rc reading '$tag' to its end" "$W/$tag.check"
+			continue
+		fi
+		allow=""
+		case $cfg in
+		alos*) allow="--allow-double kstreams.$cfg" ;;
+		esac
+		# shellcheck disable=SC2086
+		"$PYTHON3" "$top_srcdir/bench/peers/compare-users.py" --expect "$top_srcdir/tests/helpers/expect.py" \
+			--events "$W/$tag.events" $allow "kstreams.$cfg=$W/$tag.users" >"$W/$tag.compare" 2>&1
+		ok=$((1 - $?))
+		sed 's/^/bench:   /' "$W/$tag.compare" >&2
+		sample "check.crash.$cfg.ok" "$ok"
+		sample "check.crash.$cfg.lost" "$(sed -n 's/.* lost \([0-9]*\),.*/\1/p' "$W/$tag.compare")"
+		sample "check.crash.$cfg.double" "$(sed -n 's/.* double-applied \([0-9]*\),.*/\1/p' "$W/$tag.compare")"
+		rm -rf "$DISK/$tag" "$W/$tag.events"
+	done
+}
+
+# users_ok FILE NAME: compare-users.py found NAME exact in FILE.
+users_ok () {
+	grep -q "^$2: .* lost 0, double-applied 0, wrong-time 0, wrong-email 0, unknown-users 0\(, emails differing from .*'s 0\)\{0,1\}\$" "$1"
+}
+
 # ---- set-up ----------------------------------------------------------------------
 test -x "$PP" || die "'$PP' is not built (run make)"
 test -x "$SB" || die "'$SB' is not built (make bench builds it)"
 test -x /usr/bin/time || die "/usr/bin/time is missing (Debian: apt-get install time)"
-mkdir -p "$W/data" || exit 1
 : >"$SAMPLES"
 DISK="$W/disk"
 SHM=/dev/shm/pingpong-bench.$$
 mkdir -p "$DISK" "$SHM" || exit 1
 
-# Redis and hiredis, for figures 5 and 6 only.
+# Redis and hiredis, for figures 5 and 6 only: not on Kafka, where those figures are the
+# mock run's.
 HAVE_REDIS=1
+test "$BROKER" = mock || HAVE_REDIS=
 need=""
 command -v redis-server >/dev/null 2>&1 || need="redis-server"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
 test -f /usr/include/hiredis/hiredis.h || need="$need libhiredis-dev"
-if test -n "$need"; then
+if test -n "$need" && test -n "$HAVE_REDIS"; then
 	if test -n "${BENCH_NO_INSTALL:-}"; then
 		say "missing $need and BENCH_NO_INSTALL is set: skipping the Redis figures"
 		HAVE_REDIS=
@@ -221,19 +511,52 @@ if test -n "$HAVE_REDIS" && ! (cd "$top_builddir" && $MAKE bench/redis-bench >"$
 	HAVE_REDIS=
 fi
 
-# The 10,000 users of the topic are the benchmark programs' first 10,000 (bench-events.h).
-"$SB" users "$USERS" --data "$SRCDATA" >"$W/data/users.txt" || die "store-bench users failed"
-cp "$SRCDATA/messages.txt" "$W/data/" || exit 1
+# The topic's users are the benchmark programs' first $USERS: produce and
+# bench-events.h make them alike from the same data files (src/chat.h).
 
-say "starting the broker: $PARTITIONS partitions"
-"$PP" broker --partitions "$PARTITIONS" --topic bench --topic bench-2 --topic bench-3 --topic live \
-	--bootstrap-file "$W/broker.bootstrap" >"$W/broker.out" 2>"$W/broker.err" &
-BROKER_PID=$!
-remember "$BROKER_PID"
-wait_for 30 'test -s "$W/broker.bootstrap" || ! kill -0 $BROKER_PID 2>/dev/null' &&
-	test -s "$W/broker.bootstrap" || die "the broker did not start: $(cat "$W/broker.err")"
+# The Kafka Streams peer: Java, Maven, and its jar built in the build tree.
+if test -n "$PEERS"; then
+	"$top_srcdir/tests/kafka/kafka-broker.sh" deps || die "Java and Maven are needed for PEERS=$PEERS"
+	say "building bench/peers/kstreams with Maven"
+	mvn -q -B -Dstyle.color=never -f "$top_srcdir/bench/peers/kstreams/pom.xml" \
+		-Dkstreams.target="$KS_TARGET" package >"$W/mvn.log" 2>&1 ||
+		die "mvn package of bench/peers/kstreams failed: $(tail -n 20 "$W/mvn.log")"
+	test -f "$KS_JAR" || die "mvn built no '$KS_JAR'"
+fi
+
+TOPICS="bench bench-2 bench-3 live"
+test -n "$PEERS" && TOPICS="$TOPICS peer-check"
+if test "$BROKER" = kafka; then
+	say "starting Kafka 4.4 (tests/kafka/kafka-broker.sh): $PARTITIONS partitions"
+	KAFKA_DIR="$W/kafka"
+	# The JVM's own defaults (G1, C2) for a broker under load, not the tests' fast start.
+	# shellcheck disable=SC2046 # one --topic per topic
+	PINGPONG_KAFKA_JVM_OPTS="" PINGPONG_KAFKA_HEAP=${PINGPONG_KAFKA_HEAP:-1g} \
+		"$top_srcdir/tests/kafka/kafka-broker.sh" start "$KAFKA_DIR" --partitions "$PARTITIONS" \
+		$(for t in $TOPICS; do printf ' --topic %s' "$t"; done) --bootstrap-file "$W/broker.bootstrap" \
+		--owner $$ >"$W/broker.out" 2>"$W/broker.err" ||
+		die "kafka-broker.sh start failed: $(tail -n 20 "$W/broker.err")"
+	BROKER_PID=$(cat "$KAFKA_DIR/kafka.pid")
+else
+	say "starting the broker: $PARTITIONS partitions"
+	# shellcheck disable=SC2046 # one --topic per topic
+	"$PP" broker --partitions "$PARTITIONS" $(for t in $TOPICS; do printf ' --topic %s' "$t"; done) \
+		--bootstrap-file "$W/broker.bootstrap" >"$W/broker.out" 2>"$W/broker.err" &
+	BROKER_PID=$!
+	remember "$BROKER_PID"
+	wait_for 30 'test -s "$W/broker.bootstrap" || ! kill -0 $BROKER_PID 2>/dev/null' &&
+		test -s "$W/broker.bootstrap" || die "the broker did not start: $(cat "$W/broker.err")"
+fi
 PINGPONG_BROKERS=$(cat "$W/broker.bootstrap")
 export PINGPONG_BROKERS
+
+stop_broker () {
+	if test "$BROKER" = kafka; then
+		"$top_srcdir/tests/kafka/kafka-broker.sh" stop "$KAFKA_DIR" >/dev/null 2>&1
+	else
+		reap "$BROKER_PID"
+	fi
+}
 
 if test -n "$HAVE_REDIS"; then
 	REDIS_PORT=$(free_port)
@@ -247,17 +570,65 @@ if test -n "$HAVE_REDIS"; then
 	fi
 fi
 
+# ---- the peers' correctness check, before any figure counts ------------------------
+# Both consumers on events of the whole domain that tests/helpers/gen-events.py makes
+# (duplicates, stale, future and malformed events, raw encodings where it has them),
+# compared with what tests/helpers/expect.py computes from the same file. The raw events
+# carry no key: kstreams reads them through its repartition topic (--repartition).
+ROUND=1
+if test -n "$PEERS"; then
+	say "correctness check: pingpong and kstreams on events of the whole domain"
+	NOW=$(($(date +%s) * 1000))
+	MAX_SKEW_MS=300000
+	"$PYTHON3" "$top_srcdir/tests/helpers/gen-events.py" --users 500 --count 20000 --seed 11 --now "$NOW" \
+		--stale 0.05 --dups 0.05 --malformed 60 --future 20 >"$W/check.events" || die "gen-events.py failed"
+	"$PP" produce -t peer-check --from "$W/check.events" -q 2>"$W/check.produce.err" ||
+		die "produce --from failed: $(cat "$W/check.produce.err")"
+	# shellcheck disable=SC2086
+	run_consumer "$W/check.pp.log" "$W/check.pp.rss" "$PP" active -v -t peer-check --store "$DISK/check.pp" \
+		-g "bench-check-$$" --exit-at-end --no-sync $ACTIVE_OPTS $GROUP_OPTS || die "active failed on peer-check"
+	"$PP" query -t peer-check --store "$DISK/check.pp" --json users >"$W/check.pp.users" || die "query users failed"
+	ks_start "$W/check.ks.log" -t peer-check --application-id "bench-ks-check-$$" --state-dir "$DISK/check.ks" \
+		--repartition --exit-at-end --dump "$W/check.ks.users"
+	wait "$KS_PID"
+	rc=$?
+	forget "$KS_PID"
+	test "$rc" = 0 || { ks_fail "exit $rc on peer-check" "$W/check.ks.log"; die "kstreams failed on peer-check"; }
+	"$PYTHON3" "$top_srcdir/bench/peers/compare-users.py" --expect "$top_srcdir/tests/helpers/expect.py" \
+		--events "$W/check.events" --max-ts $((NOW + MAX_SKEW_MS)) pingpong="$W/check.pp.users" \
+		kstreams="$W/check.ks.users" >"$W/check.compare" 2>&1
+	want=$("$PYTHON3" "$top_srcdir/tests/helpers/expect.py" rejects "$W/check.events" --max-ts $((NOW + MAX_SKEW_MS)))
+	pp_refused=$(sed -n 's/.* \([0-9]*\) rejected, .*/\1/p' "$W/check.pp.log" | tail -n 1)
+	ks_refused=$(sed -n 's/.* end reached: [0-9]* events applied, \([0-9]*\) refused.*/\1/p' "$W/check.ks.log")
+	sed 's/^/bench:   /' "$W/check.compare" >&2
+	say "  refused: expected $want, pingpong $pp_refused, kstreams $ks_refused"
+	ok=0
+	users_ok "$W/check.compare" pingpong && test "$pp_refused" = "$want" && ok=1
+	sample check.domain.pingpong "$ok"
+	ok=0
+	users_ok "$W/check.compare" kstreams && test "$ks_refused" = "$want" && ok=1
+	sample check.domain.kstreams "$ok"
+	sample check.domain.events "$(wc -l <"$W/check.events")"
+	rm -rf "$DISK/check.pp" "$DISK/check.ks"
+fi
+
 # ---- 1. produce ------------------------------------------------------------------
 # One topic per run: the broker's retention cap would not hold three runs in one.
 ROUND=1
 for topic in bench bench-2 bench-3; do
 	test "$ROUND" -le "$RUNS" || break
 	say "produce: $EVENTS events from $USERS users to '$topic'"
-	PINGPONG_DATADIR="$W/data" "$PP" produce -t "$topic" --rate 0 --count "$EVENTS" --users "$USERS" \
+	PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$topic" --rate 0 --count "$EVENTS" --users "$USERS" \
 		--seed "$ROUND" 2>"$W/produce.$ROUND.err" || die "produce failed: $(cat "$W/produce.$ROUND.err")"
 	sample produce.eps "$(sed -n 's/.* events to .* (\([0-9]*\) events\/s).*/\1/p' "$W/produce.$ROUND.err")"
 	ROUND=$((ROUND + 1))
 done
+
+# What expect.py reads: the events of `bench` as `pingpong tail` prints them.
+if test -n "$PEERS"; then
+	"$PP" tail -t bench --from-beginning --exit-at-end >"$W/bench.events" 2>"$W/bench.tail.err" ||
+		die "tail of 'bench' failed: $(cat "$W/bench.tail.err")"
+fi
 
 # An empty store bound to the topic, for notify's --active-store: no one is active at any
 # message's time, so notify writes no notification and the gate's cost stands out.
@@ -296,6 +667,9 @@ while test "$ROUND" -le "$RUNS"; do
 		done
 	done
 
+	# Kafka Streams on the same topic, and both checked against the events
+	test -n "$PEERS" && peer_round
+
 	# 5. Redis: one round trip per event (fewer events: 50 s each otherwise), and pipelined
 	if test -n "$HAVE_REDIS"; then
 		say "redis: one round trip per event"
@@ -323,7 +697,9 @@ while test "$ROUND" -le "$RUNS"; do
 	done
 	rm -rf "$DISK/active.sync.b1000.$ROUND"
 
-	# 4. the store alone, on the disk under the build directory and on /dev/shm
+	# 4. the store alone, on the disk under the build directory and on /dev/shm; no
+	# broker: the mock run's figures stand for both
+	test "$BROKER" = mock || { ROUND=$((ROUND + 1)); continue; }
 	for where in disk shm; do
 		dir=$DISK
 		test "$where" = shm && dir=$SHM
@@ -349,7 +725,8 @@ while test "$ROUND" -le "$RUNS"; do
 	ROUND=$((ROUND + 1))
 done
 
-# ---- 6. query ----------------------------------------------------------------------
+# ---- 6. query, 8. memory of the store, 7. local recovery: no broker, mock run only ----
+if test "$BROKER" = mock; then
 AT=$(($(date +%s) * 1000))
 "$SB" query-store --store "$W/query" --users 100000 --active 1000 --at "$AT" --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
@@ -404,9 +781,11 @@ while test "$ROUND" -le "$RUNS"; do
 	ROUND=$((ROUND + 1))
 done
 
+fi
+
 # ---- 7. recovery end to end ----------------------------------------------------------
 # A live stream: without new events there is no batch to commit after a restart.
-PINGPONG_DATADIR="$W/data" "$PP" produce -t live --rate 2000 --users "$USERS" -q 2>"$W/live.err" &
+PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t live --rate 2000 --users "$USERS" -q 2>"$W/live.err" &
 LIVE_PID=$!
 remember "$LIVE_PID"
 ROUND=1
@@ -447,11 +826,13 @@ while test "$ROUND" -le "$RUNS"; do
 		sample "recovery.e2e.$how.ours_ms" "$(ms_between "$log2" ' assigned: ' 'first batch committed')"
 		rm -rf "$store"
 	done
+	test -n "$PEERS" && peer_restarts
 	ROUND=$((ROUND + 1))
 done
 reap "$LIVE_PID"
+test -n "$PEERS" && peer_crash_check
 
 # ---- the table ------------------------------------------------------------------------
-reap "$BROKER_PID"
+stop_broker
 "$PYTHON3" "$top_srcdir/bench/report.py" --samples "$SAMPLES" --runs "$RUNS" --session-ms "$SESSION_MS" \
-	--json "$top_builddir/bench/results.json"
+	--broker "$BROKER" ${PEERS:+--peers "$PEERS"} --json "$top_builddir/bench/results.json"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sysexits.h>
 
 #include "active.h"
@@ -51,38 +52,13 @@ struct bench_apply {
 	int64_t commits, grows;
 };
 
-static int64_t opt_num(const char *name, const char *arg, int64_t min, int64_t max)
+/* CPU time of this thread: what a batch costs, whatever else the machine is doing. */
+static int64_t thread_cpu_ns(void)
 {
-	int64_t v;
+	struct timespec ts;
 
-	if (parse_int(arg, min, max, &v) < 0) {
-		fprintf(stderr, "store-bench: %s takes a number in [%" PRId64 ", %" PRId64 "], not '%s'\n", name,
-			min, max, arg);
-		exit(EX_USAGE);
-	}
-	return v;
-}
-
-static int64_t opt_ms(const char *name, const char *arg)
-{
-	int64_t v;
-
-	if (parse_duration_ms(arg, &v) < 0) {
-		fprintf(stderr, "store-bench: %s takes a duration with a unit, not '%s'\n", name, arg);
-		exit(EX_USAGE);
-	}
-	return v;
-}
-
-static void load_data(const char *dir, struct bench_lines *names, struct bench_lines *msgs)
-{
-	char err[512];
-
-	if (bench_lines_load(names, dir, "users.txt", err, sizeof(err)) < 0 ||
-	    (msgs && bench_lines_load(msgs, dir, "messages.txt", err, sizeof(err)) < 0)) {
-		fprintf(stderr, "store-bench: %s (set --data or PINGPONG_DATADIR)\n", err);
-		exit(EX_NOINPUT);
-	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
@@ -140,21 +116,21 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
 {
 	struct store_options so = { .no_sync = no_sync };
-	struct bench_lines names, msgs;
-	struct bench_users users;
+	struct chat_lines names, msgs;
+	struct chat_users users;
 	struct bench_apply a;
 	struct event_encoder enc;
 	struct batch b;
 	struct batch_msg *batchv;
 	unsigned char *arena;
 	size_t arena_cap, longest = 0, i;
-	int64_t *offsets, done = 0, now0, timed_ns = 0, wall0 = clock_mono_ns();
-	uint64_t rng = bench_rng_seed((uint64_t)seed);
+	int64_t *offsets, done = 0, now0, timed_ns = 0, cpu_ns = 0, wall0 = clock_mono_ns();
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	char err[1024];
 	int rc = EX_OK;
 
-	load_data(data, &names, &msgs);
-	bench_users_init(&users, &names, (size_t)nusers);
+	bench_load_data("store-bench", data, &names, &msgs);
+	chat_users_init(&users, &names, (size_t)nusers);
 	memset(&a, 0, sizeof(a));
 	a.apply.retain_ms = retain_ms;
 	a.apply.max_skew_ms = 300000;
@@ -180,14 +156,14 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	now0 = clock_now_ms();
 	while (done < events) {
 		size_t n = (size_t)(events - done < batch ? events - done : batch), used = 0;
-		int64_t t0;
+		int64_t t0, c0;
 
 		/* Not timed: what the producer and Kafka do. */
 		for (i = 0; i < n; i++) {
 			struct batch_msg *m = &batchv[i];
 			struct event ev;
 			const void *buf;
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t len, k;
 
 			bench_event_next(&rng, &users, &msgs,
@@ -208,19 +184,22 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		}
 
 		t0 = clock_mono_ns();
+		c0 = thread_cpu_ns();
 		if (bench_timed_batch(&a, &b, batchv, n, err, sizeof(err)) != 0) {
 			fprintf(stderr, "store-bench: store '%s': %s\n", dir, err);
 			rc = EX_IOERR;
 			goto store_close;
 		}
 		timed_ns += clock_mono_ns() - t0;
+		cpu_ns += thread_cpu_ns() - c0;
 		done += (int64_t)n;
 	}
-	printf("events=%" PRId64 " users=%" PRId64 " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f"
+	printf("events=%" PRId64 " users=%" PRId64 " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
 	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
 	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld\n",
 	       done, nusers, batch, !no_sync, (double)timed_ns / 1e9,
-	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0, a.commits, a.grows,
+	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
+	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0, a.commits, a.grows,
 	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
 	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"));
 
@@ -233,8 +212,8 @@ release:
 	free(batchv);
 	active_apply_release(&a.apply);
 	free(offsets);
-	bench_lines_release(&names);
-	bench_lines_release(&msgs);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
 	return rc;
 }
 
@@ -242,16 +221,16 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 			   const char *data)
 {
 	struct store_options so = { .no_sync = 1 };
-	struct bench_lines names;
-	struct bench_users users;
+	struct chat_lines names;
+	struct chat_users users;
 	struct store *s;
 	struct store_txn *t = NULL;
 	char err[1024];
 	int64_t k;
 	int rc = EX_OK;
 
-	load_data(data, &names, NULL);
-	bench_users_init(&users, &names, (size_t)nusers);
+	bench_load_data("store-bench", data, &names, NULL);
+	chat_users_init(&users, &names, (size_t)nusers);
 	if (store_open(&s, dir, &so, err, sizeof(err)) != 0 || store_bind(s, BENCH_TOPIC, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
 		rc = EX_IOERR;
@@ -259,11 +238,11 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	}
 	for (k = 0; k < nusers; k++) {
 		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
-		char name[300], email[300];
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 		struct store_touch tc = { name, 0, ts, 1, email, 0, ts };
 		int r;
 
-		bench_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
+		chat_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
 		if (!t && store_txn_begin(s, 1, &t, err, sizeof(err)) != 0)
 			goto fail;
 		r = store_user_touch(t, &tc, INT64_MIN, INT64_MIN, err, sizeof(err));
@@ -302,7 +281,7 @@ fail:
 store_close:
 	store_close(s);
 release:
-	bench_lines_release(&names);
+	chat_lines_release(&names);
 	return rc;
 }
 
@@ -377,28 +356,28 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	if (!strcmp(mode, "users")) {
-		struct bench_lines names;
-		struct bench_users users;
+		struct chat_lines names;
+		struct chat_users users;
 		int64_t n, k;
 
 		if (argc < 3)
 			goto usage_error;
-		n = opt_num("users", argv[2], 1, 100000000);
+		n = bench_opt_num("store-bench", "users", argv[2], 1, 100000000);
 		optind = 3;
 		while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 			if (c != 'd')
 				goto usage_error;
 			data = optarg;
 		}
-		load_data(bench_data_dir(data), &names, NULL);
-		bench_users_init(&users, &names, (size_t)n);
+		bench_load_data("store-bench", bench_data_dir(data), &names, NULL);
+		chat_users_init(&users, &names, (size_t)n);
 		for (k = 0; k < n; k++) {
-			char name[300], email[300];
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t nlen, elen;
-			bench_user(&users, (size_t)k, name, &nlen, email, &elen);
+			chat_user(&users, (size_t)k, name, &nlen, email, &elen);
 			printf("%s\n", name);
 		}
-		bench_lines_release(&names);
+		chat_lines_release(&names);
 		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 	}
 
@@ -406,18 +385,18 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': dir = optarg; break;
-		case 'e': events = opt_num("--events", optarg, 1, INT64_MAX / 1000); break;
-		case 'u': nusers = opt_num("--users", optarg, 1, 100000000); break;
-		case 'B': batch = opt_num("--batch", optarg, 1, 1000000); break;
+		case 'e': events = bench_opt_num("store-bench", "--events", optarg, 1, INT64_MAX / 1000); break;
+		case 'u': nusers = bench_opt_num("store-bench", "--users", optarg, 1, 100000000); break;
+		case 'B': batch = bench_opt_num("store-bench", "--batch", optarg, 1, 1000000); break;
 		case 'n': no_sync = 1; break;
-		case 'r': retain_ms = opt_ms("--retain", optarg); break;
-		case 'R': rate = opt_num("--rate", optarg, 1, 1000000000); break;
-		case 'p': nparts = opt_num("--partitions", optarg, 1, 100000); break;
-		case 'S': seed = opt_num("--seed", optarg, 0, INT64_MAX); break;
+		case 'r': retain_ms = bench_opt_ms("store-bench", "--retain", optarg); break;
+		case 'R': rate = bench_opt_num("store-bench", "--rate", optarg, 1, 1000000000); break;
+		case 'p': nparts = bench_opt_num("store-bench", "--partitions", optarg, 1, 100000); break;
+		case 'S': seed = bench_opt_num("store-bench", "--seed", optarg, 0, INT64_MAX); break;
 		case 'd': data = optarg; break;
-		case 'a': nactive = opt_num("--active", optarg, 0, 100000000); break;
-		case 'T': at = opt_num("--at", optarg, 1, INT64_MAX); break;
-		case 'w': window_ms = opt_ms("--window", optarg); break;
+		case 'a': nactive = bench_opt_num("store-bench", "--active", optarg, 0, 100000000); break;
+		case 'T': at = bench_opt_num("store-bench", "--at", optarg, 1, INT64_MAX); break;
+		case 'w': window_ms = bench_opt_ms("store-bench", "--window", optarg); break;
 		default: goto usage_error;
 		}
 	}

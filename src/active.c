@@ -5,34 +5,48 @@
  */
 #include "config.h"
 
+#include <endian.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
+#include "json-out.h"
 #include "util.h"
 
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
 
 struct active_fold {
+	uint64_t prefix; /* the name's first 8 bytes, big-endian, zero-padded */
 	const struct batch_msg *m;
-	size_t pos; /* in the batch, so that the sort is stable */
 };
 
-/* By user, then by position in the batch. Sorting also gives LMDB its keys in order. */
+/* The names' byte order (a prefix first), as LMDB's keys: sorting by it groups a user's
+ * events and gives LMDB its keys in order. A name holds no NUL (event.c refuses it), so
+ * zero padding sorts a shorter name first, and equal prefixes of names of at most 8
+ * bytes are equal names when their lengths are. Which event of a user comes first does
+ * not matter: what they add up to does not depend on their order. */
 static int fold_cmp(const void *a, const void *b)
 {
 	const struct active_fold *x = a, *y = b;
-	size_t lx = x->m->ev.user_len, ly = y->m->ev.user_len;
-	int c = memcmp(x->m->ev.user, y->m->ev.user, lx < ly ? lx : ly);
+	size_t lx, ly;
+	int c;
 
-	if (c)
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	lx = x->m->ev.user_len;
+	ly = y->m->ev.user_len;
+	if (lx > 8 && ly > 8 && (c = memcmp(x->m->ev.user + 8, y->m->ev.user + 8, (lx < ly ? lx : ly) - 8)))
 		return c;
-	if (lx != ly)
-		return lx < ly ? -1 : 1;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	return lx < ly ? -1 : lx > ly;
+}
+
+static uint64_t name_prefix(const char *s, size_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, s, len < 8 ? len : 8);
+	return be64toh(v);
 }
 
 /* Adds one event to what a batch's events of one user add up to. An empty email is no
@@ -85,8 +99,8 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 		} else if (m->ev.ts < forget_below) {
 			m->ignored = 1; /* older than --retain-users: it would be forgotten at once */
 		} else {
+			a->fold[nfold].prefix = name_prefix(m->ev.user, m->ev.user_len);
 			a->fold[nfold].m = m;
-			a->fold[nfold].pos = i;
 			nfold++;
 		}
 	}
@@ -172,25 +186,13 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 	return store_index_range(t, at - window, at, add_active, a, err, errlen);
 }
 
-int active_contains(const struct active_set *a, const char *name, size_t len)
+int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
 {
 	size_t i;
-
-	for (i = 0; i < a->n; i++) {
-		const char *s = a->names + a->offs[i];
-		if (strlen(s) == len && !memcmp(s, name, len))
-			return 1;
-	}
-	return 0;
-}
-
-void active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
-{
-	size_t i;
+	int rc = 0;
 
 	if (json) {
 		json_t *obj = json_object(), *users = json_array();
-		char *line;
 
 		for (i = 0; i < a->n; i++) {
 			json_t *u = json_object();
@@ -202,10 +204,7 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		json_object_set_new(obj, "window_ms", json_integer(window));
 		json_object_set_new(obj, "count", json_integer((json_int_t)a->n));
 		json_object_set_new(obj, "users", users);
-		line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fprintf(out, "%s\n", line);
-		free(line);
-		json_decref(obj);
+		rc = json_print_line(obj, out);
 	} else if (a->n == 0) {
 		fputs("No Active Users...\n", out);
 	} else {
@@ -219,5 +218,27 @@ void active_print(const struct active_set *a, int64_t at, int64_t window, int js
 		}
 		fputc('\n', out);
 	}
-	fflush(out);
+	if (fflush(out) != 0 || ferror(out))
+		rc = -1;
+	return rc;
+}
+
+void notification_print(int32_t partition, int64_t offset, const char *recipient, size_t rlen, const char *text,
+			size_t tlen, int json, FILE *out)
+{
+	if (json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "partition", json_integer(partition));
+		json_object_set_new(o, "offset", json_integer(offset));
+		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
+		json_object_set_new(o, "text", json_stringn(text, tlen));
+		json_print_line(o, out);
+		return;
+	}
+	/* Escaped: names and messages may hold newlines and terminal controls. */
+	fputs("-> ", out);
+	fput_escaped(recipient, rlen, out);
+	fputs(": ", out);
+	fput_escaped(text, tlen, out);
+	putc('\n', out);
 }

@@ -49,11 +49,15 @@ void active_set_release(struct active_set *a);
 int active_collect(struct store_txn *t, int64_t at, int64_t window, struct active_set *a, char *err,
 		   size_t errlen);
 
-/* 1 if name (len bytes) is in a. */
-int active_contains(const struct active_set *a, const char *name, size_t len);
-
 /* Prints the original report ("Active Users: a, b" or "No Active Users...", the names
- * escaped by fput_escaped) or, with json, one object {"at":..,"window_ms":..,"count":..,"users":[{"user":..,"last_seen":..}]}. */
-void active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
+ * escaped by fput_escaped) or, with json, one object {"at":..,"window_ms":..,"count":..,"users":[{"user":..,"last_seen":..}]},
+ * and flushes out. Returns 0, or -1 if out could not take it. */
+int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
+
+/* Prints one notification of notify's outbox (notify itself, and query outbox):
+ * "-> recipient: text", escaped by fput_escaped, or with json one object
+ * {"partition":..,"offset":..,"recipient":..,"text":..}. out's errors stay in out. */
+void notification_print(int32_t partition, int64_t offset, const char *recipient, size_t rlen, const char *text,
+			size_t tlen, int json, FILE *out);
 
 #endif

@@ -8,9 +8,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,17 +74,17 @@ static void args_push(struct args *a, const char *arg)
 	a->v[a->n] = NULL;
 }
 
-/* Starts this same binary with argv (argv[0] is "pingpong"). */
+/* Starts this same binary with argv (argv[0] is "pingpong"). Returns its pid, or -1
+ * with the reason logged. */
 static pid_t spawn(const struct args *a)
 {
-	const char *const *argv = a->v;
-	pid_t pid = fork();
+	pid_t pid;
+	/* posix_spawn() takes char *const[] for historical reasons; it does not write. */
+	int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, (char *const *)(uintptr_t)a->v, environ);
 
-	if (pid == 0) {
-		/* execv() takes char *const[] for historical reasons; it does not write. */
-		execv("/proc/self/exe", (char *const *)(uintptr_t)argv);
-		fprintf(stderr, "pingpong demo: cannot run %s: %s\n", argv[1], strerror(errno));
-		_exit(127);
+	if (rc != 0) {
+		log_error("cannot run pingpong %s: %s", a->v[1], strerror(rc));
+		return -1;
 	}
 	return pid;
 }
@@ -136,24 +138,22 @@ static int child_ok(const struct child *c)
 	return WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	if (remove(path) != 0 && errno != ENOENT)
+		log_warn("cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Removes the demo's temporary directory and everything in it (the store, the bootstrap
+ * file), depth first and without following links. */
 static void remove_tree(const char *dir)
 {
-	const char *files[] = { "data.mdb", "lock.mdb", "bootstrap", NULL };
-	char path[4096];
-	size_t i;
-
-	for (i = 0; files[i]; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/store", dir);
-	for (i = 0; i < 2; i++) {
-		char p2[4200];
-		snprintf(p2, sizeof(p2), "%s/%s", path, files[i]);
-		unlink(p2);
-	}
-	rmdir(path);
-	rmdir(dir);
+	if (nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		log_warn("cannot remove '%s': %s", dir, strerror(errno));
 }
 
 static void report_problem(void *arg, const char *problem)
@@ -187,16 +187,133 @@ static int summarize(const char *store_dir, const char *topic, int kept)
 	return problems == 0 ? 0 : -1;
 }
 
+/* A demo run: its children, its temporary directory and the broker list. */
+struct demo {
+	struct child broker, producer, messages, active;
+	char tmpdir[4096];
+	char bsfile[4200], store_dir[4200], brokers[1024];
+	char verbosity[4];
+};
+
+/* Starts the embedded broker in d->tmpdir and reads its bootstrap list into d->brokers.
+ * Returns 0, or -1 with the reason logged. */
+static int demo_broker_start(struct demo *d, const struct demo_opts *o)
+{
+	struct args a = { .n = 0 };
+	FILE *f;
+
+	snprintf(d->bsfile, sizeof(d->bsfile), "%s/bootstrap", d->tmpdir);
+	args_push(&a, "pingpong");
+	args_push(&a, "broker");
+	args_push(&a, "--partitions");
+	args_push(&a, "3");
+	args_push(&a, "-t");
+	args_push(&a, o->co.topic);
+	args_push(&a, "--bootstrap-file");
+	args_push(&a, d->bsfile);
+	args_push(&a, "-q");
+	d->broker.pid = spawn(&a);
+	if (d->broker.pid < 0 || wait_for_file(d->bsfile, &d->broker, 10000) != 0 ||
+	    !(f = fopen(d->bsfile, "r"))) {
+		log_error("the embedded broker did not start");
+		return -1;
+	}
+	if (!fgets(d->brokers, sizeof(d->brokers), f))
+		d->brokers[0] = '\0';
+	fclose(f);
+	d->brokers[strcspn(d->brokers, "\n")] = '\0';
+	log_info("embedded broker on %s", d->brokers);
+	return 0;
+}
+
+/* Starts the consumers, then the producer, so that the consumers are in their group
+ * when the chat starts. -t and -X reach every child (e.g. a real cluster's security
+ * settings). Returns 0, or -1 if one could not be started. */
+static int demo_children_start(struct demo *d, const struct demo_opts *o, const char *brokers)
+{
+	char users[32], rate[32], duration[32];
+	const char *const m_args[] = { "messages", "-b", brokers, "--linger", "50ms", d->verbosity, NULL };
+	const char *const a_args[] = { "active", "-b", brokers, "--store", d->store_dir, "--every", "3s",
+				       d->verbosity, NULL };
+	const char *const p_args[] = { "produce", "-b", brokers, "--users", users, "--rate", rate,
+				       "--heartbeats", "--duration", duration, d->verbosity, NULL };
+	const char *const *lists[] = { m_args, a_args, p_args };
+	struct child *children[] = { &d->messages, &d->active, &d->producer };
+	size_t i, k;
+
+	snprintf(users, sizeof(users), "%" PRId64, o->users);
+	snprintf(rate, sizeof(rate), "%" PRId64, o->rate);
+	snprintf(duration, sizeof(duration), "%" PRId64 "ms", o->duration_ms);
+	for (i = 0; i < 3; i++) {
+		struct args a = { .n = 0 };
+		args_push(&a, "pingpong");
+		for (k = 0; lists[i][k]; k++)
+			args_push(&a, lists[i][k]);
+		args_push(&a, "-t");
+		args_push(&a, o->co.topic);
+		for (k = 0; k < o->co.props.n && k < 32; k++) {
+			args_push(&a, "-X");
+			args_push(&a, o->co.props.v[k]);
+		}
+		if ((children[i]->pid = spawn(&a)) < 0)
+			return -1;
+	}
+	log_info("running for %s: chat lines below, and the active users every 3 s (Ctrl-C stops)", duration);
+	return 0;
+}
+
+/* Waits until end (monotonic ms) or a signal. Returns 0, or -1 if a consumer stopped. */
+static int demo_wait(struct demo *d, int64_t end)
+{
+	struct timespec tick = { 0, 100 * 1000000 };
+	struct child *consumers[] = { &d->messages, &d->active };
+	size_t i;
+
+	while (!stop_requested && clock_mono_ms() < end) {
+		for (i = 0; i < 2; i++) {
+			struct child *c = consumers[i];
+			if (c->pid > 0 && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+				c->pid = 0;
+				log_error("%s stopped unexpectedly", c->name);
+				return -1;
+			}
+		}
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
+/* Stops the children in order: the producer, then (after a second for its last events,
+ * unless the run failed or was interrupted) the consumers, then the broker. Returns rc,
+ * or EX_SOFTWARE if a child failed. */
+static int demo_stop(struct demo *d, int rc)
+{
+	struct timespec tick = { 0, 100 * 1000000 };
+
+	stop_child(&d->producer);
+	if (rc == EX_OK && !stop_requested) {
+		int64_t drain = clock_mono_ms() + 1000;
+		while (clock_mono_ms() < drain)
+			nanosleep(&tick, NULL);
+	}
+	stop_child(&d->messages);
+	stop_child(&d->active);
+	stop_child(&d->broker);
+	if (rc == EX_OK && (!child_ok(&d->producer) || !child_ok(&d->messages) || !child_ok(&d->active))) {
+		log_error("a child failed (exit status: produce %d, messages %d, active %d)",
+			  WEXITSTATUS(d->producer.status), WEXITSTATUS(d->messages.status),
+			  WEXITSTATUS(d->active.status));
+		rc = EX_SOFTWARE;
+	}
+	return rc;
+}
+
 static int demo_run(int argc, char **argv)
 {
 	struct demo_opts o = { .duration_ms = 30000, .users = 50, .rate = 3 };
-	const char *brokers;
-	char tmpdir[] = "/tmp/pingpong-demo.XXXXXX", bsfile[4096], store_dir[4096], bsbuf[1024];
-	char users_s[32], rate_s[32], dur_s[32], verbosity[4];
-	struct child broker = { "broker", 0, 0 }, producer = { "produce", 0, 0 };
-	struct child messages = { "messages", 0, 0 }, active = { "active", 0, 0 };
-	struct timespec tick = { 0, 100 * 1000000 };
-	int64_t end;
+	struct demo d = { .broker = { "broker", 0, 0 }, .producer = { "produce", 0, 0 },
+			  .messages = { "messages", 0, 0 }, .active = { "active", 0, 0 } };
+	const char *brokers, *tmp = getenv("TMPDIR");
 	int rc;
 
 	common_opts_init(&o.co);
@@ -204,114 +321,41 @@ static int demo_run(int argc, char **argv)
 		return rc;
 	rc = EX_OK;
 	log_init("demo", o.co.verbosity);
-	snprintf(verbosity, sizeof(verbosity), "%s", o.co.verbosity < 0 ? "-q" : o.co.verbosity > 0 ? "-v" : "");
-	if (!mkdtemp(tmpdir)) {
+	snprintf(d.verbosity, sizeof(d.verbosity), "%s", o.co.verbosity < 0 ? "-q" : o.co.verbosity > 0 ? "-v" : "");
+	snprintf(d.tmpdir, sizeof(d.tmpdir), "%s/pingpong-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(d.tmpdir)) {
 		log_error("cannot create a temporary directory: %s", strerror(errno));
-		return EX_CANTCREAT;
+		rc = EX_CANTCREAT;
+		goto opts_release;
 	}
 	signals_install();
-
 	brokers = o.co.brokers && *o.co.brokers ? o.co.brokers : getenv("PINGPONG_BROKERS");
 	if (!brokers || !*brokers) {
-		struct args a = { .n = 0 };
-		FILE *f;
-
-		snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", tmpdir);
-		args_push(&a, "pingpong");
-		args_push(&a, "broker");
-		args_push(&a, "--partitions");
-		args_push(&a, "3");
-		args_push(&a, "-t");
-		args_push(&a, o.co.topic);
-		args_push(&a, "--bootstrap-file");
-		args_push(&a, bsfile);
-		args_push(&a, "-q");
-		broker.pid = spawn(&a);
-		if (broker.pid < 0 || wait_for_file(bsfile, &broker, 10000) != 0 || !(f = fopen(bsfile, "r"))) {
-			log_error("the embedded broker did not start");
+		if (demo_broker_start(&d, &o) != 0) {
 			rc = EX_UNAVAILABLE;
 			goto stop_all;
 		}
-		if (!fgets(bsbuf, sizeof(bsbuf), f))
-			bsbuf[0] = '\0';
-		fclose(f);
-		bsbuf[strcspn(bsbuf, "\n")] = '\0';
-		brokers = bsbuf;
-		log_info("embedded broker on %s", brokers);
+		brokers = d.brokers;
 	}
 	if (o.store)
-		snprintf(store_dir, sizeof(store_dir), "%s", o.store);
+		snprintf(d.store_dir, sizeof(d.store_dir), "%s", o.store);
 	else
-		snprintf(store_dir, sizeof(store_dir), "%s/store", tmpdir);
-	snprintf(users_s, sizeof(users_s), "%" PRId64, o.users);
-	snprintf(rate_s, sizeof(rate_s), "%" PRId64, o.rate);
-	snprintf(dur_s, sizeof(dur_s), "%" PRId64 "ms", o.duration_ms);
-
-	{
-		const char *const m_args[] = { "messages", "-b", brokers, "--linger", "50ms", verbosity, NULL };
-		const char *const a_args[] = { "active", "-b", brokers, "--store", store_dir, "--every", "3s",
-					       verbosity, NULL };
-		const char *const p_args[] = { "produce", "-b", brokers, "--users", users_s, "--rate", rate_s,
-					       "--heartbeats", "--duration", dur_s, verbosity, NULL };
-		const char *const *lists[] = { m_args, a_args, p_args };
-		struct child *children[] = { &messages, &active, &producer };
-		size_t i, k;
-
-		/* Consumers first, so they are in their group when the chat starts. */
-		for (i = 0; i < 3; i++) {
-			struct args a = { .n = 0 };
-			args_push(&a, "pingpong");
-			for (k = 0; lists[i][k]; k++)
-				args_push(&a, lists[i][k]);
-			/* -t and -X reach every child, e.g. a real cluster's security settings. */
-			args_push(&a, "-t");
-			args_push(&a, o.co.topic);
-			for (k = 0; k < o.co.props.n && k < 32; k++) {
-				args_push(&a, "-X");
-				args_push(&a, o.co.props.v[k]);
-			}
-			children[i]->pid = spawn(&a);
-		}
-	}
-	log_info("running for %s: chat lines below, and the active users every 3 s (Ctrl-C stops)", dur_s);
-
-	end = clock_mono_ms() + o.duration_ms;
-	while (!stop_requested && clock_mono_ms() < end) {
-		struct child *all[] = { &messages, &active };
-		size_t i;
-		for (i = 0; i < 2; i++) {
-			if (all[i]->pid > 0 && waitpid(all[i]->pid, &all[i]->status, WNOHANG) == all[i]->pid) {
-				all[i]->pid = 0;
-				log_error("%s stopped unexpectedly", all[i]->name);
-				rc = EX_SOFTWARE;
-				goto stop_all;
-			}
-		}
-		nanosleep(&tick, NULL);
-	}
-
-stop_all:
-	stop_child(&producer);
-	/* Let the consumers take in the producer's last events before they stop. */
-	if (rc == EX_OK && !stop_requested) {
-		int64_t drain = clock_mono_ms() + 1000;
-		while (clock_mono_ms() < drain)
-			nanosleep(&tick, NULL);
-	}
-	stop_child(&messages);
-	stop_child(&active);
-	stop_child(&broker);
-	if (rc == EX_OK && (!child_ok(&producer) || !child_ok(&messages) || !child_ok(&active))) {
-		log_error("a child failed (exit status: produce %d, messages %d, active %d)",
-			  WEXITSTATUS(producer.status), WEXITSTATUS(messages.status), WEXITSTATUS(active.status));
+		snprintf(d.store_dir, sizeof(d.store_dir), "%s/store", d.tmpdir);
+	if (demo_children_start(&d, &o, brokers) != 0 || demo_wait(&d, clock_mono_ms() + o.duration_ms) != 0)
 		rc = EX_SOFTWARE;
-	}
-	if (rc == EX_OK && summarize(store_dir, o.co.topic, o.store != NULL) != 0)
+stop_all:
+	rc = demo_stop(&d, rc);
+	if (rc == EX_OK && summarize(d.store_dir, o.co.topic, o.store != NULL) != 0)
 		rc = 1;
-	if (!o.store)
-		remove_tree(tmpdir);
-	else
-		rmdir(tmpdir), unlink(bsfile);
+	if (!o.store) {
+		remove_tree(d.tmpdir);
+	} else {
+		/* The store is the user's: only the broker's file and the directory go. */
+		if (*d.bsfile)
+			unlink(d.bsfile);
+		rmdir(d.tmpdir);
+	}
+opts_release:
 	options_release(&cmd_demo, &o);
 	return rc;
 }

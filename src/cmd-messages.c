@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cmd.h"
 #include "consumer.h"
+#include "json-out.h"
 #include "util.h"
 
 static const char messages_usage[] =
@@ -56,14 +55,11 @@ static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs
 			continue;
 		if (m->json) {
 			json_t *o = json_object();
-			char *line;
 			json_object_set_new(o, "partition", json_integer(msgs[i].partition));
 			json_object_set_new(o, "offset", json_integer(msgs[i].offset));
 			event_to_json(ev, o);
-			line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			puts(line);
-			free(line);
-			json_decref(o);
+			if (json_print_line(o, stdout) != 0)
+				break; /* reported below */
 		} else {
 			/* Escaped: a name or a message may hold newlines and terminal controls. */
 			fput_escaped(ev->user, ev->user_len, stdout);

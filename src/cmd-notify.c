@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
 #include "cmd.h"
 #include "consumer.h"
@@ -96,27 +94,10 @@ static int notify_apply(void *arg, struct store_txn *t, struct batch_msg *msgs, 
 static int print_notification(void *arg, int32_t partition, int64_t offset, const char *recipient, size_t rlen,
 			      const char *text, size_t tlen)
 {
-	struct notify_ctx *nc = arg;
+	const struct notify_ctx *nc = arg;
 
-	if (nc->json) {
-		json_t *o = json_object();
-		char *line;
-		json_object_set_new(o, "partition", json_integer(partition));
-		json_object_set_new(o, "offset", json_integer(offset));
-		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
-		json_object_set_new(o, "text", json_stringn(text, tlen));
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		puts(line);
-		free(line);
-		json_decref(o);
-	} else {
-		/* Escaped: names and messages may hold newlines and terminal controls. */
-		fputs("-> ", stdout);
-		fput_escaped(recipient, rlen, stdout);
-		fputs(": ", stdout);
-		fput_escaped(text, tlen, stdout);
-		putchar('\n');
-	}
+	/* notify_committed flushes, and checks. */
+	notification_print(partition, offset, recipient, rlen, text, tlen, nc->json, stdout);
 	return 0;
 }
 
@@ -126,16 +107,25 @@ static void notify_committed(void *arg, const struct batch_msg *msgs, size_t n)
 	struct store_txn *t;
 	char err[512];
 	size_t i;
+	int rc = 0;
 
+	/* The notifications are committed: a failure here loses none, only their printing. */
 	if (store_txn_begin(nc->own, 0, &t, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && rc == 0; i++)
 		if (msgs[i].ev.activity == EVENT_SEND_MESSAGE)
-			store_outbox_at(t, msgs[i].partition, msgs[i].offset, print_notification, nc, err, sizeof(err));
+			rc = store_outbox_at(t, msgs[i].partition, msgs[i].offset, print_notification, nc, err,
+					     sizeof(err));
 	store_txn_abort(t);
-	fflush(stdout);
+	if (rc != 0)
+		log_error("cannot read the outbox to print it: %s", err);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("cannot write to standard output; the notifications are in the outbox "
+			  "(pingpong query outbox)");
+		clearerr(stdout);
+	}
 }
 
 static int notify_run(int argc, char **argv)

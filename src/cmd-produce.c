@@ -14,8 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
+#include "chat.h"
 #include "cmd.h"
 #include "event.h"
 #include "from-line.h"
@@ -27,21 +26,35 @@ static const char produce_usage[] =
 	"usage: pingpong produce [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n"
 	"                        [--rate N] [--heartbeats] [--count N | --duration D]\n"
 	"                        [--users N] [--seed N] [--key user|none|fixed:K]\n"
-	"                        [--ts-offset D] [--from FILE] [-q] [-v]\n";
+	"                        [--ts-offset D] [--from FILE] [--format msgpack|json]\n"
+	"                        [-H NAME=VALUE]... [-q] [-v]\n";
 
 static const char produce_description[] =
 	"Produces chat events: users from data/users.txt send lines of data/messages.txt.\n";
 
 enum key_mode { KEY_USER, KEY_NONE, KEY_FIXED };
 
+/* --format: the encoding of the events' payloads. */
+enum format { FORMAT_MSGPACK, FORMAT_JSON };
+static const char *const format_choices[] = { "msgpack", "json", NULL };
+
 struct produce_opts {
 	struct common_opts co;
 	int64_t rate, count, duration_ms, users, seed, ts_offset_ms; /* seed -1: none given */
 	int heartbeats;
+	int format;                 /* enum format */
 	enum key_mode key_mode;
 	const char *fixed_key;
 	const char *from;
+	struct option_list headers; /* -H NAME=VALUE, in order */
 };
+
+/* -H: NAME=VALUE with a name. */
+static int check_header(const char *arg, void *target)
+{
+	(void)target;
+	return arg[0] && arg[0] != '=' && strchr(arg, '=') ? 0 : -1;
+}
 
 static int parse_key(const char *arg, void *target)
 {
@@ -68,13 +81,19 @@ static const struct option_spec produce_options[] = {
 	OPTION_INT(0, "count", "N", OFF(count), 1, INT64_MAX, "stop after N events in all"),
 	OPTION_DURATION(0, "duration", OFF(duration_ms),
 			"stop after D (e.g. 30s); without --count or --duration, run until SIGINT or SIGTERM"),
-	OPTION_INT(0, "users", "N", OFF(users), 1, 10000000, "use the first N names of data/users.txt (default 50)"),
+	OPTION_INT(0, "users", "N", OFF(users), 1, 10000000,
+		   "simulate N users, named from data/users.txt: Alice, ..., then Alice1, ... (default 50)"),
 	OPTION_INT(0, "seed", "N", OFF(seed), 0, INT64_MAX, "the same seed gives the same users, messages and order"),
 	{ .kind = OPT_CALLBACK, .long_name = "key", .argname = "user|none|fixed:K", .offset = 0, .parse = parse_key,
 	  .expects = "user, none or fixed:K",
 	  .help = "message key: 'user' (default) keeps a user's events in order in one partition; 'none' "
 		  "spreads them; 'fixed:K' keys every event with K" },
 	OPTION_DURATION(0, "ts-offset", OFF(ts_offset_ms), "stamp events D in the past"),
+	OPTION_CHOICE(0, "format", OFF(format), format_choices,
+		      "the events' encoding: msgpack (the default) or json, the original ping-pong's"),
+	{ .kind = OPT_LIST, .short_name = 'H', .long_name = "header", .argname = "NAME=VALUE", .offset = OFF(headers),
+	  .parse = check_header, .expects = "NAME=VALUE",
+	  .help = "add the header NAME with VALUE to every message, repeatable (kcat's -H)" },
 	OPTION_STRING(0, "from", "FILE", OFF(from),
 		      "produce the events of a JSON-lines file instead of simulating; '-' reads standard input"),
 	OPTION_GROUP(COMMON_HEADING, common_kafka_options, OFF(co)),
@@ -89,60 +108,6 @@ struct delivery {
 	int npartitions;
 	char first_error[256];
 };
-
-struct lines {
-	char **v;
-	size_t n;
-};
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* xorshift64*: small, fast, and reproducible from --seed. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static int load_lines(const char *name, struct lines *out, char *err, size_t errlen)
-{
-	char *path = data_path(name);
-	char buf[1024];
-	FILE *f;
-
-	out->v = NULL;
-	out->n = 0;
-	if (!path)
-		return set_err(-1, err, errlen, "cannot find data file '%s' (set PINGPONG_DATADIR)", name);
-	f = fopen(path, "r");
-	if (!f) {
-		set_err(-1, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	while (fgets(buf, sizeof(buf), f)) {
-		size_t len = strcspn(buf, "\r\n");
-		if (len == 0 || buf[0] == '#')
-			continue;
-		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-		out->v[out->n++] = xstrndup(buf, len);
-	}
-	fclose(f);
-	free(path);
-	if (out->n == 0)
-		return set_err(-1, err, errlen, "data file '%s' is empty", name);
-	return 0;
-}
-
-static void lines_release(struct lines *l)
-{
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -165,25 +130,84 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	d->per_partition[m->partition]++;
 }
 
+/* Where the messages go: the producer, the topic and the -H headers, as a list of
+ * produceva() arguments built once, whose key and value change per message. */
+struct sender {
+	rd_kafka_t *rk;
+	rd_kafka_vu_t *vu;
+	size_t nvu;
+};
+
+#define VU_KEY 2
+#define VU_VALUE 3
+
+static void sender_init(struct sender *s, rd_kafka_t *rk, const char *topic, const struct option_list *headers)
+{
+	size_t i;
+
+	s->rk = rk;
+	s->nvu = 4 + headers->n;
+	s->vu = xcalloc(s->nvu, sizeof(*s->vu));
+	s->vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+	s->vu[0].u.cstr = topic;
+	s->vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+	s->vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+	s->vu[VU_KEY].vtype = RD_KAFKA_VTYPE_KEY;
+	s->vu[VU_VALUE].vtype = RD_KAFKA_VTYPE_VALUE;
+	for (i = 0; i < headers->n; i++) {
+		const char *h = headers->v[i], *eq = strchr(h, '=');
+		rd_kafka_vu_t *v = &s->vu[4 + i];
+		/* The name is a C string to librdkafka: the header's own copy, up to the '='. */
+		v->vtype = RD_KAFKA_VTYPE_HEADER;
+		v->u.header.name = xstrndup(h, (size_t)(eq - h));
+		v->u.header.val = eq + 1;
+		v->u.header.size = (ssize_t)strlen(eq + 1);
+	}
+}
+
+static void sender_release(struct sender *s)
+{
+	size_t i;
+
+	for (i = 4; i < s->nvu; i++)
+		free((char *)(uintptr_t)s->vu[i].u.header.name);
+	free(s->vu);
+}
+
 /* Hands one payload to librdkafka, waiting while its queue is full. Returns 0 or -1.
  * The message timestamp is the time of producing, not the event's ts: Kafka refuses a
  * message stamped too far from its clock (4.x: over an hour ahead), and with it the
  * whole batch, good events included. */
-static int produce_one(rd_kafka_t *rk, const char *topic, const void *key, size_t keylen,
-		       const void *payload, size_t len, char *err, size_t errlen)
+static int produce_one(struct sender *s, const void *key, size_t keylen, const void *payload, size_t len,
+		       char *err, size_t errlen)
 {
-	rd_kafka_resp_err_t e;
+	rd_kafka_error_t *error;
 
-	for (;;) {
-		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				      RD_KAFKA_V_KEY(key, keylen),
-				      RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_END);
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			break;
-		rd_kafka_poll(rk, 50);
+	s->vu[VU_KEY].u.mem.ptr = (void *)(uintptr_t)key;
+	s->vu[VU_KEY].u.mem.size = keylen;
+	s->vu[VU_VALUE].u.mem.ptr = (void *)(uintptr_t)payload;
+	s->vu[VU_VALUE].u.mem.size = len;
+	while ((error = rd_kafka_produceva(s->rk, s->vu, s->nvu)) &&
+	       rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		rd_kafka_error_destroy(error);
+		rd_kafka_poll(s->rk, 50);
 	}
-	if (e)
-		return set_err(-1, err, errlen, "rd_kafka_producev: %s", rd_kafka_err2str(e));
+	if (error) {
+		set_err(-1, err, errlen, "rd_kafka_produceva: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		return -1;
+	}
+	return 0;
+}
+
+/* Encodes ev in --format; *out as for event_encode. Returns 0, or -1 with the reason
+ * (an event too large as JSON). */
+static int encode(const struct produce_opts *o, struct event_encoder *enc, const struct event *ev,
+		  const void **out, size_t *len, char *err, size_t errlen)
+{
+	if (o->format == FORMAT_JSON)
+		return event_encode_json(enc, ev, out, len, err, errlen);
+	event_encode(enc, ev, out, len);
 	return 0;
 }
 
@@ -287,7 +311,11 @@ static int from_load(const struct produce_opts *o, struct from_queue *q)
 			queue_add(q, NULL, 0, fl.raw, fl.raw_len);
 			break;
 		case FROM_LINE_EVENT:
-			event_encode(&enc, &fl.ev, &payload, &plen);
+			if (encode(o, &enc, &fl.ev, &payload, &plen, err, sizeof(err)) < 0) {
+				log_error("%s:%ld: %s", name, lineno, err);
+				bad++;
+				break;
+			}
 			event_key(o, &fl.ev, &key, &keylen);
 			queue_add(q, key, keylen, payload, plen);
 			break;
@@ -309,8 +337,8 @@ static int from_load(const struct produce_opts *o, struct from_queue *q)
 }
 
 /* Produces what from_load() queued, in order. Returns an exit code. */
-static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *topic,
-			int64_t *produced, struct progress *pr)
+static int from_produce(const struct from_queue *q, struct sender *snd, int64_t *produced,
+			struct progress *pr)
 {
 	char err[256];
 	size_t i;
@@ -319,14 +347,13 @@ static int from_produce(const struct from_queue *q, rd_kafka_t *rk, const char *
 		const struct from_msg *m = &q->msgs[i];
 		const char *key = q->bytes + m->off;
 
-		if (produce_one(rk, topic, m->keylen ? key : NULL, m->keylen, key + m->keylen, m->len, err,
-				sizeof(err)) < 0) {
+		if (produce_one(snd, m->keylen ? key : NULL, m->keylen, key + m->keylen, m->len, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			return EX_UNAVAILABLE;
 		}
 		(*produced)++;
 		progress_update(pr, *produced, (int64_t)q->n - *produced);
-		rd_kafka_poll(rk, 0);
+		rd_kafka_poll(snd->rk, 0);
 	}
 	return EX_OK;
 }
@@ -368,9 +395,88 @@ static struct beat heap_pop(struct beat *h, size_t *n)
 	return top;
 }
 
-static int64_t beat_interval_ms(void)
+/* The simulated room: its users and lines, the random numbers, and when each user's
+ * next heart-beat is due. */
+struct room {
+	struct chat_lines names, lines;
+	struct chat_users users;
+	uint64_t rng;
+	struct beat *beats;
+	size_t nbeats;
+	int64_t start, next_msg, msgs; /* monotonic ms; the next send-message is due at next_msg */
+	char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
+};
+
+static int64_t beat_interval_ms(struct room *r)
 {
-	return 1000 + (int64_t)(rng_next() % 6001);
+	return 1000 + (int64_t)(chat_rng_next(&r->rng) % 6001);
+}
+
+/* Reads the data files and sets the room up. Returns an exit code. */
+static int room_open(struct room *r, const struct produce_opts *o)
+{
+	char err[512];
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	if (chat_lines_load(&r->names, NULL, "users.txt", err, sizeof(err)) < 0 ||
+	    chat_lines_load(&r->lines, NULL, "messages.txt", err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EX_NOINPUT;
+	}
+	chat_users_init(&r->users, &r->names, (size_t)o->users);
+	r->rng = o->seed >= 0 ? chat_rng_seed((uint64_t)o->seed) : chat_rng_seed((uint64_t)time(NULL) ^ 0x5DEECE66DULL);
+	r->start = r->next_msg = clock_mono_ms();
+	if (o->heartbeats) {
+		r->beats = xmalloc((size_t)o->users * sizeof(*r->beats));
+		for (i = 0; i < (size_t)o->users; i++)
+			heap_push(r->beats, &r->nbeats, (struct beat){ r->start + beat_interval_ms(r), i });
+	}
+	return EX_OK;
+}
+
+static void room_close(struct room *r)
+{
+	free(r->beats);
+	chat_lines_release(&r->names);
+	chat_lines_release(&r->lines);
+}
+
+/* The room's next event at monotonic time now: a heart-beat that is due, else a chat
+ * message that is due (or any, at --rate 0). Returns 1 with ev filled (its strings point
+ * into r), or 0 with *due the time to wait for. */
+static int room_next(struct room *r, const struct produce_opts *o, int64_t now, struct event *ev, int64_t *due)
+{
+	size_t u;
+
+	memset(ev, 0, sizeof(*ev));
+	if (r->nbeats && r->beats[0].due <= now && (o->rate == 0 || r->beats[0].due <= r->next_msg)) {
+		struct beat b = heap_pop(r->beats, &r->nbeats);
+		u = b.user;
+		ev->activity = EVENT_HEART_BEAT;
+		heap_push(r->beats, &r->nbeats, (struct beat){ now + beat_interval_ms(r), u });
+	} else if (o->rate == 0 || r->next_msg <= now) {
+		size_t m = (size_t)(chat_rng_next(&r->rng) % r->lines.n);
+		u = (size_t)(chat_rng_next(&r->rng) % r->users.n);
+		ev->activity = EVENT_SEND_MESSAGE;
+		ev->message = r->lines.v[m];
+		ev->message_len = strlen(r->lines.v[m]);
+		r->msgs++;
+		if (o->rate > 0)
+			r->next_msg = r->start + r->msgs * 1000 / o->rate;
+	} else {
+		*due = o->rate > 0 ? r->next_msg : now + 100;
+		if (r->nbeats && r->beats[0].due < *due)
+			*due = r->beats[0].due;
+		if (o->duration_ms && r->start + o->duration_ms < *due)
+			*due = r->start + o->duration_ms;
+		return 0;
+	}
+	chat_user(&r->users, u, r->name, &ev->user_len, r->email, &ev->email_len);
+	ev->user = r->name;
+	ev->email = r->email;
+	ev->ts = clock_now_ms() - o->ts_offset_ms;
+	return 1;
 }
 
 static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
@@ -381,88 +487,36 @@ static void sleep_until_mono(rd_kafka_t *rk, int64_t t_ms)
 		rd_kafka_poll(rk, (int)(t_ms - now > 100 ? 100 : t_ms - now));
 }
 
-static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *topic, int64_t *produced,
+static int simulate(const struct produce_opts *o, struct sender *snd, int64_t *produced,
 		    struct progress *pr)
 {
-	struct lines users, messages;
 	struct event_encoder enc;
-	struct beat *beats = NULL;
-	size_t nbeats = 0, nusers, i;
-	char **emails;
+	struct room room;
 	char err[256];
-	int64_t start = clock_mono_ms(), next_msg = start, msgs = 0;
-	int rc = EX_OK;
-	static const char *const domains[] = { "example.com", "example.org", "example.net", "chat.test" };
+	int rc;
 
-	if (load_lines("users.txt", &users, err, sizeof(err)) < 0 ||
-	    load_lines("messages.txt", &messages, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return EX_NOINPUT;
-	}
-	nusers = o->users < (int64_t)users.n ? (size_t)o->users : users.n;
-	if ((int64_t)nusers < o->users)
-		log_warn("only %zu users in users.txt", users.n);
-	/* A stable email per user: the lower-cased name at a domain chosen by the name. */
-	emails = xcalloc(nusers, sizeof(*emails));
-	for (i = 0; i < nusers; i++) {
-		size_t len = strlen(users.v[i]), k, h = 0;
-		char *e = xmalloc(len + 32);
-		for (k = 0; k < len; k++) {
-			e[k] = (char)(users.v[i][k] >= 'A' && users.v[i][k] <= 'Z' ? users.v[i][k] + 32 : users.v[i][k]);
-			h = h * 31 + (unsigned char)e[k];
-		}
-		snprintf(e + len, 32, "@%s", domains[h % 4]);
-		emails[i] = e;
-	}
-	if (o->heartbeats) {
-		beats = xmalloc(nusers * sizeof(*beats));
-		for (i = 0; i < nusers; i++)
-			heap_push(beats, &nbeats, (struct beat){ start + beat_interval_ms(), i });
-	}
+	if ((rc = room_open(&room, o)) != EX_OK)
+		goto room_close;
 	event_encoder_init(&enc);
-
 	while (!stop_requested && (o->count == 0 || *produced < o->count)) {
 		int64_t now = clock_mono_ms(), due;
-		struct event ev;
-		size_t u;
 		const void *payload, *key;
 		size_t plen, keylen;
+		struct event ev;
 
-		if (o->duration_ms && now - start >= o->duration_ms)
+		if (o->duration_ms && now - room.start >= o->duration_ms)
 			break;
-		memset(&ev, 0, sizeof(ev));
-		if (o->heartbeats && nbeats && beats[0].due <= now &&
-		    (o->rate == 0 ? 1 : beats[0].due <= next_msg)) {
-			struct beat b = heap_pop(beats, &nbeats);
-			u = b.user;
-			ev.activity = EVENT_HEART_BEAT;
-			heap_push(beats, &nbeats, (struct beat){ now + beat_interval_ms(), u });
-		} else if (o->rate == 0 || next_msg <= now) {
-			size_t m = (size_t)(rng_next() % messages.n);
-			u = (size_t)(rng_next() % nusers);
-			ev.activity = EVENT_SEND_MESSAGE;
-			ev.message = messages.v[m];
-			ev.message_len = strlen(messages.v[m]);
-			msgs++;
-			if (o->rate > 0)
-				next_msg = start + msgs * 1000 / o->rate;
-		} else {
-			due = o->rate > 0 ? next_msg : now + 100;
-			if (o->heartbeats && nbeats && beats[0].due < due)
-				due = beats[0].due;
-			if (o->duration_ms && start + o->duration_ms < due)
-				due = start + o->duration_ms;
-			sleep_until_mono(rk, due);
+		if (!room_next(&room, o, now, &ev, &due)) {
+			sleep_until_mono(snd->rk, due);
 			continue;
 		}
-		ev.user = users.v[u];
-		ev.user_len = strlen(users.v[u]);
-		ev.email = emails[u];
-		ev.email_len = strlen(emails[u]);
-		ev.ts = clock_now_ms() - o->ts_offset_ms;
-		event_encode(&enc, &ev, &payload, &plen);
+		if (encode(o, &enc, &ev, &payload, &plen, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			rc = EX_DATAERR;
+			break;
+		}
 		event_key(o, &ev, &key, &keylen);
-		if (produce_one(rk, topic, key, keylen, payload, plen, err, sizeof(err)) < 0) {
+		if (produce_one(snd, key, keylen, payload, plen, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			rc = EX_UNAVAILABLE;
 			break;
@@ -470,16 +524,35 @@ static int simulate(const struct produce_opts *o, rd_kafka_t *rk, const char *to
 		(*produced)++;
 		if (o->count)
 			progress_update(pr, *produced, o->count - *produced);
-		rd_kafka_poll(rk, 0);
+		rd_kafka_poll(snd->rk, 0);
 	}
-
 	event_encoder_release(&enc);
-	free(beats);
-	for (i = 0; i < nusers; i++)
-		free(emails[i]);
-	free(emails);
-	lines_release(&users);
-	lines_release(&messages);
+room_close:
+	room_close(&room);
+	return rc;
+}
+
+/* Logs what was delivered, per partition, and what was not, once every delivery report
+ * is in. Returns rc, or EX_UNAVAILABLE if a delivery failed. */
+static int delivery_summary(const struct delivery *d, const char *topic, int64_t produced, int64_t elapsed,
+			    int rc)
+{
+	char parts[4096];
+	size_t off = 0;
+	int i;
+
+	for (i = 0; i < d->npartitions && off < sizeof(parts); i++)
+		off += (size_t)snprintf(parts + off, sizeof(parts) - off, " %d=%" PRId64, i, d->per_partition[i]);
+	if (off == 0)
+		snprintf(parts, sizeof(parts), " none");
+	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s", d->delivered, topic,
+		 (double)elapsed / 1000, elapsed > 0 ? (double)d->delivered * 1000 / (double)elapsed : 0.0, parts);
+	if (d->failed) {
+		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d->failed, produced,
+			  d->first_error);
+		if (rc == EX_OK)
+			rc = EX_UNAVAILABLE;
+	}
 	return rc;
 }
 
@@ -488,15 +561,15 @@ static int produce_run(int argc, char **argv)
 	struct produce_opts o = { .rate = 10, .users = 50, .seed = -1 };
 	struct from_queue q = { 0 };
 	struct progress pr;
+	struct sender snd;
 	struct delivery d;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	const char *brokers;
 	struct kafka_opts ko;
-	char err[512], parts[4096];
-	int64_t produced = 0, t0, elapsed;
-	size_t off = 0;
-	int i, rc;
+	char err[512];
+	int64_t produced = 0, t0;
+	int rc;
 
 	common_opts_init(&o.co);
 	if ((rc = options_parse(&cmd_produce, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
@@ -511,10 +584,6 @@ static int produce_run(int argc, char **argv)
 		rc = EX_USAGE;
 		goto opts_release;
 	}
-	rng_state = o.seed >= 0 ? (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1 : (uint64_t)time(NULL) ^ 0x5DEECE66DULL;
-	if (!rng_state)
-		rng_state = 1;
-
 	/* Validate a file before connecting, so that a bad one produces nothing. */
 	if (o.from && (rc = from_load(&o, &q)) != EX_OK)
 		goto queue_release;
@@ -546,32 +615,19 @@ static int produce_run(int argc, char **argv)
 		goto queue_release;
 	}
 	signals_install();
+	sender_init(&snd, rk, o.co.topic, &o.headers);
 	/* Progress only where there is an end to go to: --count, or a file. */
 	progress_init(&pr, "produce", "produced", "events", o.count || o.from ? o.co.verbosity : -1);
 	t0 = clock_mono_ms();
-	rc = o.from ? from_produce(&q, rk, o.co.topic, &produced, &pr) :
-		      simulate(&o, rk, o.co.topic, &produced, &pr);
+	rc = o.from ? from_produce(&q, &snd, &produced, &pr) : simulate(&o, &snd, &produced, &pr);
 	progress_done(&pr);
+	sender_release(&snd);
 
 	/* Wait for every delivery report; a broker that never answers fails them at
 	 * message.timeout.ms, so this ends. */
 	while (rd_kafka_outq_len(rk) > 0)
 		rd_kafka_poll(rk, 100);
-	elapsed = clock_mono_ms() - t0;
-
-	for (i = 0; i < d.npartitions && off < sizeof(parts); i++)
-		off += (size_t)snprintf(parts + off, sizeof(parts) - off, " %d=%" PRId64, i, d.per_partition[i]);
-	if (off == 0)
-		snprintf(parts, sizeof(parts), " none");
-	log_info("%" PRId64 " events to %s in %.2fs (%.0f events/s); per partition:%s",
-		 d.delivered, o.co.topic, (double)elapsed / 1000,
-		 elapsed > 0 ? (double)d.delivered * 1000 / (double)elapsed : 0.0, parts);
-	if (d.failed) {
-		log_error("%" PRId64 " of %" PRId64 " events were not delivered: %s", d.failed, produced,
-			  d.first_error);
-		if (rc == EX_OK)
-			rc = EX_UNAVAILABLE;
-	}
+	rc = delivery_summary(&d, o.co.topic, produced, clock_mono_ms() - t0, rc);
 	rd_kafka_destroy(rk);
 	free(d.per_partition);
 queue_release:

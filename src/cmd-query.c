@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "active.h"
 #include "cmd.h"
+#include "json-out.h"
 #include "store.h"
 #include "util.h"
 
@@ -67,14 +66,6 @@ static const struct option_spec query_options[] = {
 	OPTION_END
 };
 
-static void print_json(json_t *obj)
-{
-	char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	printf("%s\n", line);
-	free(line);
-	json_decref(obj);
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -84,10 +75,19 @@ static int cmp_i64(const void *a, const void *b)
 static int query_active(struct store_txn *t, const struct query_opts *q, char *err, size_t errlen)
 {
 	struct active_set a;
-	int64_t at = q->at ? q->at : clock_now_ms(), i;
+	int64_t at = q->at ? q->at : clock_now_ms(), i, floor;
 	int64_t *lat = q->timing ? xmalloc((size_t)q->repeat * sizeof(*lat)) : NULL;
 	int rc = 0;
 
+	/* The index holds every user seen at or after its floor, which the consumer keeps
+	 * (store.h); before it, only what was not pruned yet. The window (at - window, at]
+	 * is whole if it starts no earlier than that. */
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+		goto lat_free;
+	if (floor != INT64_MIN && at - q->window_ms < floor - 1)
+		log_warn("the window starts at %" PRId64 ", before the index floor %" PRId64 " (--retain of "
+			 "pingpong active): users last seen before %" PRId64 " may be missing", at - q->window_ms + 1,
+			 floor, floor);
 	active_set_init(&a);
 	for (i = 0; i < q->repeat && rc == 0; i++) {
 		int64_t t0 = clock_mono_ns();
@@ -103,8 +103,9 @@ static int query_active(struct store_txn *t, const struct query_opts *q, char *e
 			q->repeat, a.n, (double)lat[q->repeat / 2] / 1000,
 			(double)lat[(q->repeat * 99) / 100] / 1000);
 	}
-	free(lat);
 	active_set_release(&a);
+lat_free:
+	free(lat);
 	return rc;
 }
 
@@ -127,7 +128,7 @@ static int query_user(struct store_txn *t, const struct query_opts *q, const cha
 		json_object_set_new(o, "last_seen", json_integer(u.last_seen));
 		json_object_set_new(o, "count", json_integer((json_int_t)u.count));
 		json_object_set_new(o, "email", u.email ? json_stringn(u.email, u.email_len) : json_null());
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		/* Names and emails escaped: they may hold newlines and terminal controls. */
 		fputs("user: ", stdout);
@@ -149,7 +150,7 @@ static int print_user(void *arg, const char *user, size_t len, const struct stor
 		json_object_set_new(o, "last_seen", json_integer(u->last_seen));
 		json_object_set_new(o, "count", json_integer((json_int_t)u->count));
 		json_object_set_new(o, "email", u->email ? json_stringn(u->email, u->email_len) : json_null());
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		/* Escaped, so that a tab or a newline in a name cannot shift the columns. */
 		fput_escaped(user, len, stdout);
@@ -168,7 +169,7 @@ static int print_offset(void *arg, int32_t partition, int64_t next)
 		json_t *o = json_object();
 		json_object_set_new(o, "partition", json_integer(partition));
 		json_object_set_new(o, "next_offset", json_integer(next));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		printf("%d\t%" PRId64 "\n", (int)partition, next);
 	}
@@ -188,7 +189,7 @@ static int print_reject(void *arg, int32_t partition, int64_t offset, const char
 		json_object_set_new(o, "offset", json_integer(offset));
 		json_object_set_new(o, "reason", json_string(reason));
 		json_object_set_new(o, "payload_hex", json_string(hex));
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		printf("%d\t%" PRId64 "\t", (int)partition, offset);
 		fput_escaped(reason, strlen(reason), stdout);
@@ -211,7 +212,7 @@ static int print_gap(void *arg, const struct store_gap *g)
 		json_object_set_new(o, "kind", json_string(kind));
 		json_object_set_new(o, "at", g->at_ms < 0 ? json_null() : json_integer(g->at_ms));
 		json_object_set_new(o, "who", g->who_len ? json_stringn(g->who, g->who_len) : json_null());
-		print_json(o);
+		json_print_line(o, stdout);
 	} else {
 		if (g->from < 0)
 			printf("%d\t-\t%" PRId64 "\t%s\t", (int)g->partition, g->to, kind);
@@ -237,20 +238,7 @@ static int print_outbox(void *arg, int32_t partition, int64_t offset, const char
 
 	if (q->recipient && (strlen(q->recipient) != rlen || memcmp(q->recipient, recipient, rlen)))
 		return 0;
-	if (q->json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "partition", json_integer(partition));
-		json_object_set_new(o, "offset", json_integer(offset));
-		json_object_set_new(o, "recipient", json_stringn(recipient, rlen));
-		json_object_set_new(o, "text", json_stringn(text, tlen));
-		print_json(o);
-	} else {
-		fputs("-> ", stdout);
-		fput_escaped(recipient, rlen, stdout);
-		fputs(": ", stdout);
-		fput_escaped(text, tlen, stdout);
-		putchar('\n');
-	}
+	notification_print(partition, offset, recipient, rlen, text, tlen, q->json, stdout);
 	return 0;
 }
 
@@ -313,6 +301,11 @@ static int query_run(int argc, char **argv)
 	options_release(&cmd_query, &q);
 	if (rc < 0) {
 		log_error("%s", err);
+		return EX_IOERR;
+	}
+	/* A closed pipe ended the query already (sigpipe_install); a full disk ends here. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("cannot write to standard output");
 		return EX_IOERR;
 	}
 	return rc;

@@ -13,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cmd.h"
+#include "json-out.h"
 #include "kafka.h"
 #include "progress.h"
 #include "store.h"
@@ -154,7 +153,6 @@ static int store_stat_cmd(struct store_txn *t, int json)
 	store_meta_get(t, "group", group, sizeof(group));
 	if (json) {
 		json_t *o = json_object();
-		char *line;
 		json_object_set_new(o, "topic", json_string(topic));
 		json_object_set_new(o, "group", json_string(group));
 		json_object_set_new(o, "users", json_integer((json_int_t)st.users));
@@ -165,10 +163,7 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		json_object_set_new(o, "outbox", json_integer((json_int_t)st.outbox));
 		json_object_set_new(o, "map_size", json_integer((json_int_t)st.map_size));
 		json_object_set_new(o, "used_bytes", json_integer((json_int_t)st.used_bytes));
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		printf("%s\n", line);
-		free(line);
-		json_decref(o);
+		json_print_line(o, stdout);
 	} else {
 		fputs("topic:     ", stdout);
 		fput_escaped(topic, strlen(topic), stdout);
@@ -510,6 +505,23 @@ store_close:
 	return rc;
 }
 
+/* Offsets are keyed by topic: binds s to the topic its meta names, if any, and begins
+ * the read txn *t for the command. Returns 0, or -1 with the reason (no txn open). */
+static int store_adopt_topic(struct store *s, struct store_txn **t, char *err, size_t errlen)
+{
+	char topic[256];
+
+	if (store_txn_begin(s, 0, t, err, errlen) != 0)
+		return -1;
+	if (store_meta_get(*t, "topic", topic, sizeof(topic)) != 0)
+		return 0;
+	/* store_bind() begins a txn of its own, and a thread holds one at a time. */
+	store_txn_abort(*t);
+	if (store_bind(s, topic, NULL, err, errlen) != 0 || store_txn_begin(s, 0, t, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 static int store_run(int argc, char **argv)
 {
 	struct store_options so = { .read_only = 1 };
@@ -553,25 +565,17 @@ static int store_run(int argc, char **argv)
 		log_error("%s", err);
 		return EX_IOERR;
 	}
-	if (store_txn_begin(s, 0, &t, err, sizeof(err)) != 0) {
+	if (store_adopt_topic(s, &t, err, sizeof(err)) != 0) {
 		log_error("%s", err);
-		store_close(s);
-		return EX_IOERR;
-	}
-	{
-		/* Offsets are keyed by topic: adopt the store's own. */
-		char topic[256];
-		if (store_meta_get(t, "topic", topic, sizeof(topic)) == 0) {
-			store_txn_abort(t);
-			store_bind(s, topic, NULL, err, sizeof(err));
-			store_txn_begin(s, 0, &t, err, sizeof(err));
-		}
+		rc = EX_IOERR;
+		goto store_close;
 	}
 	if (!strcmp(what, "check"))
 		rc = store_check_cmd(t, o.co.verbosity);
 	else
 		rc = store_stat_cmd(t, o.co.json);
 	store_txn_abort(t);
+store_close:
 	store_close(s);
 opts_release:
 	options_release(&cmd_store, &o);

@@ -1,8 +1,10 @@
 /* cmd-tail.c: `pingpong tail`, the raw reader (like kcat -C or kafka-console-consumer).
  *
- * Without --group it assigns every partition itself and commits nothing, so reading never
- * disturbs a consumer group. With --null it does not even decode: that is the ceiling of
- * raw consumption that the benchmarks compare the real consumers against.
+ * Without --group it assigns every partition itself, at the position -o names, and
+ * commits nothing, so reading never disturbs a consumer group. Each message is one JSON
+ * line, flushed at once, so that a pipe or a file sees it while tail runs. With --null
+ * it does not even decode: that is the ceiling of raw consumption that the benchmarks
+ * compare the real consumers against.
  */
 #include "config.h"
 
@@ -12,37 +14,79 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cmd.h"
 #include "event.h"
+#include "json-out.h"
 #include "kafka.h"
 #include "util.h"
 
 static const char tail_usage[] =
-	"usage: pingpong tail [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [--from-beginning]\n"
-	"                     [--exit-at-end] [--count N] [-g GROUP] [--null] [-q] [-v]\n"
+	"usage: pingpong tail [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]... [-o OFFSET | --from-beginning]\n"
+	"                     [--exit-at-end] [-c N] [-g GROUP] [--null] [-q] [-v]\n"
 	"                     [--broker-timeout D]\n";
 
 static const char tail_description[] =
-	"Prints each event of the topic as one JSON line: partition, offset, key and fields.\n"
-	"An event that does not decode is printed with its reason and its payload in hex.\n";
+	"Prints each message of the topic as one JSON line: topic, partition, offset, timestamp,\n"
+	"key, headers, the payload's encoding (msgpack or json) and the event's fields. An\n"
+	"event that does not decode is printed with its reason and its payload in hex.\n";
+
+/* Where reading starts (-o). */
+enum tail_from {
+	FROM_DEFAULT,   /* the end, or with --group the committed offsets */
+	FROM_BEGINNING,
+	FROM_END,
+	FROM_OFFSET,    /* an absolute offset, in every partition */
+	FROM_TAIL,      /* N messages before each partition's end */
+	FROM_TIME,      /* the first message stamped at or after a time */
+};
+
+struct tail_start {
+	enum tail_from from;
+	int64_t value;  /* FROM_OFFSET: the offset; FROM_TAIL: N; FROM_TIME: ms since the epoch */
+};
 
 struct tail_opts {
 	struct common_opts co;
 	int from_beginning, exit_at_end, discard;
+	struct tail_start start;
 	int64_t count;
 	int64_t broker_timeout_ms; /* -1 until given */
 	const char *group;
 };
 
+/* -o: beginning, end, OFFSET, -N or s@TS (ms since the epoch, or ISO 8601). */
+static int parse_start(const char *arg, void *target)
+{
+	struct tail_start *s = target;
+
+	if (!strcmp(arg, "beginning"))
+		s->from = FROM_BEGINNING;
+	else if (!strcmp(arg, "end"))
+		s->from = FROM_END;
+	else if (arg[0] == '-' && parse_int(arg + 1, 1, INT64_MAX / 2, &s->value) == 0)
+		s->from = FROM_TAIL;
+	else if (!strncmp(arg, "s@", 2) &&
+		 (parse_int(arg + 2, 0, INT64_MAX / 2, &s->value) == 0 || parse_time_ms(arg + 2, &s->value) == 0))
+		s->from = FROM_TIME; /* s@0 too: every message */
+	else if (parse_int(arg, 0, INT64_MAX, &s->value) == 0)
+		s->from = FROM_OFFSET;
+	else
+		return -1;
+	return 0;
+}
+
 #define OFF(field) offsetof(struct tail_opts, field)
 
 /* tail prints JSON and nothing else: it takes no --json. */
 static const struct option_spec tail_options[] = {
-	OPTION_FLAG(0, "from-beginning", OFF(from_beginning), "start at the beginning of each partition, not at its end"),
+	{ .kind = OPT_CALLBACK, .short_name = 'o', .long_name = "offset", .argname = "OFFSET",
+	  .offset = OFF(start), .parse = parse_start, .expects = "beginning, end, an offset, -N or s@TS",
+	  .help = "start at: beginning, end (the default), an offset, -N (N before the end) or s@TS (the "
+		  "first message stamped at or after TS, ms or ISO 8601; not on the mock broker), in every "
+		  "partition" },
+	OPTION_FLAG(0, "from-beginning", OFF(from_beginning), "the same as -o beginning"),
 	OPTION_FLAG(0, "exit-at-end", OFF(exit_at_end), "stop once every partition has been read to its end"),
-	OPTION_INT(0, "count", "N", OFF(count), 1, INT64_MAX, "stop after N events"),
+	OPTION_INT('c', "count", "N", OFF(count), 1, INT64_MAX, "stop after N messages"),
 	OPTION_STRING('g', "group", "G", OFF(group),
 		      "read as a member of consumer group G and commit what was printed; without it, tail "
 		      "reads every partition and commits nothing"),
@@ -57,6 +101,7 @@ static const struct option_spec tail_options[] = {
 
 struct tail_state {
 	int exit_at_end;
+	int fatal;           /* an exit code that ends the loop, or 0 */
 	struct kafka_watch watch; /* does any broker answer? (--broker-timeout) */
 	char *at_end;        /* per partition: reached its end since the last message */
 	char *assigned;      /* per partition: currently ours */
@@ -99,230 +144,352 @@ static void tail_mark(struct tail_state *t, const rd_kafka_topic_partition_list_
 	}
 }
 
+/* As a group member (-g): takes what the group assigns and gives up what it revokes, in
+ * the group's protocol. A refused assignment ends tail (70): it would wait for nothing. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
 	struct tail_state *t = opaque;
+	int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+	const char *what = assign ? "take" : "give up";
+	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t e;
 	char buf[1024];
-	int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
 
 	kafka_watch_contact(&t->watch); /* the group's coordinator answered */
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		log_verbose("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
-		tail_mark(t, parts, 1);
-		if (cooperative)
-			rd_kafka_incremental_assign(rk, parts);
-		else
-			rd_kafka_assign(rk, parts);
+	log_verbose("%s: %s", assign ? "assigned" : "revoked", kafka_format_partitions(parts, buf, sizeof(buf)));
+	tail_mark(t, parts, assign);
+	if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")) {
+		error = assign ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts);
+		if (!error)
+			return;
+		log_error("cannot %s %s: %s", what, buf, rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
 	} else {
-		log_verbose("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
-		tail_mark(t, parts, 0);
-		if (cooperative)
-			rd_kafka_incremental_unassign(rk, parts);
-		else
-			rd_kafka_assign(rk, NULL);
+		if ((e = rd_kafka_assign(rk, assign ? parts : NULL)) == 0)
+			return;
+		log_error("cannot %s %s: %s", what, buf, rd_kafka_err2str(e));
 	}
+	if (assign)
+		t->fatal = EX_SOFTWARE;
 }
 
-static void print_hex(json_t *obj, const char *key, const void *buf, size_t len)
+/* The message's Kafka side: topic, partition, offset, timestamp, key and headers. */
+static void envelope(json_t *obj, const rd_kafka_message_t *m)
 {
-	char *hex = xmalloc(len * 2 + 1);
+	static const char *const ts_types[] = {
+		[RD_KAFKA_TIMESTAMP_NOT_AVAILABLE] = NULL,
+		[RD_KAFKA_TIMESTAMP_CREATE_TIME] = "create",
+		[RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME] = "log-append",
+	};
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+	rd_kafka_headers_t *hdrs = NULL;
+	json_t *headers = json_array();
+	const char *name;
+	const void *value;
+	size_t i, len;
 
-	json_object_set_new(obj, key, json_stringn(hex_encode(buf, len, hex), len * 2));
-	free(hex);
+	json_object_set_new(obj, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+	json_object_set_new(obj, "partition", json_integer(m->partition));
+	json_object_set_new(obj, "offset", json_integer(m->offset));
+	json_object_set_new(obj, "timestamp", ts_types[tstype] ? json_integer(ts) : json_null());
+	json_object_set_new(obj, "timestamp_type", ts_types[tstype] ? json_string(ts_types[tstype]) : json_null());
+	if (m->key)
+		json_set_bytes(obj, "key", "key_hex", m->key, m->key_len);
+	else
+		json_object_set_new(obj, "key", json_null());
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == 0; i++) {
+			json_t *h = json_object();
+			json_set_bytes(h, "name", "name_hex", name, strlen(name));
+			if (value)
+				json_set_bytes(h, "value", "value_hex", value, len);
+			else
+				json_object_set_new(h, "value", json_null());
+			json_array_append_new(headers, h);
+		}
+	}
+	json_object_set_new(obj, "headers", headers);
 }
 
-static void print_message(struct event_decoder *dec, const rd_kafka_message_t *m)
+/* Prints one message as a JSON line and flushes it. Returns 0, or -1 if standard output
+ * cannot take it. */
+static int print_message(struct event_decoder *dec, const rd_kafka_message_t *m)
 {
 	json_t *obj = json_object();
 	struct event ev;
 	char err[256];
-	char *line;
 
-	json_object_set_new(obj, "partition", json_integer(m->partition));
-	json_object_set_new(obj, "offset", json_integer(m->offset));
-	json_object_set_new(obj, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
+	envelope(obj, m);
+	json_object_set_new(obj, "encoding", json_string(event_is_json(m->payload, m->len) ? "json" : "msgpack"));
 	if (event_decode(dec, m->payload, m->len, &ev, err, sizeof(err)) == 0) {
 		event_to_json(&ev, obj);
 	} else {
 		json_object_set_new(obj, "error", json_string(err));
-		print_hex(obj, "payload_hex", m->payload, m->len);
+		json_set_hex(obj, "payload_hex", m->payload, m->len);
 	}
-	line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	if (line) {
-		puts(line);
-		free(line);
-	}
-	json_decref(obj);
+	if (json_print_line(obj, stdout) != 0 || fflush(stdout) != 0)
+		return -1;
+	return 0;
 }
 
-/* Assigns every partition of the topic at the beginning or the end, waiting up to
- * timeout_ms for the topic's metadata. Returns 0 or -1. */
+/* With -o s@TS: sets each partition's offset in parts to that of its first message
+ * stamped at or after TS (its end if there is none). A broker that cannot look offsets
+ * up by time answers -1 (the end) for every partition, even for TS 0 where a partition
+ * holds messages: then tail says so rather than wait at the end. Returns 0, or an exit
+ * code with the reason logged. */
+static int offsets_by_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, const char *brokers,
+			   int64_t ts, int timeout_ms)
+{
+	rd_kafka_topic_partition_list_t *probe;
+	rd_kafka_resp_err_t e;
+	int i, found = 0, rc = 0;
+
+	for (i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = ts;
+	if ((e = rd_kafka_offsets_for_times(rk, parts, timeout_ms)) != 0) {
+		log_error("cannot look up the offsets at %" PRId64 " in '%s': %s", ts, brokers, rd_kafka_err2str(e));
+		return EX_UNAVAILABLE;
+	}
+	for (i = 0; i < parts->cnt; i++) {
+		if (parts->elems[i].err) {
+			log_error("cannot look up the offset at %" PRId64 " of %s[%d]: %s", ts, parts->elems[i].topic,
+				  (int)parts->elems[i].partition, rd_kafka_err2str(parts->elems[i].err));
+			return EX_UNAVAILABLE;
+		}
+		if (parts->elems[i].offset >= 0)
+			found = 1;
+		else
+			parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+	}
+	if (found)
+		return 0;
+	/* Nothing at or after ts. Is that so, or can the broker not tell? Asked for time 0,
+	 * it must name an offset in every partition that holds a message. */
+	probe = rd_kafka_topic_partition_list_copy(parts);
+	for (i = 0; i < probe->cnt; i++)
+		probe->elems[i].offset = 0;
+	if (rd_kafka_offsets_for_times(rk, probe, timeout_ms) == 0) {
+		for (i = 0; i < probe->cnt && rc == 0; i++) {
+			int64_t low, high;
+			if (probe->elems[i].err == 0 && probe->elems[i].offset < 0 &&
+			    rd_kafka_query_watermark_offsets(rk, probe->elems[i].topic, probe->elems[i].partition,
+							     &low, &high, timeout_ms) == 0 && high > low) {
+				log_error("the broker of '%s' cannot look offsets up by time (librdkafka's mock "
+					  "broker, pingpong broker, cannot): use -o beginning, end, an offset or -N",
+					  brokers);
+				rc = EX_UNAVAILABLE;
+			}
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(probe);
+	return rc;
+}
+
+/* Without a group: assigns every partition of the topic at the position -o names,
+ * waiting up to timeout_ms for the topic's metadata. Returns 0, or an exit code with the
+ * reason logged. */
 static int assign_all(rd_kafka_t *rk, struct tail_state *t, const char *topic, const char *brokers,
-		      int from_beginning, int64_t timeout_ms)
+		      const struct tail_start *start, int64_t timeout_ms)
 {
 	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t e;
 	char err[512];
-	int n, p;
+	int n, p, rc = 0;
 
 	n = kafka_partition_count(rk, topic, (int)timeout_ms, err, sizeof(err));
 	if (n < 0) {
 		log_error("cannot read the partitions of '%s' from '%s': %s", topic, brokers, err);
-		return -1;
+		return EX_UNAVAILABLE;
 	}
 	kafka_watch_contact(&t->watch);
 	parts = rd_kafka_topic_partition_list_new(n);
 	for (p = 0; p < n; p++)
 		rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-			from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-	tail_mark(t, parts, 1);
-	rd_kafka_assign(rk, parts);
+			start->from == FROM_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING :
+			start->from == FROM_OFFSET ? start->value :
+			start->from == FROM_TAIL ? RD_KAFKA_OFFSET_TAIL(start->value) : RD_KAFKA_OFFSET_END;
+	if (start->from == FROM_TIME)
+		rc = offsets_by_time(rk, parts, brokers, start->value, (int)timeout_ms);
+	if (rc == 0 && (e = rd_kafka_assign(rk, parts)) != 0) {
+		log_error("rd_kafka_assign: %s", rd_kafka_err2str(e));
+		rc = EX_SOFTWARE;
+	}
+	if (rc == 0)
+		tail_mark(t, parts, 1);
 	rd_kafka_topic_partition_list_destroy(parts);
-	return 0;
+	return rc;
 }
 
-static int tail_run(int argc, char **argv)
+/* The consumer's configuration: pingpong's tuning, then tail's own settings, then -X.
+ * Returns NULL with the reason logged. */
+static rd_kafka_conf_t *tail_conf_new(struct tail_opts *o, const char *brokers, struct tail_state *t)
 {
-	struct tail_opts o = { .count = 0, .broker_timeout_ms = -1 };
-	struct tail_state t;
-	struct event_decoder dec;
-	int from_beginning, discard, rc = EX_OK;
-	int64_t count, seen = 0, bad = 0, t0, elapsed;
-	const char *group, *brokers;
-	struct kafka_opts ko;
 	rd_kafka_conf_t *conf;
-	rd_kafka_t *rk;
-	char err[512];
+	struct kafka_opts ko = common_kafka_opts(&o->co, brokers);
+	char err[512], anon[64];
+	int earliest = o->start.from == FROM_BEGINNING;
 
-	memset(&t, 0, sizeof(t));
-	common_opts_init(&o.co);
-	if ((rc = options_parse(&cmd_tail, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
-		return rc;
-	rc = EX_OK;
-	from_beginning = o.from_beginning;
-	t.exit_at_end = o.exit_at_end;
-	discard = o.discard;
-	count = o.count;
-	group = o.group;
-	log_init("tail", o.co.verbosity);
-	if (!(brokers = common_brokers(&o.co))) {
-		rc = EX_USAGE;
-		goto opts_release;
-	}
-
-	ko = common_kafka_opts(&o.co, brokers);
+	/* Without a group, librdkafka still wants a group.id for assign(); this one never
+	 * joins a group (assign, not subscribe) and never commits. With one, tail commits
+	 * what it returned, the console consumer's way. */
+	snprintf(anon, sizeof(anon), "pingpong-tail-%ld", (long)getpid());
 	conf = kafka_conf_new(&ko, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
-	    kafka_conf_set(conf, "enable.partition.eof", t.exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
-	    kafka_conf_set(conf, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)) < 0 ||
-	    (group && (kafka_conf_set(conf, "group.id", group, err, sizeof(err)) < 0 ||
-		       /* tail commits what it returned, the console consumer's way */
-		       kafka_conf_set(conf, "enable.auto.commit", "true", err, sizeof(err)) < 0 ||
-		       kafka_conf_set(conf, "enable.auto.offset.store", "true", err, sizeof(err)) < 0))) {
+	    kafka_conf_set(conf, "enable.partition.eof", t->exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "auto.offset.reset", earliest ? "earliest" : "latest", err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "group.id", o->group ? o->group : anon, err, sizeof(err)) < 0 ||
+	    (o->group && (kafka_conf_set(conf, "enable.auto.commit", "true", err, sizeof(err)) < 0 ||
+			  kafka_conf_set(conf, "enable.auto.offset.store", "true", err, sizeof(err)) < 0))) {
 		log_error("%s", err);
 		if (conf)
 			rd_kafka_conf_destroy(conf);
-		rc = EX_USAGE;
-		goto opts_release;
+		return NULL;
 	}
-	if (!group) {
-		/* librdkafka's consumer API wants a group.id even for assign(); this one never
-		 * joins a group (assign, not subscribe) and never commits. */
-		char anon[64];
-		snprintf(anon, sizeof(anon), "pingpong-tail-%ld", (long)getpid());
-		if (kafka_conf_set(conf, "group.id", anon, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			rd_kafka_conf_destroy(conf);
-			rc = EX_USAGE;
-			goto opts_release;
-		}
-	}
-	rd_kafka_conf_set_opaque(conf, &t);
-	if (group)
+	rd_kafka_conf_set_opaque(conf, t);
+	if (o->group)
 		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (!rk) {
-		log_error("rd_kafka_new: %s", err);
-		rc = EX_SOFTWARE;
-		goto opts_release;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	signals_install();
-	event_decoder_init(&dec);
-	/* As for the consumers: only a tail that is to stop at the end gives up by default. */
-	if (o.broker_timeout_ms < 0)
-		o.broker_timeout_ms = t.exit_at_end ? 30000 : 0;
-	kafka_watch_init(&t.watch, o.broker_timeout_ms);
+	return conf;
+}
 
-	if (group) {
-		rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_resp_err_t e;
-		rd_kafka_topic_partition_list_add(sub, o.co.topic, RD_KAFKA_PARTITION_UA);
-		e = rd_kafka_subscribe(rk, sub);
-		rd_kafka_topic_partition_list_destroy(sub);
-		if (e) {
-			log_error("rd_kafka_subscribe: %s", rd_kafka_err2str(e));
+/* Subscribes as a member of -g's group, or assigns every partition. Returns 0, or an
+ * exit code with the reason logged. */
+static int tail_start(rd_kafka_t *rk, struct tail_state *t, const struct tail_opts *o, const char *brokers)
+{
+	rd_kafka_topic_partition_list_t *sub;
+	rd_kafka_resp_err_t e;
+
+	if (!o->group)
+		return assign_all(rk, t, o->co.topic, brokers, &o->start,
+				  o->broker_timeout_ms ? o->broker_timeout_ms : 10000);
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, o->co.topic, RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (e) {
+		log_error("rd_kafka_subscribe: %s", rd_kafka_err2str(e));
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* Handles a polled message that carries an error or a partition's end. Returns 0 to go
+ * on, 1 to stop (at the end with --exit-at-end), or an exit code. Destroys m. */
+static int tail_event(struct tail_state *t, rd_kafka_message_t *m)
+{
+	int rc = 0;
+
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		kafka_watch_contact(&t->watch);
+		tail_grow(t, m->partition);
+		t->at_end[m->partition] = 1;
+		if (t->exit_at_end && tail_all_at_end(t))
+			rc = 1;
+	} else {
+		log_error("%s", rd_kafka_message_errstr(m));
+		if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 			rc = EX_UNAVAILABLE;
-			goto consumer_close;
-		}
-	} else if (assign_all(rk, &t, o.co.topic, brokers, from_beginning,
-			      o.broker_timeout_ms ? o.broker_timeout_ms : 10000) < 0) {
-		rc = EX_UNAVAILABLE;
-		goto consumer_close;
 	}
+	rd_kafka_message_destroy(m);
+	return rc;
+}
 
-	t0 = clock_mono_ms();
-	while (!stop_requested && (count == 0 || seen < count)) {
+/* Reads until the end (--exit-at-end), --count messages, a signal or an error. Returns
+ * an exit code; *seen counts the messages. */
+static int tail_loop(rd_kafka_t *rk, struct tail_state *t, const struct tail_opts *o, const char *brokers,
+		     int64_t *seen)
+{
+	struct event_decoder dec;
+	char err[512];
+	int rc = EX_OK;
+
+	event_decoder_init(&dec);
+	while (!stop_requested && !t->fatal && (o->count == 0 || *seen < o->count)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
 		if (!m) {
-			if (t.exit_at_end && tail_all_at_end(&t))
+			if (t->exit_at_end && tail_all_at_end(t))
 				break;
-			if (kafka_watch_expired(&t.watch, rk, brokers, err, sizeof(err))) {
+			if (kafka_watch_expired(&t->watch, rk, brokers, err, sizeof(err))) {
 				log_error("%s", err);
 				rc = EX_UNAVAILABLE;
 				break;
 			}
 			continue;
 		}
-		if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			kafka_watch_contact(&t.watch);
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			tail_grow(&t, m->partition);
-			t.at_end[m->partition] = 1;
-			rd_kafka_message_destroy(m);
-			if (t.exit_at_end && tail_all_at_end(&t))
-				break;
-			continue;
-		}
 		if (m->err) {
-			log_error("%s", rd_kafka_message_errstr(m));
-			if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-			    m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-				rc = EX_UNAVAILABLE;
-				rd_kafka_message_destroy(m);
+			if ((rc = tail_event(t, m)) != 0)
 				break;
-			}
-			rd_kafka_message_destroy(m);
 			continue;
 		}
-		tail_grow(&t, m->partition);
-		t.at_end[m->partition] = 0;
-		seen++;
-		if (!discard)
-			print_message(&dec, m);
+		kafka_watch_contact(&t->watch);
+		tail_grow(t, m->partition);
+		t->at_end[m->partition] = 0;
+		(*seen)++;
+		rc = o->discard ? 0 : print_message(&dec, m);
 		rd_kafka_message_destroy(m);
-		(void)bad;
+		if (rc != 0) {
+			log_error("cannot write to standard output");
+			rc = EX_IOERR;
+			break;
+		}
 	}
-	elapsed = clock_mono_ms() - t0;
-	fflush(stdout);
-	log_info("%" PRId64 " events in %.2fs (%.0f events/s)", seen, (double)elapsed / 1000,
-		 elapsed > 0 ? (double)seen * 1000 / (double)elapsed : 0.0);
+	event_decoder_release(&dec);
+	if (rc == 1)
+		rc = EX_OK; /* the end */
+	return rc == EX_OK && t->fatal ? t->fatal : rc;
+}
 
-consumer_close:
+static int tail_run(int argc, char **argv)
+{
+	struct tail_opts o = { .count = 0, .broker_timeout_ms = -1 };
+	struct tail_state t;
+	int64_t seen = 0, t0, elapsed;
+	const char *brokers;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	char err[512];
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	common_opts_init(&o.co);
+	if ((rc = options_parse(&cmd_tail, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
+		return rc;
+	if (o.from_beginning && o.start.from != FROM_DEFAULT)
+		rc = usage_error(&cmd_tail, "--from-beginning and -o cannot be combined");
+	else if (o.group && o.start.from != FROM_DEFAULT && o.start.from != FROM_BEGINNING &&
+		 o.start.from != FROM_END)
+		rc = usage_error(&cmd_tail, "with -g, -o takes beginning or end: the group's offsets decide the rest");
+	if (rc != OPTIONS_CONTINUE)
+		goto opts_release;
+	if (o.from_beginning)
+		o.start.from = FROM_BEGINNING;
+	t.exit_at_end = o.exit_at_end;
+	log_init("tail", o.co.verbosity);
+	rc = EX_USAGE;
+	if (!(brokers = common_brokers(&o.co)) || !(conf = tail_conf_new(&o, brokers, &t)))
+		goto opts_release;
+	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)))) {
+		log_error("rd_kafka_new: %s", err);
+		rc = EX_SOFTWARE;
+		goto opts_release;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	signals_install();
+	/* As for the consumers: only a tail that is to stop at the end gives up by default. */
+	if (o.broker_timeout_ms < 0)
+		o.broker_timeout_ms = t.exit_at_end ? 30000 : 0;
+	kafka_watch_init(&t.watch, o.broker_timeout_ms);
+	t0 = clock_mono_ms();
+	if ((rc = tail_start(rk, &t, &o, brokers)) == 0) {
+		rc = tail_loop(rk, &t, &o, brokers, &seen);
+		elapsed = clock_mono_ms() - t0;
+		log_info("%" PRId64 " events in %.2fs (%.0f events/s)", seen, (double)elapsed / 1000,
+			 elapsed > 0 ? (double)seen * 1000 / (double)elapsed : 0.0);
+	}
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
-	event_decoder_release(&dec);
 opts_release:
 	free(t.at_end);
 	free(t.assigned);
@@ -331,6 +498,6 @@ opts_release:
 }
 
 const struct command cmd_tail = {
-	"tail", "print the topic's events as JSON lines (the raw reader)",
+	"tail", "print the topic's messages as JSON lines (the raw reader)",
 	tail_usage, tail_description, tail_options, NULL, tail_run,
 };

@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,32 @@ struct partition_state {
 	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
 };
 
+/* The writer commits one batch in a thread of its own while the main thread polls and
+ * decodes the next: two cores, two halves of the work. The main thread hands it a full
+ * batch and takes it back once committed, to run what follows a commit (the committed
+ * hook, the offset mirror) in batch order and in the thread of every other callback. */
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct engine *e;
+	struct batch *job;   /* handed over; NULL while idle */
+	int done;            /* job is committed, or failed */
+	int rc;              /* batch_commit()'s result for job */
+	int64_t now;         /* job's wall-clock time */
+	int quit;
+	int running;
+	char err[1024];
+};
+
 struct engine {
 	const struct engine_config *cfg;
 	const struct engine_hooks *hooks;
 	void *ctx;
 	rd_kafka_t *rk;
-	struct batch b;                   /* owns the rd_kafka_message_t of its messages */
+	struct batch batches[2];          /* each owns the rd_kafka_message_t of its messages */
+	struct batch *fill;               /* the batch the main thread fills */
+	struct writer w;                  /* commits the other one, with a store */
 	int64_t batch_started;
 	struct partition_state *parts;
 	int nparts;
@@ -54,6 +75,9 @@ struct engine {
 	int64_t last_mirror_retry;
 	int64_t started;
 	struct kafka_watch watch;        /* does any broker answer? (--broker-timeout) */
+	rd_kafka_queue_t *queue;          /* the consumer's queue, for its length */
+	int64_t queue_min;                /* queued.min.messages as set */
+	int64_t last_nudge;               /* monotonic ms */
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -141,76 +165,184 @@ static void retry_mirror(struct engine *e)
 	mirror_stored(e, 1);
 }
 
-/* Destroys the messages of the batch and empties it. */
-static void batch_drop(struct engine *e)
+/* Destroys the messages of b and empties it. */
+static void batch_drop(struct batch *b)
 {
 	size_t i;
 
-	for (i = 0; i < e->b.n; i++)
-		rd_kafka_message_destroy(e->b.msgs[i].opaque);
-	batch_clear(&e->b);
+	for (i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msgs[i].opaque);
+	batch_clear(b);
 }
 
-/* Applies and commits the current batch (batch.c: one txn with the store), mirrors its
- * offsets and runs the committed hook, then releases its messages. Returns 0 or an exit
- * code. */
-static int flush_batch(struct engine *e)
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->quit && (!w->job || w->done))
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->quit)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		w->rc = batch_commit(w->job, w->e->cfg->store, w->e->hooks->apply, w->e->ctx, w->now, w->err,
+				     sizeof(w->err));
+		pthread_mutex_lock(&w->mu);
+		w->done = 1;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Starts the writer; without one (no store, or no thread) batches commit in place. */
+static void writer_start(struct engine *e)
+{
+	struct writer *w = &e->w;
+
+	w->e = e;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (e->cfg->store && pthread_create(&w->thread, NULL, writer_main, w) == 0)
+		w->running = 1;
+}
+
+static void writer_stop(struct engine *e)
+{
+	struct writer *w = &e->w;
+
+	if (w->running) {
+		pthread_mutex_lock(&w->mu);
+		w->quit = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thread, NULL);
+		w->running = 0;
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* What follows a batch's commit, in the main thread: the counts, the committed hook, the
+ * offset mirror; then the batch's messages go. Returns 0 or an exit code. */
+static int batch_finish(struct engine *e, struct batch *b, int rc, const char *err)
 {
 	rd_kafka_topic_partition_list_t *offsets;
 	struct store *s = e->cfg->store;
 	size_t i;
 	int p;
 
-	if (e->b.n == 0)
-		return 0;
-	if (batch_commit(&e->b, s, e->hooks->apply, e->ctx, clock_now_ms(), e->err, sizeof(e->err)) != 0) {
+	if (rc != 0) {
 		if (s)
 			log_error("store '%s': %s; the batch was not committed and no offset advanced",
-				  store_dir(s), e->err);
+				  store_dir(s), err);
 		else
-			log_error("%s", e->err);
+			log_error("%s", err);
+		batch_drop(b);
 		return s ? EX_IOERR : EX_SOFTWARE;
 	}
-	if (e->b.grows)
+	if (b->grows)
 		log_verbose("store map grown to %" PRIu64 " MiB", store_map_size(s) >> 20);
 	if (!s) {
 		/* Nowhere to record them: say so. */
-		for (i = 0; i < e->b.n; i++)
-			if (e->b.msgs[i].reject)
+		for (i = 0; i < b->n; i++)
+			if (b->msgs[i].reject)
 				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->topic,
-					 (int)e->b.msgs[i].partition, e->b.msgs[i].offset, e->b.msgs[i].reject);
+					 (int)b->msgs[i].partition, b->msgs[i].offset, b->msgs[i].reject);
 	}
-	e->stats->applied += (int64_t)e->b.nlive;
-	e->stats->rejected += (int64_t)e->b.rejected;
-	e->stats->skipped += (int64_t)e->b.skipped;
-	e->stats->ignored += (int64_t)e->b.ignored;
+	e->stats->applied += (int64_t)b->nlive;
+	e->stats->rejected += (int64_t)b->rejected;
+	e->stats->skipped += (int64_t)b->skipped;
+	e->stats->ignored += (int64_t)b->ignored;
 	e->stats->last_ms = clock_mono_ms();
 	if (e->stats->batches++ == 0)
 		log_verbose("first batch committed %" PRId64 " ms after start", clock_mono_ms() - e->started);
 	if (e->hooks->committed)
-		e->hooks->committed(e->ctx, e->b.live, e->b.nlive);
+		e->hooks->committed(e->ctx, b->live, b->nlive);
 
-	offsets = rd_kafka_topic_partition_list_new(e->b.nparts ? e->b.nparts : 1);
-	for (p = 0; p < e->b.nparts; p++)
-		if (e->b.parts[p].touched && e->b.parts[p].pos.next >= 0)
-			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = e->b.parts[p].pos.next;
+	offsets = rd_kafka_topic_partition_list_new(b->nparts ? b->nparts : 1);
+	for (p = 0; p < b->nparts; p++)
+		if (b->parts[p].touched && b->parts[p].pos.next >= 0)
+			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = b->parts[p].pos.next;
 	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
 	 * offsets are the truth and the commit must be done before we go on. */
 	mirror_offsets(e, offsets, s != NULL);
 	rd_kafka_topic_partition_list_destroy(offsets);
-	batch_drop(e);
+	batch_drop(b);
 	return 0;
+}
+
+/* Takes back the batch the writer has (waiting for it with wait, else only if done) and
+ * finishes it. Returns 0 or an exit code. */
+static int writer_collect(struct engine *e, int wait)
+{
+	struct writer *w = &e->w;
+	struct batch *b;
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	if (!w->job || (!w->done && !wait)) {
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	b = w->job;
+	rc = w->rc;
+	w->job = NULL;
+	w->done = 0;
+	pthread_mutex_unlock(&w->mu);
+	return batch_finish(e, b, rc, w->err);
+}
+
+/* Commits the batch being filled: hands it to the writer once the one before is done and
+ * fills the other, or, without a writer, commits it here. Returns 0 or an exit code (of
+ * this batch or of the one before). */
+static int flush_batch(struct engine *e)
+{
+	struct writer *w = &e->w;
+	int rc;
+
+	if (e->fill->n == 0)
+		return 0;
+	if (!w->running) {
+		rc = batch_commit(e->fill, e->cfg->store, e->hooks->apply, e->ctx, clock_now_ms(), e->err,
+				  sizeof(e->err));
+		return batch_finish(e, e->fill, rc, e->err);
+	}
+	if ((rc = writer_collect(e, 1)) != 0)
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	w->job = e->fill;
+	w->now = clock_now_ms();
+	w->done = 0;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	e->fill = e->fill == &e->batches[0] ? &e->batches[1] : &e->batches[0];
+	return 0;
+}
+
+/* Commits everything polled so far and waits for it: before letting partitions go,
+ * writing to the store from this thread, or stopping. */
+static int drain(struct engine *e)
+{
+	int rc = flush_batch(e);
+
+	if (rc == 0 && e->w.running)
+		rc = writer_collect(e, 1);
+	return rc;
 }
 
 /* Adds a polled message to the batch, decoding it; the batch now owns rkm. */
 static void engine_take(struct engine *e, rd_kafka_message_t *rkm)
 {
-	if (e->b.n == 0) {
+	if (e->fill->n == 0) {
 		e->batch_started = clock_mono_ms();
 		if (!e->stats->first_ms)
 			e->stats->first_ms = e->batch_started;
 	}
-	struct batch_msg *m = batch_add(&e->b, rkm->partition, rkm->offset, rkm->payload, rkm->len, rkm);
+	struct batch_msg *m = batch_add(e->fill, rkm->partition, rkm->offset, rkm->payload, rkm->len, rkm);
 
 	m->key = rkm->key;
 	m->key_len = rkm->key_len;
@@ -285,7 +417,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	/* Revoked (or lost): finish and commit the batch in flight before letting go, so the
 	 * next owner starts exactly where we stopped. */
 	log_info("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
-	if ((rc = flush_batch(e)) != 0)
+	if ((rc = drain(e)) != 0)
 		e->fatal = rc;
 	for (i = 0; i < parts->cnt; i++) {
 		struct partition_state *ps;
@@ -352,7 +484,7 @@ static int skip_to(struct engine *e, int32_t partition, int64_t stored, int64_t 
 {
 	int rc;
 
-	if ((rc = flush_batch(e)) != 0)
+	if ((rc = drain(e)) != 0)
 		return rc;
 	if (batch_record_gap(e->cfg->store, partition, stored, to, e->err, sizeof(e->err)) != 0) {
 		log_error("store '%s': %s", store_dir(e->cfg->store), e->err);
@@ -512,7 +644,7 @@ static void release_held(struct engine *e)
 			gate_log_wait(e->cfg->gate, p, rkm->offset);
 			continue;
 		}
-		if (batch_full(&e->b) && flush_batch(e) != 0)
+		if (batch_full(e->fill) && flush_batch(e) != 0)
 			return;
 		resume_at = rkm->offset + 1;
 		ps->held = NULL;
@@ -543,8 +675,12 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 	conf = kafka_conf_new(&cfg->kafka, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf)
 		goto fail;
-	/* Pingpong positions partitions itself; a reset would paper over lost events. */
+	/* Pingpong positions partitions itself; a reset would paper over lost events.
+	 * queued.min.messages: a small local queue, which flow_nudge() keeps flowing: 50,000
+	 * events hold some 25 MiB, and catching up went as fast as with kafka.c's million
+	 * (250 MiB) in make bench (bench/README.md). */
 	if (kafka_conf_set(conf, "group.id", cfg->group, err, sizeof(err)) < 0 ||
+	    kafka_conf_set(conf, "queued.min.messages", "50000", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "auto.offset.reset", cfg->store ? "error" :
 			   cfg->start_latest ? "latest" : "earliest", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "enable.partition.eof", cfg->exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
@@ -557,6 +693,12 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
+	{
+		char v[32];
+		size_t n = sizeof(v);
+		if (rd_kafka_conf_get(conf, "queued.min.messages", v, &n) == RD_KAFKA_CONF_OK)
+			e->queue_min = atoll(v);
+	}
 	rd_kafka_conf_set_opaque(conf, e);
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(conf, on_offset_commit);
@@ -566,6 +708,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
+	e->queue = rd_kafka_queue_get_consumer(rk);
 	kafka_watch_init(&e->watch, cfg->broker_timeout_ms);
 	return rk;
 fail:
@@ -619,6 +762,46 @@ static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
 	return 0;
 }
 
+/*
+ * Flow control. pingpong keeps librdkafka's local queue small (queued.min.messages, see
+ * kafka.c), so that a consumer catching up holds tens of MiB, not hundreds. But
+ * librdkafka 2.0.2 stops fetching once that queue is full and decides again only when
+ * its broker thread wakes up, which with nothing to do it does once a second
+ * (rd_kafka_max_block_ms, rdkafka_broker.c): a consumer that empties the queue faster
+ * than that waits out the rest of the second. A seek is an operation for the broker
+ * thread, so it wakes it: when the queue runs low, every partition that is fetching is
+ * sought to where the application stands (rd_kafka_position), which loses nothing and
+ * skips nothing; what was fetched beyond that point is fetched again.
+ */
+static void flow_nudge(struct engine *e, int64_t now)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_error_t *error;
+	int p, i;
+
+	if (e->queue_min <= 0 || now - e->last_nudge < 20 ||
+	    (int64_t)rd_kafka_queue_length(e->queue) > e->queue_min / 4)
+		return;
+	e->last_nudge = now;
+	l = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
+	for (p = 0; p < e->nparts; p++) {
+		const struct partition_state *ps = &e->parts[p];
+		if (ps->assigned && !ps->at_end && !ps->paused && !ps->held && !ps->verify)
+			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p);
+	}
+	if (l->cnt && rd_kafka_position(e->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* A partition that has returned nothing yet is where it was put. */
+		for (i = l->cnt - 1; i >= 0; i--)
+			if (l->elems[i].offset < 0)
+				rd_kafka_topic_partition_list_del_by_idx(l, i);
+		if (l->cnt && (error = rd_kafka_seek_partitions(e->rk, l, 0)) != NULL) {
+			log_verbose("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
+			rd_kafka_error_destroy(error);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* What runs after every poll: the gate, the batch, the mirror, the tick. */
 static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *next_tick)
 {
@@ -629,11 +812,14 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 		gate_refresh(cfg->gate, 0);
 		release_held(e);
 	}
-	if (batch_full(&e->b) ||
-	    (e->b.n && (now - e->batch_started >= cfg->linger_ms || (idle && cfg->exit_at_end)))) {
+	if (batch_full(e->fill) ||
+	    (e->fill->n && (now - e->batch_started >= cfg->linger_ms || (idle && cfg->exit_at_end)))) {
 		if ((rc = flush_batch(e)) != 0)
 			return rc;
 	}
+	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end)) != 0)
+		return rc;
+	flow_nudge(e, now);
 	if (e->mirror_failed)
 		retry_mirror(e);
 	if (now >= *next_tick) {
@@ -655,7 +841,7 @@ static int engine_loop(struct engine *e)
 		int timeout = 100;
 		rd_kafka_message_t *rkm;
 
-		if (e->b.n) {
+		if (e->fill->n) {
 			int64_t left = e->batch_started + cfg->linger_ms - now;
 			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
 		}
@@ -675,7 +861,7 @@ static int engine_loop(struct engine *e)
 		if ((rkm && (rc = engine_take_polled(e, rkm)) != 0) ||
 		    (rc = engine_housekeep(e, now, !rkm, &next_tick)) != 0)
 			return rc;
-		if (cfg->exit_at_end && e->b.n == 0 && all_at_end(e))
+		if (cfg->exit_at_end && e->fill->n == 0 && !e->w.job && all_at_end(e))
 			break;
 	}
 	return e->fatal;
@@ -696,7 +882,10 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	e.ctx = ctx;
 	e.stats = stats;
 	e.started = clock_mono_ms();
-	batch_init(&e.b, (size_t)cfg->batch);
+	batch_init(&e.batches[0], (size_t)cfg->batch);
+	batch_init(&e.batches[1], (size_t)cfg->batch);
+	e.fill = &e.batches[0];
+	writer_start(&e);
 	if (!(e.rk = engine_consumer_new(&e))) {
 		rc = EX_USAGE;
 		goto engine_free;
@@ -713,7 +902,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	}
 	rc = engine_loop(&e);
 	if (rc == 0)
-		rc = flush_batch(&e);
+		rc = drain(&e);
 	if (rc == 0)
 		mirror_stored(&e, 0);
 
@@ -725,10 +914,16 @@ consumer_close:
 	for (p = 0; p < e.nparts; p++)
 		if (e.parts[p].held)
 			rd_kafka_message_destroy(e.parts[p].held);
-	batch_drop(&e);
+	writer_collect(&e, 1);
+	batch_drop(&e.batches[0]);
+	batch_drop(&e.batches[1]);
+	if (e.queue)
+		rd_kafka_queue_destroy(e.queue);
 	rd_kafka_destroy(e.rk);
 engine_free:
-	batch_release(&e.b);
+	writer_stop(&e);
+	batch_release(&e.batches[0]);
+	batch_release(&e.batches[1]);
 	free(e.parts);
 	return rc;
 }

@@ -1,10 +1,13 @@
-/* event.c: the chat event: msgpack encode/decode and validation.
+/* event.c: the chat event: msgpack and JSON encode/decode, and validation.
  *
  * An event on the wire is a msgpack map with string keys: user, email (optional),
- * activity, message (required for send-message) and ts. Unknown keys are skipped so that
- * newer producers can add fields. One set of rules, event_validate(), judges every event,
- * whether it was decoded, read from JSON or built by the producer, so that what the
- * producer accepts the consumers accept too.
+ * activity, message (required for send-message) and ts; or, as the original ping-pong
+ * wrote it, a JSON object with the same keys: a payload that starts with '{' is JSON.
+ * Unknown keys are skipped so that newer producers can add fields. Both decoders reduce
+ * the payload to the same field values, and one function, fields_to_event(), turns them
+ * into an event in one order of checks; one set of rules, event_validate(), then judges
+ * every event, whether it was decoded, read from a --from line or built by the producer,
+ * so that what the producer accepts the consumers accept too, with the same reasons.
  *
  * Decoding is zero-copy: msgpack-c's string objects point into the payload, and the
  * struct event keeps those pointers. The decoder's zone holds only the object tree; it is
@@ -14,9 +17,16 @@
  * the bytes first without building anything, and only a payload holding exactly one whole
  * object reaches msgpack_unpack: every element of a whole object takes a byte at least,
  * which bounds the tree by the payload size (24 bytes of objects per payload byte).
+ *
+ * JSON goes through jansson, which copies the strings into its document: the decoder
+ * keeps each JSON event's document until the struct event it was decoded into is
+ * decoded into again (see event.h), so that a batch of events stays valid as a batch of
+ * msgpack payloads does. The msgpack path never looks at that table: its cost is the
+ * one byte that tells the encodings apart.
  */
 #include "config.h"
 
+#include <endian.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -198,8 +208,17 @@ int event_validate(const struct event *ev, char *err, size_t errlen)
 	return 0;
 }
 
+/* The documents JSON events' strings point into, by the struct event each was decoded
+ * into: an open-addressed table, which holds one document per struct event, so that a
+ * batch's decoder keeps at most a batch of them. */
+struct event_json_hold {
+	const struct event *ev;
+	json_t *doc;
+};
+
 void event_decoder_init(struct event_decoder *d)
 {
+	memset(d, 0, sizeof(*d));
 	/* Out of memory: abort, as xmalloc does, so that callers need no check. */
 	if (!msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE))
 		abort();
@@ -207,17 +226,83 @@ void event_decoder_init(struct event_decoder *d)
 
 void event_decoder_release(struct event_decoder *d)
 {
-	msgpack_zone_destroy(&d->zone);
-}
-
-static uint64_t load_be(const unsigned char *p, size_t n)
-{
-	uint64_t v = 0;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	msgpack_zone_destroy(&d->zone);
+	for (i = 0; i < d->capheld; i++)
+		if (d->held[i].ev)
+			json_decref(d->held[i].doc);
+	free(d->held);
+	d->held = NULL;
+	d->nheld = d->capheld = 0;
+}
+
+/* A length or count of a msgpack header: n = 1, 2 or 4 bytes, big-endian; 0 for none. */
+static uint64_t load_be(const unsigned char *p, size_t n)
+{
+	uint16_t v16;
+	uint32_t v32;
+
+	switch (n) {
+	case 0:
+		return 0;
+	case 1:
+		return p[0];
+	case 2:
+		memcpy(&v16, p, 2);
+		return be16toh(v16);
+	default:
+		memcpy(&v32, p, 4);
+		return be32toh(v32);
+	}
+}
+
+/* What the msgpack header byte b says of what follows it: lenbytes of a big-endian
+ * length or count, then body bytes; for a container, that it is one, and the elements a
+ * fix header holds (*slots; a map's pairs count twice). Returns 0, or -1 for 0xc1, the
+ * one byte that is never valid. */
+static int header_of(unsigned char b, size_t *lenbytes, uint64_t *body, uint64_t *slots, bool *container)
+{
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+		return 0; /* fixint, nil, bool */
+	if (b <= 0x8f) {
+		*container = true;
+		*slots = 2 * (uint64_t)(b & 0x0f);
+		return 0;
+	}
+	if (b <= 0x9f) {
+		*container = true;
+		*slots = b & 0x0f;
+		return 0;
+	}
+	if (b <= 0xbf) {
+		*body = b & 0x1f;
+		return 0;
+	}
+	switch (b) {
+	case 0xc4: case 0xd9: *lenbytes = 1; break;	/* bin8, str8 */
+	case 0xc5: case 0xda: *lenbytes = 2; break;	/* bin16, str16 */
+	case 0xc6: case 0xdb: *lenbytes = 4; break;	/* bin32, str32 */
+	case 0xc7: *lenbytes = 1; *body = 1; break;	/* ext8 and its type */
+	case 0xc8: *lenbytes = 2; *body = 1; break;
+	case 0xc9: *lenbytes = 4; *body = 1; break;
+	case 0xca: *body = 4; break;			/* float32 */
+	case 0xcb: *body = 8; break;			/* float64 */
+	case 0xcc: case 0xd0: *body = 1; break;		/* (u)int8 */
+	case 0xcd: case 0xd1: *body = 2; break;
+	case 0xce: case 0xd2: *body = 4; break;
+	case 0xcf: case 0xd3: *body = 8; break;
+	case 0xd4: *body = 2; break;			/* fixext: type + data */
+	case 0xd5: *body = 3; break;
+	case 0xd6: *body = 5; break;
+	case 0xd7: *body = 9; break;
+	case 0xd8: *body = 17; break;
+	case 0xdc: case 0xde: *lenbytes = 2; *container = true; break;
+	case 0xdd: case 0xdf: *lenbytes = 4; *container = true; break;
+	default:
+		return -1;
+	}
+	return 0;
 }
 
 /* Walks the msgpack object in p[0..len) without building it, and fails unless the
@@ -246,40 +331,9 @@ static int scan_object(const unsigned char *p, size_t len, char *err, size_t err
 		if (depth > 0)
 			open[depth - 1]--;
 
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-			/* fixint, nil, bool */
-		} else if (b <= 0x8f) {
-			container = true;
-			slots = 2 * (uint64_t)(b & 0x0f);
-		} else if (b <= 0x9f) {
-			container = true;
-			slots = b & 0x0f;
-		} else if (b <= 0xbf) {
-			body = b & 0x1f;
-		} else {
-			switch (b) {
-			case 0xc4: case 0xd9: lenbytes = 1; break;	/* bin8, str8 */
-			case 0xc5: case 0xda: lenbytes = 2; break;	/* bin16, str16 */
-			case 0xc6: case 0xdb: lenbytes = 4; break;	/* bin32, str32 */
-			case 0xc7: lenbytes = 1; body = 1; break;	/* ext8 and its type */
-			case 0xc8: lenbytes = 2; body = 1; break;
-			case 0xc9: lenbytes = 4; body = 1; break;
-			case 0xca: body = 4; break;			/* float32 */
-			case 0xcb: body = 8; break;			/* float64 */
-			case 0xcc: case 0xd0: body = 1; break;	/* (u)int8 */
-			case 0xcd: case 0xd1: body = 2; break;
-			case 0xce: case 0xd2: body = 4; break;
-			case 0xcf: case 0xd3: body = 8; break;
-			case 0xd4: body = 2; break;			/* fixext: type + data */
-			case 0xd5: body = 3; break;
-			case 0xd6: body = 5; break;
-			case 0xd7: body = 9; break;
-			case 0xd8: body = 17; break;
-			case 0xdc: case 0xde: lenbytes = 2; container = true; break;
-			case 0xdd: case 0xdf: lenbytes = 4; container = true; break;
-			default:
-				return set_err(-1, err, errlen, "malformed msgpack");
-			}
+		if (header_of(b, &lenbytes, &body, &slots, &container) < 0)
+			return set_err(-1, err, errlen, "malformed msgpack");
+		if (lenbytes) {
 			if (len - off < lenbytes)
 				goto truncated;
 			if (container)
@@ -316,28 +370,89 @@ truncated:
 	return set_err(-1, err, errlen, "truncated msgpack");
 }
 
-/* Sets *s and *len from a string field, or fails naming the field. */
-static int get_string(const msgpack_object *o, enum event_field f, const char **s, size_t *len,
-		      char *err, size_t errlen)
+/* A field's value as a decoder found it, msgpack or JSON, before the rules judge it. */
+struct field_value {
+	enum { V_ABSENT, V_STR, V_INT, V_INT_TOO_BIG, V_OTHER } type;
+	const char *s;  /* V_STR: not NUL-terminated */
+	size_t len;
+	int64_t i;      /* V_INT */
+	uint64_t u;     /* V_INT_TOO_BIG: a msgpack uint above INT64_MAX */
+};
+
+/* Fills ev from the fields' values, in one order for both encodings, so that an event
+ * with several defects gets the same reason either way. The value rules are left to
+ * event_validate. */
+static int fields_to_event(const struct field_value v[FIELD_COUNT], struct event *ev, char *err, size_t errlen)
 {
-	if (o->type != MSGPACK_OBJECT_STR)
-		return set_err(-1, err, errlen, "field '%s' is not a string", field_names[f]);
-	/* NULL means absent, so an empty string must not rely on msgpack-c giving it a
-	 * pointer. */
-	*s = o->via.str.size ? o->via.str.ptr : "";
-	*len = o->via.str.size;
-	return 0;
+	static const int strings[] = { FIELD_USER, FIELD_EMAIL, FIELD_ACTIVITY, FIELD_MESSAGE };
+	size_t i;
+
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		int f = strings[i];
+		if (v[f].type == V_ABSENT && f != FIELD_EMAIL && f != FIELD_MESSAGE)
+			return set_err(-1, err, errlen, "missing field '%s'", field_names[f]);
+		if (v[f].type != V_ABSENT && v[f].type != V_STR)
+			return set_err(-1, err, errlen, "field '%s' is not a string", field_names[f]);
+		if (f == FIELD_ACTIVITY && activity_parse(v[f].s, v[f].len, &ev->activity) < 0) {
+			char q[160];
+			quote_bytes(q, sizeof(q), v[f].s, v[f].len);
+			return set_err(-1, err, errlen, "unknown activity '%s'", q);
+		}
+	}
+	ev->user = v[FIELD_USER].s;
+	ev->user_len = v[FIELD_USER].len;
+	ev->email = v[FIELD_EMAIL].type == V_STR ? v[FIELD_EMAIL].s : NULL;
+	ev->email_len = v[FIELD_EMAIL].len;
+	ev->message = v[FIELD_MESSAGE].type == V_STR ? v[FIELD_MESSAGE].s : NULL;
+	ev->message_len = v[FIELD_MESSAGE].len;
+	switch (v[FIELD_TS].type) {
+	case V_ABSENT:
+		return set_err(-1, err, errlen, "missing field 'ts'");
+	case V_INT:
+		ev->ts = v[FIELD_TS].i; /* event_validate names a sign */
+		return 0;
+	case V_INT_TOO_BIG:
+		return set_err(-1, err, errlen, "field 'ts' is out of range (%" PRIu64 ")", v[FIELD_TS].u);
+	default:
+		return set_err(-1, err, errlen, "field 'ts' is not an integer");
+	}
 }
 
-/* Fills ev from the decoded map; the value rules are left to event_validate. */
+/* A msgpack value as a field's value. */
+static void msgpack_value(const msgpack_object *o, struct field_value *v)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		v->type = V_STR;
+		/* NULL means absent, so an empty string must not rely on msgpack-c giving it
+		 * a pointer. */
+		v->s = o->via.str.size ? o->via.str.ptr : "";
+		v->len = o->via.str.size;
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		v->type = o->via.u64 > INT64_MAX ? V_INT_TOO_BIG : V_INT;
+		v->i = (int64_t)o->via.u64;
+		v->u = o->via.u64;
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		v->type = V_INT;
+		v->i = o->via.i64;
+		break;
+	default:
+		v->type = V_OTHER;
+		break;
+	}
+}
+
+/* Fills ev from the decoded map: its keys must be strings, a field may appear once, and
+ * unknown keys are skipped. */
 static int from_map(const msgpack_object_map *map, struct event *ev, char *err, size_t errlen)
 {
-	const msgpack_object *val[FIELD_COUNT] = { NULL };
-	const char *act = NULL;
-	size_t act_len = 0;
+	struct field_value v[FIELD_COUNT];
 	uint32_t i;
 	int f;
 
+	memset(v, 0, sizeof(v));
 	for (i = 0; i < map->size; i++) {
 		const msgpack_object *k = &map->ptr[i].key;
 
@@ -349,45 +464,197 @@ static int from_map(const msgpack_object_map *map, struct event *ev, char *err, 
 				break;
 		if (f == FIELD_COUNT)
 			continue;
-		if (val[f])
+		if (v[f].type != V_ABSENT)
 			return set_err(-1, err, errlen, "duplicate field '%s'", field_names[f]);
-		val[f] = &map->ptr[i].val;
+		msgpack_value(&map->ptr[i].val, &v[f]);
 	}
+	return fields_to_event(v, ev, err, errlen);
+}
 
-	if (!val[FIELD_USER])
-		return set_err(-1, err, errlen, "missing field 'user'");
-	if (get_string(val[FIELD_USER], FIELD_USER, &ev->user, &ev->user_len, err, errlen) < 0)
-		return -1;
-	if (val[FIELD_EMAIL] &&
-	    get_string(val[FIELD_EMAIL], FIELD_EMAIL, &ev->email, &ev->email_len, err, errlen) < 0)
-		return -1;
-	if (!val[FIELD_ACTIVITY])
-		return set_err(-1, err, errlen, "missing field 'activity'");
-	if (get_string(val[FIELD_ACTIVITY], FIELD_ACTIVITY, &act, &act_len, err, errlen) < 0)
-		return -1;
-	if (activity_parse(act, act_len, &ev->activity) < 0) {
-		char q[160];
-		quote_bytes(q, sizeof(q), act, act_len);
-		return set_err(-1, err, errlen, "unknown activity '%s'", q);
+/* A JSON member as a field's value. */
+static void json_value(json_t *j, struct field_value *v)
+{
+	if (!j) {
+		v->type = V_ABSENT;
+	} else if (json_is_string(j)) {
+		v->type = V_STR;
+		v->s = json_string_value(j);
+		v->len = json_string_length(j);
+	} else if (json_is_integer(j)) {
+		v->type = V_INT;
+		v->i = json_integer_value(j);
+	} else {
+		v->type = V_OTHER;
 	}
-	if (val[FIELD_MESSAGE] && get_string(val[FIELD_MESSAGE], FIELD_MESSAGE, &ev->message,
-					     &ev->message_len, err, errlen) < 0)
-		return -1;
-	if (!val[FIELD_TS])
-		return set_err(-1, err, errlen, "missing field 'ts'");
-	switch (val[FIELD_TS]->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		if (val[FIELD_TS]->via.u64 > INT64_MAX)
-			return set_err(-1, err, errlen, "field 'ts' is out of range (%" PRIu64 ")",
-				       val[FIELD_TS]->via.u64);
-		ev->ts = (int64_t)val[FIELD_TS]->via.u64;
-		break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		ev->ts = val[FIELD_TS]->via.i64; /* event_validate names the sign */
-		break;
-	default:
-		return set_err(-1, err, errlen, "field 'ts' is not an integer");
+}
+
+/* Fills ev from a JSON object; its strings point into obj. */
+static int from_object(json_t *obj, struct event *ev, char *err, size_t errlen)
+{
+	struct field_value v[FIELD_COUNT];
+	int f;
+
+	memset(v, 0, sizeof(v));
+	for (f = 0; f < FIELD_COUNT; f++)
+		json_value(json_object_get(obj, field_names[f]), &v[f]);
+	return fields_to_event(v, ev, err, errlen);
+}
+
+/* ---- JSON payloads ---------------------------------------------------------------- */
+
+/* The field a top-level key of a JSON object names, or FIELD_COUNT for an unknown key.
+ * The key is the raw text p[start..end) between its quotes; escaped, it holds escapes
+ * ("us\u0065r" is "user"), which jansson undoes. */
+static int key_field(const char *p, size_t start, size_t end, int escaped)
+{
+	const char *s = p + start;
+	size_t n = end - start;
+	json_t *k = NULL;
+	int f;
+
+	if (escaped) {
+		k = json_loadb(p + start - 1, n + 2, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		if (!json_is_string(k)) {
+			json_decref(k);
+			return FIELD_COUNT;
+		}
+		s = json_string_value(k);
+		n = json_string_length(k);
 	}
+	for (f = 0; f < FIELD_COUNT; f++)
+		if (strlen(field_names[f]) == n && memcmp(field_names[f], s, n) == 0)
+			break;
+	json_decref(k);
+	return f;
+}
+
+/* Which known field is the first to appear twice among the top-level keys of the JSON
+ * object in p[0..len), which jansson has parsed; -1 if none. jansson only says that some
+ * key was repeated, and a key repeated inside an unknown field's value, or an unknown key
+ * repeated, is no defect, as in msgpack. So the keys are walked here: strings and
+ * nesting only, the text being known to be well formed. Only a payload with a repeated
+ * key comes here. */
+static int json_duplicate_field(const char *p, size_t len)
+{
+	int seen[FIELD_COUNT] = { 0 }, depth = 0, escaped, f;
+	size_t i = 0, start, end;
+
+	while (i < len) {
+		char c = p[i++];
+
+		if (c == '{' || c == '[') {
+			depth++;
+			continue;
+		}
+		if (c == '}' || c == ']') {
+			depth--;
+			continue;
+		}
+		if (c != '"')
+			continue;
+		escaped = 0;
+		for (start = i; i < len && p[i] != '"'; i++) {
+			if (p[i] == '\\') {
+				escaped = 1;
+				i++; /* the escaped character, which may be a quote */
+			}
+		}
+		end = i++;
+		if (depth != 1)
+			continue;
+		while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+			i++;
+		if (i >= len || p[i] != ':')
+			continue; /* a value, not a key */
+		f = key_field(p, start, end, escaped);
+		if (f < FIELD_COUNT && seen[f]++)
+			return f;
+	}
+	return -1;
+}
+
+/* jansson's reason for refusing a JSON text, as the event's: "malformed JSON: '}'
+ * expected near end of file (at byte 84)". Its text may quote the payload: anything but
+ * printable ASCII is escaped, as in quote_bytes. */
+static int json_refused(const json_error_t *jerr, char *err, size_t errlen)
+{
+	char text[2 * JSON_ERROR_TEXT_LENGTH];
+	size_t i, o = 0;
+
+	for (i = 0; jerr->text[i] && o + 5 < sizeof(text); i++) {
+		unsigned char c = (unsigned char)jerr->text[i];
+		if (c >= 0x20 && c < 0x7f) {
+			text[o++] = (char)c;
+		} else {
+			text[o++] = '\\';
+			text[o++] = 'x';
+			hex_encode(&c, 1, text + o);
+			o += 2;
+		}
+	}
+	text[o] = '\0';
+	return set_err(-1, err, errlen, "malformed JSON: %s (at byte %d)", text, jerr->position);
+}
+
+static size_t hold_slot(const struct event_json_hold *held, size_t cap, const struct event *ev)
+{
+	size_t i = (size_t)(((uintptr_t)ev >> 3) * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+
+	while (held[i].ev && held[i].ev != ev)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Keeps doc for ev, releasing what ev held before. */
+static void hold_doc(struct event_decoder *d, const struct event *ev, json_t *doc)
+{
+	size_t i;
+
+	if (2 * (d->nheld + 1) > d->capheld) {
+		struct event_json_hold *old = d->held;
+		size_t oldcap = d->capheld;
+		d->capheld = oldcap ? 2 * oldcap : 16;
+		d->held = xcalloc(d->capheld, sizeof(*d->held));
+		for (i = 0; i < oldcap; i++)
+			if (old[i].ev)
+				d->held[hold_slot(d->held, d->capheld, old[i].ev)] = old[i];
+		free(old);
+	}
+	i = hold_slot(d->held, d->capheld, ev);
+	if (d->held[i].ev)
+		json_decref(d->held[i].doc);
+	else
+		d->nheld++;
+	d->held[i].ev = ev;
+	d->held[i].doc = doc;
+}
+
+/* Decodes a JSON event: the same fields, rules and reasons as msgpack's, the structure
+ * judged by jansson ("malformed JSON: ..."). \u0000 is allowed in the text, so that a
+ * message may hold a NUL as in msgpack, and a name with one gets the validator's reason. */
+static int decode_json(struct event_decoder *d, const void *buf, size_t len, struct event *ev, char *err,
+		       size_t errlen)
+{
+	struct event tmp = { 0 };
+	json_error_t jerr;
+	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	int f;
+
+	if (!doc && json_error_code(&jerr) == json_error_duplicate_key) {
+		/* Well formed otherwise? Then only a repeated field of the event is a defect. */
+		if ((doc = json_loadb(buf, len, JSON_ALLOW_NUL, &jerr)) && (f = json_duplicate_field(buf, len)) >= 0) {
+			json_decref(doc);
+			return set_err(-1, err, errlen, "duplicate field '%s'", field_names[f]);
+		}
+	}
+	if (!doc)
+		return json_refused(&jerr, err, errlen);
+	if (from_object(doc, &tmp, err, errlen) < 0 || event_validate(&tmp, err, errlen) < 0) {
+		json_decref(doc);
+		return -1;
+	}
+	hold_doc(d, ev, doc);
+	*ev = tmp;
 	return 0;
 }
 
@@ -403,6 +670,8 @@ int event_decode(struct event_decoder *d, const void *buf, size_t len, struct ev
 			       EVENT_MAX_SIZE);
 	if (len == 0)
 		return set_err(-1, err, errlen, "empty payload");
+	if (event_is_json(buf, len))
+		return decode_json(d, buf, len, ev, err, errlen);
 	msgpack_zone_clear(&d->zone);
 	if (scan_object(buf, len, err, errlen) < 0)
 		return -1;
@@ -489,51 +758,37 @@ void event_encode(struct event_encoder *e, const struct event *ev, const void **
 	*outlen = e->sbuf.size;
 }
 
-/* Sets *s and *len from an optional JSON string member; absent leaves them alone. */
-static int json_get_string(json_t *obj, enum event_field f, const char **s, size_t *len,
-			   char *err, size_t errlen)
+int event_encode_json(struct event_encoder *e, const struct event *ev, const void **out, size_t *outlen,
+		      char *err, size_t errlen)
 {
-	json_t *v = json_object_get(obj, field_names[f]);
+	json_t *obj = json_object();
+	size_t n;
 
-	if (!v)
-		return 0;
-	if (!json_is_string(v))
-		return set_err(-1, err, errlen, "field '%s' is not a string", field_names[f]);
-	*s = json_string_value(v);
-	*len = json_string_length(v);
+	/* Room for the largest payload and one byte more, so that one dump tells. */
+	if (e->sbuf.alloc < EVENT_MAX_SIZE + 1) {
+		e->sbuf.data = xrealloc(e->sbuf.data, EVENT_MAX_SIZE + 1);
+		e->sbuf.alloc = EVENT_MAX_SIZE + 1;
+	}
+	event_to_json(ev, obj);
+	n = json_dumpb(obj, e->sbuf.data, e->sbuf.alloc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (n == 0)
+		return set_err(-1, err, errlen, "json_dumpb: cannot encode the event");
+	if (n > EVENT_MAX_SIZE)
+		return set_err(-1, err, errlen, "event too large as JSON (%zu bytes, max %d)", n, EVENT_MAX_SIZE);
+	e->sbuf.size = n;
+	*out = e->sbuf.data;
+	*outlen = n;
 	return 0;
 }
 
 int event_from_json(json_t *obj, struct event *ev, char *err, size_t errlen)
 {
 	struct event tmp = { 0 };
-	const char *act = NULL;
-	size_t act_len = 0;
-	json_t *ts;
 
 	if (!json_is_object(obj))
 		return set_err(-1, err, errlen, "not a JSON object");
-	if (json_get_string(obj, FIELD_USER, &tmp.user, &tmp.user_len, err, errlen) < 0 ||
-	    json_get_string(obj, FIELD_EMAIL, &tmp.email, &tmp.email_len, err, errlen) < 0 ||
-	    json_get_string(obj, FIELD_ACTIVITY, &act, &act_len, err, errlen) < 0 ||
-	    json_get_string(obj, FIELD_MESSAGE, &tmp.message, &tmp.message_len, err, errlen) < 0)
-		return -1;
-	if (!tmp.user)
-		return set_err(-1, err, errlen, "missing field 'user'");
-	if (!act)
-		return set_err(-1, err, errlen, "missing field 'activity'");
-	if (activity_parse(act, act_len, &tmp.activity) < 0) {
-		char q[160];
-		quote_bytes(q, sizeof(q), act, act_len);
-		return set_err(-1, err, errlen, "unknown activity '%s'", q);
-	}
-	ts = json_object_get(obj, "ts");
-	if (!ts)
-		return set_err(-1, err, errlen, "missing field 'ts'");
-	if (!json_is_integer(ts))
-		return set_err(-1, err, errlen, "field 'ts' is not an integer");
-	tmp.ts = json_integer_value(ts);
-	if (event_validate(&tmp, err, errlen) < 0)
+	if (from_object(obj, &tmp, err, errlen) < 0 || event_validate(&tmp, err, errlen) < 0)
 		return -1;
 	*ev = tmp;
 	return 0;

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -50,6 +51,11 @@ struct store {
 	char *dir;
 	int read_only;
 	uint64_t lock_dev, lock_ino; /* lock.mdb as this process opened it */
+	/* Held shared by every txn of this process, exclusive by a change of the map size:
+	 * mdb_env_set_mapsize "may be called at later times if no transactions are active
+	 * in this process" (lmdb.h), and the engine commits in a thread of its own while
+	 * the main thread reads. */
+	pthread_rwlock_t map_lock;
 	int writer_fd;               /* lock.mdb, holding the writer lock; -1 for a reader */
 	char topic[256];
 	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox;
@@ -100,8 +106,8 @@ static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
  * assertions deep in a read. While a txn is open, a fault is taken for the store's: the
  * handler says so, naming the store, and exits 74. Outside a txn the signal keeps its
  * default action, so that a bug elsewhere still crashes as a bug. */
-static const char *volatile fault_dir;  /* the store of the open txn, or NULL */
-static const char *volatile fault_what; /* what was being done, or NULL */
+static _Thread_local const char *volatile fault_dir;  /* the store of this thread's txn, or NULL */
+static _Thread_local const char *volatile fault_what; /* what was being done, or NULL */
 
 static void fault_say(const char *what, const char *detail)
 {
@@ -569,6 +575,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	unsigned int flags = MDB_NOTLS;
+
+	pthread_rwlock_init(&s->map_lock, NULL);
 	struct stat st;
 	int rc, dirfd;
 
@@ -648,6 +656,7 @@ env_close:
 	if (s->writer_fd >= 0)
 		close(s->writer_fd); /* after LMDB's own descriptor: see writer_lock() */
 s_free:
+	pthread_rwlock_destroy(&s->map_lock);
 	free(s->dir);
 	free(s);
 	return -1;
@@ -660,6 +669,7 @@ void store_close(struct store *s)
 	mdb_env_close(s->env);
 	if (s->writer_fd >= 0)
 		close(s->writer_fd); /* after LMDB's own descriptor: see writer_lock() */
+	pthread_rwlock_destroy(&s->map_lock);
 	free(s->dir);
 	free(s);
 }
@@ -676,6 +686,18 @@ uint64_t store_map_size(const struct store *s)
 	return info.me_mapsize;
 }
 
+/* Sets the map size (0: adopt the one in the file) once no other txn of this process is
+ * open. The caller has none. */
+static int set_mapsize(struct store *s, uint64_t size)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&s->map_lock);
+	rc = mdb_env_set_mapsize(s->env, size);
+	pthread_rwlock_unlock(&s->map_lock);
+	return rc;
+}
+
 int store_grow(struct store *s, char *err, size_t errlen)
 {
 	uint64_t size = store_map_size(s) * 2;
@@ -684,7 +706,7 @@ int store_grow(struct store *s, char *err, size_t errlen)
 	/* The blocks first: if the disk is full, the map stays as it was. */
 	if (reserve(s, size, err, errlen) != 0)
 		return -1;
-	if ((rc = mdb_env_set_mapsize(s->env, size)) != 0)
+	if ((rc = set_mapsize(s, size)) != 0)
 		return mdb_fail(rc, "mdb_env_set_mapsize", err, errlen);
 	return 0;
 }
@@ -711,15 +733,20 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out, char *er
 	/* A stat per write txn, once per batch: cheap next to the commit. */
 	if (write && lock_intact(s, err, errlen) != 0)
 		return -1;
+	pthread_rwlock_rdlock(&s->map_lock);
 	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
 	if (rc == MDB_MAP_RESIZED) {
 		/* Another process sharing this store grew the map (and reserved its blocks):
 		 * adopt its size. */
-		mdb_env_set_mapsize(s->env, 0);
+		pthread_rwlock_unlock(&s->map_lock);
+		set_mapsize(s, 0);
+		pthread_rwlock_rdlock(&s->map_lock);
 		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
 	}
-	if (rc != 0)
+	if (rc != 0) {
+		pthread_rwlock_unlock(&s->map_lock);
 		return mdb_fail(rc, "mdb_txn_begin", err, errlen);
+	}
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->s = s;
 	(*out)->txn = txn;
@@ -743,6 +770,7 @@ int store_txn_commit(struct store_txn *t, char *err, size_t errlen)
 
 	close_cursors(t);
 	rc = mdb_txn_commit(t->txn);
+	pthread_rwlock_unlock(&t->s->map_lock);
 	fault_dir = NULL;
 	free(t);
 	if (rc != 0)
@@ -756,6 +784,7 @@ void store_txn_abort(struct store_txn *t)
 		return;
 	close_cursors(t);
 	mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&t->s->map_lock);
 	fault_dir = NULL;
 	free(t);
 }

@@ -150,33 +150,6 @@ int parse_duration_ms(const char *s, int64_t *ms)
 	return 0;
 }
 
-int parse_size(const char *s, uint64_t *bytes)
-{
-	static const struct { const char *unit; uint64_t mult; } units[] = {
-		{ "", 1 }, { "B", 1 }, { "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 },
-		{ "GiB", 1ULL << 30 }, { "TiB", 1ULL << 40 },
-	};
-	char *end;
-	unsigned long long v;
-	size_t i;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].unit)) {
-			if (v > UINT64_MAX / units[i].mult)
-				return -1;
-			*bytes = v * units[i].mult;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 const char *format_duration(int64_t ms, char *buf, size_t len)
 {
 	if (ms < 1000)
@@ -447,48 +420,65 @@ static int file_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The directory of the running binary's build-tree data/, or "" when not in a build tree. */
-static void exe_data_dir(char *buf, size_t len)
+/* The directory of the running binary (/proc/self/exe, links resolved) into buf, or ""
+ * if it cannot be told. */
+static void exe_dir(char *buf, size_t len)
 {
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
 	char *slash;
 
-	buf[0] = '\0';
-	if (n <= 0)
+	if (n <= 0 || (size_t)n >= len - 1) {
+		buf[0] = '\0';
 		return;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	snprintf(buf, len, "%s/../data", exe);
+	}
+	buf[n] = '\0';
+	if ((slash = strrchr(buf, '/')))
+		*(slash == buf ? slash + 1 : slash) = '\0';
+	else
+		buf[0] = '\0';
 }
 
-char *data_path(const char *name)
+/* path = dir/name when that is a file; frees nothing, allocates path. */
+static char *file_in(const char *dir, const char *sub, const char *name)
 {
-	const char *dirs[4];
-	char exedir[4200];
-	const char *env = getenv("PINGPONG_DATADIR");
-	size_t i, n = 0;
+	size_t len = strlen(dir) + strlen(sub) + strlen(name) + 3;
+	char *path = xmalloc(len);
 
-	/* Explicit choice first, then the tree the binary sits in (src/pingpong), then the
-	 * installed copy, then the source tree it was configured from (VPATH builds). */
-	if (env && *env)
-		dirs[n++] = env;
-	exe_data_dir(exedir, sizeof(exedir));
-	if (*exedir)
-		dirs[n++] = exedir;
-	dirs[n++] = PP_PKGDATADIR;
-	dirs[n++] = PP_SRCDATADIR;
-	for (i = 0; i < n; i++) {
-		size_t len = strlen(dirs[i]) + strlen(name) + 2;
-		char *path = xmalloc(len);
-		snprintf(path, len, "%s/%s", dirs[i], name);
-		if (file_exists(path))
+	snprintf(path, len, "%s/%s%s%s", dir, sub, *sub ? "/" : "", name);
+	if (file_exists(path))
+		return path;
+	free(path);
+	return NULL;
+}
+
+char *data_path(const char *name, char *err, size_t errlen)
+{
+	const char *env = getenv("PINGPONG_DATADIR");
+	char dir[4096], tree[4200];
+	char *path;
+
+	/* An explicit choice, and nothing else: a wrong one must not be papered over. */
+	if (env && *env) {
+		if ((path = file_in(env, "", name)))
 			return path;
-		free(path);
+		set_err(-1, err, errlen, "no data file '%s' in '%s' ($PINGPONG_DATADIR)", name, env);
+		return NULL;
 	}
+	exe_dir(dir, sizeof(dir));
+	if (!*dir) {
+		set_err(-1, err, errlen, "cannot find the data file '%s': the binary's own directory is unknown "
+			"(no /proc?); set PINGPONG_DATADIR", name);
+		return NULL;
+	}
+	/* Installed: $(pkgdatadir), relative to $(bindir) (configure.ac). */
+	if ((path = file_in(dir, PP_DATADIR_FROM_BINDIR, name)))
+		return path;
+	/* A build tree: src/pingpong beside the configured tree's data/. */
+	snprintf(tree, sizeof(tree), "%s/../config.status", dir);
+	if (file_exists(tree) && (path = file_in(dir, "../data", name)))
+		return path;
+	set_err(-1, err, errlen, "cannot find the data file '%s' in '%s/%s', where it is installed; set "
+		"PINGPONG_DATADIR to the directory that holds it", name, dir, PP_DATADIR_FROM_BINDIR);
 	return NULL;
 }
 

@@ -20,9 +20,6 @@ char *xstrndup(const char *s, size_t n);
  * (rounded to the nearest), or -1 on a malformed or overflowing value. */
 int parse_duration_ms(const char *s, int64_t *ms);
 
-/* Parses a size with an optional unit: "4096", "64KiB", "64MiB", "1GiB". Returns 0 or -1. */
-int parse_size(const char *s, uint64_t *bytes);
-
 /* Parses a whole decimal number in [min, max]. Returns 0 or -1. */
 int parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
@@ -69,9 +66,13 @@ int utf8_valid(const char *s, size_t len);
  * write error. */
 int fput_escaped(const char *s, size_t len, FILE *out);
 
-/* Finds a data file shipped in data/: $PINGPONG_DATADIR, then the build tree, then the
- * installed $(pkgdatadir). Returns a path the caller frees, or NULL. */
-char *data_path(const char *name);
+/* Finds a data file of pingpong's (users.txt, messages.txt): in $PINGPONG_DATADIR if it
+ * is set, and only there; else in the installed $(pkgdatadir), found relative to the
+ * running binary, so in its own prefix; else, for a binary in a build tree
+ * (src/pingpong beside config.status), in that tree's data/. No path of the machine
+ * that built it is compiled in. Returns a path the caller frees, or NULL with the
+ * reason, which names where it looked. */
+char *data_path(const char *name, char *err, size_t errlen);
 
 /* The command line of process pid ("pingpong active --store st"): its arguments joined
  * by spaces, cut to fit len (which must be > 0); "" when it cannot be read (no such

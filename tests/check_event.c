@@ -1,4 +1,4 @@
-/* check_event.c: the Check suite for event.c: wire format, validation and JSON.
+/* check_event.c: the Check suite for event.c: wire formats, validation and JSON.
  *
  * Bad inputs are built with msgpack-c's own packer (or as raw bytes where no packer
  * would write them), never with event_encode, so that an encoder bug cannot hide a
@@ -1130,6 +1130,226 @@ START_TEST(test_json_rejects_built)
 }
 END_TEST
 
+/* ---- JSON payloads: the original ping-pong's encoding, decided by the first byte ---- */
+
+/* Encodes ev as JSON, decodes the payload and checks that the same event comes back. */
+static void json_payload_round_trip(const struct event *ev)
+{
+	struct event_encoder enc;
+	struct event_decoder dec;
+	struct event out;
+	const void *buf;
+	size_t len;
+	char err[256] = "";
+
+	event_encoder_init(&enc);
+	event_decoder_init(&dec);
+	ck_assert_msg(event_encode_json(&enc, ev, &buf, &len, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(event_is_json(buf, len));
+	ck_assert_msg(event_decode(&dec, buf, len, &out, err, sizeof(err)) == 0, "decode: %s", err);
+	assert_event_eq(ev, &out);
+	event_decoder_release(&dec);
+	event_encoder_release(&enc);
+}
+
+START_TEST(test_json_payload_round_trip)
+{
+	struct event ev = sample_event(), bare = { .user = "bob", .user_len = 3, .activity = EVENT_HEART_BEAT,
+						   .ts = 1 };
+	char *longest = repeat('e', EVENT_USER_MAX);
+
+	json_payload_round_trip(&ev);
+	json_payload_round_trip(&bare);
+	ev.user = "Zo\xc3\xab \"quoted\" back\\slash\ttab \xf0\x9f\x99\x82";
+	ev.user_len = strlen(ev.user);
+	ev.message = "a\0b\n\x01";
+	ev.message_len = 5;
+	json_payload_round_trip(&ev);
+	ev.email = longest;
+	ev.email_len = EVENT_USER_MAX;
+	ev.ts = INT64_MAX;
+	json_payload_round_trip(&ev);
+	free(longest);
+}
+END_TEST
+
+/* JSON's escapes make a text longer than msgpack's bytes: the encoder refuses what the
+ * decoder would. */
+START_TEST(test_json_encode_too_large)
+{
+	struct event_encoder enc;
+	struct event ev = sample_event();
+	char *ctl = repeat('\x01', 20000);
+	const void *buf;
+	size_t len;
+	char err[256] = "";
+
+	event_encoder_init(&enc);
+	ev.message = ctl;
+	ev.message_len = 20000;
+	ck_assert_int_eq(event_validate(&ev, err, sizeof(err)), 0);
+	ck_assert_int_eq(event_encode_json(&enc, &ev, &buf, &len, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "event too large as JSON ("), "%s", err);
+	ev.message_len = 100;
+	ck_assert_msg(event_encode_json(&enc, &ev, &buf, &len, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_lt(len, 1000);
+	event_encoder_release(&enc);
+	free(ctl);
+}
+END_TEST
+
+/* JSON payloads and the decoder's exact reasons: the same as msgpack's for the fields,
+ * jansson's for the text. NULL: accepted. */
+static const struct json_payload {
+	const char *text;
+	const char *reason;
+} json_payloads[] = {
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1}", NULL },
+	/* One byte decides: this is msgpack, a fixint 32 and trailing bytes. */
+	{ " {\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1}", "trailing bytes after event (43 bytes)" },
+	{ "{}", "missing field 'user'" },
+	{ "{\"activity\":\"heart-beat\",\"ts\":1}", "missing field 'user'" },
+	{ "{\"user\":\"a\",\"ts\":1}", "missing field 'activity'" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\"}", "missing field 'ts'" },
+	{ "{\"user\":\"a\",\"activity\":\"send-message\",\"ts\":1}",
+	  "missing field 'message' (required for send-message)" },
+	{ "{\"user\":7,\"activity\":\"heart-beat\",\"ts\":1}", "field 'user' is not a string" },
+	{ "{\"user\":\"a\",\"email\":null,\"activity\":\"heart-beat\",\"ts\":1}", "field 'email' is not a string" },
+	{ "{\"user\":\"a\",\"activity\":true,\"ts\":1}", "field 'activity' is not a string" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"message\":[],\"ts\":1}", "field 'message' is not a string" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1.0}", "field 'ts' is not an integer" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":\"1\"}", "field 'ts' is not an integer" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":0}", "field 'ts' must be positive (got 0)" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":-5}", "field 'ts' must be positive (got -5)" },
+	{ "{\"user\":\"\",\"activity\":\"heart-beat\",\"ts\":1}", "field 'user' is empty" },
+	{ "{\"user\":\"a\",\"activity\":\"Heart-Beat\",\"ts\":1}", "unknown activity 'Heart-Beat'" },
+	{ "{\"user\":\"a\",\"activity\":\"it's\",\"ts\":1}", "unknown activity 'it\\x27s'" },
+	/* Missing comes before wrong, in the order of the fields, as in msgpack. */
+	{ "{\"email\":1,\"activity\":2}", "missing field 'user'" },
+	{ "{\"user\":\"a\",\"email\":1,\"message\":2}", "field 'email' is not a string" },
+	/* \u0000: a message may hold it, a name or an email may not. */
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"message\":\"x\\u0000y\",\"ts\":1}", NULL },
+	{ "{\"user\":\"a\\u0000b\",\"activity\":\"heart-beat\",\"ts\":1}", "field 'user' contains a NUL byte" },
+	{ "{\"user\":\"a\",\"email\":\"\\u0000@x\",\"activity\":\"heart-beat\",\"ts\":1}",
+	  "field 'email' contains a NUL byte" },
+	/* A field twice is a defect, however its key is written; another key twice, or a
+	 * key twice inside an unknown field's value, is not. */
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"user\":\"b\"}", "duplicate field 'user'" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"t\\u0073\":2}", "duplicate field 'ts'" },
+	{ "{\"x\":1,\"x\":2,\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"email\":\"e\",\"email\":\"f\"}",
+	  "duplicate field 'email'" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"x\":1,\"x\":2}", NULL },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"x\":{\"user\":1,\"user\":2}}", NULL },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1,\"x\":\"\\\"user\\\":1\",\"x\":\"\\\\\"}", NULL },
+	/* The text first: a repeated field in a text that is malformed anyway. */
+	{ "{\"user\":\"a\",\"user\":\"b\",\"activity\":\"heart-beat\",\"ts\":1",
+	  "malformed JSON: '}' expected near end of file (at byte 53)" },
+	{ "{", "malformed JSON: string or '}' expected near end of file (at byte 1)" },
+	{ "{\"user\":\"a\"", "malformed JSON: '}' expected near end of file (at byte 11)" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1}x",
+	  "malformed JSON: end of file expected near 'x' (at byte 44)" },
+	{ "{\"user\":\"\xff\",\"activity\":\"heart-beat\",\"ts\":1}",
+	  "malformed JSON: unable to decode byte 0xff near '\"' (at byte 9)" },
+	{ "{\"user\":\"\\ud800\",\"activity\":\"heart-beat\",\"ts\":1}",
+	  "malformed JSON: invalid Unicode '\\uD800' near '\"\\ud800\"' (at byte 16)" },
+	{ "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":9223372036854775808}",
+	  "malformed JSON: too big integer near '9223372036854775808' (at byte 60)" },
+	{ "{\"a\\u0000\":1}", "malformed JSON: NUL byte in object key not supported near '\"a\\u0000\"' (at byte 10)" },
+	{ "{'user':'a'}", "malformed JSON: string or '}' expected near ''' (at byte 2)" },
+};
+
+#define NJSONPAYLOADS ((int)(sizeof(json_payloads) / sizeof(json_payloads[0])))
+
+START_TEST(test_json_payloads)
+{
+	const struct json_payload *jp = &json_payloads[_i];
+	struct event_decoder dec;
+	struct event ev;
+	char err[256] = "";
+	int rc;
+
+	event_decoder_init(&dec);
+	rc = event_decode(&dec, jp->text, strlen(jp->text), &ev, err, sizeof(err));
+	if (!jp->reason)
+		ck_assert_msg(rc == 0 && ev.user_len == 1 && ev.user[0] == 'a' && ev.ts == 1, "%s: %s", jp->text,
+			      err);
+	else
+		ck_assert_msg(rc == -1 && !strcmp(err, jp->reason), "%s: rc %d, '%s', not '%s'", jp->text, rc, err,
+			      jp->reason);
+	event_decoder_release(&dec);
+}
+END_TEST
+
+/* The size limit holds for JSON too, and comes first. */
+START_TEST(test_json_payload_too_large)
+{
+	struct event_decoder dec;
+	char *text = repeat(' ', EVENT_MAX_SIZE + 10);
+	struct event ev;
+	char err[256] = "";
+
+	memcpy(text, "{\"user\":\"a\",\"activity\":\"heart-beat\",\"ts\":1}", 43);
+	event_decoder_init(&dec);
+	ck_assert_int_eq(event_decode(&dec, text, EVENT_MAX_SIZE + 1, &ev, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "payload too large (65537 bytes, max 65536)");
+	/* Whitespace is JSON's: at the limit, the same text is an event. */
+	ck_assert_msg(event_decode(&dec, text, EVENT_MAX_SIZE, &ev, err, sizeof(err)) == 0, "%s", err);
+	event_decoder_release(&dec);
+	free(text);
+}
+END_TEST
+
+/* A JSON event's strings live as long as its struct event is not decoded into again, so
+ * that a batch of events, each in a slot of its own, stays whole; msgpack and JSON
+ * decodes in between change nothing. Under valgrind or ASan a use after free shows. */
+START_TEST(test_json_decoder_lifetime)
+{
+	static const char *const texts[] = {
+		"{\"user\":\"first\",\"activity\":\"heart-beat\",\"ts\":11}",
+		"{\"user\":\"second\",\"email\":\"s@x\",\"activity\":\"send-message\",\"message\":\"m2\",\"ts\":12}",
+		"{\"user\":\"third\",\"activity\":\"heart-beat\",\"ts\":13}",
+	};
+	struct event_decoder dec;
+	struct event_encoder enc;
+	struct event slots[64], mp, copy;
+	const void *buf;
+	size_t len, i;
+	char err[256] = "", text[96];
+
+	event_decoder_init(&dec);
+	event_encoder_init(&enc);
+	for (i = 0; i < 64; i++)
+		ck_assert_msg(event_decode(&dec, texts[i % 3], strlen(texts[i % 3]), &slots[i], err, sizeof(err)) == 0,
+			      "%s", err);
+	copy = slots[1];
+	mp = sample_event();
+	event_encode(&enc, &mp, &buf, &len);
+	ck_assert_int_eq(event_decode(&dec, buf, len, &mp, err, sizeof(err)), 0);
+	/* A failed decode into a slot leaves what it held alone. */
+	ck_assert_int_eq(event_decode(&dec, "{", 1, &slots[2], err, sizeof(err)), -1);
+	for (i = 0; i < 64; i++) {
+		const char *want = i % 3 == 0 ? "first" : i % 3 == 1 ? "second" : "third";
+		ck_assert_uint_eq(slots[i].user_len, strlen(want));
+		ck_assert_mem_eq(slots[i].user, want, strlen(want));
+		ck_assert_int_eq(slots[i].ts, 11 + (int64_t)(i % 3));
+	}
+	ck_assert_mem_eq(copy.email, "s@x", 3);
+	ck_assert_mem_eq(copy.message, "m2", 2);
+	/* Decoded into again, a slot holds the new event; the others keep theirs. */
+	for (i = 0; i < 64; i += 2) {
+		snprintf(text, sizeof(text), "{\"user\":\"n%zu\",\"activity\":\"heart-beat\",\"ts\":7}", i);
+		ck_assert_int_eq(event_decode(&dec, text, strlen(text), &slots[i], err, sizeof(err)), 0);
+	}
+	for (i = 1; i < 64; i += 2) {
+		const char *want = i % 3 == 0 ? "first" : i % 3 == 1 ? "second" : "third";
+		ck_assert_mem_eq(slots[i].user, want, strlen(want));
+	}
+	ck_assert_mem_eq(slots[10].user, "n10", 3);
+	event_encoder_release(&enc);
+	event_decoder_release(&dec);
+}
+END_TEST
+
 /* event_to_json on a reused object drops the previous event's optional fields. */
 START_TEST(test_to_json_reused_object)
 {
@@ -1176,6 +1396,11 @@ static Suite *event_suite(void)
 	tcase_add_loop_test(tc, test_json_rejects, 0, NJSONBAD);
 	tcase_add_test(tc, test_json_rejects_built);
 	tcase_add_test(tc, test_to_json_reused_object);
+	tcase_add_test(tc, test_json_payload_round_trip);
+	tcase_add_test(tc, test_json_encode_too_large);
+	tcase_add_loop_test(tc, test_json_payloads, 0, NJSONPAYLOADS);
+	tcase_add_test(tc, test_json_payload_too_large);
+	tcase_add_test(tc, test_json_decoder_lifetime);
 	/* valgrind runs the 10,000 decodes far slower than Check's 4 s default. */
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

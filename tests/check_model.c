@@ -26,7 +26,14 @@
  * The generator writes msgpack itself (msgpack-c's packer plus raw headers), so that key
  * order, unknown keys, string and integer header widths and map header forms vary, and it
  * builds every rejection reason the decoder has on purpose: the model knows the reason it
- * expects without decoding anything (the strings are restated from event.c). Three of
+ * expects without decoding anything (the strings are restated from event.c). A share of
+ * the payloads, from none to all per stream, is JSON instead, as the original ping-pong
+ * wrote it, written here by hand: members in any order, unknown keys of every JSON type,
+ * repeated unknown keys, whitespace, every escape (\u0000 in a NUL kind), a repeated
+ * field's key escaped too. A JSON payload of a kind only msgpack can have is never
+ * drawn; where the JSON text itself is wrong (cut short, trailing bytes, an integer too
+ * big, bytes that are not UTF-8) the model restates jansson's reason and the byte it
+ * gives. Three of
  * event_validate's reasons cannot come out of a decoded payload and are left to
  * check_event: "unknown activity (N)" (the decoder only yields known activities), and
  * both "event too large" (a payload is never smaller than the canonical encoding that
@@ -46,6 +53,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -127,6 +135,7 @@ struct stats {
 	uint64_t no_email, empty_email, email_len_change, name_255_multibyte, name_1,
 		 dup_payload, exact_size, nest_edge, unknown_keys;
 	uint64_t rec_same_size, rec_resized, index_not_last;
+	uint64_t json_payloads, json_escapes, json_bad[NBAD];
 	int failed;
 };
 
@@ -241,12 +250,29 @@ struct model {
 	struct muser **users;  /* sorted by key, as LMDB sorts them */
 	size_t nusers, capusers;
 	int64_t next[MAX_PARTS]; /* -1: none stored */
+	uint64_t fp[MAX_PARTS];  /* the fingerprint of the message before next; 0: unknown */
 	int64_t floor;           /* INT64_MIN: none stored */
 	struct mreject *rej;     /* sorted by (partition, offset) */
 	size_t nrej, caprej;
 	struct mgap *gaps;
 	size_t ngaps, capgaps;
 };
+
+/* A message's fingerprint as pingpong-store(1) describes it, written again here: 64-bit
+ * FNV-1a over the key's length (8 bytes, host order), the key (none here) and the
+ * payload; 0 becomes 1. */
+static uint64_t model_fingerprint(const void *payload, size_t len)
+{
+	const unsigned char *b = payload;
+	uint64_t h = 0xcbf29ce484222325ULL, zero = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(zero); i++)
+		h = (h ^ ((const unsigned char *)&zero)[i]) * 0x100000001b3ULL;
+	for (i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h ? h : 1;
+}
 
 /* What a crash child and its parent share. */
 struct child_report {
@@ -267,7 +293,7 @@ struct stream {
 	int nparts, npool, nops, retain_users;
 	int64_t retain, skew, base;
 	uint64_t map_size;
-	unsigned bad_pct, dup_pct, zombie_pct, crash_pct, gap_pct, fail_pct;
+	unsigned bad_pct, dup_pct, zombie_pct, crash_pct, gap_pct, fail_pct, json_pct;
 	/* the generator */
 	struct pname *pool;
 	struct plog logs[MAX_PARTS];
@@ -471,14 +497,20 @@ static void raw(struct stream *st, const void *p, size_t n)
 	msgpack_sbuffer_write(&st->sb, p, n);
 }
 
+/* tag, then v in nbytes = 1, 2 or 4 bytes, big-endian. */
 static void raw_be(struct stream *st, unsigned char tag, uint64_t v, int nbytes)
 {
-	unsigned char b[9];
-	int i;
+	unsigned char b[5];
+	uint16_t v16 = htobe16((uint16_t)v);
+	uint32_t v32 = htobe32((uint32_t)v);
 
 	b[0] = tag;
-	for (i = 0; i < nbytes; i++)
-		b[1 + i] = (unsigned char)(v >> (8 * (nbytes - 1 - i)));
+	if (nbytes == 1)
+		b[1] = (unsigned char)v;
+	else if (nbytes == 2)
+		memcpy(b + 1, &v16, 2);
+	else
+		memcpy(b + 1, &v32, 4);
 	raw(st, b, 1 + (size_t)nbytes);
 }
 
@@ -690,6 +722,10 @@ struct spec {
 	int dup;               /* a field written twice, or -1 */
 	int nonstr_key, c1, deep, nextra;
 	size_t pad_to;         /* pad the payload to exactly this size, or 0 */
+	int jbad;              /* JSON: the field whose string starts with bytes that are not
+				* UTF-8 (jbad_seq), or -1 */
+	const unsigned char *jbad_seq;
+	size_t jbad_len;
 };
 
 /* Unknown keys the decoder must skip: near misses of the field names among them. */
@@ -794,6 +830,252 @@ static void build(struct stream *st, const struct spec *sp)
 		raw(st, pad, body);
 		ck_assert_uint_eq(st->sb.size, sp->pad_to);
 	}
+}
+
+/* ---- JSON, written by hand (RFC 8259), as the original ping-pong's producers wrote it -- */
+
+/* The code point of the UTF-8 character at s (valid: from rand_utf8, or a NUL a bad kind
+ * put there), and its width in *w. */
+static uint32_t get_cp(const unsigned char *s, size_t *w)
+{
+	if (s[0] < 0x80) {
+		*w = 1;
+		return s[0];
+	}
+	if (s[0] < 0xe0) {
+		*w = 2;
+		return (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	}
+	if (s[0] < 0xf0) {
+		*w = 3;
+		return (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	}
+	*w = 4;
+	return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 | (uint32_t)(s[2] & 0x3f) << 6 |
+	       (s[3] & 0x3f);
+}
+
+static void jraw(struct stream *st, const char *s)
+{
+	raw(st, s, strlen(s));
+}
+
+/* Whitespace between two tokens, now and then. */
+static void jws(struct stream *st)
+{
+	static const char *const ws[] = { " ", "\n", "\t ", "\r\n  " };
+
+	if (chance(&st->r, 15))
+		jraw(st, ws[rnd(&st->r, 4)]);
+}
+
+/* s[0..len) (valid UTF-8) as a JSON string: quotes, backslashes and control characters
+ * escaped (\n or \u000a), any other character now and then as \uXXXX (a surrogate pair
+ * beyond U+FFFF), every way a decoder must take. */
+static void jstr(struct stream *st, const void *str, size_t len)
+{
+	const unsigned char *s = str;
+	char esc[16];
+	size_t i = 0, w;
+
+	raw(st, "\"", 1);
+	while (i < len) {
+		uint32_t cp = get_cp(s + i, &w);
+		const char *two = cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : cp == '\r' ? "\\r" : cp == '\b' ? "\\b" :
+				  cp == '\f' ? "\\f" : cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : NULL;
+
+		if (two && (cp == '"' || cp == '\\' || chance(&st->r, 50))) {
+			jraw(st, two);
+		} else if (cp < 0x20 || chance(&st->r, 5)) {
+			if (cp > 0xffff)
+				snprintf(esc, sizeof(esc), "\\u%04x\\u%04X", (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+					 (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+			else
+				snprintf(esc, sizeof(esc), chance(&st->r, 50) ? "\\u%04x" : "\\u%04X", (unsigned)cp);
+			jraw(st, esc);
+			stats->json_escapes++;
+		} else {
+			raw(st, s + i, w);
+		}
+		i += w;
+	}
+	raw(st, "\"", 1);
+}
+
+/* Any JSON value, as an unknown field may hold one, nested at most depth more levels. */
+static void jany(struct stream *st, int depth)
+{
+	static const char *const atoms[] = {
+		"null", "true", "false", "0", "-1", "1.5", "-0.0", "1e3", "2.5E-7", "9223372036854775807",
+		"-9223372036854775808", "1700000000000.0", "\"ts\"", "\"\"", "[]", "{}",
+	};
+	unsigned char text[24];
+	char num[32];
+	size_t i, n;
+
+	switch (rnd(&st->r, depth > 0 ? 5 : 3)) {
+	case 0:
+		jraw(st, atoms[rnd(&st->r, sizeof(atoms) / sizeof(atoms[0]))]);
+		break;
+	case 1:
+		n = rnd(&st->r, sizeof(text));
+		rand_utf8(&st->r, text, n, 30, 0);
+		jstr(st, text, n);
+		break;
+	case 2:
+		snprintf(num, sizeof(num), "%" PRId64, (int64_t)rng_u64(&st->r));
+		jraw(st, num);
+		break;
+	case 3:
+		n = rnd(&st->r, 4);
+		raw(st, "[", 1);
+		for (i = 0; i < n; i++) {
+			if (i)
+				raw(st, ",", 1);
+			jws(st);
+			jany(st, depth - 1);
+		}
+		raw(st, "]", 1);
+		break;
+	default:
+		/* Keys that repeat, and the event's own: no defect inside an unknown field. */
+		n = rnd(&st->r, 4);
+		raw(st, "{", 1);
+		for (i = 0; i < n; i++) {
+			const char *k = fname[rnd(&st->r, 2)];
+			if (i)
+				raw(st, ",", 1);
+			jstr(st, k, strlen(k));
+			raw(st, ":", 1);
+			jany(st, depth - 1);
+		}
+		raw(st, "}", 1);
+		break;
+	}
+}
+
+/* A value that is not a string, or (ts) not an integer. */
+static void jnon(struct stream *st, int ts)
+{
+	static const char *const nonstr[] = { "null", "true", "false", "7", "-3", "2.0", "[]", "[\"user\"]", "{}",
+					      "{\"a\":1}" };
+	static const char *const nonint[] = { "1.5", "1700000000000.0", "1e3", "-2E2", "\"1700000000000\"",
+					      "null", "true", "false", "[1700000000000]", "{}" };
+
+	if (ts)
+		jraw(st, nonint[rnd(&st->r, sizeof(nonint) / sizeof(nonint[0]))]);
+	else
+		jraw(st, nonstr[rnd(&st->r, sizeof(nonstr) / sizeof(nonstr[0]))]);
+}
+
+/* A field's key; the second of a repeated field now and then with an escape, as
+ * "\u0075ser": the same key to a decoder. */
+static void jkey(struct stream *st, int f, int again)
+{
+	char key[16];
+
+	if (again && chance(&st->r, 50)) {
+		snprintf(key, sizeof(key), "\"\\u%04x%s\"", (unsigned)fname[f][0], fname[f] + 1);
+		jraw(st, key);
+	} else {
+		jstr(st, fname[f], strlen(fname[f]));
+	}
+}
+
+/* Where build_json() put what a JSON reason points at. */
+struct json_marks {
+	size_t ts_end;  /* the end of the ts value */
+	size_t bad_at;  /* the invalid UTF-8 of sp->jbad */
+};
+
+/* Writes the payload of sp as a JSON object into st->sb (emptied first): the same members
+ * as build() writes, in a random order, with whitespace now and then. A field jbad's
+ * string starts with the bytes jbad_seq, which are not UTF-8. */
+static void build_json(struct stream *st, const struct spec *sp, struct json_marks *mk)
+{
+	int order[NF + 16], seen[NF] = { 0 }, n = 0, i, k;
+
+	st->sb.size = 0;
+	for (i = 0; i < NF; i++)
+		if (sp->type[i] != VT_ABSENT)
+			order[n++] = i;
+	if (sp->dup >= 0)
+		order[n++] = sp->dup;
+	for (i = 0; i < sp->nextra; i++)
+		order[n++] = 100 + i;
+	if (sp->deep)
+		order[n++] = 202;
+	for (i = n - 1; i > 0; i--) {
+		int j = (int)rnd(&st->r, (uint64_t)i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	raw(st, "{", 1);
+	for (i = 0; i < n; i++) {
+		int f = order[i];
+		if (i)
+			raw(st, ",", 1);
+		jws(st);
+		if (f < NF) {
+			char num[32];
+			jkey(st, f, seen[f]++);
+			jws(st);
+			raw(st, ":", 1);
+			jws(st);
+			if (sp->type[f] == VT_STR && f == sp->jbad) {
+				raw(st, "\"", 1);
+				mk->bad_at = st->sb.size;
+				raw(st, sp->jbad_seq, sp->jbad_len);
+				jstr(st, sp->s[f], sp->len[f]); /* its own quotes: after the bad bytes, no matter */
+			} else if (sp->type[f] == VT_STR) {
+				jstr(st, sp->s[f], sp->len[f]);
+			} else if (sp->type[f] == VT_INT || sp->type[f] == VT_UINT) {
+				if (sp->type[f] == VT_INT)
+					snprintf(num, sizeof(num), "%" PRId64, sp->ts);
+				else
+					snprintf(num, sizeof(num), "%" PRIu64, sp->tsu);
+				jraw(st, num);
+				mk->ts_end = st->sb.size;
+			} else {
+				jnon(st, f == F_TS);
+			}
+		} else if (f < 200) {
+			/* JSON keys are text: the extra keys that are not (a NUL, no UTF-8) stay out. */
+			do
+				k = (int)rnd(&st->r, sizeof(extra_keys) / sizeof(extra_keys[0]));
+			while (memchr(extra_keys[k].s, '\0', extra_keys[k].n) || extra_keys[k].s[0] == '\xff');
+			jstr(st, extra_keys[k].s, extra_keys[k].n);
+			raw(st, ":", 1);
+			jws(st);
+			jany(st, 3);
+			stats->unknown_keys++;
+		} else {
+			char closes[64];
+			jraw(st, "\"deep\":");
+			for (k = 0; k < sp->deep; k++) {
+				int array = chance(&st->r, 70);
+				jraw(st, array ? "[" : "{\"k\":");
+				closes[k] = array ? ']' : '}';
+			}
+			jany(st, 0);
+			while (k-- > 0)
+				raw(st, &closes[k], 1);
+		}
+		jws(st);
+	}
+	if (sp->pad_to) {
+		/* The last member, so its size is known: ,"pad":"ppp..." then the brace. */
+		static char pad[PAYLOAD_LIMIT + 8192];
+		size_t body = sp->pad_to - st->sb.size - strlen(",\"pad\":\"") - strlen("\"}");
+		jraw(st, ",\"pad\":\""); /* n > 0: the user is always there */
+		memset(pad, 'p', body);
+		raw(st, pad, body);
+		raw(st, "\"", 1);
+	}
+	raw(st, "}", 1);
+	if (sp->pad_to)
+		ck_assert_uint_eq(st->sb.size, sp->pad_to);
+	stats->json_payloads++;
 }
 
 /* ---- the generator ---------------------------------------------------------------- */
@@ -960,6 +1242,7 @@ static void base_spec(struct stream *st, struct spec *sp, int u, int64_t ts)
 
 	memset(sp, 0, sizeof(*sp));
 	sp->dup = -1;
+	sp->jbad = -1;
 	sp->type[F_USER] = VT_STR;
 	sp->s[F_USER] = st->pool[u].name;
 	sp->len[F_USER] = st->pool[u].len;
@@ -1020,6 +1303,10 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 	char reason[REASON_MAX], q[200];
 	size_t len, cut = 0, trail = 0;
 	int f;
+	/* As JSON, but for the kinds that only msgpack can be: the same reason for the
+	 * fields, jansson's (restated below) where the text itself is wrong. */
+	int json = k != B_EMPTY && k != B_C1 && k != B_DEEP && k != B_NOT_MAP && k != B_KEY_NOT_STR &&
+		   chance(r, st->json_pct);
 
 	base_spec(st, &sp, u, ts);
 	sp.deep = 0;
@@ -1094,6 +1381,9 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 				const char *s = near[rnd(r, sizeof(near) / sizeof(near[0]))];
 				len = strlen(s);
 				memcpy(a, s, len);
+			} else if (json) {
+				len = (size_t)rnd_in(r, 1, 60); /* text: any UTF-8 but no NUL */
+				rand_utf8(r, a, len, 30, 0);
 			} else {
 				size_t i;
 				len = (size_t)rnd_in(r, 1, 60); /* longer than 32: the quote is cut */
@@ -1125,7 +1415,7 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 	case B_EMAIL_LONG:
 		f = k == B_USER_LONG ? F_USER : F_EMAIL;
 		len = NAME_MAX_BYTES + 1 + (size_t)(chance(r, 50) ? 0 : rnd(r, 700));
-		if (chance(r, 80))
+		if (json || chance(r, 80))
 			rand_utf8(r, st->sbuf[0], len, 30, 0);
 		else
 			rand_bad_utf8(r, st->sbuf[0], len); /* the length is judged first */
@@ -1139,7 +1429,16 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 	case B_MSG_UTF8:
 		f = k == B_USER_UTF8 ? F_USER : k == B_EMAIL_UTF8 ? F_EMAIL : F_MSG;
 		len = (size_t)rnd_in(r, 5, f == F_MSG ? 400 : NAME_MAX_BYTES);
-		rand_bad_utf8(r, st->sbuf[0], len);
+		if (json) {
+			/* JSON text is UTF-8 or no text: jansson stops at the first bad byte. */
+			size_t b = rnd(r, sizeof(bad_utf8) / sizeof(bad_utf8[0]));
+			rand_utf8(r, st->sbuf[0], len, 30, 0);
+			sp.jbad = f;
+			sp.jbad_seq = (const unsigned char *)bad_utf8[b].b;
+			sp.jbad_len = bad_utf8[b].n;
+		} else {
+			rand_bad_utf8(r, st->sbuf[0], len);
+		}
 		sp.type[f] = VT_STR;
 		sp.s[f] = st->sbuf[0];
 		sp.len[f] = len;
@@ -1185,6 +1484,24 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 			} while ((unsigned char)st->sb.data[0] >= 0x80 && (unsigned char)st->sb.data[0] <= 0x8f);
 			/* a fixmap, the only map put_any writes at the top, was redrawn */
 		}
+	} else if (json) {
+		struct json_marks mk = { 0, 0 };
+		build_json(st, &sp, &mk);
+		/* Where the text is wrong, jansson says so, and how many bytes it had read. */
+		if (k == B_TRUNCATED) {
+			st->sb.size--; /* the closing brace */
+			set_reason(reason, "malformed JSON: '}' expected near end of file (at byte %zu)", st->sb.size);
+		} else if (k == B_TRAILING) {
+			raw(st, "x", 1);
+			set_reason(reason, "malformed JSON: end of file expected near 'x' (at byte %zu)", st->sb.size);
+		} else if (k == B_TS_RANGE) {
+			set_reason(reason, "malformed JSON: too big integer near '%" PRIu64 "' (at byte %zu)", sp.tsu,
+				   mk.ts_end);
+		} else if (sp.jbad >= 0) {
+			set_reason(reason, "malformed JSON: unable to decode byte 0x%02x near '\"' (at byte %zu)",
+				   sp.jbad_seq[0], mk.bad_at);
+		}
+		stats->json_bad[k]++;
 	} else {
 		build(st, &sp);
 		if (cut)
@@ -1242,7 +1559,12 @@ static void gen_message(struct stream *st, struct lmsg *m, int64_t now, int64_t 
 		sp.pad_to = PAYLOAD_LIMIT; /* the largest payload the decoder takes */
 		stats->exact_size++;
 	}
-	build(st, &sp);
+	if (chance(r, st->json_pct)) {
+		struct json_marks mk;
+		build_json(st, &sp, &mk);
+	} else {
+		build(st, &sp);
+	}
 	m->payload = memdup_or_null(st->sb.data, st->sb.size);
 	m->len = st->sb.size;
 	m->user = u;
@@ -1504,6 +1826,7 @@ static void model_apply(struct stream *st, const struct op *op)
 		md->gaps[at].to = op->to;
 		md->ngaps++;
 		md->next[op->p] = op->to;
+		md->fp[op->p] = 0;
 		stats->gaps++;
 		return;
 	}
@@ -1529,6 +1852,7 @@ static void model_apply(struct stream *st, const struct op *op)
 			continue;
 		}
 		md->next[p] = m->offset + 1;
+		md->fp[p] = model_fingerprint(m->payload, m->len);
 		if (m->reason) {
 			model_reject(md, p, m->offset, m->reason, m->payload, m->len);
 			stats->rejects++;
@@ -1729,6 +2053,19 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		if (st->soff[p] != md->next[p])
 			return mismatch(st, no, when, "offsets: partition %d: expected next %" PRId64 ", stored %" PRId64
 				    " (-1: none)", p, md->next[p], st->soff[p]);
+	/* Each position's fingerprint: of the last message that moved it (no key, no Kafka
+	 * timestamp here), unknown after a gap. */
+	for (p = 0; p < st->nparts; p++) {
+		struct store_position pos;
+		if (md->next[p] < 0)
+			continue;
+		if (store_position_get(t, p, &pos, err, sizeof(err)) != 0)
+			return mismatch(st, no, when, "position of partition %d: %s", p, err);
+		if (pos.last_hash != md->fp[p] || pos.last_ts != -1)
+			return mismatch(st, no, when, "position of partition %d: expected fingerprint %016" PRIx64
+				    " and no timestamp, stored %016" PRIx64 " at %" PRId64, p, md->fp[p],
+				    pos.last_hash, pos.last_ts);
+	}
 
 	/* Users, in key order: the first that differs. */
 	for (i = 0, j = 0; i < st->nsu || j < md->nusers;) {
@@ -2081,6 +2418,9 @@ static void pick_profile(struct stream *st)
 	st->crash_pct = (unsigned)rnd(r, 31);
 	st->gap_pct = (unsigned)rnd(r, 7);
 	st->fail_pct = (unsigned)rnd(r, 11);
+	/* The original ping-pong's JSON beside msgpack: none, some, most or all. */
+	k = (unsigned)rnd(r, 100);
+	st->json_pct = k < 30 ? 0 : k < 60 ? (unsigned)rnd_in(r, 1, 30) : k < 90 ? (unsigned)rnd_in(r, 31, 99) : 100;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -2238,6 +2578,10 @@ START_TEST(test_coverage)
 	ck_assert(stats->name_255_multibyte > 0 && stats->name_1 > 0 && stats->exact_size > 0);
 	ck_assert(stats->nest_edge > 0 && stats->unknown_keys > 0 && stats->retain_users_streams > 0);
 	ck_assert(stats->rec_same_size > 0 && stats->rec_resized > 0 && stats->index_not_last > 0);
+	ck_assert(stats->json_payloads > 0 && stats->json_escapes > 0);
+	for (k = 0; k < NBAD; k++)
+		ck_assert_msg(stats->json_bad[k] > 0 || k == B_EMPTY || k == B_C1 || k == B_DEEP || k == B_NOT_MAP ||
+			      k == B_KEY_NOT_STR, "no JSON payload of kind '%s' was generated", bad_names[k]);
 }
 END_TEST
 
@@ -2336,6 +2680,12 @@ int main(void)
 			PRIu64 ", index keys not last %" PRIu64 "\n", stats->no_email, stats->empty_email,
 			stats->email_len_change, stats->name_255_multibyte, stats->dup_payload, stats->exact_size,
 			stats->nest_edge, stats->rec_same_size, stats->rec_resized, stats->index_not_last);
+		fprintf(stderr, "# coverage: JSON payloads %" PRIu64 " (%" PRIu64 " escapes); JSON rejects by kind:",
+			stats->json_payloads, stats->json_escapes);
+		for (k = 0; k < NBAD; k++)
+			if (stats->json_bad[k])
+				fprintf(stderr, " %s %" PRIu64 ",", bad_names[k], stats->json_bad[k]);
+		fputc('\n', stderr);
 	}
 	return failed ? 1 : 0;
 }

@@ -102,22 +102,6 @@ START_TEST(test_duration_compound)
 }
 END_TEST
 
-START_TEST(test_size)
-{
-	uint64_t b;
-
-	ck_assert_int_eq(parse_size("4096", &b), 0);
-	ck_assert_uint_eq(b, 4096);
-	ck_assert_int_eq(parse_size("64MiB", &b), 0);
-	ck_assert_uint_eq(b, 64ULL << 20);
-	ck_assert_int_eq(parse_size("1GiB", &b), 0);
-	ck_assert_uint_eq(b, 1ULL << 30);
-	ck_assert_int_lt(parse_size("64MB", &b), 0);
-	ck_assert_int_lt(parse_size("-1", &b), 0);
-	ck_assert_int_lt(parse_size("99999999999999TiB", &b), 0);
-}
-END_TEST
-
 START_TEST(test_int)
 {
 	int64_t v;
@@ -512,7 +496,6 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_duration_rejects);
 	tcase_add_test(tc, test_duration_not_finite);
 	tcase_add_test(tc, test_duration_compound);
-	tcase_add_test(tc, test_size);
 	tcase_add_test(tc, test_int);
 	tcase_add_test(tc, test_utf8);
 	tcase_add_test(tc, test_hex);

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <endian.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -257,10 +258,9 @@ static MDB_val raw_index_key(unsigned char *buf, int64_t ts, const char *user)
 {
 	MDB_val k;
 	size_t len = strlen(user);
-	int i;
+	uint64_t be = htobe64((uint64_t)ts);
 
-	for (i = 0; i < 8; i++)
-		buf[i] = (unsigned char)((uint64_t)ts >> (56 - 8 * i));
+	memcpy(buf, &be, 8);
 	memcpy(buf + 8, user, len);
 	k.mv_size = 8 + len;
 	k.mv_data = buf;

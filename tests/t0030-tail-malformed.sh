@@ -90,26 +90,31 @@ with open("expect.jsonl", "w", encoding="utf-8") as f:
 EOF
 
 # Compares tail's output, argv[1], with expect.jsonl line by line: offsets 0..n-1 in
-# partition 0; a good event has exactly its fields back and no error; a bad one has
-# its reason and payload_hex, no key and no event fields.
+# partition 0 of raw, with a producer's timestamp and no headers; a good event has
+# exactly its fields back and no error; a bad one has its reason and payload_hex, no key
+# and no event fields.
 cat >check.py <<\EOF
 import json, sys
+ENVELOPE = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "headers", "encoding")
 got = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 want = [json.loads(l) for l in open("expect.jsonl", encoding="utf-8")]
 assert len(got) == len(want), (len(got), len(want))
 for i, (g, w) in enumerate(zip(got, want)):
     where = "line %d: %r" % (i + 1, g)
-    assert g["partition"] == 0 and g["offset"] == i, where
+    assert list(g)[:len(ENVELOPE)] == list(ENVELOPE), where
+    assert g["topic"] == "raw" and g["partition"] == 0 and g["offset"] == i, where
+    assert g["timestamp_type"] == "create" and g["timestamp"] > 1700000000000, where
+    assert g["headers"] == [] and g["encoding"] == "msgpack", where
     if "event" in w:
         assert "error" not in g and "payload_hex" not in g, where
         assert g["key"] == w["key"], where
-        fields = {k: v for k, v in g.items() if k not in ("partition", "offset", "key")}
+        fields = {k: v for k, v in g.items() if k not in ENVELOPE}
         assert fields == w["event"], (where, w["event"])
     else:
         assert w["error"] in g.get("error", ""), (where, w["error"])
         assert g.get("payload_hex") == w["hex"], (where, w["hex"])
         assert g["key"] is None, where
-        assert set(g) == {"partition", "offset", "key", "error", "payload_hex"}, where
+        assert set(g) == set(ENVELOPE) | {"error", "payload_hex"}, where
 print(len(got))
 EOF
 

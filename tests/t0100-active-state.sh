@@ -68,6 +68,15 @@ test_expect_success "query --at takes ISO 8601 ($NOW_UTC, $NOW_PLUS2) as well as
 	test_cmp active.json plus2.json
 '
 
+# The consumer kept its index for --retain 1h before its own clock: a window reaching
+# further back may miss users, and query says so; a window within it is quiet.
+test_expect_success 'query active warns when its window starts before the index floor' '
+	pp query --store st active --at $NOW --json 2>quiet.err >/dev/null &&
+	test_line_count = 0 quiet.err &&
+	pp query --store st active --at $NOW --window 2h --json 2>floor.err >/dev/null &&
+	grep "warning: the window starts at $((NOW - 7200000 + 1)), before the index floor" floor.err
+'
+
 test_expect_success 'stale users are not active, though their history is kept' '
 	"$PY" "$H/expect.py" users events.jsonl --max-ts $MAX_TS --json >expected.users &&
 	"$PY" - expected.users active.json $NOW <<-\EOF

@@ -16,6 +16,14 @@ test_expect_success 'the store it kept passes its check and has every user it sa
 		"$(sed -n "s/^Summary: \([0-9]*\) users seen.*/\1/p" out)"
 '
 
+test_expect_success 'without --store, its temporary directory (store, bootstrap file) is removed' '
+	mkdir tmp &&
+	TMPDIR=$PWD/tmp pp demo --duration 3s --users 5 --rate 5 -q >out2 &&
+	grep "^Summary: [1-9][0-9]* users seen, 0 rejected events, store check ok$" out2 &&
+	ls -A tmp >left &&
+	test_line_count = 0 left
+'
+
 test_expect_success 'no process of the demo is left behind' '
 	! pgrep -f "pingpong-demo\." >/dev/null
 '

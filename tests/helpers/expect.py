@@ -13,8 +13,10 @@ notes/SEMANTICS.md for the active consumer without --retain-users:
     stamped after --max-ts. A consumer rejects ts > now + max-skew, now being its clock
     when it applies the event: give --max-ts as the generator's --now plus --max-skew
     (gen-events.py leaves no event between that and 10 minutes later).
-gen-events.py's {"_raw_hex", "_expect": "accept"} lines are events in odd encodings;
-their user, email and ts are in _user_hex, _email_hex and _ts.
+gen-events.py's {"_raw_hex", "_expect": "accept"} lines are events in odd encodings, or
+JSON payloads; their user, email and ts are in _user_hex, _email_hex and _ts, and a JSON
+payload's activity and message in _activity and _message_hex. Which encoding a payload
+has changes nothing here: the rules are the same for both.
 
   expect.py active EVENTS --at MS [--window MS] [--max-ts MS] [--json | --text]
         users with last_seen in (at-window, at]: one per line, sorted (default); with
@@ -65,8 +67,14 @@ def load(path, max_ts):
                     bad.append(("raw", ev["_raw_hex"].lower(), ev.get("_reason")))
                     continue
                 e = bytes.fromhex(ev.get("_email_hex", "")).decode("utf-8")
-                ev = {"user": bytes.fromhex(ev["_user_hex"]).decode("utf-8"),
-                      "email": e or None, "ts": ev["_ts"]}
+                raw = ev
+                ev = {"user": bytes.fromhex(raw["_user_hex"]).decode("utf-8"),
+                      "email": e or None, "ts": raw["_ts"]}
+                # A JSON payload's line says its activity and message too.
+                if "_activity" in raw:
+                    ev["activity"] = raw["_activity"]
+                if "_message_hex" in raw:
+                    ev["message"] = bytes.fromhex(raw["_message_hex"]).decode("utf-8")
             elif "error" in ev:
                 # `pingpong tail`'s line for an undecodable event.
                 bad.append(("unknown",))

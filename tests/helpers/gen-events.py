@@ -10,7 +10,7 @@ plus malformed events of every kind the decoder (src/event.c) rejects.
                 [--stale F] [--dups F] [--malformed N] [--future N] [--near-future N]
                 [--raw-valid N] [--no-email F] [--empty-email F] [--email-change F]
                 [--ties F] [--max-skew MS] [--window MS] [--stale-min MS] [--stale-max MS]
-                [--with-nul] [--simple] > events.jsonl
+                [--with-nul] [--json-share F] [--simple] > events.jsonl
 
 Same arguments, same file: every choice comes from one random.Random(--seed).
 
@@ -57,6 +57,17 @@ Extra events, inserted at random positions:
     `pingpong produce --from` writes the bytes of _raw_hex as they are, without a key,
     and ignores the line's other keys. With --with-nul, names and emails with a NUL
     byte are among the rejected kinds (they need event.c's NUL rule).
+
+--json-share F writes a share F of the normal events as JSON payloads, the original
+ping-pong's encoding, which the consumers take beside msgpack on one topic: the fields in
+a random order, unknown keys of any JSON type among them (a repeated one too), strings
+escaped every way JSON allows. Written as {"_raw_hex": HEX, "_expect": "accept",
+"_json": true, "_user_hex", "_email_hex" (absent when none or empty), "_ts",
+"_activity", "_message_hex" (absent when none)}. With --malformed, JSON payloads the
+decoder must reject join the kinds: missing and repeated fields (a key written with
+escapes too), wrong types, bad values, and text that is not JSON (cut short, trailing
+bytes, an integer too big, a byte that is not UTF-8, a lone surrogate), each with the
+decoder's exact reason.
 
 --simple writes the old shape (names PREFIX00042, every event with the email
 PREFIX00042@example.com, no raw valid events; --no-email still applies), for tests that
@@ -282,7 +293,9 @@ def malformed_kinds(with_nul):
         lambda r, u, ts: (lambda p: (p[:r.randrange(1, len(p))], "truncated msgpack"))(ev(u, ts)),
         lambda r, u, ts: (lambda n: (ev(u, ts) + bytes(r.randrange(256) for _ in range(n)),
                                      "trailing bytes after event (%d bytes)" % n))(r.randint(1, 9)),
-        lambda r, u, ts: (lambda j: (j, "trailing bytes after event (%d bytes)" % (len(j) - 1)))(
+        # JSON text after a space: not JSON (its first byte is not '{'), but msgpack's
+        # fixint 32 followed by the rest.
+        lambda r, u, ts: (lambda j: (b" " + j, "trailing bytes after event (%d bytes)" % len(j)))(
             json.dumps({"user": u.decode(), "activity": "heart-beat", "ts": ts}).encode()),
         lambda r, u, ts: (mp_array([mp_str(u), mp_str(b"heart-beat"), mp_int(ts)]), "not a msgpack map"),
         lambda r, u, ts: (mp_str(u), "not a msgpack map"),
@@ -350,6 +363,188 @@ def malformed_kinds(with_nul):
             lambda r, u, ts: (fields(u, ts, replace={"user": mp_str(b"ab\x00" + u[:50].decode("utf-8", "ignore").encode())}),
                               "field 'user' contains a NUL byte"),
             lambda r, u, ts: (fields(u, ts, replace={"email": mp_str(b"a\x00@example.com")}),
+                              "field 'email' contains a NUL byte"),
+        ]
+    return kinds
+
+
+# ---- JSON payloads, as the original ping-pong's producers wrote them ----------------
+
+JSON_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def js_str(rng, s):
+    """s as a JSON string literal, escaped now one way, now another (a decoder must take
+    them all): quotes and backslashes always, control characters as \\n or \\u000a,
+    and now and then any other character as \\uXXXX (a surrogate pair beyond U+FFFF)."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif o < 0x20:
+            out.append(JSON_SHORT[ch] if ch in JSON_SHORT and rng.random() < 0.5 else "\\u%04x" % o)
+        elif rng is not None and rng.random() < 0.08:
+            if o > 0xffff:
+                o -= 0x10000
+                out.append("\\u%04x\\u%04X" % (0xd800 + (o >> 10), 0xdc00 + (o & 0x3ff)))
+            else:
+                out.append(("\\u%04X" if rng.random() < 0.5 else "\\u%04x") % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+class Plain:
+    """A random source that never chooses: js_str(PLAIN, s) escapes only what must be."""
+    def random(self):
+        return 1.0
+
+
+PLAIN = Plain()
+
+
+def js_any(rng, depth=2):
+    """Any JSON value, as an unknown field may hold one."""
+    r = rng.randrange(9 if depth > 0 else 7)
+    if r == 0:
+        return rng.choice(["null", "true", "false"])
+    if r == 1:
+        return str(rng.randint(-2 ** 63, 2 ** 63 - 1))
+    if r == 2:
+        return rng.choice(["1.5", "-0.0", "1e3", "2.5E-7", "1700000000000.0"])
+    if r in (3, 4):
+        return js_str(rng, rand_chars(rng, rng.randint(0, 12)))
+    if r == 5:
+        return '"ts"'
+    if r == 6:
+        return "[]"
+    if r == 7:
+        return "[" + ",".join(js_any(rng, depth - 1) for _ in range(rng.randint(1, 3))) + "]"
+    # An object whose keys may repeat, and be the event's own: inside an unknown field's
+    # value that is no defect.
+    keys = [rng.choice(["user", "ts", "k", "k", "\u00e9"]) for _ in range(rng.randint(1, 3))]
+    return "{" + ",".join(js_str(rng, k) + ":" + js_any(rng, depth - 1) for k in keys) + "}"
+
+
+def json_text(rng, pairs):
+    """The object of (key, value text) pairs, the keys in their order, with spaces, tabs
+    and newlines between the tokens now and then. The first byte is always '{'."""
+    def ws():
+        return rng.choice(["", "", "", " ", "\n", "\t ", "\r\n  "])
+    body = ("," + ws()).join(ws() + js_str(rng, k) + ws() + ":" + ws() + v + ws() for k, v in pairs)
+    return ("{" + body + "}").encode("utf-8")
+
+
+def json_event(rng, ev):
+    """A valid event (a dict as gen_full makes them) as a JSON payload: its fields in a
+    random order, unknown keys among them (one of them maybe twice), escapes of every
+    kind. Returns the line that says what the consumers must take from it."""
+    pairs = [(k, js_str(rng, ev[k]) if k != "ts" else str(ev[k]))
+             for k in ("user", "email", "activity", "message", "ts") if k in ev]
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        pairs.append((rng.choice(["client", "room", "User", "ts ", "v", ""]), js_any(rng)))
+    if rng.random() < 0.1:
+        pairs += [("x", js_any(rng)), ("x", js_any(rng))]
+    rng.shuffle(pairs)
+    line = {"_raw_hex": json_text(rng, pairs).hex(), "_expect": "accept", "_json": True,
+            "_user_hex": ev["user"].encode().hex(), "_ts": ev["ts"], "_activity": ev["activity"]}
+    if ev.get("email"):
+        line["_email_hex"] = ev["email"].encode().hex()
+    if "message" in ev:
+        line["_message_hex"] = ev["message"].encode().hex()
+    return line
+
+
+def json_bad_kinds(with_nul):
+    """Builders of JSON payloads the decoder rejects; each takes (rng, user bytes, ts) and
+    returns (bytes, the decoder's reason). The fields' reasons are msgpack's; the text's
+    are jansson's, which say where (the bytes read when it stopped)."""
+    def fields(u, ts, drop=(), replace=None, extra=()):
+        vals = {"user": js_str(PLAIN, u.decode()), "email": '"someone@example.com"',
+                "activity": '"send-message"', "message": '"hi"', "ts": str(ts)}
+        vals.update(replace or {})
+        return [(k, vals[k]) for k in ("user", "email", "activity", "message", "ts") if k not in drop] + \
+            list(extra)
+
+    def text(pairs):
+        return ("{" + ",".join(js_str(PLAIN, k) + ":" + v for k, v in pairs) + "}").encode()
+
+    def raw_text(items):
+        """For keys written with escapes: items are the key literals as they are."""
+        return ("{" + ",".join(k + ":" + v for k, v in items) + "}").encode()
+
+    def truncated(r, u, ts):
+        t = text(fields(u, ts))[:-1]
+        return t, "malformed JSON: '}' expected near end of file (at byte %d)" % len(t)
+
+    def trailing(r, u, ts):
+        t = text(fields(u, ts)) + b"x"
+        return t, "malformed JSON: end of file expected near 'x' (at byte %d)" % len(t)
+
+    def big_ts(r, u, ts):
+        t = text(fields(u, ts, replace={"ts": "9223372036854775808"}))
+        end = t.index(b"9223372036854775808") + 19
+        return t, "malformed JSON: too big integer near '9223372036854775808' (at byte %d)" % end
+
+    def bad_byte(r, u, ts):
+        t = text(fields(u, ts, drop=("user",))).replace(b"{", b'{"user":"\xff",', 1)
+        return t, "malformed JSON: unable to decode byte 0xff near '\"' (at byte %d)" % t.index(b"\xff")
+
+    def surrogate(r, u, ts):
+        t = text(fields(u, ts, replace={"user": '"\\ud800"'}))
+        end = t.index(b'"\\ud800"') + 8
+        return t, "malformed JSON: invalid Unicode '\\uD800' near '\"\\ud800\"' (at byte %d)" % end
+
+    def escaped_dup(r, u, ts):
+        items = [(js_str(PLAIN, k), v) for k, v in fields(u, ts)] + [('"us\\u0065r"', js_str(PLAIN, "x"))]
+        return raw_text(items), "duplicate field 'user'"
+
+    kinds = [
+        lambda r, u, ts: (text(fields(u, ts, drop=("user",))), "missing field 'user'"),
+        lambda r, u, ts: (text(fields(u, ts, drop=("activity",))), "missing field 'activity'"),
+        lambda r, u, ts: (text(fields(u, ts, drop=("ts",))), "missing field 'ts'"),
+        lambda r, u, ts: (text(fields(u, ts, drop=("message",))),
+                          "missing field 'message' (required for send-message)"),
+        lambda r, u, ts: (b"{}", "missing field 'user'"),
+        lambda r, u, ts: (text(fields(u, ts, replace={"user": r.choice(["7", "null", "true", "[]", "{}"])})),
+                          "field 'user' is not a string"),
+        lambda r, u, ts: (text(fields(u, ts, replace={"email": r.choice(["null", "0", "false", "[\"a\"]"])})),
+                          "field 'email' is not a string"),
+        lambda r, u, ts: (text(fields(u, ts, replace={"activity": r.choice(["1", "null", "true"])})),
+                          "field 'activity' is not a string"),
+        lambda r, u, ts: (text(fields(u, ts, replace={"message": r.choice(["null", "3", "{\"a\":1}"])})),
+                          "field 'message' is not a string"),
+        lambda r, u, ts: (text(fields(u, ts, replace={"ts": r.choice(["1.5", "\"%d\"" % ts, "null", "1e3",
+                                                                       "[%d]" % ts, "true"])})),
+                          "field 'ts' is not an integer"),
+        lambda r, u, ts: (lambda v: (text(fields(u, ts, replace={"ts": str(v)})),
+                                     "field 'ts' must be positive (got %d)" % v))(r.choice([0, -1, -ts, -2 ** 63])),
+        lambda r, u, ts: (lambda a: (text(fields(u, ts, replace={"activity": js_str(r, a.decode())})),
+                                     "unknown activity '%s'" % quote(a)))(
+            r.choice([b"login", b"HEART-BEAT", b"", b"send-message ", b"it's \\ \xc3\xa9\t",
+                      b"heart-beat-but-much-longer-than-thirty-two-bytes"])),
+        lambda r, u, ts: (text(fields(u, ts, replace={"user": '""'})), "field 'user' is empty"),
+        lambda r, u, ts: (lambda n: (text(fields(u, ts, replace={"user": js_str(r, n)})),
+                                     "field 'user' is too long (%d bytes, max 255)" % blen(n)))(
+            rand_chars(r, r.choice([256, 300, 1000]))),
+        lambda r, u, ts: (lambda n: (text(fields(u, ts, replace={"email": js_str(r, n)})),
+                                     "field 'email' is too long (%d bytes, max 255)" % blen(n)))(
+            rand_chars(r, 250) + "@example.com"),
+        lambda r, u, ts: (text(fields(u, ts, extra=[("ts", str(ts))])), "duplicate field 'ts'"),
+        escaped_dup,
+        truncated,
+        trailing,
+        big_ts,
+        bad_byte,
+        surrogate,
+    ]
+    if with_nul:
+        kinds += [
+            lambda r, u, ts: (text(fields(u, ts, replace={"user": '"ab\\u0000c"'})),
+                              "field 'user' contains a NUL byte"),
+            lambda r, u, ts: (text(fields(u, ts, replace={"email": '"a\\u0000@example.com"'})),
                               "field 'email' contains a NUL byte"),
         ]
     return kinds
@@ -535,6 +730,8 @@ def gen_full(a, rng):
             line["_email_hex"] = seen_email.hex()
         extra.append(line)
     kinds = malformed_kinds(a.with_nul)
+    if a.json_share:
+        kinds += json_bad_kinds(a.with_nul)
     for j in range(a.malformed):
         u = rng.randrange(a.users)
         payload, reason = kinds[j % len(kinds)](rng, names[u].encode(), a.now - rng.randrange(a.spread))
@@ -573,6 +770,7 @@ def main():
     ap.add_argument("--max-skew", type=int, default=300000)
     ap.add_argument("--window", type=int, default=30000)
     ap.add_argument("--with-nul", action="store_true")
+    ap.add_argument("--json-share", type=share, default=0.0)
     ap.add_argument("--simple", action="store_true")
     ap.add_argument("--prefix", default="u", help="user names start with PREFIX00000, ...")
     a = ap.parse_args()
@@ -582,6 +780,11 @@ def main():
         a.no_email = 0.0 if a.simple else 0.1
     rng = random.Random(a.seed)
     events = gen_simple(a, rng) if a.simple else gen_full(a, rng)
+    if a.json_share:
+        # A share of the events as JSON payloads, on the same topic as the msgpack ones.
+        jrng = random.Random(a.seed * 7919 + 1)
+        events = [json_event(jrng, ev) if "_raw_hex" not in ev and jrng.random() < a.json_share else ev
+                  for ev in events]
     out = sys.stdout
     for ev in events:
         out.write(json.dumps(ev, separators=(",", ":")) + "\n")

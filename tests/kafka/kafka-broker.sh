@@ -17,6 +17,9 @@
 #   PINGPONG_KAFKA_LIB  where the jars are (default $top_builddir/tests/kafka/lib, and
 #                       top_builddir defaults to the directory above tests/)
 #   PINGPONG_KAFKA_HEAP the broker's heap (default 512m)
+#   PINGPONG_KAFKA_JVM_OPTS  the broker's other JVM options (default: the serial
+#                       collector and the C1 compiler only, which start faster; the
+#                       benchmark sets it empty for the JVM's defaults)
 #   PYTHON3             the Python that runs the readiness probe (default python3)
 set -u
 
@@ -275,7 +278,8 @@ while True:
 			{ cat "$dir/format.out" >&2; die "kafka.tools.StorageTool format failed"; }
 		# The broker gets none of our descriptors: fds 3-9 may be a test harness's pipes.
 		java -Xmx"${PINGPONG_KAFKA_HEAP:-512m}" -Xms"${PINGPONG_KAFKA_HEAP:-512m}" \
-			-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.awt.headless=true \
+			${PINGPONG_KAFKA_JVM_OPTS--XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
+			-XX:-UsePerfData -Djava.awt.headless=true \
 			-Dlog4j2.configurationFile="$dir/log4j2.properties" \
 			-cp "$lib/*" kafka.Kafka "$dir/server.properties" \
 			</dev/null >"$dir/stdout" 2>"$dir/stderr" \
