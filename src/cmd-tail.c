@@ -152,24 +152,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	struct tail_state *t = opaque;
 	int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
 	const char *what = assign ? "take" : "give up";
-	rd_kafka_error_t *error;
-	rd_kafka_resp_err_t e;
-	char buf[1024];
+	char buf[1024], reason[512];
 
 	kafka_watch_contact(&t->watch); /* the group's coordinator answered */
 	log_verbose("%s: %s", assign ? "assigned" : "revoked", kafka_format_partitions(parts, buf, sizeof(buf)));
 	tail_mark(t, parts, assign);
-	if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")) {
-		error = assign ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts);
-		if (!error)
-			return;
-		log_error("cannot %s %s: %s", what, buf, rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	} else {
-		if ((e = rd_kafka_assign(rk, assign ? parts : NULL)) == 0)
-			return;
-		log_error("cannot %s %s: %s", what, buf, rd_kafka_err2str(e));
-	}
+	if (kafka_rebalance_apply(rk, parts, assign, reason, sizeof(reason)) == 0)
+		return;
+	log_error("cannot %s %s: %s", what, buf, reason);
 	if (assign)
 		t->fatal = EX_SOFTWARE;
 }

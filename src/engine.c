@@ -389,8 +389,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			 void *opaque)
 {
 	struct engine *e = opaque;
-	int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-	char buf[2048];
+	char buf[2048], reason[512];
 	int i, rc;
 
 	kafka_watch_contact(&e->watch); /* the group's coordinator answered */
@@ -403,10 +402,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			e->parts[parts->elems[i].partition].at_end = 0;
 		}
 		position_partitions(e, parts);
-		if (cooperative)
-			rd_kafka_incremental_assign(rk, parts);
-		else
-			rd_kafka_assign(rk, parts);
+		if (kafka_rebalance_apply(rk, parts, 1, reason, sizeof(reason)) != 0) {
+			/* Nothing would ever arrive: stop rather than wait for it. */
+			log_error("cannot take %s: %s", buf, reason);
+			e->fatal = EX_SOFTWARE;
+			return;
+		}
 		/* librdkafka remembers a pause across assignments: a partition the gate paused
 		 * before it was revoked would come back silent. */
 		if (e->cfg->gate)
@@ -432,10 +433,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			ps->held = NULL;
 		}
 	}
-	if (cooperative)
-		rd_kafka_incremental_unassign(rk, parts);
-	else
-		rd_kafka_assign(rk, NULL);
+	if (kafka_rebalance_apply(rk, parts, 0, reason, sizeof(reason)) != 0)
+		log_error("cannot give up %s: %s", buf, reason);
 }
 
 /* Restarts fetching a partition at offset. A partition that hit an out-of-range error

@@ -211,6 +211,26 @@ const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts
 	return buf;
 }
 
+int kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int assign, char *err,
+			  size_t errlen)
+{
+	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t e;
+
+	if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")) {
+		error = assign ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts);
+		if (!error)
+			return 0;
+		snprintf(err, errlen, "%s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		return -1;
+	}
+	if ((e = rd_kafka_assign(rk, assign ? parts : NULL)) == 0)
+		return 0;
+	snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+	return -1;
+}
+
 int kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
 {
 	const struct rd_kafka_metadata *md;

@@ -32,6 +32,12 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
 /* Formats a partition list as "chat[0,2]" (one topic) into buf; returns buf. */
 const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len);
 
+/* Takes (assign) or gives up (!assign) parts in a rebalance callback, incrementally
+ * under the cooperative protocol, else eagerly (giving up everything). Returns 0, or -1
+ * with librdkafka's reason. */
+int kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int assign, char *err,
+			  size_t errlen);
+
 /* Number of partitions of topic, from metadata (waits up to timeout_ms). Returns >0,
  * or -1 with the reason in err. */
 int kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen);
