@@ -52,6 +52,8 @@ static const struct option_spec active_options[] = {
 
 struct active_ctx {
 	struct store *store;
+	const struct engine_stats *stats; /* the engine's, for its lag */
+	int64_t batch;
 	int64_t window_ms, every_ms;
 	int json;
 	struct active_apply apply;
@@ -70,6 +72,8 @@ static void active_tick(void *arg)
 	struct active_ctx *a = arg;
 	struct store_txn *t;
 	int64_t now = clock_now_ms();
+	/* More than a batch behind, the report is not the room's as it is now: it says so. */
+	struct active_lag lag = { a->stats->lag >= 0 && a->stats->lag <= a->batch, a->stats->lag };
 	char err[512];
 
 	if (store_txn_begin(a->store, 0, &t, err, sizeof(err)) != 0 ||
@@ -78,7 +82,7 @@ static void active_tick(void *arg)
 		return;
 	}
 	store_txn_abort(t);
-	active_print(&a->set, now, a->window_ms, a->json, stdout);
+	active_print(&a->set, now, a->window_ms, &lag, a->json, stdout);
 }
 
 static int active_run(int argc, char **argv)
@@ -116,6 +120,8 @@ static int active_run(int argc, char **argv)
 	if ((rc = consumer_open(&c, &cmd_active, &o.co, &o.cons, 1)) != 0)
 		return rc;
 	a.store = c.store;
+	a.stats = &c.stats;
+	a.batch = o.cons.batch;
 	if (active_record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
 		log_error("store '%s': %s", o.cons.store_dir, err);
 		consumer_close(&c);
