@@ -95,7 +95,6 @@ static int serve_metrics(struct consumer *c, const struct command *cmd, const ch
 	log_info("serving metrics on %.*s:%d: GET /metrics", (int)(strrchr(addr, ':') - addr), addr,
 		 metrics_server_port(c->server));
 	c->cfg.metrics = &c->metrics;
-	store_gauges(c);
 	return 0;
 }
 
@@ -110,6 +109,13 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 		return usage_error(cmd, "--store DIR is required");
 	if (!(c->brokers = common_brokers(co)))
 		return EX_USAGE;
+	c->name = cmd->name;
+	c->verbosity = co->verbosity;
+	/* Before the store: a bad address is a usage error, and makes nothing. */
+	if (o->metrics_addr && (rc = serve_metrics(c, cmd, o->metrics_addr)) != 0) {
+		consumer_close(c);
+		return rc;
+	}
 	if (o->store_dir) {
 		struct store_options so = { .no_sync = o->no_sync, .kind = cmd->name };
 		if (store_open(&c->store, o->store_dir, &so, err, sizeof(err)) != 0 ||
@@ -119,13 +125,8 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 			return EX_IOERR;
 		}
 	}
+	store_gauges(c);
 	c->cfg.kafka = common_kafka_opts(co, c->brokers);
-	c->name = cmd->name;
-	c->verbosity = co->verbosity;
-	if (o->metrics_addr && (rc = serve_metrics(c, cmd, o->metrics_addr)) != 0) {
-		consumer_close(c);
-		return rc;
-	}
 	{
 		struct gate_config gc = { co->topic, &c->cfg.kafka, o->after_groups.v, o->after_groups.n,
 					  o->after_stores.v, o->after_stores.n, o->after_poll_ms, c->cfg.metrics };
