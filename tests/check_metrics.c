@@ -40,6 +40,15 @@ static void assert_renders(struct metrics *m, const char *want)
 	free(got);
 }
 
+/* Each of want[0..n) is somewhere in text. */
+static void assert_contains(const char *text, const char *const *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_msg(strstr(text, want[i]), "missing:\n%s\nin:\n%s", want[i], text);
+}
+
 START_TEST(test_counter_and_gauge)
 {
 	struct metrics *m = metrics_new();
@@ -372,9 +381,7 @@ START_TEST(test_consumer_metrics)
 			"pingpong_gate_wait_seconds_total{partition=\"1\"} 0.75\n",
 			"pingpong_kafka_stats_errors_total 1\n",
 		};
-		size_t i;
-		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-			ck_assert_msg(strstr(text, want[i]), "missing:\n%s\nin:\n%s", want[i], text);
+		assert_contains(text, want, sizeof(want) / sizeof(want[0]));
 	}
 	free(text);
 	free(json);
@@ -492,9 +499,7 @@ START_TEST(test_batch_outcomes)
 			"pingpong_batches_total 2\n",
 			"pingpong_batch_commit_seconds_count 2\n",
 		};
-		size_t i;
-		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-			ck_assert_msg(strstr(text, want[i]), "missing:\n%s\nin:\n%s", want[i], text);
+		assert_contains(text, want, sizeof(want) / sizeof(want[0]));
 	}
 	free(text);
 	batch_release(&b);
