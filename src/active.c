@@ -12,6 +12,7 @@
 
 #include "active.h"
 #include "json-out.h"
+#include "progress.h"
 #include "util.h"
 
 #define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
@@ -186,8 +187,24 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 	return store_index_range(t, at - window, at, add_active, a, err, errlen);
 }
 
-int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out)
+/* " (catching up, 12,345 events behind)" into buf, or "" when there is nothing to say. */
+static const char *catching_up(const struct active_lag *lag, char *buf, size_t len)
 {
+	char n[32];
+
+	if (!lag || lag->caught_up)
+		snprintf(buf, len, "%s", "");
+	else if (lag->lag < 0)
+		snprintf(buf, len, " (catching up, lag not known yet)");
+	else
+		snprintf(buf, len, " (catching up, %s events behind)", progress_count(lag->lag, n, sizeof(n)));
+	return buf;
+}
+
+int active_print(const struct active_set *a, int64_t at, int64_t window, const struct active_lag *lag, int json,
+		 FILE *out)
+{
+	char mark[96];
 	size_t i;
 	int rc = 0;
 
@@ -202,13 +219,17 @@ int active_print(const struct active_set *a, int64_t at, int64_t window, int jso
 		}
 		json_object_set_new(obj, "at", json_integer(at));
 		json_object_set_new(obj, "window_ms", json_integer(window));
+		if (lag) {
+			json_object_set_new(obj, "caught_up", json_boolean(lag->caught_up));
+			json_object_set_new(obj, "lag", lag->lag < 0 ? json_null() : json_integer(lag->lag));
+		}
 		json_object_set_new(obj, "count", json_integer((json_int_t)a->n));
 		json_object_set_new(obj, "users", users);
 		rc = json_print_line(obj, out);
 	} else if (a->n == 0) {
-		fputs("No Active Users...\n", out);
+		fprintf(out, "No Active Users%s...\n", catching_up(lag, mark, sizeof(mark)));
 	} else {
-		fputs("Active Users: ", out);
+		fprintf(out, "Active Users%s: ", catching_up(lag, mark, sizeof(mark)));
 		for (i = 0; i < a->n; i++) {
 			const char *name = a->names + a->offs[i];
 			if (i)

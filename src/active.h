@@ -49,10 +49,20 @@ void active_set_release(struct active_set *a);
 int active_collect(struct store_txn *t, int64_t at, int64_t window, struct active_set *a, char *err,
 		   size_t errlen);
 
+/* How far behind the consumer that prints a report is (cmd-active.c). */
+struct active_lag {
+	int caught_up; /* within one batch of the log end */
+	int64_t lag;   /* events behind; -1: not known yet */
+};
+
 /* Prints the original report ("Active Users: a, b" or "No Active Users...", the names
  * escaped by fput_escaped) or, with json, one object {"at":..,"window_ms":..,"count":..,"users":[{"user":..,"last_seen":..}]},
- * and flushes out. Returns 0, or -1 if out could not take it. */
-int active_print(const struct active_set *a, int64_t at, int64_t window, int json, FILE *out);
+ * and flushes out. With lag (a consumer's report; NULL for a query), a report printed
+ * while catching up says so: "Active Users (catching up, 12,345 events behind): a, b",
+ * and the object gets "caught_up" and "lag" (null while unknown). Returns 0, or -1 if
+ * out could not take it. */
+int active_print(const struct active_set *a, int64_t at, int64_t window, const struct active_lag *lag, int json,
+		 FILE *out);
 
 /* Prints one notification of notify's outbox (notify itself, and query outbox):
  * "-> recipient: text", escaped by fput_escaped, or with json one object

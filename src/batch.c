@@ -107,6 +107,7 @@ static int take_hook_rejects(struct batch *b, struct store_txn *t, char *err, si
 
 		if (!m->reject) {
 			b->ignored += (uint64_t)m->ignored;
+			b->parts[m->partition].applied++;
 			b->live[kept++] = *m;
 			continue;
 		}
@@ -114,6 +115,7 @@ static int take_hook_rejects(struct batch *b, struct store_txn *t, char *err, si
 						errlen)) != 0)
 			return rc;
 		b->rejected++;
+		b->parts[m->partition].rejected++;
 	}
 	b->nlive = kept;
 	return 0;
@@ -131,6 +133,7 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 	for (p = 0; p < b->nparts; p++) {
 		b->parts[p].touched = 0;
 		b->parts[p].last = NULL;
+		b->parts[p].applied = b->parts[p].rejected = b->parts[p].skipped = 0;
 	}
 	for (i = 0; i < b->n; i++) {
 		struct batch_msg *m = &b->msgs[i];
@@ -149,6 +152,7 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 		}
 		if (m->offset < bp->pos.next) {
 			b->skipped++;
+			bp->skipped++;
 			continue;
 		}
 		bp->pos.next = m->offset + 1;
@@ -158,6 +162,7 @@ static int filter(struct batch *b, struct store_txn *t, char *err, size_t errlen
 							err, errlen)) != 0)
 				return rc;
 			b->rejected++;
+			bp->rejected++;
 			continue;
 		}
 		b->live[b->nlive] = *m;
@@ -201,17 +206,26 @@ txn_abort:
 	return rc;
 }
 
+/* batch_commit() without a store: no txn, nothing skipped. */
+static int commit_unstored(struct batch *b, batch_apply_fn apply, void *ctx, int64_t now, char *err,
+			   size_t errlen)
+{
+	if (filter(b, NULL, err, errlen) != 0 || apply_halves(b, NULL, apply, ctx, now, err, errlen) != 0)
+		return -1;
+	return take_hook_rejects(b, NULL, err, errlen) == 0 ? 0 : -1;
+}
+
 int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen)
 {
+	int64_t t0 = clock_mono_ns();
 	int rc;
 
 	b->grows = 0;
 	if (!s) {
-		if ((rc = filter(b, NULL, err, errlen)) != 0 ||
-		    (rc = apply_halves(b, NULL, apply, ctx, now, err, errlen)) != 0)
-			return -1;
-		return take_hook_rejects(b, NULL, err, errlen) == 0 ? 0 : -1;
+		rc = commit_unstored(b, apply, ctx, now, err, errlen);
+		b->commit_ns = clock_mono_ns() - t0;
+		return rc;
 	}
 	while ((rc = commit_once(b, s, apply, ctx, now, err, errlen)) == STORE_FULL) {
 		/* Nothing was committed: grow the map and redo the whole batch. */
@@ -223,6 +237,7 @@ int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *c
 		b->nlive = 0;
 		return -1;
 	}
+	b->commit_ns = clock_mono_ns() - t0;
 	crash_point("after-commit");
 	return 0;
 }

@@ -49,6 +49,7 @@ struct batch_part {
 	struct store_position pos; /* next -1: unknown (no stored offset, nothing applied) */
 	const struct batch_msg *last; /* the message that moved next last, if any */
 	char touched;
+	uint64_t applied, rejected, skipped; /* this partition's share of the counts below */
 };
 
 struct batch {
@@ -65,6 +66,7 @@ struct batch {
 	uint64_t rejected;      /* undecodable, or rejected by the hook */
 	uint64_t ignored;       /* applied as nothing by the hook (in live[] all the same) */
 	uint64_t grows;         /* times the map was grown and the txn redone */
+	int64_t commit_ns;      /* how long batch_commit() took: apply, txn commit (and fsync) */
 };
 
 /* Pair init with release. cap is the most messages a batch holds (> 0). */
@@ -91,8 +93,8 @@ static inline int batch_full(const struct batch *b)
  * now is the batch's wall-clock time, which the hook gets on every call.
  * On STORE_FULL the txn is aborted, the map grown and the whole batch redone. With s NULL
  * there is no txn and nothing is skipped; rejected messages keep their reason for the
- * caller to report. Afterwards live[0..nlive) are the messages applied and parts[] the
- * offsets. Returns 0, or -1 with the reason in err: then nothing was committed. */
+ * caller to report. Afterwards live[0..nlive) are the messages applied, parts[] the
+ * offsets and each partition's counts, and commit_ns the time it all took. Returns 0, or -1 with the reason in err: then nothing was committed. */
 int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen);
 

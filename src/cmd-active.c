@@ -52,6 +52,8 @@ static const struct option_spec active_options[] = {
 
 struct active_ctx {
 	struct store *store;
+	const struct engine_stats *stats; /* the engine's, for its lag */
+	int64_t batch;
 	int64_t window_ms, every_ms;
 	int json;
 	struct active_apply apply;
@@ -70,6 +72,8 @@ static void active_tick(void *arg)
 	struct active_ctx *a = arg;
 	struct store_txn *t;
 	int64_t now = clock_now_ms();
+	/* More than a batch behind, the report is not the room's as it is now: it says so. */
+	struct active_lag lag = { a->stats->lag >= 0 && a->stats->lag <= a->batch, a->stats->lag };
 	char err[512];
 
 	if (store_txn_begin(a->store, 0, &t, err, sizeof(err)) != 0 ||
@@ -78,7 +82,7 @@ static void active_tick(void *arg)
 		return;
 	}
 	store_txn_abort(t);
-	active_print(&a->set, now, a->window_ms, a->json, stdout);
+	active_print(&a->set, now, a->window_ms, &lag, a->json, stdout);
 }
 
 static int active_run(int argc, char **argv)
@@ -99,27 +103,33 @@ static int active_run(int argc, char **argv)
 	a.apply.max_skew_ms = o.max_skew_ms;
 	a.apply.retain_ms = o.retain_ms;
 	a.apply.retain_users_ms = o.retain_users_ms;
-	if (a.window_ms <= 0)
-		return usage_error(&cmd_active, "--window must be longer than 0");
 	if (a.apply.retain_ms < 0)
 		a.apply.retain_ms = a.window_ms;
-	if (a.apply.retain_ms < a.window_ms)
-		return usage_error(&cmd_active, "--retain must be at least the window");
+	rc = 0;
+	if (a.window_ms <= 0)
+		rc = usage_error(&cmd_active, "--window must be longer than 0");
+	else if (a.apply.retain_ms < a.window_ms)
+		rc = usage_error(&cmd_active, "--retain must be at least the window");
 	/* The index must outlive the users it leads to, or pruning could not find them. */
-	if (a.apply.retain_users_ms && a.apply.retain_users_ms < a.apply.retain_ms)
-		return usage_error(&cmd_active, "--retain-users must be at least --retain");
+	else if (a.apply.retain_users_ms && a.apply.retain_users_ms < a.apply.retain_ms)
+		rc = usage_error(&cmd_active, "--retain-users must be at least --retain");
+	if (rc != 0)
+		goto options_release;
 	if (a.apply.retain_users_ms)
 		a.apply.retain_ms = a.apply.retain_users_ms;
 	a.json = o.co.json;
 	log_init("active", o.co.verbosity);
 
 	if ((rc = consumer_open(&c, &cmd_active, &o.co, &o.cons, 1)) != 0)
-		return rc;
+		goto options_release;
 	a.store = c.store;
+	a.stats = &c.stats;
+	a.batch = o.cons.batch;
 	if (active_record_retention(c.store, a.apply.retain_ms, err, sizeof(err)) != 0) {
 		log_error("store '%s': %s", o.cons.store_dir, err);
 		consumer_close(&c);
-		return EX_IOERR;
+		rc = EX_IOERR;
+		goto options_release;
 	}
 	c.cfg.tick_ms = a.every_ms;
 	active_set_init(&a.set);
@@ -127,6 +137,7 @@ static int active_run(int argc, char **argv)
 	active_apply_release(&a.apply);
 	active_set_release(&a.set);
 	consumer_close(&c);
+options_release:
 	options_release(&cmd_active, &o);
 	return rc;
 }

@@ -88,9 +88,10 @@ static int messages_run(int argc, char **argv)
 	m.json = o.co.json;
 	log_init("messages", o.co.verbosity);
 	if ((rc = consumer_open(&c, &cmd_messages, &o.co, &o.cons, 0)) != 0)
-		return rc;
+		goto options_release;
 	rc = consumer_run(&c, &hooks, &m);
 	consumer_close(&c);
+options_release:
 	options_release(&cmd_messages, &o);
 	return rc;
 }

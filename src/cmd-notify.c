@@ -143,18 +143,21 @@ static int notify_run(int argc, char **argv)
 	if ((rc = options_parse(&cmd_notify, argc, argv, &o, NULL)) != OPTIONS_CONTINUE)
 		return rc;
 	nc.window_ms = o.window_ms;
-	if (!o.active_dir)
-		return usage_error(&cmd_notify, "--active-store DIR is required");
+	if (!o.active_dir) {
+		rc = usage_error(&cmd_notify, "--active-store DIR is required");
+		goto options_release;
+	}
 	nc.json = o.co.json;
 	log_init("notify", o.co.verbosity);
 	if ((rc = consumer_open(&c, &cmd_notify, &o.co, &o.cons, 1)) != 0)
-		return rc;
+		goto options_release;
 	if (store_open(&nc.active, o.active_dir, &so, err, sizeof(err)) != 0 ||
 	    store_bind(nc.active, o.co.topic, NULL, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		store_close(nc.active);
 		consumer_close(&c);
-		return EX_IOERR;
+		rc = EX_IOERR;
+		goto options_release;
 	}
 	if (!o.cons.after_groups.n && !o.cons.after_stores.n)
 		log_warn("no --after or --after-store: notifications may run ahead of the active consumer");
@@ -164,6 +167,7 @@ static int notify_run(int argc, char **argv)
 	active_set_release(&nc.set);
 	store_close(nc.active);
 	consumer_close(&c);
+options_release:
 	options_release(&cmd_notify, &o);
 	return rc;
 }

@@ -96,7 +96,7 @@ static int query_active(struct store_txn *t, const struct query_opts *q, char *e
 			lat[i] = clock_mono_ns() - t0;
 	}
 	if (rc == 0)
-		active_print(&a, at, q->window_ms, q->json, stdout);
+		active_print(&a, at, q->window_ms, NULL, q->json, stdout);
 	if (rc == 0 && lat) {
 		qsort(lat, (size_t)q->repeat, sizeof(*lat), cmp_i64);
 		fprintf(stderr, "active query: %" PRId64 " runs, %zu users: p50 %.1f us, p99 %.1f us\n",

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "batch.h"
 #include "consumer-metrics.h"
 #include "util.h"
 
@@ -82,6 +83,18 @@ void consumer_metrics_batch(struct consumer_metrics *cm, double commit_seconds)
 		return;
 	metric_inc(metric_series(cm->batches, NULL));
 	metric_observe(metric_series(cm->commit_seconds, NULL), commit_seconds);
+}
+
+void consumer_metrics_batch_done(struct consumer_metrics *cm, const struct batch *b)
+{
+	int p;
+
+	if (!cm)
+		return;
+	for (p = 0; p < b->nparts; p++)
+		if (b->parts[p].touched)
+			consumer_metrics_events(cm, p, b->parts[p].applied, b->parts[p].rejected, b->parts[p].skipped);
+	consumer_metrics_batch(cm, (double)b->commit_ns / 1e9);
 }
 
 void consumer_metrics_store(struct consumer_metrics *cm, uint64_t map_size, uint64_t used_bytes)
@@ -174,17 +187,43 @@ root_decref:
 	return rc;
 }
 
+/* The lags of the statistics in one log line, for a consumer without --metrics. */
+static void stats_log(const char *topic, const struct kafka_stats_partition *parts, size_t n)
+{
+	char line[1024];
+	size_t i, off = 0;
+	int64_t total = 0;
+	int w;
+
+	for (i = 0; i < n; i++) {
+		if (parts[i].consumer_lag < 0)
+			continue;
+		total += parts[i].consumer_lag;
+		w = snprintf(line + off, sizeof(line) - off, "%s%s[%d] %" PRId64, off ? ", " : "", topic,
+			     (int)parts[i].partition, parts[i].consumer_lag);
+		if (w < 0 || (size_t)w >= sizeof(line) - off)
+			break;
+		off += (size_t)w;
+	}
+	if (off)
+		log_info("librdkafka statistics: lag %s (total %" PRId64 ")", line, total);
+}
+
 int consumer_metrics_stats(struct consumer_metrics *cm, const char *json, size_t len, const char *topic,
 			   char *err, size_t errlen)
 {
 	struct kafka_stats_partition *parts;
 	size_t n, i;
 
-	if (!cm)
-		return 0;
 	if (kafka_stats_partitions(json, len, topic, &parts, &n, err, errlen) < 0) {
-		metric_inc(metric_series(cm->stats_errors, NULL));
+		if (cm)
+			metric_inc(metric_series(cm->stats_errors, NULL));
 		return -1;
+	}
+	if (!cm) {
+		stats_log(topic, parts, n);
+		free(parts);
+		return 0;
 	}
 	for (i = 0; i < n; i++) {
 		consumer_metrics_lag(cm, parts[i].partition, parts[i].consumer_lag);

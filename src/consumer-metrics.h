@@ -20,7 +20,8 @@
  *
  * Every function may be called from any thread; the per-partition ones look their series
  * up under the registry's mutex, so call them per batch, not per event. A NULL cm does
- * nothing, so that a consumer without --metrics calls them all the same.
+ * nothing (but consumer_metrics_stats logs), so that a consumer without --metrics calls
+ * them all the same.
  */
 #ifndef PP_CONSUMER_METRICS_H
 #define PP_CONSUMER_METRICS_H
@@ -29,6 +30,8 @@
 #include <stdint.h>
 
 #include "metrics.h"
+
+struct batch;
 
 struct consumer_metrics {
 	struct metrics *reg;
@@ -48,6 +51,10 @@ void consumer_metrics_events(struct consumer_metrics *cm, int32_t partition, uin
 
 /* A committed batch, and how long its store commit took. */
 void consumer_metrics_batch(struct consumer_metrics *cm, double commit_seconds);
+
+/* Both of the above for a batch that batch_commit() committed: each partition's counts
+ * and the time it took. */
+void consumer_metrics_batch_done(struct consumer_metrics *cm, const struct batch *b);
 
 /* The store's map and the bytes it uses (store_stat: map_size, used_bytes). */
 void consumer_metrics_store(struct consumer_metrics *cm, uint64_t map_size, uint64_t used_bytes);
@@ -83,8 +90,11 @@ int kafka_stats_partitions(const char *json, size_t len, const char *topic, stru
 
 /* For the engine's stats_cb: parses json with kafka_stats_partitions and sets
  * pingpong_consumer_lag and pingpong_log_end_offset of each partition that knows them; a
- * json that does not parse counts in pingpong_kafka_stats_errors_total. Returns 0 or -1
- * with the reason. It does not take json: the stats_cb returns 0 and librdkafka frees it. */
+ * json that does not parse counts in pingpong_kafka_stats_errors_total. With cm NULL (a
+ * consumer without --metrics whose -X asked for statistics) it logs the lags instead, in
+ * one line: "librdkafka statistics: lag chat[0] 63, chat[1] 0 (total 63)". Returns 0 or
+ * -1 with the reason. It does not take json: the stats_cb returns 0 and librdkafka frees
+ * it. */
 int consumer_metrics_stats(struct consumer_metrics *cm, const char *json, size_t len, const char *topic,
 			   char *err, size_t errlen);
 

@@ -15,6 +15,7 @@
 #include "consumer.h"
 #include "crash.h"
 #include "gate.h"
+#include "metrics.h"
 #include "util.h"
 
 static const char *const start_choices[] = { "earliest", "latest", NULL };
@@ -42,6 +43,8 @@ const struct option_spec consumer_options[] = {
 	OPTION_LIST(0, "after-store", "DIR", CONS(after_stores), "the same, reading the dependency's store on this host"),
 	OPTION_DURATION(0, "after-poll", CONS(after_poll_ms),
 			"how often to re-read dependencies' offsets (default 200ms)"),
+	OPTION_STRING(0, "metrics", "ADDR:PORT", CONS(metrics_addr),
+		      "serve Prometheus metrics at http://ADDR:PORT/metrics while it runs"),
 	OPTION_END
 };
 
@@ -55,6 +58,46 @@ void consumer_opts_init(struct consumer_opts *o, const char *default_group)
 	o->broker_timeout_ms = -1; /* not given */
 }
 
+/* The store's gauges: its map and the part in use. */
+static void store_gauges(struct consumer *c)
+{
+	struct store_txn *t;
+	struct store_stat st;
+	char err[512];
+
+	c->last_store_ms = clock_mono_ms();
+	if (!c->store || !c->registry || store_txn_begin(c->store, 0, &t, err, sizeof(err)) != 0)
+		return;
+	if (store_stat(t, &st, err, sizeof(err)) == 0)
+		consumer_metrics_store(&c->metrics, st.map_size, st.used_bytes);
+	store_txn_abort(t);
+}
+
+/* --metrics: the consumers' families in a registry of their own, served from a thread
+ * of libmicrohttpd's. Returns 0, or an exit code after saying why. */
+static int serve_metrics(struct consumer *c, const struct command *cmd, const char *addr)
+{
+	char err[512];
+	int rc;
+
+	c->registry = metrics_new();
+	if (consumer_metrics_init(&c->metrics, c->registry, cmd->name, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_SOFTWARE;
+	}
+	if ((rc = metrics_serve(c->registry, addr, &c->server, err, sizeof(err))) != 0) {
+		if (rc == METRICS_EADDR)
+			return usage_error(cmd, "--metrics: %s", err);
+		log_error("%s", err);
+		return EX_OSERR;
+	}
+	/* The port it got, for --metrics HOST:0. */
+	log_info("serving metrics on %.*s:%d: GET /metrics", (int)(strrchr(addr, ':') - addr), addr,
+		 metrics_server_port(c->server));
+	c->cfg.metrics = &c->metrics;
+	return 0;
+}
+
 int consumer_open(struct consumer *c, const struct command *cmd, const struct common_opts *co,
 		  const struct consumer_opts *o, int required)
 {
@@ -66,6 +109,13 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 		return usage_error(cmd, "--store DIR is required");
 	if (!(c->brokers = common_brokers(co)))
 		return EX_USAGE;
+	c->name = cmd->name;
+	c->verbosity = co->verbosity;
+	/* Before the store: a bad address is a usage error, and makes nothing. */
+	if (o->metrics_addr && (rc = serve_metrics(c, cmd, o->metrics_addr)) != 0) {
+		consumer_close(c);
+		return rc;
+	}
 	if (o->store_dir) {
 		struct store_options so = { .no_sync = o->no_sync, .kind = cmd->name };
 		if (store_open(&c->store, o->store_dir, &so, err, sizeof(err)) != 0 ||
@@ -75,10 +125,11 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 			return EX_IOERR;
 		}
 	}
+	store_gauges(c);
 	c->cfg.kafka = common_kafka_opts(co, c->brokers);
 	{
 		struct gate_config gc = { co->topic, &c->cfg.kafka, o->after_groups.v, o->after_groups.n,
-					  o->after_stores.v, o->after_stores.n, o->after_poll_ms };
+					  o->after_stores.v, o->after_stores.n, o->after_poll_ms, c->cfg.metrics };
 		rc = gate_open(&c->gate, &gc, err, sizeof(err));
 	}
 	if (rc != 0) {
@@ -111,20 +162,52 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 void consumer_close(struct consumer *c)
 {
 	gate_close(c->gate);
+	metrics_server_stop(c->server);
+	metrics_free(c->registry);
 	store_close(c->store);
 	c->gate = NULL;
+	c->server = NULL;
+	c->registry = NULL;
+	c->cfg.metrics = NULL;
 	c->store = NULL;
+}
+
+/* The engine's observer: the progress while the consumer is more than a batch behind,
+ * and one log line once it has caught up, if a progress line was shown; the store's
+ * gauges once a second. */
+static void consumer_observe(void *arg, const struct engine_stats *st)
+{
+	struct consumer *c = arg;
+	char n[32];
+
+	if (c->registry && clock_mono_ms() - c->last_store_ms >= 1000)
+		store_gauges(c);
+	if (st->lag > c->cfg.batch) {
+		if (!c->behind)
+			progress_init(&c->progress, c->name, "applied", "events", c->verbosity);
+		c->behind = 1;
+		progress_update(&c->progress, st->applied, st->lag);
+	} else if (c->behind && st->lag >= 0) {
+		progress_done(&c->progress);
+		if (c->progress.last_ms > c->progress.start_ms)
+			log_info("caught up: %s events applied, %" PRId64 " behind", progress_count(st->applied, n,
+				 sizeof(n)), st->lag);
+		c->behind = 0;
+	}
 }
 
 int consumer_run(struct consumer *c, const struct engine_hooks *hooks, void *ctx)
 {
-	struct engine_stats stats;
-	const struct engine_stats *st = &stats;
+	const struct engine_stats *st = &c->stats;
 	int64_t t0 = clock_mono_ms(), elapsed_ms, busy_ms;
 	int rc;
 
 	signals_install();
-	rc = engine_run(&c->cfg, hooks, ctx, &stats);
+	c->cfg.observe = consumer_observe;
+	c->cfg.observe_arg = c;
+	rc = engine_run(&c->cfg, hooks, ctx, &c->stats);
+	if (c->behind)
+		progress_done(&c->progress);
 	elapsed_ms = clock_mono_ms() - t0;
 	/* The rate counts from the first event: joining the group is not processing. */
 	/* With no batch committed there is no span (last_ms is 0). */

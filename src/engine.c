@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "batch.h"
+#include "consumer-metrics.h"
 #include "crash.h"
 #include "engine.h"
 #include "gate.h"
@@ -39,6 +40,7 @@ struct partition_state {
 	char verify;               /* the next message must be the one before vpos.next */
 	struct store_position vpos; /* the stored position, when verify */
 	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
+	int64_t next;              /* the committed next offset, for the lag; -1: unknown */
 };
 
 /* The writer commits one batch in a thread of its own while the main thread polls and
@@ -78,6 +80,8 @@ struct engine {
 	rd_kafka_queue_t *queue;          /* the consumer's queue, for its length */
 	int64_t queue_min;                /* queued.min.messages as set */
 	int64_t last_nudge;               /* monotonic ms */
+	int assigned;                     /* an assignment is in place (none during a rebalance) */
+	int64_t last_observe;             /* monotonic ms */
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -260,11 +264,14 @@ static int batch_finish(struct engine *e, struct batch *b, int rc, const char *e
 		log_verbose("first batch committed %" PRId64 " ms after start", clock_mono_ms() - e->started);
 	if (e->hooks->committed)
 		e->hooks->committed(e->ctx, b->live, b->nlive);
+	consumer_metrics_batch_done(e->cfg->metrics, b);
 
 	offsets = rd_kafka_topic_partition_list_new(b->nparts ? b->nparts : 1);
 	for (p = 0; p < b->nparts; p++)
-		if (b->parts[p].touched && b->parts[p].pos.next >= 0)
+		if (b->parts[p].touched && b->parts[p].pos.next >= 0) {
 			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = b->parts[p].pos.next;
+			e->parts[p].next = b->parts[p].pos.next;
+		}
 	/* With a store, Kafka holds a mirror and async is enough; without one, Kafka's
 	 * offsets are the truth and the commit must be done before we go on. */
 	mirror_offsets(e, offsets, s != NULL);
@@ -369,8 +376,9 @@ static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_
 		struct store_position pos;
 
 		ps->verify = 0;
+		ps->next = -1;
 		if (t && store_position_get(t, tp->partition, &pos, e->err, sizeof(e->err)) == 0) {
-			tp->offset = pos.next;
+			tp->offset = ps->next = pos.next;
 			if (pos.next > 0 && pos.last_hash) {
 				tp->offset = pos.next - 1;
 				ps->verify = 1;
@@ -393,6 +401,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	int i, rc;
 
 	kafka_watch_contact(&e->watch); /* the group's coordinator answered */
+	consumer_metrics_rebalance(e->cfg->metrics, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign" :
+				   rd_kafka_assignment_lost(rk) ? "lost" : "revoke");
+	e->assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("assigned: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 		crash_point("in-assign");
@@ -492,6 +503,7 @@ static int skip_to(struct engine *e, int32_t partition, int64_t stored, int64_t 
 	log_warn("%s[%d]: skipped the gap from offset %" PRId64 " to %" PRId64 " (recorded in the store)",
 		 e->cfg->topic, (int)partition, stored, to);
 	e->parts[partition].verify = 0;
+	e->parts[partition].next = to;
 	return reposition(e, partition, to);
 }
 
@@ -664,6 +676,77 @@ static void release_held(struct engine *e)
 	}
 }
 
+/*
+ * What an operator sees. The lag is computed here, from what librdkafka holds already:
+ * the high watermark each fetch response carries (rd_kafka_get_watermark_offsets asks no
+ * broker) less the next offset this process committed; it costs a lock per partition
+ * every ENGINE_OBSERVE_MS and lags the log by at most one fetch. librdkafka's statistics,
+ * whose lag is the log end less the offsets mirrored to Kafka, feed the metrics instead
+ * (consumer-metrics.c).
+ */
+
+/* Where a partition whose committed offset is not known yet is read from: the position
+ * of the next message to poll, else where it starts. -1 when neither is known. */
+static int64_t start_of(struct engine *e, int32_t partition, int64_t lo, int64_t hi)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	int64_t next = -1;
+
+	rd_kafka_topic_partition_list_add(l, e->cfg->topic, partition);
+	if (rd_kafka_position(e->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		next = l->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	/* With a store, a partition with no stored offset starts at --start. */
+	if (next < 0 && e->cfg->store)
+		next = e->cfg->start_latest ? hi : lo;
+	return next;
+}
+
+/* The lag of engine_stats: -1 while any assigned partition's is unknown. */
+static int64_t engine_lag(struct engine *e)
+{
+	int64_t lag = 0, lo, hi, next;
+	int p;
+
+	if (!e->assigned)
+		return -1;
+	for (p = 0; p < e->nparts; p++) {
+		if (!e->parts[p].assigned)
+			continue;
+		if (rd_kafka_get_watermark_offsets(e->rk, e->cfg->topic, p, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    hi < 0)
+			return -1;
+		if ((next = e->parts[p].next) < 0 && (next = start_of(e, p, lo, hi)) < 0)
+			return -1;
+		lag += hi > next ? hi - next : 0;
+	}
+	return lag;
+}
+
+static void engine_observe(struct engine *e, int64_t now)
+{
+	if (now - e->last_observe < ENGINE_OBSERVE_MS)
+		return;
+	e->last_observe = now;
+	e->stats->lag = engine_lag(e);
+	if (e->cfg->observe)
+		e->cfg->observe(e->cfg->observe_arg, e->stats);
+}
+
+/* librdkafka's statistics (statistics.interval.ms), in the polling thread: the lag
+ * gauges with --metrics; without, a log line, so that -X statistics.interval.ms is
+ * never ignored. librdkafka frees json (we return 0). */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct engine *e = opaque;
+	char err[256];
+
+	(void)rk;
+	if (consumer_metrics_stats(e->cfg->metrics, json, len, e->cfg->topic, err, sizeof(err)) < 0)
+		log_verbose("%s", err);
+	return 0;
+}
+
 static rd_kafka_t *engine_consumer_new(struct engine *e)
 {
 	const struct engine_config *cfg = e->cfg;
@@ -680,6 +763,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 	 * (250 MiB) in make bench (bench/README.md). */
 	if (kafka_conf_set(conf, "group.id", cfg->group, err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "queued.min.messages", "50000", err, sizeof(err)) < 0 ||
+	    (cfg->metrics && kafka_conf_set(conf, "statistics.interval.ms", "1000", err, sizeof(err)) < 0) ||
 	    kafka_conf_set(conf, "auto.offset.reset", cfg->store ? "error" :
 			   cfg->start_latest ? "latest" : "earliest", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "enable.partition.eof", cfg->exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
@@ -701,6 +785,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 	rd_kafka_conf_set_opaque(conf, e);
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(conf, on_offset_commit);
+	rd_kafka_conf_set_stats_cb(conf, on_stats);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (!rk) {
 		log_error("rd_kafka_new: %s", err);
@@ -819,6 +904,7 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end)) != 0)
 		return rc;
 	flow_nudge(e, now);
+	engine_observe(e, now);
 	if (e->mirror_failed)
 		retry_mirror(e);
 	if (now >= *next_tick) {
@@ -876,6 +962,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 
 	memset(&e, 0, sizeof(e));
 	memset(stats, 0, sizeof(*stats));
+	stats->lag = -1;
 	e.cfg = cfg;
 	e.hooks = hooks;
 	e.ctx = ctx;

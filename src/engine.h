@@ -10,6 +10,8 @@
 #include "kafka.h"
 #include "store.h"
 
+struct consumer_metrics;
+struct engine_stats;
 struct gate;
 
 /* What the engine runs on, prepared by the command (consumer.c). */
@@ -29,7 +31,14 @@ struct engine_config {
 	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
 	struct gate *gate;       /* dependencies to wait for, or NULL */
 	volatile sig_atomic_t *stop; /* the run ends once it is set (a signal handler's) */
+	struct consumer_metrics *metrics; /* what the run counts (--metrics), or NULL */
+	/* Called about every ENGINE_OBSERVE_MS in the polling thread, outside any txn, with
+	 * the stats so far, the lag included (consumer.c shows progress). May be NULL. */
+	void (*observe)(void *arg, const struct engine_stats *st);
+	void *observe_arg;
 };
+
+#define ENGINE_OBSERVE_MS 250
 
 struct engine_hooks {
 	/* Applies events inside the batch's txn: see batch_apply_fn (batch.h). NULL: none. */
@@ -41,10 +50,16 @@ struct engine_hooks {
 	void (*tick)(void *ctx);
 };
 
-/* Counters, for the closing summary. */
+/* Counters, for the closing summary; kept up to date in the polling thread during the
+ * run, where the hooks and observe may read them. */
 struct engine_stats {
 	int64_t consumed, applied, skipped, rejected, ignored, batches;
 	int64_t first_ms, last_ms; /* monotonic: the first message polled, the last commit */
+	/* Events between what is committed and the log ends of the assigned partitions: each
+	 * one's high watermark as of its last fetch (rd_kafka_get_watermark_offsets, which
+	 * asks no broker) less its committed next offset. -1 while unknown: before the first
+	 * assignment, during a rebalance, and until every partition has been fetched once. */
+	int64_t lag;
 };
 
 /* Runs the consumer until SIGINT/SIGTERM, or the end with exit_at_end. Returns an exit

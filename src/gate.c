@@ -19,6 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "consumer-metrics.h"
 #include "gate.h"
 #include "kafka.h"
 #include "store.h"
@@ -43,6 +44,7 @@ struct gate {
 	rd_kafka_queue_t *queue;
 	int64_t poll_ms, interval_ms, next_refresh;
 	int64_t *wait_since, *last_log; /* per partition, monotonic ms; 0 when not waiting */
+	struct consumer_metrics *metrics;
 	char err[512];
 };
 
@@ -76,6 +78,7 @@ int gate_open(struct gate **out, const struct gate_config *gc, char *err, size_t
 		return 0;
 	g = xcalloc(1, sizeof(*g));
 	g->topic = gc->topic;
+	g->metrics = gc->metrics;
 	g->poll_ms = g->interval_ms = gc->poll_ms > 0 ? gc->poll_ms : 1;
 	g->deps = xcalloc(gc->ngroups + gc->nstores, sizeof(*g->deps));
 	for (i = 0; i < gc->nstores; i++) {
@@ -159,6 +162,9 @@ int gate_allows(struct gate *g, int32_t partition, int64_t offset)
 	if (partition >= g->nparts)
 		dep_grow(g, partition + 1);
 	if (gate_committed(g, partition) > offset) {
+		if (g->wait_since[partition])
+			consumer_metrics_gate_wait(g->metrics, partition,
+						   (double)(clock_mono_ms() - g->wait_since[partition]) / 1000);
 		g->wait_since[partition] = 0;
 		return 1;
 	}

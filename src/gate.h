@@ -7,6 +7,7 @@
 
 #include "kafka.h"
 
+struct consumer_metrics;
 struct gate;
 
 /* A consumer's dependencies: Kafka groups (--after) and stores on this host
@@ -19,6 +20,7 @@ struct gate_config {
 	const char *const *stores;
 	size_t nstores;
 	int64_t poll_ms;
+	struct consumer_metrics *metrics; /* counts the waits (--metrics), or NULL */
 };
 
 #define GATE_ESTORE (-2) /* a dependency's store could not be opened */
@@ -30,7 +32,8 @@ int gate_open(struct gate **out, const struct gate_config *gc, char *err, size_t
 void gate_close(struct gate *g);
 
 /* 1 when every dependency has committed an offset greater than offset on partition:
- * Kafka's committed offset is the next one to read, so "equal" still means "wait". */
+ * Kafka's committed offset is the next one to read, so "equal" still means "wait". The
+ * first 1 after a 0 on a partition ends a wait, which counts in the metrics. */
 int gate_allows(struct gate *g, int32_t partition, int64_t offset);
 
 /* Re-reads the dependencies' offsets when due: every --after-poll, backing off up to

@@ -537,7 +537,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" into a bound, listening socket. Returns it, or -1. */
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" into a bound, listening socket. Returns it,
+ * METRICS_EADDR for an address that does not parse or resolve, or METRICS_ESERVE when it
+ * cannot be bound. */
 static int listen_on(const char *addr, int *port, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL, *ai;
@@ -546,7 +548,7 @@ static int listen_on(const char *addr, int *port, char *err, size_t errlen)
 	int fd = -1, rc, one = 1, save = 0;
 
 	if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(service) || (size_t)(colon - addr) >= sizeof(host))
-		return set_err(-1, err, errlen, "metrics address '%s' is not HOST:PORT", addr);
+		return set_err(METRICS_EADDR, err, errlen, "metrics address '%s' is not HOST:PORT", addr);
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
 	snprintf(service, sizeof(service), "%s", colon + 1);
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -558,7 +560,7 @@ static int listen_on(const char *addr, int *port, char *err, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host[0] ? host : NULL, service, &hints, &res)) != 0)
-		return set_err(-1, err, errlen, "metrics address '%s': %s", addr, gai_strerror(rc));
+		return set_err(METRICS_EADDR, err, errlen, "metrics address '%s': %s", addr, gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next) {
 		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) < 0) {
 			save = errno;
@@ -573,7 +575,7 @@ static int listen_on(const char *addr, int *port, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return set_err(-1, err, errlen, "cannot serve metrics on '%s': %s", addr, strerror(save));
+		return set_err(METRICS_ESERVE, err, errlen, "cannot serve metrics on '%s': %s", addr, strerror(save));
 	{
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -593,7 +595,7 @@ int metrics_serve(struct metrics *m, const char *addr, struct metrics_server **o
 	srv->m = m;
 	if ((fd = listen_on(addr, &srv->port, err, errlen)) < 0) {
 		free(srv);
-		return -1;
+		return fd;
 	}
 	/* One thread of its own; slow or idle clients are dropped after 10 s, and at most 16
 	 * are served at once. libmicrohttpd closes fd when it stops. */
@@ -603,7 +605,8 @@ int metrics_serve(struct metrics *m, const char *addr, struct metrics_server **o
 	if (!srv->daemon) {
 		close(fd);
 		free(srv);
-		return set_err(-1, err, errlen, "cannot serve metrics on '%s': MHD_start_daemon failed", addr);
+		return set_err(METRICS_ESERVE, err, errlen, "cannot serve metrics on '%s': MHD_start_daemon failed",
+			       addr);
 	}
 	*out = srv;
 	return 0;

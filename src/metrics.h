@@ -71,10 +71,13 @@ uint64_t metric_count(const struct metric_series *s);
  * length. */
 char *metrics_render(struct metrics *m, size_t *len);
 
+#define METRICS_EADDR (-1)  /* the address does not parse, or does not resolve */
+#define METRICS_ESERVE (-2) /* it cannot be served: bind's error (in use, not ours) */
+
 /* Serves GET /metrics (and HEAD) from a thread of its own, on addr: "HOST:PORT",
  * "[IPV6]:PORT", or ":PORT" for every interface; port 0 takes a free one (see
- * metrics_server_port). Other paths get 404, other methods 405. Returns 0, or -1 with
- * the reason (the address, and bind's error) in err. */
+ * metrics_server_port). Other paths get 404, other methods 405. Returns 0, or
+ * METRICS_EADDR or METRICS_ESERVE with the reason (the address, and the error) in err. */
 int metrics_serve(struct metrics *m, const char *addr, struct metrics_server **out, char *err, size_t errlen);
 /* The port it listens on. */
 int metrics_server_port(const struct metrics_server *srv);

@@ -104,6 +104,7 @@ static void emit(struct progress *p)
 		/* \r, the line, and a clear to its end (\033[K) for a shorter one than before. */
 		snprintf(line, sizeof(line), "\r%s: %s\033[K", p->label, text);
 		p->shown = 1;
+		log_progress_line(1);
 	} else {
 		snprintf(line, sizeof(line), "%s: %s\n", p->label, text);
 	}
@@ -166,5 +167,6 @@ void progress_done(struct progress *p)
 			/* nowhere to say it */
 		}
 		p->shown = 0;
+		log_progress_line(0);
 	}
 }

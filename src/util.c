@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,7 @@ int64_t clock_mono_ns(void)
 
 static const char *log_command = "pingpong";
 static int log_level;
+static atomic_int log_over_line; /* a progress line is up on the terminal */
 
 void log_init(const char *command, int verbosity)
 {
@@ -197,13 +199,20 @@ int log_verbosity(void)
 	return log_level;
 }
 
+void log_progress_line(int shown)
+{
+	atomic_store(&log_over_line, shown);
+}
+
 static void log_write(const char *kind, const char *fmt, va_list ap)
 {
 	char line[4096];
 	int n;
 
-	/* One write per line, so lines of several processes sharing stderr do not interleave. */
-	n = snprintf(line, sizeof(line), "%s: %s", log_command, kind);
+	/* One write per line, so lines of several processes sharing stderr do not interleave;
+	 * over a progress line, it is cleared first (\r, and \033[K to the end). */
+	n = snprintf(line, sizeof(line), "%s%s: %s", atomic_exchange(&log_over_line, 0) ? "\r\033[K" : "",
+		     log_command, kind);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

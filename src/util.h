@@ -36,6 +36,9 @@ int64_t clock_mono_ns(void);
 /* Logging to stderr, prefixed with "pingpong CMD: ". Verbosity: -1 quiet, 0 normal, 1+ verbose. */
 void log_init(const char *command, int verbosity);
 int log_verbosity(void);
+/* A progress line is up on the terminal (1), or not any more (0): the next log line
+ * clears it first, rather than run on from its end (progress.c). */
+void log_progress_line(int shown);
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -8,14 +8,18 @@
 #include "config.h"
 
 #include <check.h>
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "consumer-metrics.h"
+#include "event.h"
 #include "metrics.h"
+#include "store.h"
 
 static char err[512];
 
@@ -34,6 +38,15 @@ static void assert_renders(struct metrics *m, const char *want)
 
 	ck_assert_msg(!strcmp(got, want), "rendered:\n%s\nwanted:\n%s", got, want);
 	free(got);
+}
+
+/* Each of want[0..n) is somewhere in text. */
+static void assert_contains(const char *text, const char *const *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_msg(strstr(text, want[i]), "missing:\n%s\nin:\n%s", want[i], text);
 }
 
 START_TEST(test_counter_and_gauge)
@@ -368,13 +381,132 @@ START_TEST(test_consumer_metrics)
 			"pingpong_gate_wait_seconds_total{partition=\"1\"} 0.75\n",
 			"pingpong_kafka_stats_errors_total 1\n",
 		};
-		size_t i;
-		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-			ck_assert_msg(strstr(text, want[i]), "missing:\n%s\nin:\n%s", want[i], text);
+		assert_contains(text, want, sizeof(want) / sizeof(want[0]));
 	}
 	free(text);
 	free(json);
 	metrics_free(m);
+}
+END_TEST
+
+/* ---- a committed batch's outcomes, per partition ----------------------------------- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The hook rejects the events of user "late", as active rejects one from the future. */
+static int reject_late(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n, int64_t now, char *e,
+		       size_t elen)
+{
+	size_t i;
+
+	(void)ctx, (void)t, (void)now, (void)e, (void)elen;
+	for (i = 0; i < n; i++)
+		if (msgs[i].ev.user_len == 4 && !memcmp(msgs[i].ev.user, "late", 4)) {
+			snprintf(msgs[i].reason, BATCH_REASON_LEN, "late");
+			msgs[i].reject = msgs[i].reason;
+		}
+	return 0;
+}
+
+/* Adds (partition, offset) to b: an event of user, or 3 bytes that are no event. The
+ * payload lives in pay (one per message) until the batch is cleared. */
+static void add(struct batch *b, struct event_encoder *enc, char pay[][64], int32_t p, int64_t off,
+		const char *user)
+{
+	struct event ev = { user, user ? strlen(user) : 0, NULL, 0, EVENT_HEART_BEAT, NULL, 0, 1000 + off };
+	const void *out = "\xc1\xc1\xc1";
+	size_t len = 3;
+
+	if (user)
+		event_encode(enc, &ev, &out, &len);
+	ck_assert_uint_le(len, 64);
+	memcpy(pay[b->n], out, len);
+	batch_add(b, p, off, pay[b->n], len, NULL);
+}
+
+/* Two batches through batch_commit on a real store: the counts of each partition add up
+ * to the batch's, and reach pingpong_events_total under their partition. */
+START_TEST(test_batch_outcomes)
+{
+	char tmp[64] = "/tmp/check_metrics.XXXXXX", dir[96], pay[16][64];
+	struct store_options so = { .no_sync = 1 };
+	struct metrics *m = metrics_new();
+	struct consumer_metrics cm;
+	struct event_encoder enc;
+	struct store *st;
+	struct batch b;
+	char *text;
+	int64_t off;
+	int p;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/st", tmp);
+	ck_assert_int_eq(store_open(&st, dir, &so, err, sizeof(err)), 0);
+	ck_assert_int_eq(consumer_metrics_init(&cm, m, "active", err, sizeof(err)), 0);
+	event_encoder_init(&enc);
+	batch_init(&b, 16);
+	/* 1: partition 0 offsets 0..4; partition 2 offsets 0..2, of which 1 is no event */
+	for (off = 0; off < 5; off++)
+		add(&b, &enc, pay, 0, off, "amy");
+	add(&b, &enc, pay, 2, 0, "bob");
+	add(&b, &enc, pay, 2, 1, NULL);
+	add(&b, &enc, pay, 2, 2, "late");
+	ck_assert_int_eq(batch_commit(&b, st, reject_late, NULL, 5000, err, sizeof(err)), 0);
+	ck_assert_uint_eq(b.parts[0].applied, 5);
+	ck_assert_uint_eq(b.parts[2].applied, 1);
+	ck_assert_uint_eq(b.parts[2].rejected, 2); /* the decoder's and the hook's */
+	ck_assert(!b.parts[1].touched);
+	ck_assert_int_ge(b.commit_ns, 0);
+	consumer_metrics_batch_done(&cm, &b);
+	batch_clear(&b);
+	/* 2: partition 0 offsets 3..6 (3 and 4 applied before), partition 1 offset 0 */
+	for (off = 3; off < 7; off++)
+		add(&b, &enc, pay, 0, off, "amy");
+	add(&b, &enc, pay, 1, 0, "cy");
+	ck_assert_int_eq(batch_commit(&b, st, reject_late, NULL, 6000, err, sizeof(err)), 0);
+	ck_assert_uint_eq(b.parts[0].skipped, 2);
+	ck_assert_uint_eq(b.parts[0].applied, 2);
+	ck_assert(!b.parts[2].touched);
+	{
+		uint64_t applied = 0, rejected = 0, skipped = 0;
+		for (p = 0; p < b.nparts; p++) {
+			applied += b.parts[p].applied;
+			rejected += b.parts[p].rejected;
+			skipped += b.parts[p].skipped;
+		}
+		ck_assert_uint_eq(applied, b.nlive);
+		ck_assert_uint_eq(rejected, b.rejected);
+		ck_assert_uint_eq(skipped, b.skipped);
+	}
+	consumer_metrics_batch_done(&cm, &b);
+	consumer_metrics_batch_done(NULL, &b); /* no --metrics */
+	text = render(m);
+	{
+		static const char *const want[] = {
+			"pingpong_events_total{result=\"applied\",partition=\"0\"} 7\n"
+			"pingpong_events_total{result=\"rejected\",partition=\"0\"} 0\n"
+			"pingpong_events_total{result=\"already_applied\",partition=\"0\"} 2\n"
+			"pingpong_events_total{result=\"applied\",partition=\"2\"} 1\n"
+			"pingpong_events_total{result=\"rejected\",partition=\"2\"} 2\n"
+			"pingpong_events_total{result=\"already_applied\",partition=\"2\"} 0\n"
+			"pingpong_events_total{result=\"applied\",partition=\"1\"} 1\n",
+			"pingpong_batches_total 2\n",
+			"pingpong_batch_commit_seconds_count 2\n",
+		};
+		assert_contains(text, want, sizeof(want) / sizeof(want[0]));
+	}
+	free(text);
+	batch_release(&b);
+	event_encoder_release(&enc);
+	store_close(st);
+	metrics_free(m);
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 END_TEST
 
@@ -397,6 +529,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_stats_sample);
 	tcase_add_test(tc, test_stats_odd);
 	tcase_add_test(tc, test_consumer_metrics);
+	tcase_add_test(tc, test_batch_outcomes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "util.h"
 
 static int fds[2];
 
@@ -110,6 +111,34 @@ START_TEST(test_terminal_line)
 }
 END_TEST
 
+/* A log line while a terminal line is up clears it first, and only that once. The log
+ * writes to standard error, which the test points at its pipe for the while. */
+START_TEST(test_log_over_line)
+{
+	struct progress p;
+	int saved = dup(STDERR_FILENO);
+
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+	log_init("active", 0);
+	progress_init_mode(&p, "active", "applied", "events", PROGRESS_TERMINAL, fds[1]);
+	progress_update_at(&p, 0, 0, 1000);
+	progress_update_at(&p, 250, 500, 500);
+	ck_assert_str_eq(written(), "\rpingpong active: applied 500 events, 2,000 events/s, 500 left, about 1s to go"
+				    "\033[K");
+	log_info("revoked: %s", "chat[0]");
+	log_info("assigned: %s", "chat[0]");
+	ck_assert_str_eq(written(), "\r\033[Kpingpong active: revoked: chat[0]\npingpong active: assigned: chat[0]\n");
+	progress_update_at(&p, 500, 1000, 0);
+	progress_done(&p);
+	log_info("caught up");
+	ck_assert_str_eq(written(), "\rpingpong active: applied 1,000 events, 2,000 events/s, 0 left\033[K\r\033[K"
+				    "pingpong active: caught up\n");
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+}
+END_TEST
+
 /* A consumer catching up: what is left shrinks more slowly than the work grows, or not at
  * all while producers keep up with it. */
 START_TEST(test_catching_up)
@@ -180,6 +209,7 @@ static Suite *progress_suite(void)
 	tcase_add_test(tc, test_count_and_eta);
 	tcase_add_test(tc, test_log_lines);
 	tcase_add_test(tc, test_terminal_line);
+	tcase_add_test(tc, test_log_over_line);
 	tcase_add_test(tc, test_catching_up);
 	tcase_add_test(tc, test_unknown_left_and_off);
 	tcase_add_test(tc, test_init);

@@ -207,4 +207,30 @@ test_expect_success 'no broker answers: 69, nothing moved' '
 	test_cmp before after
 '
 
+# The issue's own words: on the embedded broker, with a producer running, reset
+# --to-earliest and a restart read the topic again, and the gaps say so.
+test_expect_success 'with a producer running: --to-earliest, and a restart reads everything again' '
+	pp query --store st offsets >before &&
+	pp query --store st gaps >gaps.before &&
+	test_bg producer pp produce --rate 1000 --count 4000 --users 60 &&
+	wait_for 30 "log_ends >ends.p && test \$(awk -F \"\t\" \"{ s += \\\$2 } END { print s }\" ends.p) -gt 3000" &&
+	pp store reset --store st --to-earliest >plan &&
+	pp query --store st offsets >offsets &&
+	test_cmp zeros offsets &&
+	pp query --store st gaps >gaps &&
+	while read p from
+	do
+		grep "^$p	$from	0	reset	.*pingpong store reset --store st --to-earliest$" gaps || return 1
+	done <before &&
+	test $(wc -l <gaps) = $(($(wc -l <gaps.before) + 3)) &&
+	pp active $GROUP_OPTS --store st --every 0 --exit-at-end 2>active.err &&
+	consumed=$(sed -n "s/.* \([0-9]*\) events consumed.*/\1/p" active.err) &&
+	test $consumed -ge $(awk -F "\t" "{ s += \$2 } END { print s }" ends.p) &&
+	test_wait producer 60 &&
+	pp active $GROUP_OPTS --store st --every 0 --exit-at-end -q &&
+	log_ends >ends.final &&
+	pp query --store st offsets >offsets &&
+	test_cmp ends.final offsets
+'
+
 test_done

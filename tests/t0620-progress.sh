@@ -8,30 +8,6 @@ PY=${PYTHON3:-python3}
 H=$top_srcdir/tests/helpers
 start_broker --partitions 3
 
-# on_tty OUT CMD...: runs CMD with its standard error on a pseudo-terminal, its standard
-# output to /dev/null, and writes what the terminal got to OUT; returns CMD's status.
-on_tty () {
-	_out=$1
-	shift
-	"$PY" - "$_out" "$@" <<-\EOF
-	import os, pty, subprocess, sys
-	master, slave = os.openpty()
-	p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
-	os.close(slave)
-	got = b""
-	while True:
-	    try:
-	        chunk = os.read(master, 65536)
-	    except OSError:  # EIO: the last writer closed the terminal
-	        break
-	    if not chunk:
-	        break
-	    got += chunk
-	open(sys.argv[1], "wb").write(got)
-	sys.exit(p.wait())
-	EOF
-}
-
 # lines_add_up FILE TOTAL: every progress line of FILE says N events done and M left with
 # N + M = TOTAL, N grows from line to line, and there are at least two.
 lines_add_up () {
@@ -49,7 +25,7 @@ lines_add_up () {
 }
 
 test_expect_success 'on a terminal, produce --count rewrites one line in place, and clears it at the end' '
-	on_tty tty.out "$PP" produce --count 12000 --rate 8000 &&
+	test_on_tty tty.out "$PP" produce --count 12000 --rate 8000 &&
 	lines_add_up tty.out 12000 &&
 	grep -q "$(printf "\rpingpong produce: produced ")" tty.out &&
 	"$PY" - tty.out <<-\EOF
@@ -63,7 +39,7 @@ test_expect_success 'on a terminal, produce --count rewrites one line in place, 
 '
 
 test_expect_success 'with -q, nothing on the terminal' '
-	on_tty quiet.out "$PP" produce --count 3000 --rate 6000 -q &&
+	test_on_tty quiet.out "$PP" produce --count 3000 --rate 6000 -q &&
 	! test -s quiet.out
 '
 
@@ -94,14 +70,14 @@ print(s[\"users\"] + s[\"index\"] + s[\"offsets\"] + s[\"rejects\"] + s[\"gaps\"
 
 # store check reports every 4,096 records read; PINGPONG_PROGRESS_MS=0 prints each report.
 test_expect_success 'store check: the records checked and left, on a terminal and in a log' '
-	PINGPONG_PROGRESS_MS=0 on_tty check.tty "$PP" store check --store st &&
+	PINGPONG_PROGRESS_MS=0 test_on_tty check.tty "$PP" store check --store st &&
 	grep -q "$(printf "\rpingpong store: checked 8,192 records, [0-9,]* records/s, ")" check.tty &&
 	left=$(sed -n "s/.*checked 8,192 records, [0-9,]* records\/s, \([0-9,]*\) left.*/\1/p" check.tty | tr -d ,) &&
 	test $((8192 + left)) = $total &&
 	PINGPONG_PROGRESS_MS=0 pp store check --store st 2>check.err >check.out &&
 	grep "^pingpong store: checked 8,192 records, [0-9,]* records/s, [0-9,]* left" check.err &&
 	test "$(cat check.out)" = "store check: ok" &&
-	PINGPONG_PROGRESS_MS=0 on_tty check.quiet "$PP" store check --store st -q &&
+	PINGPONG_PROGRESS_MS=0 test_on_tty check.quiet "$PP" store check --store st -q &&
 	! test -s check.quiet
 '
 

@@ -46,6 +46,7 @@
 #   test_bg_running NAME              test_kill NAME [SIGNAL]    test_wait NAME [SECONDS]
 #   test_done   test_skip_all REASON  test_bail_out REASON       say TEXT
 #   test_have_python3                 pp ARGS... (runs $PP, the built binary)
+#   test_on_tty OUT CMD...            (CMD's stderr on a pseudo-terminal; python3)
 #   test_store_check_skip DIR         (a store broken on purpose: test_done skips it)
 #
 # Options, or the environment variable in parentheses:
@@ -570,6 +571,32 @@ test_have_python3 () {
 		return 1
 	PYTHON3=$_test_py
 	export PYTHON3
+}
+
+# test_on_tty OUT CMD...: runs CMD with its standard error on a pseudo-terminal, as a
+# user at a terminal sees it, and writes what the terminal got to OUT, CMD's standard
+# output to OUT.stdout; returns CMD's status. Needs test_have_python3.
+test_on_tty () {
+	_test_tty_out=$1
+	shift
+	"$PYTHON3" - "$_test_tty_out" "$@" <<-\EOF
+	import os, pty, subprocess, sys
+	master, slave = os.openpty()
+	with open(sys.argv[1] + ".stdout", "wb") as out:
+	    p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=out, stderr=slave)
+	os.close(slave)
+	got = b""
+	while True:
+	    try:
+	        chunk = os.read(master, 65536)
+	    except OSError:  # EIO: the last writer closed the terminal
+	        break
+	    if not chunk:
+	        break
+	    got += chunk
+	open(sys.argv[1], "wb").write(got)
+	sys.exit(p.wait())
+	EOF
 }
 
 exec 7>&1 8>&2
