@@ -201,17 +201,66 @@ static void row_finish(struct lag_row *r, int64_t position)
 	r->lag = from > r->end ? 0 : r->end - from;
 }
 
+/* Says why a position lies outside its partition's log: what the consumer will do there. */
+static void warn_out_of_range(const char *topic, int p, const struct lag_row *r, int by_store)
+{
+	const char *what = by_store ? "stored" : "committed";
+	int64_t pos = by_store ? r->stored : r->committed;
+
+	if (pos < r->start)
+		log_warn("%s[%d]: %s offset %" PRId64 " is below the log start %" PRId64 ": %" PRId64
+			 " events were deleted unread; the consumer stops there (see --on-gap)", topic, p, what, pos,
+			 r->start, r->start - pos);
+	else
+		log_warn("%s[%d]: %s offset %" PRId64 " is beyond the log end %" PRId64 ": the broker lost its log; "
+			 "the consumer stops there (see --on-gap)", topic, p, what, pos, r->end);
+}
+
+/* Fills rows[0..n) from the group's committed offsets (when there is a group), the log
+ * ends and the stored offsets; by_store: the lag is the store's, else the group's. Returns
+ * how many positions lie outside their log, or -1 with the reason logged. */
+static int lag_rows(rd_kafka_t *rk, const char *topic, const char *group, const struct offsets *stored,
+		    int by_store, struct lag_row *rows, int n, int timeout)
+{
+	int64_t *committed = xmalloc((size_t)n * sizeof(*committed));
+	char err[1024];
+	int p, outside = 0;
+
+	for (p = 0; p < n; p++)
+		committed[p] = -1;
+	if (group[0] && kafka_group_offsets(rk, group, topic, n, committed, timeout, err, sizeof(err)) < 0)
+		goto fail;
+	for (p = 0; p < n; p++) {
+		struct lag_row *r = &rows[p];
+		if (kafka_watermarks(rk, topic, p, &r->start, &r->end, timeout, err, sizeof(err)) < 0)
+			goto fail;
+		r->stored = p < stored->n ? stored->v[p] : -1;
+		r->committed = committed[p];
+		row_finish(r, by_store ? r->stored : r->committed);
+		if (r->out_of_range) {
+			warn_out_of_range(topic, p, r, by_store);
+			outside++;
+		}
+	}
+	free(committed);
+	return outside;
+fail:
+	log_error("%s", err);
+	free(committed);
+	return -1;
+}
+
 static int lag_run(int argc, char **argv)
 {
 	struct lag_opts o = { .max_lag = -1, .broker_timeout_ms = 10000 };
 	char topic[256], group[256] = "", err[1024];
 	struct lag_row *rows = NULL;
 	struct offsets stored = { NULL, 0 };
-	int64_t *committed = NULL, total = 0;
+	int64_t total = 0;
 	const char *brokers;
 	struct kafka_opts ko;
 	rd_kafka_t *rk = NULL;
-	int rc, n, p, outside = 0, timeout;
+	int rc, n, p, outside, timeout;
 
 	common_opts_init(&o.co);
 	o.co.topic = NULL; /* with --store: the store's own, unless given */
@@ -225,8 +274,7 @@ static int lag_run(int argc, char **argv)
 	log_init("lag", o.co.verbosity);
 	if (!(brokers = common_brokers(&o.co)))
 		goto opts_release;
-	timeout = o.broker_timeout_ms > 0 && o.broker_timeout_ms < INT32_MAX ? (int)o.broker_timeout_ms :
-		  o.broker_timeout_ms ? INT32_MAX : 10000;
+	timeout = kafka_timeout_ms(o.broker_timeout_ms);
 
 	/* First the store, then Kafka's copy of it, then the log ends: each read later than
 	 * the one before, so that the lag of a consumer that is moving is never below zero. */
@@ -252,36 +300,10 @@ static int lag_run(int argc, char **argv)
 		goto client_destroy;
 	}
 	rows = xcalloc((size_t)n, sizeof(*rows));
-	committed = xmalloc((size_t)n * sizeof(*committed));
-	for (p = 0; p < n; p++)
-		committed[p] = -1;
-	if (group[0] && kafka_group_offsets(rk, group, topic, n, committed, timeout, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+	if ((outside = lag_rows(rk, topic, group, &stored, o.store_dir != NULL, rows, n, timeout)) < 0)
 		goto rows_free;
-	}
-	for (p = 0; p < n; p++) {
-		struct lag_row *r = &rows[p];
-		if (kafka_watermarks(rk, topic, p, &r->start, &r->end, timeout, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			goto rows_free;
-		}
-		r->stored = p < stored.n ? stored.v[p] : -1;
-		r->committed = committed[p];
-		row_finish(r, o.store_dir ? r->stored : r->committed);
-		total += r->lag;
-		if (r->out_of_range) {
-			int64_t pos = o.store_dir ? r->stored : r->committed;
-			outside++;
-			if (pos < r->start)
-				log_warn("%s[%d]: %s offset %" PRId64 " is below the log start %" PRId64 ": %" PRId64
-					 " events were deleted unread; the consumer stops there (see --on-gap)", topic,
-					 p, o.store_dir ? "stored" : "committed", pos, r->start, r->start - pos);
-			else
-				log_warn("%s[%d]: %s offset %" PRId64 " is beyond the log end %" PRId64 ": the broker "
-					 "lost its log; the consumer stops there (see --on-gap)", topic, p,
-					 o.store_dir ? "stored" : "committed", pos, r->end);
-		}
-	}
+	for (p = 0; p < n; p++)
+		total += rows[p].lag;
 	if (o.co.json)
 		print_json(topic, group, rows, n, total);
 	else
@@ -294,7 +316,6 @@ static int lag_run(int argc, char **argv)
 	}
 rows_free:
 	free(rows);
-	free(committed);
 client_destroy:
 	rd_kafka_destroy(rk);
 opts_release:

@@ -178,6 +178,23 @@ static int store_stat_cmd(struct store_txn *t, int json)
 	return 0;
 }
 
+/* Offsets are keyed by topic: binds s to the topic its meta names, if any, and begins
+ * the read txn *t for the command. Returns 0, or -1 with the reason (no txn open). */
+static int store_adopt_topic(struct store *s, struct store_txn **t, char *err, size_t errlen)
+{
+	char topic[256];
+
+	if (store_txn_begin(s, 0, t, err, errlen) != 0)
+		return -1;
+	if (store_meta_get(*t, "topic", topic, sizeof(topic)) != 0)
+		return 0;
+	/* store_bind() begins a txn of its own, and a thread holds one at a time. */
+	store_txn_abort(*t);
+	if (store_bind(s, topic, NULL, err, errlen) != 0 || store_txn_begin(s, 0, t, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 /* ---- reset --------------------------------------------------------------------------- */
 
 /* One partition's move. */
@@ -415,6 +432,25 @@ static int reset_write(struct store *s, const struct reset *r, char *err, size_t
 	}
 }
 
+/* Reads the store's topic and positions into r. Returns 0, or -1 with the reason. */
+static int reset_load(struct store *s, struct reset *r, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	int rc;
+
+	if (store_adopt_topic(s, &t, err, errlen) != 0)
+		return -1;
+	if (store_meta_get(t, "topic", r->topic, sizeof(r->topic)) != 0)
+		rc = set_err(-1, err, errlen, "store '%s' has no topic: no consumer has used it yet", r->o->dir);
+	else if (r->o->co.topic && strcmp(r->o->co.topic, r->topic))
+		rc = set_err(-1, err, errlen, "store '%s' belongs to topic '%s', not '%s'", r->o->dir, r->topic,
+			     r->o->co.topic);
+	else
+		rc = store_offsets_load(t, &r->stored, &r->nstored, err, errlen) != 0 ? -1 : 0;
+	store_txn_abort(t);
+	return rc;
+}
+
 /* store reset: reads the store's topic and positions (as its exclusive writer, unless
  * --dry-run), asks the brokers where the logs are, prints the plan and writes it. */
 static int store_reset_cmd(const struct store_opts *o)
@@ -422,13 +458,11 @@ static int store_reset_cmd(const struct store_opts *o)
 	struct store_options ro = { .read_only = 1 }, excl = { .exclusive = 1 };
 	struct reset r = { .o = o };
 	struct store *s = NULL;
-	struct store_txn *t;
 	char err[1024];
 	int64_t again = 0, skipped = 0;
 	int p, moved = 0, rc = EX_IOERR;
 
-	r.timeout_ms = o->broker_timeout_ms > 0 && o->broker_timeout_ms < INT32_MAX ? (int)o->broker_timeout_ms :
-		       o->broker_timeout_ms ? INT32_MAX : 10000;
+	r.timeout_ms = kafka_timeout_ms(o->broker_timeout_ms);
 	r.brokers = o->co.brokers && *o->co.brokers ? o->co.brokers : getenv("PINGPONG_BROKERS");
 	if (r.brokers && !*r.brokers)
 		r.brokers = NULL;
@@ -445,27 +479,8 @@ static int store_reset_cmd(const struct store_opts *o)
 			goto fail;
 		}
 	}
-	if (store_txn_begin(s, 0, &t, err, sizeof(err)) != 0)
+	if (reset_load(s, &r, err, sizeof(err)) != 0)
 		goto fail;
-	if (store_meta_get(t, "topic", r.topic, sizeof(r.topic)) != 0) {
-		store_txn_abort(t);
-		set_err(-1, err, sizeof(err), "store '%s' has no topic: no consumer has used it yet", o->dir);
-		goto fail;
-	}
-	store_txn_abort(t);
-	if (o->co.topic && strcmp(o->co.topic, r.topic)) {
-		set_err(-1, err, sizeof(err), "store '%s' belongs to topic '%s', not '%s'", o->dir, r.topic, o->co.topic);
-		goto fail;
-	}
-	/* Offsets are keyed by topic: read them as the store's. */
-	if (store_bind(s, r.topic, NULL, err, sizeof(err)) != 0 || store_txn_begin(s, 0, &t, err, sizeof(err)) != 0)
-		goto fail;
-	rc = store_offsets_load(t, &r.stored, &r.nstored, err, sizeof(err));
-	store_txn_abort(t);
-	if (rc != 0) {
-		rc = EX_IOERR;
-		goto fail;
-	}
 	if ((rc = reset_plan(&r)) != 0)
 		goto store_close;
 	for (p = 0; p < r.nparts; p++) {
@@ -503,23 +518,6 @@ store_close:
 	free(r.stored);
 	free(r.m);
 	return rc;
-}
-
-/* Offsets are keyed by topic: binds s to the topic its meta names, if any, and begins
- * the read txn *t for the command. Returns 0, or -1 with the reason (no txn open). */
-static int store_adopt_topic(struct store *s, struct store_txn **t, char *err, size_t errlen)
-{
-	char topic[256];
-
-	if (store_txn_begin(s, 0, t, err, errlen) != 0)
-		return -1;
-	if (store_meta_get(*t, "topic", topic, sizeof(topic)) != 0)
-		return 0;
-	/* store_bind() begins a txn of its own, and a thread holds one at a time. */
-	store_txn_abort(*t);
-	if (store_bind(s, topic, NULL, err, errlen) != 0 || store_txn_begin(s, 0, t, err, errlen) != 0)
-		return -1;
-	return 0;
 }
 
 static int store_run(int argc, char **argv)

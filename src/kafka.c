@@ -211,6 +211,13 @@ const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts
 	return buf;
 }
 
+int kafka_timeout_ms(int64_t ms)
+{
+	if (ms > 0 && ms < INT32_MAX)
+		return (int)ms;
+	return ms < 0 ? 10000 : INT32_MAX;
+}
+
 int kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int assign, char *err,
 			  size_t errlen)
 {

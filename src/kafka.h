@@ -32,6 +32,10 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
 /* Formats a partition list as "chat[0,2]" (one topic) into buf; returns buf. */
 const char *kafka_format_partitions(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len);
 
+/* A --broker-timeout in librdkafka's int milliseconds: 0 (wait without end) and what
+ * does not fit become INT32_MAX; a negative one (unset) 10 s. */
+int kafka_timeout_ms(int64_t ms);
+
 /* Takes (assign) or gives up (!assign) parts in a rebalance callback, incrementally
  * under the cooperative protocol, else eagerly (giving up everything). Returns 0, or -1
  * with librdkafka's reason. */
