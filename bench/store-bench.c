@@ -5,6 +5,9 @@
  * batch_add() decodes each one, and batch_commit() (src/batch.c) applies them with the
  * real active_apply() of src/active.c in one write txn with the offsets.
  *
+ * `decode` times event_decode() alone over the same kind of events, so that the decoder's
+ * cost (callgrind: --toggle-collect='*bench_timed_decode*') is seen without the store.
+ *
  * Output is one line of key=value pairs on stdout, for bench/run.sh.
  */
 #include "config.h"
@@ -35,6 +38,7 @@ static const char usage[] =
 	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
 	"                               [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
+	"       store-bench decode [--events N] [--users N] [--seed N] [--data DIR]\n"
 	"\n"
 	"  users        print the first N user names of the benchmarks, one a line\n"
 	"  apply        apply N events (default 1000000) of --users users (default 10000) in\n"
@@ -44,7 +48,9 @@ static const char usage[] =
 	"  query-store  write --users users, all of them in the time index, of whom the last\n"
 	"               --active were seen in the --window (default 30s) that ends at TS\n"
 	"  recover      time opening the store and reading each partition's offset, as a\n"
-	"               restarting consumer does, from the start of main()\n";
+	"               restarting consumer does, from the start of main()\n"
+	"  decode       decode N events (default 1000000) of --users users with event_decode()\n"
+	"               alone, from a pool of 10,000 encoded events\n";
 
 struct bench_apply {
 	struct store *store;
@@ -285,6 +291,83 @@ release:
 	return rc;
 }
 
+#define DECODE_POOL 10000
+
+/* The timed part of `decode`: n events of the pool, in turn. Never inlined, for callgrind. */
+static __attribute__((noinline)) int bench_timed_decode(struct event_decoder *d, const struct batch_msg *pool,
+							 int64_t n, int64_t *bytes, char *err, size_t errlen)
+{
+	struct event ev;
+	int64_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct batch_msg *m = &pool[i % DECODE_POOL];
+		if (event_decode(d, m->payload, m->len, &ev, err, errlen) != 0)
+			return -1;
+		*bytes += (int64_t)ev.user_len;
+	}
+	return 0;
+}
+
+static int run_decode(int64_t events, int64_t nusers, int64_t seed, const char *data)
+{
+	struct chat_lines names, msgs;
+	struct chat_users users;
+	struct event_encoder enc;
+	struct event_decoder dec;
+	struct batch_msg *pool = xcalloc(DECODE_POOL, sizeof(*pool));
+	unsigned char *arena = NULL;
+	size_t used = 0;
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
+	int64_t now = clock_now_ms(), t0, c0, wall_ns, cpu_ns, bytes = 0, payload = 0;
+	char err[1024];
+	size_t i;
+	int rc = EX_OK;
+
+	bench_load_data("store-bench", data, &names, &msgs);
+	chat_users_init(&users, &names, (size_t)nusers);
+	event_encoder_init(&enc);
+	event_decoder_init(&dec);
+	for (i = 0; i < DECODE_POOL; i++) {
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
+		struct event ev;
+		const void *buf;
+		size_t k;
+
+		bench_event_next(&rng, &users, &msgs, now - (int64_t)(DECODE_POOL - i), &ev, &k, name, email);
+		event_encode(&enc, &ev, &buf, &pool[i].len);
+		arena = xrealloc(arena, used + pool[i].len);
+		memcpy(arena + used, buf, pool[i].len);
+		pool[i].offset = (int64_t)used; /* the payload's place until the arena stops moving */
+		used += pool[i].len;
+	}
+	for (i = 0; i < DECODE_POOL; i++)
+		pool[i].payload = arena + pool[i].offset;
+	payload = (int64_t)used;
+	t0 = clock_mono_ns();
+	c0 = thread_cpu_ns();
+	if (bench_timed_decode(&dec, pool, events, &bytes, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store-bench: decode: %s\n", err);
+		rc = EX_SOFTWARE;
+		goto release;
+	}
+	cpu_ns = thread_cpu_ns() - c0;
+	wall_ns = clock_mono_ns() - t0;
+	printf("events=%" PRId64 " users=%" PRId64 " mean_payload=%.1f ns_per_event=%.1f cpu_ns_per_event=%.1f"
+	       " events_per_s=%.0f cpu_events_per_s=%.0f\n",
+	       events, nusers, (double)payload / DECODE_POOL, (double)wall_ns / (double)events,
+	       (double)cpu_ns / (double)events, wall_ns ? (double)events * 1e9 / (double)wall_ns : 0.0,
+	       cpu_ns ? (double)events * 1e9 / (double)cpu_ns : 0.0);
+release:
+	free(arena);
+	free(pool);
+	event_decoder_release(&dec);
+	event_encoder_release(&enc);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
+	return rc;
+}
+
 /* What a restarting `pingpong active` does before it can fetch: consumer_open()'s
  * store_open() and store_bind(), then position_partitions()'s offset reads. */
 static int run_recover(const char *dir, int64_t nparts, int64_t t_main)
@@ -400,9 +483,11 @@ int main(int argc, char **argv)
 		default: goto usage_error;
 		}
 	}
-	if (optind < argc || !dir)
+	if (optind < argc || (!dir && strcmp(mode, "decode") != 0))
 		goto usage_error;
 	data = bench_data_dir(data);
+	if (!strcmp(mode, "decode"))
+		return run_decode(events, nusers, seed, data);
 	if (!strcmp(mode, "apply"))
 		return run_apply(dir, events, nusers, batch, no_sync, retain_ms, rate, nparts, seed, data);
 	if (!strcmp(mode, "query-store")) {
