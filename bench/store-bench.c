@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sysexits.h>
@@ -65,6 +66,17 @@ static int64_t thread_cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Page faults of this process so far, minor and major: a store larger than the page
+ * cache can hold, or pages touched for the first time, show here. */
+static void faults(int64_t *minflt, int64_t *majflt)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*minflt = ru.ru_minflt;
+	*majflt = ru.ru_majflt;
 }
 
 /* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
@@ -118,6 +130,24 @@ static int bench_bind(struct store *s, int64_t retain_ms, char *err, size_t errl
 	return active_record_retention(s, retain_ms, err, errlen);
 }
 
+/* Each partition's next offset in the store: 0 in a new one; in a store an earlier run
+ * filled, where it stopped, so that a second run (a profile of a big store) applies new
+ * events instead of skipping them all. */
+static int bench_resume(struct store *s, int64_t *offsets, int64_t nparts, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	int64_t next;
+	int32_t p;
+
+	if (store_txn_begin(s, 0, &t, err, errlen) != 0)
+		return -1;
+	for (p = 0; p < nparts; p++)
+		if (store_offset_get(t, p, &next, err, errlen) == 0)
+			offsets[p] = next;
+	store_txn_abort(t);
+	return 0;
+}
+
 static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int no_sync,
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
 {
@@ -128,9 +158,10 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	struct event_encoder enc;
 	struct batch b;
 	struct batch_msg *batchv;
-	unsigned char *arena;
+	unsigned char *arena, *drawn; /* drawn: a bit per user, for the run's check */
 	size_t arena_cap, longest = 0, i;
-	int64_t *offsets, done = 0, now0, timed_ns = 0, cpu_ns = 0, wall0 = clock_mono_ns();
+	int64_t *offsets, done = 0, now0, timed_ns = 0, cpu_ns = 0, wall0 = clock_mono_ns(), distinct = 0;
+	int64_t minflt = 0, majflt = 0; /* in the timed part */
 	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	char err[1024];
 	int rc = EX_OK;
@@ -141,6 +172,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	a.apply.retain_ms = retain_ms;
 	a.apply.max_skew_ms = 300000;
 	offsets = xcalloc((size_t)nparts, sizeof(*offsets));
+	drawn = xcalloc((size_t)(nusers + 7) / 8, 1);
 	batchv = xcalloc((size_t)batch, sizeof(*batchv));
 	/* An event's encoding is its strings plus less than 128 bytes of keys and headers. */
 	/* Names are at most 255 bytes, emails 300. */
@@ -154,7 +186,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	event_encoder_init(&enc);
 	batch_init(&b, (size_t)batch);
 
-	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0) {
+	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0 ||
+	    bench_resume(a.store, offsets, nparts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
 		rc = EX_IOERR;
 		goto release;
@@ -162,7 +195,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	now0 = clock_now_ms();
 	while (done < events) {
 		size_t n = (size_t)(events - done < batch ? events - done : batch), used = 0;
-		int64_t t0, c0;
+		int64_t t0, c0, min0, maj0, min1, maj1;
 
 		/* Not timed: what the producer and Kafka do. */
 		for (i = 0; i < n; i++) {
@@ -175,6 +208,10 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			bench_event_next(&rng, &users, &msgs,
 					 bench_event_ts(now0, (uint64_t)(done + (int64_t)i), (uint64_t)events, (uint64_t)rate),
 					 &ev, &k, name, email);
+			if (!(drawn[k / 8] & (1u << (k % 8)))) {
+				drawn[k / 8] |= (unsigned char)(1u << (k % 8));
+				distinct++;
+			}
 			event_encode(&enc, &ev, &buf, &len);
 			if (used + len > arena_cap) {
 				fprintf(stderr, "store-bench: event of %zu bytes overflows the batch arena\n", len);
@@ -189,6 +226,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			m->offset = offsets[m->partition]++;
 		}
 
+		faults(&min0, &maj0);
 		t0 = clock_mono_ns();
 		c0 = thread_cpu_ns();
 		if (bench_timed_batch(&a, &b, batchv, n, err, sizeof(err)) != 0) {
@@ -198,16 +236,20 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		}
 		timed_ns += clock_mono_ns() - t0;
 		cpu_ns += thread_cpu_ns() - c0;
+		faults(&min1, &maj1);
+		minflt += min1 - min0;
+		majflt += maj1 - maj0;
 		done += (int64_t)n;
 	}
-	printf("events=%" PRId64 " users=%" PRId64 " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
+	printf("events=%" PRId64 " users=%" PRId64 " distinct_users=%" PRId64 " partitions=%" PRId64 " batch=%" PRId64
+	       " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
 	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
-	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld\n",
-	       done, nusers, batch, !no_sync, (double)timed_ns / 1e9,
+	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld minflt=%" PRId64 " majflt=%" PRId64 "\n",
+	       done, nusers, distinct, nparts, batch, !no_sync, (double)timed_ns / 1e9,
 	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
 	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0, a.commits, a.grows,
 	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
-	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"));
+	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"), minflt, majflt);
 
 store_close:
 	store_close(a.store);
@@ -215,6 +257,7 @@ release:
 	batch_release(&b);
 	event_encoder_release(&enc);
 	free(arena);
+	free(drawn);
 	free(batchv);
 	active_apply_release(&a.apply);
 	free(offsets);
