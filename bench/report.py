@@ -395,12 +395,16 @@ def main():
     goals = [x for x in r.rows if x["pass"] is not None]
     met = sum(1 for x in goals if x["pass"])
     print("\n%d of %d goals met (median of %d runs; ratios within each run)" % (met, len(goals), a.runs))
+    checked = int(max(r.values("checks.passed") or [0]))
+    print("%d runs checked their own result before their figures counted: store check, the users and events "
+          "as produced, the offsets at the partitions' ends" % checked)
     rows = []
     for x in r.rows:
         row = {k: x[k] for k in x if k != "fmt"}
         row["text"] = text_of(x)
         rows.append(row)
-    part = {"machine": machine(), "runs": a.runs, "goals_met": met, "goals": len(goals), "figures": rows}
+    part = {"machine": machine(), "runs": a.runs, "goals_met": met, "goals": len(goals), "runs_checked": checked,
+            "figures": rows}
     if "kstreams" in a.peers.split():
         p = build_peers(s)
         print()

@@ -239,6 +239,65 @@ alive () {
 	return 0
 }
 
+# ---- every run checks its own result before its figure counts ------------------------
+# A figure bought with a wrong store is not a figure: after each run that leaves a store,
+# `store check` passes, the store holds every user the events held and their counts add
+# up to the events produced, nothing was refused, and its offsets are where the events
+# end (for a consumer, the partitions' ends: `pingpong lag`). Otherwise the run dies.
+CHECKED=0
+
+# topic_truth TOPIC: "EVENTS USERS" of TOPIC, read back with tail and counted here,
+# apart from any store.
+topic_truth () {
+	"$PP" tail -t "$1" --from-beginning --exit-at-end -q | "$PYTHON3" -c '
+import json, sys
+users, n = set(), 0
+for line in sys.stdin:
+    n += 1
+    users.add(json.loads(line)["user"])
+print(n, len(users))'
+}
+
+# check_store WHAT STORE TOPIC EVENTS USERS: store check, then USERS users whose counts
+# add up to EVENTS, and no reject. A check of the store alone when EVENTS is "-".
+check_store () {
+	"$PP" store check -q --store "$2" >"$W/check.out" 2>&1 ||
+		die "$1: store check failed on '$2': $(cat "$W/check.out")"
+	CHECKED=$((CHECKED + 1))
+	test "$4" = - && return 0
+	_got=$("$PP" query -t "$3" --store "$2" --json users | "$PYTHON3" -c '
+import json, sys
+n = total = 0
+for line in sys.stdin:
+    n += 1
+    total += json.loads(line)["count"]
+print(total, n)') || die "$1: cannot read the users of '$2'"
+	test "$_got" = "$4 $5" || die "$1: the store holds $_got (events users), not $4 $5 as produced"
+	_rejects=$("$PP" store stat --store "$2" --json | "$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["rejects"])')
+	test "$_rejects" = 0 || die "$1: $_rejects events refused in '$2'"
+}
+
+# check_consumer WHAT STORE TOPIC EVENTS USERS: check_store, and the stored offsets are
+# the partitions' ends.
+check_consumer () {
+	check_store "$@"
+	"$PP" lag --store "$2" --max-lag 0 >"$W/lag.out" 2>&1 ||
+		die "$1: the offsets of '$2' are not the partitions' ends: $(cat "$W/lag.out")"
+}
+
+# check_bench WHAT STORE OUTPUT: a store of store-bench apply, against what it says it
+# generated (OUTPUT: its line): the users drawn, the events, and the next offsets, which
+# add up to the events over its partitions.
+check_bench () {
+	check_store "$1" "$2" bench "$(kv "$3" events)" "$(kv "$3" distinct_users)"
+	_offs=$("$PP" query -t bench --store "$2" --json offsets | "$PYTHON3" -c '
+import json, sys
+o = [json.loads(l)["next_offset"] for l in sys.stdin]
+print(sum(o), len(o))')
+	test "$_offs" = "$(kv "$3" events) $(kv "$3" partitions)" ||
+		die "$1: the offsets of '$2' add up to $_offs (events partitions), not $(kv "$3" events) $(kv "$3" partitions)"
+}
+
 # ---- the Kafka Streams peer (PEERS=kstreams) --------------------------------------
 KS_TARGET="$top_builddir/bench/peers/kstreams/target"
 KS_JAR="$KS_TARGET/pingpong-kstreams.jar"
@@ -473,10 +532,10 @@ users_ok () {
 test -x "$PP" || die "'$PP' is not built (run make)"
 test -x "$SB" || die "'$SB' is not built (make bench builds it)"
 test -x /usr/bin/time || die "/usr/bin/time is missing (Debian: apt-get install time)"
-: >"$SAMPLES"
 DISK="$W/disk"
 SHM=/dev/shm/pingpong-bench.$$
 mkdir -p "$DISK" "$SHM" || exit 1
+: >"$SAMPLES"
 
 # Redis and hiredis, for figures 5 and 6 only: not on Kafka, where those figures are the
 # mock run's.
@@ -624,6 +683,12 @@ for topic in bench bench-2 bench-3; do
 	ROUND=$((ROUND + 1))
 done
 
+# What every consumer's store is checked against: the events of `bench`, read back.
+say "the events of 'bench', read back and counted: what each consumer's store must hold"
+set -- $(topic_truth bench)
+TRUTH_EVENTS=${1:-0} TRUTH_USERS=${2:-0}
+test "$TRUTH_EVENTS" = "$EVENTS" || die "tail read $TRUTH_EVENTS events of 'bench', not the $EVENTS produced"
+
 # What expect.py reads: the events of `bench` as `pingpong tail` prints them.
 if test -n "$PEERS"; then
 	"$PP" tail -t bench --from-beginning --exit-at-end >"$W/bench.events" 2>"$W/bench.tail.err" ||
@@ -634,6 +699,7 @@ fi
 # message's time, so notify writes no notification and the gate's cost stands out.
 "$SB" query-store --store "$W/nobody" --users 1 --active 0 --at 1000000000000 --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
+check_store "the store of no one" "$W/nobody" bench 1 1
 
 # ---- the rounds: figures 2, 3, 4, 5, 9 and the active consumer's memory -----------
 ROUND=1
@@ -660,7 +726,8 @@ while test "$ROUND" -le "$RUNS"; do
 				--store "$store" -g "bench-$key-$ROUND-$$" --batch "$batch" $flag --exit-at-end \
 				$ACTIVE_OPTS $GROUP_OPTS || continue
 			n=$(consumed "$W/$key.$ROUND.log")
-			test "$n" = "$EVENTS" || say "$key: consumed $n events, not $EVENTS"
+			test "$n" = "$EVENTS" || die "$key: consumed $n events, not $EVENTS"
+			check_consumer "$key" "$store" bench "$TRUTH_EVENTS" "$TRUTH_USERS"
 			sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$n")"
 			sample "$key.rss_kib" "$(cat "$W/$key.$ROUND.rss")"
 			test "$key" = active.sync.b1000 || rm -rf "$store"
@@ -692,6 +759,9 @@ while test "$ROUND" -le "$RUNS"; do
 		run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PP" notify -v -t bench \
 			--store "$DISK/$key.$ROUND" --active-store "$W/nobody" $after -g "bench-$key-$ROUND-$$" \
 			--exit-at-end $GROUP_OPTS || continue
+		test "$(consumed "$W/$key.$ROUND.log")" = "$EVENTS" ||
+			die "$key: consumed $(consumed "$W/$key.$ROUND.log") events, not $EVENTS"
+		check_consumer "$key" "$DISK/$key.$ROUND" bench - -
 		sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$(consumed "$W/$key.$ROUND.log")")"
 		rm -rf "$DISK/$key.$ROUND"
 	done
@@ -717,6 +787,7 @@ while test "$ROUND" -le "$RUNS"; do
 				say "store alone, $where, --batch $batch $flag"
 				"$SB" apply --store "$dir/$key.$ROUND" --events "$n" --users "$USERS" --batch "$batch" $flag \
 					--data "$SRCDATA" >"$W/$key.$ROUND" || die "store-bench apply failed"
+				check_bench "$key" "$dir/$key.$ROUND" "$W/$key.$ROUND"
 				sample "$key.eps" "$(kv "$W/$key.$ROUND" events_per_s)"
 				test "$key.$ROUND" = store.disk.sync.b1000.1 || rm -rf "$dir/$key.$ROUND"
 			done
@@ -730,6 +801,7 @@ if test "$BROKER" = mock; then
 AT=$(($(date +%s) * 1000))
 "$SB" query-store --store "$W/query" --users 100000 --active 1000 --at "$AT" --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
+check_store "the query store" "$W/query" bench 100000 100000
 ROUND=1
 while test "$ROUND" -le "$RUNS"; do
 	say "query, round $ROUND"
@@ -758,6 +830,7 @@ say "store alone: 10,000,000 events from 1,000,000 users (one or two minutes)"
 ROUND=1
 "$SB" apply --store "$DISK/big" --events $((EVENTS * 10)) --users 1000000 --batch 1000 --no-sync \
 	--data "$SRCDATA" >"$W/big" || die "store-bench apply failed"
+check_bench "store alone, 10,000,000 events" "$DISK/big" "$W/big"
 sample memory.store.hwm_kib "$(kv "$W/big" hwm_kib)"
 sample memory.store.anon_kib "$(kv "$W/big" rss_anon_kib)"
 sample memory.store.file_kib "$(kv "$W/big" rss_file_kib)"
@@ -821,6 +894,8 @@ while test "$ROUND" -le "$RUNS"; do
 		wait "$pipe" 2>/dev/null # stamp reads to the end: the consumer has exited
 		forget "$pipe"
 		rm -f "$W/$tag.pid"
+		# A live topic: no totals to compare with, but the store must be sound.
+		check_store "recovery, $how" "$store" live -
 		sample "recovery.e2e.$how.total_ms" "$(ms_between "$log2" "$t_stop" 'first batch committed')"
 		sample "recovery.e2e.$how.group_ms" "$(ms_between "$log2" "$t_stop" ' assigned: ')"
 		sample "recovery.e2e.$how.ours_ms" "$(ms_between "$log2" ' assigned: ' 'first batch committed')"
@@ -833,6 +908,8 @@ reap "$LIVE_PID"
 test -n "$PEERS" && peer_crash_check
 
 # ---- the table ------------------------------------------------------------------------
+ROUND=1
+sample checks.passed "$CHECKED"
 stop_broker
 "$PYTHON3" "$top_srcdir/bench/report.py" --samples "$SAMPLES" --runs "$RUNS" --session-ms "$SESSION_MS" \
 	--broker "$BROKER" ${PEERS:+--peers "$PEERS"} --json "$top_builddir/bench/results.json"
