@@ -28,6 +28,11 @@
 # port of 127.0.0.1 without persistence and is stopped at the end, with every other
 # process this script started (by pid). Runs under any POSIX sh with GNU date.
 #
+# BENCH_SCALE=1 (`make bench-scale`): the scale table instead (bench/README.md): the
+# store alone at 10,000, 100,000 and 1,000,000 users and at 10,000,000 events, and the
+# active consumer at 10,000 and 1,000,000 users, with its memory split into anonymous
+# memory and the mapped store; on the embedded broker. It writes bench/scale.json.
+#
 # Environment: BROKER=mock|kafka, PEERS=kstreams, BENCH_QUICK=1 (one round),
 # BENCH_RUNS=N, BENCH_KEEP=1 (keep the work directory, bench/work.PID under the build
 # directory), BENCH_NO_INSTALL=1 (never call apt-get: the Redis figures are then
@@ -67,6 +72,11 @@ for peer in $PEERS; do
 	*) echo "bench: unknown peer '$peer' (known: kstreams)" >&2; exit 64 ;;
 	esac
 done
+SCALE=${BENCH_SCALE:-}
+if test -n "$SCALE" && { test "$BROKER" != mock || test -n "$PEERS"; }; then
+	echo "bench: BENCH_SCALE runs on the embedded broker, without peers" >&2
+	exit 64
+fi
 if test -n "$PEERS" && test "$BROKER" != kafka; then
 	echo "bench: PEERS=$PEERS runs against Kafka: use BROKER=kafka" >&2
 	exit 64
@@ -541,6 +551,7 @@ mkdir -p "$DISK" "$SHM" || exit 1
 # mock run's.
 HAVE_REDIS=1
 test "$BROKER" = mock || HAVE_REDIS=
+test -z "$SCALE" || HAVE_REDIS=
 need=""
 command -v redis-server >/dev/null 2>&1 || need="redis-server"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
@@ -585,6 +596,7 @@ fi
 
 TOPICS="bench bench-2 bench-3 live"
 test -n "$PEERS" && TOPICS="$TOPICS peer-check"
+test -n "$SCALE" && TOPICS="scale-10k scale-1m"
 if test "$BROKER" = kafka; then
 	say "starting Kafka 4.4 (tests/kafka/kafka-broker.sh): $PARTITIONS partitions"
 	KAFKA_DIR="$W/kafka"
@@ -627,6 +639,94 @@ if test -n "$HAVE_REDIS"; then
 		say "redis-server did not start: skipping the Redis figures"
 		HAVE_REDIS=
 	fi
+fi
+
+# ---- make bench-scale ------------------------------------------------------------------
+# The store alone (users:events, batch 1,000, no-sync, on the build directory's disk) and
+# the active consumer (users; 1,000,000 events, --no-sync, batch 1,000) at each size, every
+# run checked as in make bench. The stores' B-tree depths (mdb_stat) once.
+SCALE_STORE="10000:1000000 100000:1000000 1000000:1000000 10000:10000000 1000000:10000000"
+SCALE_ACTIVE="10000 1000000"
+
+scale_topic () {
+	case $1 in
+	10000) echo scale-10k ;;
+	1000000) echo scale-1m ;;
+	esac
+}
+
+# scale_produce: each active size's topic, produced and read back (its truth).
+scale_produce () {
+	for u in $SCALE_ACTIVE; do
+		t=$(scale_topic "$u")
+		say "produce: $EVENTS events from $u users to '$t'"
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$t" --rate 0 --count "$EVENTS" --users "$u" --seed 1 \
+			2>"$W/produce.$t.err" || die "produce failed: $(cat "$W/produce.$t.err")"
+		set -- $(topic_truth "$t")
+		test "${1:-0}" = "$EVENTS" || die "tail read ${1:-0} events of '$t', not $EVENTS: the retention cap dropped some"
+		eval "TRUTH_$u=\"\$1 \$2\""
+	done
+}
+
+# scale_store USERS EVENTS: one store-bench run of round $ROUND.
+scale_store () {
+	key=scale.store.u$1.e$2
+	say "store alone: $2 events from $1 users"
+	"$SB" apply --store "$DISK/$key" --events "$2" --users "$1" --batch 1000 --no-sync --data "$SRCDATA" \
+		>"$W/$key.$ROUND" || die "store-bench apply failed"
+	check_bench "$key" "$DISK/$key" "$W/$key.$ROUND"
+	for f in events_per_s cpu_events_per_s hwm_kib rss_anon_kib rss_file_kib minflt majflt; do
+		sample "$key.$f" "$(kv "$W/$key.$ROUND" "$f")"
+	done
+	if test "$ROUND" = 1 && command -v mdb_stat >/dev/null 2>&1; then
+		mdb_stat -a "$DISK/$key" >"$W/$key.mdb_stat" 2>&1
+		for db in users by_time; do
+			sample "$key.depth.$db" "$(awk -v db="$db" '/^Status of / { cur = $3 } cur == db && /Tree depth:/ { print $3 }' "$W/$key.mdb_stat")"
+		done
+	fi
+	rm -rf "$DISK/$key"
+}
+
+# scale_active USERS: one active run of round $ROUND on that size's topic.
+scale_active () {
+	t=$(scale_topic "$1")
+	key=scale.active.u$1
+	store=$DISK/$key
+	say "active --no-sync --batch 1000 on '$t' ($1 users)"
+	# shellcheck disable=SC2086
+	run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PYTHON3" "$top_srcdir/bench/peak-rss.py" \
+		"$W/$key.$ROUND.mem" "$PP" active -v -t "$t" --store "$store" -g "bench-$key-$ROUND-$$" --batch 1000 \
+		--no-sync --exit-at-end $ACTIVE_OPTS $GROUP_OPTS || die "active failed on '$t'"
+	n=$(consumed "$W/$key.$ROUND.log")
+	test "$n" = "$EVENTS" || die "$key: consumed $n events, not $EVENTS"
+	eval "set -- \$TRUTH_$1"
+	check_consumer "$key" "$store" "$t" "$1" "$2"
+	sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$n")"
+	for f in hwm_kib anon_kib file_kib; do
+		sample "$key.$f" "$(kv "$W/$key.$ROUND.mem" "$f")"
+	done
+	rm -rf "$store"
+}
+
+if test -n "$SCALE"; then
+	scale_produce
+	ROUND=1
+	while test "$ROUND" -le "$RUNS"; do
+		say "scale, round $ROUND of $RUNS"
+		for cfg in $SCALE_STORE; do
+			scale_store "${cfg%:*}" "${cfg#*:}"
+		done
+		for u in $SCALE_ACTIVE; do
+			scale_active "$u"
+		done
+		ROUND=$((ROUND + 1))
+	done
+	ROUND=1
+	sample checks.passed "$CHECKED"
+	stop_broker
+	"$PYTHON3" "$top_srcdir/bench/report.py" --scale --samples "$SAMPLES" --runs "$RUNS" \
+		--json "$top_builddir/bench/scale.json"
+	exit
 fi
 
 # ---- the peers' correctness check, before any figure counts ------------------------
