@@ -28,6 +28,11 @@
 # port of 127.0.0.1 without persistence and is stopped at the end, with every other
 # process this script started (by pid). Runs under any POSIX sh with GNU date.
 #
+# BENCH_SCALE=1 (`make bench-scale`): the scale table instead (bench/README.md): the
+# store alone at 10,000, 100,000 and 1,000,000 users and at 10,000,000 events, and the
+# active consumer at 10,000 and 1,000,000 users, with its memory split into anonymous
+# memory and the mapped store; on the embedded broker. It writes bench/scale.json.
+#
 # Environment: BROKER=mock|kafka, PEERS=kstreams, BENCH_QUICK=1 (one round),
 # BENCH_RUNS=N, BENCH_KEEP=1 (keep the work directory, bench/work.PID under the build
 # directory), BENCH_NO_INSTALL=1 (never call apt-get: the Redis figures are then
@@ -67,6 +72,11 @@ for peer in $PEERS; do
 	*) echo "bench: unknown peer '$peer' (known: kstreams)" >&2; exit 64 ;;
 	esac
 done
+SCALE=${BENCH_SCALE:-}
+if test -n "$SCALE" && { test "$BROKER" != mock || test -n "$PEERS"; }; then
+	echo "bench: BENCH_SCALE runs on the embedded broker, without peers" >&2
+	exit 64
+fi
 if test -n "$PEERS" && test "$BROKER" != kafka; then
 	echo "bench: PEERS=$PEERS runs against Kafka: use BROKER=kafka" >&2
 	exit 64
@@ -237,6 +247,65 @@ alive () {
 	Z|X) return 1 ;;
 	esac
 	return 0
+}
+
+# ---- every run checks its own result before its figure counts ------------------------
+# A figure bought with a wrong store is not a figure: after each run that leaves a store,
+# `store check` passes, the store holds every user the events held and their counts add
+# up to the events produced, nothing was refused, and its offsets are where the events
+# end (for a consumer, the partitions' ends: `pingpong lag`). Otherwise the run dies.
+CHECKED=0
+
+# topic_truth TOPIC: "EVENTS USERS" of TOPIC, read back with tail and counted here,
+# apart from any store.
+topic_truth () {
+	"$PP" tail -t "$1" --from-beginning --exit-at-end -q | "$PYTHON3" -c '
+import json, sys
+users, n = set(), 0
+for line in sys.stdin:
+    n += 1
+    users.add(json.loads(line)["user"])
+print(n, len(users))'
+}
+
+# check_store WHAT STORE TOPIC EVENTS USERS: store check, then USERS users whose counts
+# add up to EVENTS, and no reject. A check of the store alone when EVENTS is "-".
+check_store () {
+	"$PP" store check -q --store "$2" >"$W/check.out" 2>&1 ||
+		die "$1: store check failed on '$2': $(cat "$W/check.out")"
+	CHECKED=$((CHECKED + 1))
+	test "$4" = - && return 0
+	_got=$("$PP" query -t "$3" --store "$2" --json users | "$PYTHON3" -c '
+import json, sys
+n = total = 0
+for line in sys.stdin:
+    n += 1
+    total += json.loads(line)["count"]
+print(total, n)') || die "$1: cannot read the users of '$2'"
+	test "$_got" = "$4 $5" || die "$1: the store holds $_got (events users), not $4 $5 as produced"
+	_rejects=$("$PP" store stat --store "$2" --json | "$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["rejects"])')
+	test "$_rejects" = 0 || die "$1: $_rejects events refused in '$2'"
+}
+
+# check_consumer WHAT STORE TOPIC EVENTS USERS: check_store, and the stored offsets are
+# the partitions' ends.
+check_consumer () {
+	check_store "$@"
+	"$PP" lag --store "$2" --max-lag 0 >"$W/lag.out" 2>&1 ||
+		die "$1: the offsets of '$2' are not the partitions' ends: $(cat "$W/lag.out")"
+}
+
+# check_bench WHAT STORE OUTPUT: a store of store-bench apply, against what it says it
+# generated (OUTPUT: its line): the users drawn, the events, and the next offsets, which
+# add up to the events over its partitions.
+check_bench () {
+	check_store "$1" "$2" bench "$(kv "$3" events)" "$(kv "$3" distinct_users)"
+	_offs=$("$PP" query -t bench --store "$2" --json offsets | "$PYTHON3" -c '
+import json, sys
+o = [json.loads(l)["next_offset"] for l in sys.stdin]
+print(sum(o), len(o))')
+	test "$_offs" = "$(kv "$3" events) $(kv "$3" partitions)" ||
+		die "$1: the offsets of '$2' add up to $_offs (events partitions), not $(kv "$3" events) $(kv "$3" partitions)"
 }
 
 # ---- the Kafka Streams peer (PEERS=kstreams) --------------------------------------
@@ -473,15 +542,16 @@ users_ok () {
 test -x "$PP" || die "'$PP' is not built (run make)"
 test -x "$SB" || die "'$SB' is not built (make bench builds it)"
 test -x /usr/bin/time || die "/usr/bin/time is missing (Debian: apt-get install time)"
-: >"$SAMPLES"
 DISK="$W/disk"
 SHM=/dev/shm/pingpong-bench.$$
 mkdir -p "$DISK" "$SHM" || exit 1
+: >"$SAMPLES"
 
 # Redis and hiredis, for figures 5 and 6 only: not on Kafka, where those figures are the
 # mock run's.
 HAVE_REDIS=1
 test "$BROKER" = mock || HAVE_REDIS=
+test -z "$SCALE" || HAVE_REDIS=
 need=""
 command -v redis-server >/dev/null 2>&1 || need="redis-server"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
@@ -526,6 +596,7 @@ fi
 
 TOPICS="bench bench-2 bench-3 live"
 test -n "$PEERS" && TOPICS="$TOPICS peer-check"
+test -n "$SCALE" && TOPICS="scale-10k scale-1m"
 if test "$BROKER" = kafka; then
 	say "starting Kafka 4.4 (tests/kafka/kafka-broker.sh): $PARTITIONS partitions"
 	KAFKA_DIR="$W/kafka"
@@ -568,6 +639,94 @@ if test -n "$HAVE_REDIS"; then
 		say "redis-server did not start: skipping the Redis figures"
 		HAVE_REDIS=
 	fi
+fi
+
+# ---- make bench-scale ------------------------------------------------------------------
+# The store alone (users:events, batch 1,000, no-sync, on the build directory's disk) and
+# the active consumer (users; 1,000,000 events, --no-sync, batch 1,000) at each size, every
+# run checked as in make bench. The stores' B-tree depths (mdb_stat) once.
+SCALE_STORE="10000:1000000 100000:1000000 1000000:1000000 10000:10000000 1000000:10000000"
+SCALE_ACTIVE="10000 1000000"
+
+scale_topic () {
+	case $1 in
+	10000) echo scale-10k ;;
+	1000000) echo scale-1m ;;
+	esac
+}
+
+# scale_produce: each active size's topic, produced and read back (its truth).
+scale_produce () {
+	for u in $SCALE_ACTIVE; do
+		t=$(scale_topic "$u")
+		say "produce: $EVENTS events from $u users to '$t'"
+		PINGPONG_DATADIR="$SRCDATA" "$PP" produce -t "$t" --rate 0 --count "$EVENTS" --users "$u" --seed 1 \
+			2>"$W/produce.$t.err" || die "produce failed: $(cat "$W/produce.$t.err")"
+		set -- $(topic_truth "$t")
+		test "${1:-0}" = "$EVENTS" || die "tail read ${1:-0} events of '$t', not $EVENTS: the retention cap dropped some"
+		eval "TRUTH_$u=\"\$1 \$2\""
+	done
+}
+
+# scale_store USERS EVENTS: one store-bench run of round $ROUND.
+scale_store () {
+	key=scale.store.u$1.e$2
+	say "store alone: $2 events from $1 users"
+	"$SB" apply --store "$DISK/$key" --events "$2" --users "$1" --batch 1000 --no-sync --data "$SRCDATA" \
+		>"$W/$key.$ROUND" || die "store-bench apply failed"
+	check_bench "$key" "$DISK/$key" "$W/$key.$ROUND"
+	for f in events_per_s cpu_events_per_s hwm_kib rss_anon_kib rss_file_kib minflt majflt; do
+		sample "$key.$f" "$(kv "$W/$key.$ROUND" "$f")"
+	done
+	if test "$ROUND" = 1 && command -v mdb_stat >/dev/null 2>&1; then
+		mdb_stat -a "$DISK/$key" >"$W/$key.mdb_stat" 2>&1
+		for db in users by_time; do
+			sample "$key.depth.$db" "$(awk -v db="$db" '/^Status of / { cur = $3 } cur == db && /Tree depth:/ { print $3 }' "$W/$key.mdb_stat")"
+		done
+	fi
+	rm -rf "$DISK/$key"
+}
+
+# scale_active USERS: one active run of round $ROUND on that size's topic.
+scale_active () {
+	t=$(scale_topic "$1")
+	key=scale.active.u$1
+	store=$DISK/$key
+	say "active --no-sync --batch 1000 on '$t' ($1 users)"
+	# shellcheck disable=SC2086
+	run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PYTHON3" "$top_srcdir/bench/peak-rss.py" \
+		"$W/$key.$ROUND.mem" "$PP" active -v -t "$t" --store "$store" -g "bench-$key-$ROUND-$$" --batch 1000 \
+		--no-sync --exit-at-end $ACTIVE_OPTS $GROUP_OPTS || die "active failed on '$t'"
+	n=$(consumed "$W/$key.$ROUND.log")
+	test "$n" = "$EVENTS" || die "$key: consumed $n events, not $EVENTS"
+	eval "set -- \$TRUTH_$1"
+	check_consumer "$key" "$store" "$t" "$1" "$2"
+	sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$n")"
+	for f in hwm_kib anon_kib file_kib; do
+		sample "$key.$f" "$(kv "$W/$key.$ROUND.mem" "$f")"
+	done
+	rm -rf "$store"
+}
+
+if test -n "$SCALE"; then
+	scale_produce
+	ROUND=1
+	while test "$ROUND" -le "$RUNS"; do
+		say "scale, round $ROUND of $RUNS"
+		for cfg in $SCALE_STORE; do
+			scale_store "${cfg%:*}" "${cfg#*:}"
+		done
+		for u in $SCALE_ACTIVE; do
+			scale_active "$u"
+		done
+		ROUND=$((ROUND + 1))
+	done
+	ROUND=1
+	sample checks.passed "$CHECKED"
+	stop_broker
+	"$PYTHON3" "$top_srcdir/bench/report.py" --scale --samples "$SAMPLES" --runs "$RUNS" \
+		--json "$top_builddir/bench/scale.json"
+	exit
 fi
 
 # ---- the peers' correctness check, before any figure counts ------------------------
@@ -624,6 +783,12 @@ for topic in bench bench-2 bench-3; do
 	ROUND=$((ROUND + 1))
 done
 
+# What every consumer's store is checked against: the events of `bench`, read back.
+say "the events of 'bench', read back and counted: what each consumer's store must hold"
+set -- $(topic_truth bench)
+TRUTH_EVENTS=${1:-0} TRUTH_USERS=${2:-0}
+test "$TRUTH_EVENTS" = "$EVENTS" || die "tail read $TRUTH_EVENTS events of 'bench', not the $EVENTS produced"
+
 # What expect.py reads: the events of `bench` as `pingpong tail` prints them.
 if test -n "$PEERS"; then
 	"$PP" tail -t bench --from-beginning --exit-at-end >"$W/bench.events" 2>"$W/bench.tail.err" ||
@@ -634,6 +799,7 @@ fi
 # message's time, so notify writes no notification and the gate's cost stands out.
 "$SB" query-store --store "$W/nobody" --users 1 --active 0 --at 1000000000000 --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
+check_store "the store of no one" "$W/nobody" bench 1 1
 
 # ---- the rounds: figures 2, 3, 4, 5, 9 and the active consumer's memory -----------
 ROUND=1
@@ -660,7 +826,8 @@ while test "$ROUND" -le "$RUNS"; do
 				--store "$store" -g "bench-$key-$ROUND-$$" --batch "$batch" $flag --exit-at-end \
 				$ACTIVE_OPTS $GROUP_OPTS || continue
 			n=$(consumed "$W/$key.$ROUND.log")
-			test "$n" = "$EVENTS" || say "$key: consumed $n events, not $EVENTS"
+			test "$n" = "$EVENTS" || die "$key: consumed $n events, not $EVENTS"
+			check_consumer "$key" "$store" bench "$TRUTH_EVENTS" "$TRUTH_USERS"
 			sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$n")"
 			sample "$key.rss_kib" "$(cat "$W/$key.$ROUND.rss")"
 			test "$key" = active.sync.b1000 || rm -rf "$store"
@@ -692,6 +859,9 @@ while test "$ROUND" -le "$RUNS"; do
 		run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PP" notify -v -t bench \
 			--store "$DISK/$key.$ROUND" --active-store "$W/nobody" $after -g "bench-$key-$ROUND-$$" \
 			--exit-at-end $GROUP_OPTS || continue
+		test "$(consumed "$W/$key.$ROUND.log")" = "$EVENTS" ||
+			die "$key: consumed $(consumed "$W/$key.$ROUND.log") events, not $EVENTS"
+		check_consumer "$key" "$DISK/$key.$ROUND" bench - -
 		sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$(consumed "$W/$key.$ROUND.log")")"
 		rm -rf "$DISK/$key.$ROUND"
 	done
@@ -717,6 +887,7 @@ while test "$ROUND" -le "$RUNS"; do
 				say "store alone, $where, --batch $batch $flag"
 				"$SB" apply --store "$dir/$key.$ROUND" --events "$n" --users "$USERS" --batch "$batch" $flag \
 					--data "$SRCDATA" >"$W/$key.$ROUND" || die "store-bench apply failed"
+				check_bench "$key" "$dir/$key.$ROUND" "$W/$key.$ROUND"
 				sample "$key.eps" "$(kv "$W/$key.$ROUND" events_per_s)"
 				test "$key.$ROUND" = store.disk.sync.b1000.1 || rm -rf "$dir/$key.$ROUND"
 			done
@@ -730,6 +901,7 @@ if test "$BROKER" = mock; then
 AT=$(($(date +%s) * 1000))
 "$SB" query-store --store "$W/query" --users 100000 --active 1000 --at "$AT" --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
+check_store "the query store" "$W/query" bench 100000 100000
 ROUND=1
 while test "$ROUND" -le "$RUNS"; do
 	say "query, round $ROUND"
@@ -758,6 +930,7 @@ say "store alone: 10,000,000 events from 1,000,000 users (one or two minutes)"
 ROUND=1
 "$SB" apply --store "$DISK/big" --events $((EVENTS * 10)) --users 1000000 --batch 1000 --no-sync \
 	--data "$SRCDATA" >"$W/big" || die "store-bench apply failed"
+check_bench "store alone, 10,000,000 events" "$DISK/big" "$W/big"
 sample memory.store.hwm_kib "$(kv "$W/big" hwm_kib)"
 sample memory.store.anon_kib "$(kv "$W/big" rss_anon_kib)"
 sample memory.store.file_kib "$(kv "$W/big" rss_file_kib)"
@@ -821,6 +994,8 @@ while test "$ROUND" -le "$RUNS"; do
 		wait "$pipe" 2>/dev/null # stamp reads to the end: the consumer has exited
 		forget "$pipe"
 		rm -f "$W/$tag.pid"
+		# A live topic: no totals to compare with, but the store must be sound.
+		check_store "recovery, $how" "$store" live -
 		sample "recovery.e2e.$how.total_ms" "$(ms_between "$log2" "$t_stop" 'first batch committed')"
 		sample "recovery.e2e.$how.group_ms" "$(ms_between "$log2" "$t_stop" ' assigned: ')"
 		sample "recovery.e2e.$how.ours_ms" "$(ms_between "$log2" ' assigned: ' 'first batch committed')"
@@ -833,6 +1008,8 @@ reap "$LIVE_PID"
 test -n "$PEERS" && peer_crash_check
 
 # ---- the table ------------------------------------------------------------------------
+ROUND=1
+sample checks.passed "$CHECKED"
 stop_broker
 "$PYTHON3" "$top_srcdir/bench/report.py" --samples "$SAMPLES" --runs "$RUNS" --session-ms "$SESSION_MS" \
 	--broker "$BROKER" ${PEERS:+--peers "$PEERS"} --json "$top_builddir/bench/results.json"

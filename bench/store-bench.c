@@ -5,6 +5,9 @@
  * batch_add() decodes each one, and batch_commit() (src/batch.c) applies them with the
  * real active_apply() of src/active.c in one write txn with the offsets.
  *
+ * `decode` times event_decode() alone over the same kind of events, so that the decoder's
+ * cost (callgrind: --toggle-collect='*bench_timed_decode*') is seen without the store.
+ *
  * Output is one line of key=value pairs on stdout, for bench/run.sh.
  */
 #include "config.h"
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sysexits.h>
@@ -35,6 +39,7 @@ static const char usage[] =
 	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
 	"                               [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
+	"       store-bench decode [--events N] [--users N] [--seed N] [--data DIR]\n"
 	"\n"
 	"  users        print the first N user names of the benchmarks, one a line\n"
 	"  apply        apply N events (default 1000000) of --users users (default 10000) in\n"
@@ -44,7 +49,9 @@ static const char usage[] =
 	"  query-store  write --users users, all of them in the time index, of whom the last\n"
 	"               --active were seen in the --window (default 30s) that ends at TS\n"
 	"  recover      time opening the store and reading each partition's offset, as a\n"
-	"               restarting consumer does, from the start of main()\n";
+	"               restarting consumer does, from the start of main()\n"
+	"  decode       decode N events (default 1000000) of --users users with event_decode()\n"
+	"               alone, from a pool of 10,000 encoded events\n";
 
 struct bench_apply {
 	struct store *store;
@@ -59,6 +66,17 @@ static int64_t thread_cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Page faults of this process so far, minor and major: a store larger than the page
+ * cache can hold, or pages touched for the first time, show here. */
+static void faults(int64_t *minflt, int64_t *majflt)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*minflt = ru.ru_minflt;
+	*majflt = ru.ru_majflt;
 }
 
 /* The apply hook of `pingpong active` (cmd-active.c), as of the wall clock. */
@@ -112,6 +130,24 @@ static int bench_bind(struct store *s, int64_t retain_ms, char *err, size_t errl
 	return active_record_retention(s, retain_ms, err, errlen);
 }
 
+/* Each partition's next offset in the store: 0 in a new one; in a store an earlier run
+ * filled, where it stopped, so that a second run (a profile of a big store) applies new
+ * events instead of skipping them all. */
+static int bench_resume(struct store *s, int64_t *offsets, int64_t nparts, char *err, size_t errlen)
+{
+	struct store_txn *t;
+	int64_t next;
+	int32_t p;
+
+	if (store_txn_begin(s, 0, &t, err, errlen) != 0)
+		return -1;
+	for (p = 0; p < nparts; p++)
+		if (store_offset_get(t, p, &next, err, errlen) == 0)
+			offsets[p] = next;
+	store_txn_abort(t);
+	return 0;
+}
+
 static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int no_sync,
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
 {
@@ -122,9 +158,10 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	struct event_encoder enc;
 	struct batch b;
 	struct batch_msg *batchv;
-	unsigned char *arena;
+	unsigned char *arena, *drawn; /* drawn: a bit per user, for the run's check */
 	size_t arena_cap, longest = 0, i;
-	int64_t *offsets, done = 0, now0, timed_ns = 0, cpu_ns = 0, wall0 = clock_mono_ns();
+	int64_t *offsets, done = 0, now0, timed_ns = 0, cpu_ns = 0, wall0 = clock_mono_ns(), distinct = 0;
+	int64_t minflt = 0, majflt = 0; /* in the timed part */
 	uint64_t rng = chat_rng_seed((uint64_t)seed);
 	char err[1024];
 	int rc = EX_OK;
@@ -135,6 +172,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	a.apply.retain_ms = retain_ms;
 	a.apply.max_skew_ms = 300000;
 	offsets = xcalloc((size_t)nparts, sizeof(*offsets));
+	drawn = xcalloc((size_t)(nusers + 7) / 8, 1);
 	batchv = xcalloc((size_t)batch, sizeof(*batchv));
 	/* An event's encoding is its strings plus less than 128 bytes of keys and headers. */
 	/* Names are at most 255 bytes, emails 300. */
@@ -148,7 +186,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	event_encoder_init(&enc);
 	batch_init(&b, (size_t)batch);
 
-	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0) {
+	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0 ||
+	    bench_resume(a.store, offsets, nparts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "store-bench: %s\n", err);
 		rc = EX_IOERR;
 		goto release;
@@ -156,7 +195,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	now0 = clock_now_ms();
 	while (done < events) {
 		size_t n = (size_t)(events - done < batch ? events - done : batch), used = 0;
-		int64_t t0, c0;
+		int64_t t0, c0, min0, maj0, min1, maj1;
 
 		/* Not timed: what the producer and Kafka do. */
 		for (i = 0; i < n; i++) {
@@ -169,6 +208,10 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			bench_event_next(&rng, &users, &msgs,
 					 bench_event_ts(now0, (uint64_t)(done + (int64_t)i), (uint64_t)events, (uint64_t)rate),
 					 &ev, &k, name, email);
+			if (!(drawn[k / 8] & (1u << (k % 8)))) {
+				drawn[k / 8] |= (unsigned char)(1u << (k % 8));
+				distinct++;
+			}
 			event_encode(&enc, &ev, &buf, &len);
 			if (used + len > arena_cap) {
 				fprintf(stderr, "store-bench: event of %zu bytes overflows the batch arena\n", len);
@@ -183,6 +226,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			m->offset = offsets[m->partition]++;
 		}
 
+		faults(&min0, &maj0);
 		t0 = clock_mono_ns();
 		c0 = thread_cpu_ns();
 		if (bench_timed_batch(&a, &b, batchv, n, err, sizeof(err)) != 0) {
@@ -192,16 +236,20 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		}
 		timed_ns += clock_mono_ns() - t0;
 		cpu_ns += thread_cpu_ns() - c0;
+		faults(&min1, &maj1);
+		minflt += min1 - min0;
+		majflt += maj1 - maj0;
 		done += (int64_t)n;
 	}
-	printf("events=%" PRId64 " users=%" PRId64 " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
+	printf("events=%" PRId64 " users=%" PRId64 " distinct_users=%" PRId64 " partitions=%" PRId64 " batch=%" PRId64
+	       " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
 	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
-	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld\n",
-	       done, nusers, batch, !no_sync, (double)timed_ns / 1e9,
+	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld minflt=%" PRId64 " majflt=%" PRId64 "\n",
+	       done, nusers, distinct, nparts, batch, !no_sync, (double)timed_ns / 1e9,
 	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
 	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0, a.commits, a.grows,
 	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
-	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"));
+	       bench_status_kib("RssAnon"), bench_status_kib("RssFile"), minflt, majflt);
 
 store_close:
 	store_close(a.store);
@@ -209,6 +257,7 @@ release:
 	batch_release(&b);
 	event_encoder_release(&enc);
 	free(arena);
+	free(drawn);
 	free(batchv);
 	active_apply_release(&a.apply);
 	free(offsets);
@@ -282,6 +331,83 @@ store_close:
 	store_close(s);
 release:
 	chat_lines_release(&names);
+	return rc;
+}
+
+#define DECODE_POOL 10000
+
+/* The timed part of `decode`: n events of the pool, in turn. Never inlined, for callgrind. */
+static __attribute__((noinline)) int bench_timed_decode(struct event_decoder *d, const struct batch_msg *pool,
+							 int64_t n, int64_t *bytes, char *err, size_t errlen)
+{
+	struct event ev;
+	int64_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct batch_msg *m = &pool[i % DECODE_POOL];
+		if (event_decode(d, m->payload, m->len, &ev, err, errlen) != 0)
+			return -1;
+		*bytes += (int64_t)ev.user_len;
+	}
+	return 0;
+}
+
+static int run_decode(int64_t events, int64_t nusers, int64_t seed, const char *data)
+{
+	struct chat_lines names, msgs;
+	struct chat_users users;
+	struct event_encoder enc;
+	struct event_decoder dec;
+	struct batch_msg *pool = xcalloc(DECODE_POOL, sizeof(*pool));
+	unsigned char *arena = NULL;
+	size_t used = 0;
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
+	int64_t now = clock_now_ms(), t0, c0, wall_ns, cpu_ns, bytes = 0, payload = 0;
+	char err[1024];
+	size_t i;
+	int rc = EX_OK;
+
+	bench_load_data("store-bench", data, &names, &msgs);
+	chat_users_init(&users, &names, (size_t)nusers);
+	event_encoder_init(&enc);
+	event_decoder_init(&dec);
+	for (i = 0; i < DECODE_POOL; i++) {
+		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
+		struct event ev;
+		const void *buf;
+		size_t k;
+
+		bench_event_next(&rng, &users, &msgs, now - (int64_t)(DECODE_POOL - i), &ev, &k, name, email);
+		event_encode(&enc, &ev, &buf, &pool[i].len);
+		arena = xrealloc(arena, used + pool[i].len);
+		memcpy(arena + used, buf, pool[i].len);
+		pool[i].offset = (int64_t)used; /* the payload's place until the arena stops moving */
+		used += pool[i].len;
+	}
+	for (i = 0; i < DECODE_POOL; i++)
+		pool[i].payload = arena + pool[i].offset;
+	payload = (int64_t)used;
+	t0 = clock_mono_ns();
+	c0 = thread_cpu_ns();
+	if (bench_timed_decode(&dec, pool, events, &bytes, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store-bench: decode: %s\n", err);
+		rc = EX_SOFTWARE;
+		goto release;
+	}
+	cpu_ns = thread_cpu_ns() - c0;
+	wall_ns = clock_mono_ns() - t0;
+	printf("events=%" PRId64 " users=%" PRId64 " mean_payload=%.1f ns_per_event=%.1f cpu_ns_per_event=%.1f"
+	       " events_per_s=%.0f cpu_events_per_s=%.0f\n",
+	       events, nusers, (double)payload / DECODE_POOL, (double)wall_ns / (double)events,
+	       (double)cpu_ns / (double)events, wall_ns ? (double)events * 1e9 / (double)wall_ns : 0.0,
+	       cpu_ns ? (double)events * 1e9 / (double)cpu_ns : 0.0);
+release:
+	free(arena);
+	free(pool);
+	event_decoder_release(&dec);
+	event_encoder_release(&enc);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
 	return rc;
 }
 
@@ -400,9 +526,11 @@ int main(int argc, char **argv)
 		default: goto usage_error;
 		}
 	}
-	if (optind < argc || !dir)
+	if (optind < argc || (!dir && strcmp(mode, "decode") != 0))
 		goto usage_error;
 	data = bench_data_dir(data);
+	if (!strcmp(mode, "decode"))
+		return run_decode(events, nusers, seed, data);
 	if (!strcmp(mode, "apply"))
 		return run_apply(dir, events, nusers, batch, no_sync, retain_ms, rate, nparts, seed, data);
 	if (!strcmp(mode, "query-store")) {

@@ -106,6 +106,7 @@ struct tail_state {
 	char *at_end;        /* per partition: reached its end since the last message */
 	char *assigned;      /* per partition: currently ours */
 	int nparts;
+	struct kafka_flow flow; /* keeps the small local queue flowing (kafka.c) */
 };
 
 static void tail_grow(struct tail_state *t, int partition)
@@ -385,6 +386,22 @@ static int tail_event(struct tail_state *t, rd_kafka_message_t *m)
 	return rc;
 }
 
+/* Flow control (kafka.c): the partitions that are fetching, when the queue runs low. */
+static void tail_flow(rd_kafka_t *rk, struct tail_state *t, const char *topic)
+{
+	rd_kafka_topic_partition_list_t *l;
+	int p;
+
+	if (!kafka_flow_due(&t->flow))
+		return;
+	l = rd_kafka_topic_partition_list_new(t->nparts ? t->nparts : 1);
+	for (p = 0; p < t->nparts; p++)
+		if (t->assigned[p] && !t->at_end[p])
+			rd_kafka_topic_partition_list_add(l, topic, p);
+	kafka_flow_nudge(&t->flow, rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Reads until the end (--exit-at-end), --count messages, a signal or an error. Returns
  * an exit code; *seen counts the messages. */
 static int tail_loop(rd_kafka_t *rk, struct tail_state *t, const struct tail_opts *o, const char *brokers,
@@ -398,6 +415,9 @@ static int tail_loop(rd_kafka_t *rk, struct tail_state *t, const struct tail_opt
 	while (!stop_requested && !t->fatal && (o->count == 0 || *seen < o->count)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
+		/* The queue's length takes its lock: not at every message. */
+		if (!m || *seen % t->flow.every == 0)
+			tail_flow(rk, t, o->co.topic);
 		if (!m) {
 			if (t->exit_at_end && tail_all_at_end(t))
 				break;
@@ -466,6 +486,7 @@ static int tail_run(int argc, char **argv)
 		goto opts_release;
 	}
 	rd_kafka_poll_set_consumer(rk);
+	kafka_flow_init(&t.flow, rk);
 	signals_install();
 	/* As for the consumers: only a tail that is to stop at the end gives up by default. */
 	if (o.broker_timeout_ms < 0)
@@ -477,8 +498,10 @@ static int tail_run(int argc, char **argv)
 		elapsed = clock_mono_ms() - t0;
 		log_info("%" PRId64 " events in %.2fs (%.0f events/s)", seen, (double)elapsed / 1000,
 			 elapsed > 0 ? (double)seen * 1000 / (double)elapsed : 0.0);
+		log_verbose("flow control: %" PRId64 " nudges", t.flow.nudges);
 	}
 	rd_kafka_consumer_close(rk);
+	kafka_flow_release(&t.flow);
 	rd_kafka_destroy(rk);
 opts_release:
 	free(t.at_end);

@@ -77,11 +77,9 @@ struct engine {
 	int64_t last_mirror_retry;
 	int64_t started;
 	struct kafka_watch watch;        /* does any broker answer? (--broker-timeout) */
-	rd_kafka_queue_t *queue;          /* the consumer's queue, for its length */
-	int64_t queue_min;                /* queued.min.messages as set */
-	int64_t last_nudge;               /* monotonic ms */
 	int assigned;                     /* an assignment is in place (none during a rebalance) */
 	int64_t last_observe;             /* monotonic ms */
+	struct kafka_flow flow;           /* keeps the small local queue flowing */
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -757,12 +755,8 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 	conf = kafka_conf_new(&cfg->kafka, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf)
 		goto fail;
-	/* Pingpong positions partitions itself; a reset would paper over lost events.
-	 * queued.min.messages: a small local queue, which flow_nudge() keeps flowing: 50,000
-	 * events hold some 25 MiB, and catching up went as fast as with kafka.c's million
-	 * (250 MiB) in make bench (bench/README.md). */
+	/* Pingpong positions partitions itself; a reset would paper over lost events. */
 	if (kafka_conf_set(conf, "group.id", cfg->group, err, sizeof(err)) < 0 ||
-	    kafka_conf_set(conf, "queued.min.messages", "50000", err, sizeof(err)) < 0 ||
 	    (cfg->metrics && kafka_conf_set(conf, "statistics.interval.ms", "1000", err, sizeof(err)) < 0) ||
 	    kafka_conf_set(conf, "auto.offset.reset", cfg->store ? "error" :
 			   cfg->start_latest ? "latest" : "earliest", err, sizeof(err)) < 0 ||
@@ -776,12 +770,6 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
-	{
-		char v[32];
-		size_t n = sizeof(v);
-		if (rd_kafka_conf_get(conf, "queued.min.messages", v, &n) == RD_KAFKA_CONF_OK)
-			e->queue_min = atoll(v);
-	}
 	rd_kafka_conf_set_opaque(conf, e);
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(conf, on_offset_commit);
@@ -792,7 +780,7 @@ static rd_kafka_t *engine_consumer_new(struct engine *e)
 		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
-	e->queue = rd_kafka_queue_get_consumer(rk);
+	kafka_flow_init(&e->flow, rk);
 	kafka_watch_init(&e->watch, cfg->broker_timeout_ms);
 	return rk;
 fail:
@@ -846,43 +834,21 @@ static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
 	return 0;
 }
 
-/*
- * Flow control. pingpong keeps librdkafka's local queue small (queued.min.messages, see
- * kafka.c), so that a consumer catching up holds tens of MiB, not hundreds. But
- * librdkafka 2.0.2 stops fetching once that queue is full and decides again only when
- * its broker thread wakes up, which with nothing to do it does once a second
- * (rd_kafka_max_block_ms, rdkafka_broker.c): a consumer that empties the queue faster
- * than that waits out the rest of the second. A seek is an operation for the broker
- * thread, so it wakes it: when the queue runs low, every partition that is fetching is
- * sought to where the application stands (rd_kafka_position), which loses nothing and
- * skips nothing; what was fetched beyond that point is fetched again.
- */
-static void flow_nudge(struct engine *e, int64_t now)
+/* Flow control (kafka.c): the partitions that are fetching, when the queue runs low. */
+static void flow_nudge(struct engine *e)
 {
 	rd_kafka_topic_partition_list_t *l;
-	rd_kafka_error_t *error;
-	int p, i;
+	int p;
 
-	if (e->queue_min <= 0 || now - e->last_nudge < 20 ||
-	    (int64_t)rd_kafka_queue_length(e->queue) > e->queue_min / 4)
+	if (!kafka_flow_due(&e->flow))
 		return;
-	e->last_nudge = now;
 	l = rd_kafka_topic_partition_list_new(e->nparts ? e->nparts : 1);
 	for (p = 0; p < e->nparts; p++) {
 		const struct partition_state *ps = &e->parts[p];
 		if (ps->assigned && !ps->at_end && !ps->paused && !ps->held && !ps->verify)
 			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p);
 	}
-	if (l->cnt && rd_kafka_position(e->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		/* A partition that has returned nothing yet is where it was put. */
-		for (i = l->cnt - 1; i >= 0; i--)
-			if (l->elems[i].offset < 0)
-				rd_kafka_topic_partition_list_del_by_idx(l, i);
-		if (l->cnt && (error = rd_kafka_seek_partitions(e->rk, l, 0)) != NULL) {
-			log_verbose("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
-			rd_kafka_error_destroy(error);
-		}
-	}
+	kafka_flow_nudge(&e->flow, e->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -903,7 +869,7 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 	}
 	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end)) != 0)
 		return rc;
-	flow_nudge(e, now);
+	flow_nudge(e);
 	engine_observe(e, now);
 	if (e->mirror_failed)
 		retry_mirror(e);
@@ -987,6 +953,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 		goto consumer_close;
 	}
 	rc = engine_loop(&e);
+	log_verbose("flow control: %" PRId64 " nudges", e.flow.nudges);
 	if (rc == 0)
 		rc = drain(&e);
 	if (rc == 0)
@@ -1003,8 +970,7 @@ consumer_close:
 	writer_collect(&e, 1);
 	batch_drop(&e.batches[0]);
 	batch_drop(&e.batches[1]);
-	if (e.queue)
-		rd_kafka_queue_destroy(e.queue);
+	kafka_flow_release(&e.flow);
 	rd_kafka_destroy(e.rk);
 engine_free:
 	writer_stop(&e);

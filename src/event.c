@@ -9,14 +9,18 @@
  * every event, whether it was decoded, read from a --from line or built by the producer,
  * so that what the producer accepts the consumers accept too, with the same reasons.
  *
- * Decoding is zero-copy: msgpack-c's string objects point into the payload, and the
- * struct event keeps those pointers. The decoder's zone holds only the object tree; it is
- * cleared, not freed, per event, and its first chunk is kept, so a warm decoder does not
- * allocate. msgpack-c sizes a container's storage from the count in its header before it
- * has seen the elements, so a six-byte payload could ask for 100 GB. scan_object() walks
- * the bytes first without building anything, and only a payload holding exactly one whole
- * object reaches msgpack_unpack: every element of a whole object takes a byte at least,
- * which bounds the tree by the payload size (24 bytes of objects per payload byte).
+ * A msgpack event is decoded in one walk over its bytes, without an object tree:
+ * walk_msgpack() reads each header once, checks that the payload is exactly one whole
+ * object, and hands the root map's keys and values to root_element(), which keeps the
+ * five fields' values; the strings point into the payload (zero-copy) and nothing is
+ * allocated. msgpack-c is the encoder only. Its unpacker (msgpack_unpack, and the
+ * streaming msgpack_unpacker) sizes a container's storage from the count in its header
+ * before it has seen the elements, with no limit in its C API, so that a six-byte payload
+ * could ask for 100 GB; a walk that consumes a byte at least per element is bounded by the
+ * payload instead. The walk takes msgpack-c's view of the types (bin is not a string,
+ * every integer format is an integer) and of the depth, and gives the reasons in the order
+ * of the bytes: a payload that is not one whole object is refused as such before the
+ * defects of its map are named. tests/check_event.c holds it to msgpack-c's reading.
  *
  * JSON goes through jansson, which copies the strings into its document: the decoder
  * keeps each JSON event's document until the struct event it was decoded into is
@@ -35,9 +39,8 @@
 #include "event.h"
 #include "util.h"
 
-/* msgpack-c fails containers nested deeper than its fixed stack (MSGPACK_EMBED_STACK_SIZE,
- * 32, in a header it does not include for us) with NOMEM; we refuse them ourselves first,
- * to name the reason. check_event pins the two limits together. */
+/* The deepest nesting accepted: msgpack-c's unpacker's fixed stack (MSGPACK_EMBED_STACK_SIZE,
+ * 32), which this decoder replaced, so that what was accepted still is, with its reason. */
 #define EVENT_MAX_DEPTH 32
 
 enum event_field {
@@ -53,17 +56,23 @@ static const char *const field_names[FIELD_COUNT] = {
 	"user", "email", "activity", "message", "ts",
 };
 
-static const char *const activity_names[] = {
-	[EVENT_SEND_MESSAGE] = "send-message",
-	[EVENT_HEART_BEAT] = "heart-beat",
+/* The names with their lengths, which the decoder compares on every event. */
+#define NAMED(s) { s, sizeof(s) - 1 }
+static const struct activity_name {
+	const char *name;
+	size_t len;
+} activity_names[] = {
+	[EVENT_SEND_MESSAGE] = NAMED("send-message"),
+	[EVENT_HEART_BEAT] = NAMED("heart-beat"),
 };
+#undef NAMED
 
 const char *event_activity_name(enum event_activity a)
 {
 	/* "unknown" rather than NULL, so that a log line about a bad event cannot crash. */
 	if (a != EVENT_SEND_MESSAGE && a != EVENT_HEART_BEAT)
 		return "unknown";
-	return activity_names[a];
+	return activity_names[a].name;
 }
 
 /* Returns 0 and sets *a if s[0..len) names an activity, else -1. */
@@ -73,8 +82,8 @@ static int activity_parse(const char *s, size_t len, enum event_activity *a)
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		const char *name = activity_names[all[i]];
-		if (strlen(name) == len && memcmp(name, s, len) == 0) {
+		const struct activity_name *n = &activity_names[all[i]];
+		if (n->len == len && memcmp(n->name, s, len) == 0) {
 			*a = all[i];
 			return 0;
 		}
@@ -141,13 +150,13 @@ static size_t str_size(size_t len)
  * EVENT_MAX_SIZE, so the sum cannot overflow. */
 static size_t encoded_size(const struct event *ev)
 {
-	const char *act = event_activity_name(ev->activity);
 	size_t n = 1; /* the fixmap header: at most five entries */
 
 	n += str_size(strlen("user")) + str_size(ev->user_len);
 	if (ev->email)
 		n += str_size(strlen("email")) + str_size(ev->email_len);
-	n += str_size(strlen("activity")) + str_size(strlen(act));
+	/* event_validate has ruled out an unknown activity by now. */
+	n += str_size(strlen("activity")) + str_size(activity_names[ev->activity].len);
 	if (ev->message)
 		n += str_size(strlen("message")) + str_size(ev->message_len);
 	n += str_size(strlen("ts")) + uint_size((uint64_t)ev->ts);
@@ -219,16 +228,12 @@ struct event_json_hold {
 void event_decoder_init(struct event_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
-	/* Out of memory: abort, as xmalloc does, so that callers need no check. */
-	if (!msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE))
-		abort();
 }
 
 void event_decoder_release(struct event_decoder *d)
 {
 	size_t i;
 
-	msgpack_zone_destroy(&d->zone);
 	for (i = 0; i < d->capheld; i++)
 		if (d->held[i].ev)
 			json_decref(d->held[i].doc);
@@ -237,11 +242,13 @@ void event_decoder_release(struct event_decoder *d)
 	d->nheld = d->capheld = 0;
 }
 
-/* A length or count of a msgpack header: n = 1, 2 or 4 bytes, big-endian; 0 for none. */
+/* A big-endian number of n = 0, 1, 2, 4 or 8 bytes: a header's length or count, or an
+ * integer's body. */
 static uint64_t load_be(const unsigned char *p, size_t n)
 {
 	uint16_t v16;
 	uint32_t v32;
+	uint64_t v64;
 
 	switch (n) {
 	case 0:
@@ -251,9 +258,12 @@ static uint64_t load_be(const unsigned char *p, size_t n)
 	case 2:
 		memcpy(&v16, p, 2);
 		return be16toh(v16);
-	default:
+	case 4:
 		memcpy(&v32, p, 4);
 		return be32toh(v32);
+	default:
+		memcpy(&v64, p, 8);
+		return be64toh(v64);
 	}
 }
 
@@ -305,71 +315,6 @@ static int header_of(unsigned char b, size_t *lenbytes, uint64_t *body, uint64_t
 	return 0;
 }
 
-/* Walks the msgpack object in p[0..len) without building it, and fails unless the
- * payload is exactly one whole object: "truncated msgpack", "trailing bytes after event",
- * "malformed msgpack" on the one byte that is never valid (0xc1), or nesting deeper than
- * EVENT_MAX_DEPTH. Each step consumes a byte at least, so the walk is bounded by len
- * whatever the headers claim. */
-static int scan_object(const unsigned char *p, size_t len, char *err, size_t errlen)
-{
-	uint64_t open[EVENT_MAX_DEPTH]; /* slots not yet started in each open container */
-	uint64_t owed = 1;		/* elements not yet started, the root included */
-	int depth = 0;
-	size_t off = 0;
-
-	while (owed > 0) {
-		unsigned char b;
-		size_t lenbytes = 0;	/* bytes of the length or count after b */
-		uint64_t body = 0;	/* bytes of payload after those */
-		uint64_t slots = 0;	/* elements a container holds */
-		bool container = false;
-
-		if (off >= len)
-			goto truncated;
-		b = p[off++];
-		owed--;
-		if (depth > 0)
-			open[depth - 1]--;
-
-		if (header_of(b, &lenbytes, &body, &slots, &container) < 0)
-			return set_err(-1, err, errlen, "malformed msgpack");
-		if (lenbytes) {
-			if (len - off < lenbytes)
-				goto truncated;
-			if (container)
-				slots = load_be(p + off, lenbytes) * (b >= 0xde ? 2 : 1);
-			else
-				body += load_be(p + off, lenbytes);
-			off += lenbytes;
-		}
-
-		if (body > len - off)
-			goto truncated;
-		off += (size_t)body;
-		if (container) {
-			/* msgpack-c checks its stack before it looks at the count, so an empty
-			 * container counts against the depth as well. */
-			if (depth == EVENT_MAX_DEPTH)
-				return set_err(-1, err, errlen, "msgpack nesting too deep (max %d)",
-					       EVENT_MAX_DEPTH);
-			if (slots > 0) {
-				owed += slots;
-				open[depth++] = slots;
-			}
-		}
-		/* Close the containers whose last element has just been read whole. */
-		while (depth > 0 && open[depth - 1] == 0)
-			depth--;
-	}
-	if (off < len)
-		return set_err(-1, err, errlen, "trailing bytes after event (%zu bytes)",
-			       len - off);
-	return 0;
-
-truncated:
-	return set_err(-1, err, errlen, "truncated msgpack");
-}
-
 /* A field's value as a decoder found it, msgpack or JSON, before the rules judge it. */
 struct field_value {
 	enum { V_ABSENT, V_STR, V_INT, V_INT_TOO_BIG, V_OTHER } type;
@@ -418,57 +363,185 @@ static int fields_to_event(const struct field_value v[FIELD_COUNT], struct event
 	}
 }
 
-/* A msgpack value as a field's value. */
-static void msgpack_value(const msgpack_object *o, struct field_value *v)
+/* The field a key names, or FIELD_COUNT. The five names differ in length: the length
+ * picks the one candidate, and a memcmp of a constant size, which the compiler inlines,
+ * decides. */
+static int field_of(const char *s, size_t n)
 {
-	switch (o->type) {
-	case MSGPACK_OBJECT_STR:
-		v->type = V_STR;
-		/* NULL means absent, so an empty string must not rely on msgpack-c giving it
-		 * a pointer. */
-		v->s = o->via.str.size ? o->via.str.ptr : "";
-		v->len = o->via.str.size;
-		break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		v->type = o->via.u64 > INT64_MAX ? V_INT_TOO_BIG : V_INT;
-		v->i = (int64_t)o->via.u64;
-		v->u = o->via.u64;
-		break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		v->type = V_INT;
-		v->i = o->via.i64;
-		break;
+	switch (n) {
+	case 2:
+		return memcmp(s, "ts", 2) == 0 ? FIELD_TS : FIELD_COUNT;
+	case 4:
+		return memcmp(s, "user", 4) == 0 ? FIELD_USER : FIELD_COUNT;
+	case 5:
+		return memcmp(s, "email", 5) == 0 ? FIELD_EMAIL : FIELD_COUNT;
+	case 7:
+		return memcmp(s, "message", 7) == 0 ? FIELD_MESSAGE : FIELD_COUNT;
+	case 8:
+		return memcmp(s, "activity", 8) == 0 ? FIELD_ACTIVITY : FIELD_COUNT;
 	default:
-		v->type = V_OTHER;
-		break;
+		return FIELD_COUNT;
 	}
 }
 
-/* Fills ev from the decoded map: its keys must be strings, a field may appear once, and
- * unknown keys are skipped. */
-static int from_map(const msgpack_object_map *map, struct event *ev, char *err, size_t errlen)
+static bool is_str_header(unsigned char b)
 {
-	struct field_value v[FIELD_COUNT];
-	uint32_t i;
-	int f;
+	return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
+}
 
-	memset(v, 0, sizeof(v));
-	for (i = 0; i < map->size; i++) {
-		const msgpack_object *k = &map->ptr[i].key;
+/* The msgpack value whose header byte is b, as a field's value: q[0..n) is what follows
+ * its length bytes, a string's bytes or an integer's big-endian body. The types are
+ * msgpack-c's: bin is not a string, and an integer of any format is an integer. */
+static void field_value_of(unsigned char b, const unsigned char *q, uint64_t n, struct field_value *v)
+{
+	uint64_t u;
 
-		if (k->type != MSGPACK_OBJECT_STR)
-			return set_err(-1, err, errlen, "map key is not a string");
-		for (f = 0; f < FIELD_COUNT; f++)
-			if (strlen(field_names[f]) == k->via.str.size &&
-			    memcmp(field_names[f], k->via.str.ptr, k->via.str.size) == 0)
-				break;
-		if (f == FIELD_COUNT)
-			continue;
-		if (v[f].type != V_ABSENT)
-			return set_err(-1, err, errlen, "duplicate field '%s'", field_names[f]);
-		msgpack_value(&map->ptr[i].val, &v[f]);
+	v->type = V_INT;
+	if (is_str_header(b)) {
+		v->type = V_STR;
+		/* NULL means absent: an empty string needs a pointer all the same. */
+		v->s = n ? (const char *)q : "";
+		v->len = (size_t)n;
+	} else if (b <= 0x7f || b >= 0xe0) {
+		v->i = (int8_t)b; /* positive and negative fixint */
+	} else if (b >= 0xcc && b <= 0xcf) {
+		u = load_be(q, (size_t)n);
+		if (u > INT64_MAX)
+			v->type = V_INT_TOO_BIG;
+		v->i = (int64_t)u;
+		v->u = u;
+	} else if (b >= 0xd0 && b <= 0xd3) {
+		u = load_be(q, (size_t)n);
+		v->i = n == 1 ? (int8_t)u : n == 2 ? (int16_t)u : n == 4 ? (int32_t)u : (int64_t)u;
+	} else {
+		v->type = V_OTHER;
 	}
-	return fields_to_event(v, ev, err, errlen);
+}
+
+/* The root map's fields, as the walk meets its elements. Its defects are kept for the
+ * end, because a payload that is not one whole object is refused as such first. */
+struct root_map {
+	bool is_map;
+	struct field_value v[FIELD_COUNT];
+	uint64_t started;	/* elements begun: keys at even counts, values at odd ones */
+	int key;		/* the field the last key named; FIELD_COUNT to skip its value */
+	enum { MAP_SOUND, MAP_KEY_NOT_STRING, MAP_DUPLICATE } defect; /* the first one */
+	int dup;		/* the field of MAP_DUPLICATE */
+};
+
+/* One element of the root map, its header byte b, q[0..n) as for field_value_of. A key
+ * must be a string, a field may appear once and unknown keys are skipped; only the first
+ * defect counts, as when the map is read pair by pair. */
+static void root_element(struct root_map *m, unsigned char b, const unsigned char *q, uint64_t n)
+{
+	if (m->started++ % 2) {
+		if (m->key < FIELD_COUNT)
+			field_value_of(b, q, n, &m->v[m->key]);
+		return;
+	}
+	m->key = FIELD_COUNT;
+	if (m->defect != MAP_SOUND)
+		return;
+	if (!is_str_header(b)) {
+		m->defect = MAP_KEY_NOT_STRING;
+		return;
+	}
+	m->key = field_of((const char *)q, (size_t)n);
+	if (m->key < FIELD_COUNT && m->v[m->key].type != V_ABSENT) {
+		m->defect = MAP_DUPLICATE;
+		m->dup = m->key;
+		m->key = FIELD_COUNT;
+	}
+}
+
+/* Walks the msgpack object in p[0..len) once, without building it, and hands the root
+ * map's elements to root_element. Fails unless the payload is exactly one whole object:
+ * "truncated msgpack", "trailing bytes after event", "malformed msgpack" on the one byte
+ * that is never valid (0xc1), or nesting deeper than EVENT_MAX_DEPTH. Each step consumes
+ * a byte at least, so the walk is bounded by len whatever the headers claim. */
+static int walk_msgpack(const unsigned char *p, size_t len, struct root_map *m, char *err, size_t errlen)
+{
+	uint64_t open[EVENT_MAX_DEPTH]; /* slots not yet started in each open container */
+	uint64_t owed = 1;		/* elements not yet started, the root included */
+	int depth = 0;
+	size_t off = 0;
+
+	while (owed > 0) {
+		unsigned char b;
+		size_t lenbytes = 0;	/* bytes of the length or count after b */
+		uint64_t body = 0;	/* bytes of payload after those */
+		uint64_t slots = 0;	/* elements a container holds */
+		bool container = false;
+
+		if (off >= len)
+			goto truncated;
+		b = p[off++];
+		owed--;
+		if (depth > 0)
+			open[depth - 1]--;
+
+		if (header_of(b, &lenbytes, &body, &slots, &container) < 0)
+			return set_err(-1, err, errlen, "malformed msgpack");
+		if (lenbytes) {
+			if (len - off < lenbytes)
+				goto truncated;
+			if (container)
+				slots = load_be(p + off, lenbytes) * (b >= 0xde ? 2 : 1);
+			else
+				body += load_be(p + off, lenbytes);
+			off += lenbytes;
+		}
+
+		if (body > len - off)
+			goto truncated;
+		if (depth == 0) /* the root, which no container holds */
+			m->is_map = b >= 0x80 && (b <= 0x8f || b >= 0xde) && b <= 0xdf;
+		else if (depth == 1 && m->is_map)
+			root_element(m, b, p + off, body);
+		off += (size_t)body;
+		if (container) {
+			/* msgpack-c checked its stack before it looked at the count, so an empty
+			 * container counts against the depth as well. */
+			if (depth == EVENT_MAX_DEPTH)
+				return set_err(-1, err, errlen, "msgpack nesting too deep (max %d)",
+					       EVENT_MAX_DEPTH);
+			if (slots > 0) {
+				owed += slots;
+				open[depth++] = slots;
+			}
+		}
+		/* Close the containers whose last element has just been read whole. */
+		while (depth > 0 && open[depth - 1] == 0)
+			depth--;
+	}
+	if (off < len)
+		return set_err(-1, err, errlen, "trailing bytes after event (%zu bytes)",
+			       len - off);
+	return 0;
+
+truncated:
+	return set_err(-1, err, errlen, "truncated msgpack");
+}
+
+/* Decodes a msgpack event in one walk over its bytes: the strings point into them. */
+static int decode_msgpack(const unsigned char *p, size_t len, struct event *ev, char *err, size_t errlen)
+{
+	struct event tmp = { 0 };
+	struct root_map m;
+
+	memset(&m, 0, sizeof(m));
+	if (walk_msgpack(p, len, &m, err, errlen) < 0)
+		return -1;
+	if (!m.is_map)
+		return set_err(-1, err, errlen, "not a msgpack map");
+	if (m.defect == MAP_KEY_NOT_STRING)
+		return set_err(-1, err, errlen, "map key is not a string");
+	if (m.defect == MAP_DUPLICATE)
+		return set_err(-1, err, errlen, "duplicate field '%s'", field_names[m.dup]);
+	if (fields_to_event(m.v, &tmp, err, errlen) < 0 || event_validate(&tmp, err, errlen) < 0)
+		return -1;
+	*ev = tmp;
+	return 0;
 }
 
 /* A JSON member as a field's value. */
@@ -661,10 +734,6 @@ static int decode_json(struct event_decoder *d, const void *buf, size_t len, str
 int event_decode(struct event_decoder *d, const void *buf, size_t len, struct event *ev,
 		 char *err, size_t errlen)
 {
-	struct event tmp = { 0 };
-	msgpack_object obj;
-	size_t off = 0;
-
 	if (len > EVENT_MAX_SIZE)
 		return set_err(-1, err, errlen, "payload too large (%zu bytes, max %d)", len,
 			       EVENT_MAX_SIZE);
@@ -672,31 +741,7 @@ int event_decode(struct event_decoder *d, const void *buf, size_t len, struct ev
 		return set_err(-1, err, errlen, "empty payload");
 	if (event_is_json(buf, len))
 		return decode_json(d, buf, len, ev, err, errlen);
-	msgpack_zone_clear(&d->zone);
-	if (scan_object(buf, len, err, errlen) < 0)
-		return -1;
-
-	switch (msgpack_unpack(buf, len, &off, &d->zone, &obj)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		break;
-	/* scan_object has ruled these out; they stay named in case the two ever disagree. */
-	case MSGPACK_UNPACK_EXTRA_BYTES:
-		return set_err(-1, err, errlen, "trailing bytes after event (%zu bytes)",
-			       len - off);
-	case MSGPACK_UNPACK_CONTINUE:
-		return set_err(-1, err, errlen, "truncated msgpack");
-	case MSGPACK_UNPACK_NOMEM_ERROR:
-		return set_err(-1, err, errlen, "msgpack_unpack: out of memory");
-	case MSGPACK_UNPACK_PARSE_ERROR:
-	default:
-		return set_err(-1, err, errlen, "malformed msgpack");
-	}
-	if (obj.type != MSGPACK_OBJECT_MAP)
-		return set_err(-1, err, errlen, "not a msgpack map");
-	if (from_map(&obj.via.map, &tmp, err, errlen) < 0 || event_validate(&tmp, err, errlen) < 0)
-		return -1;
-	*ev = tmp;
-	return 0;
+	return decode_msgpack(buf, len, ev, err, errlen);
 }
 
 /* The packer's writer: msgpack_sbuffer_write, but out of memory aborts like xrealloc,

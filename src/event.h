@@ -30,13 +30,12 @@ struct event {
 	int64_t ts; /* milliseconds since the epoch, > 0 */
 };
 
-/* The decoder keeps one msgpack zone that is cleared, not freed, between events, so the
- * hot path does not allocate once warmed up; and the parsed document of the last JSON
- * event decoded into each struct event. Pair init with release. */
+/* The decoder: a msgpack event needs nothing from it (one walk over the payload, no
+ * allocation); it keeps the parsed document of the last JSON event decoded into each
+ * struct event. Pair init with release. */
 struct event_json_hold;
 
 struct event_decoder {
-	msgpack_zone zone;
 	struct event_json_hold *held; /* capheld slots, nheld used (event.c) */
 	size_t nheld, capheld;
 };

@@ -91,9 +91,37 @@ int kafka_group_offsets(rd_kafka_t *rk, const char *group, const char *topic, in
 int kafka_offsets_for_time(rd_kafka_t *rk, const char *topic, int n, int64_t ts, int64_t *offsets,
 			   int timeout_ms, char *err, size_t errlen);
 
-/* Consumer tuning that every pingpong consumer uses (librdkafka's defaults stall). */
+/* Consumer tuning that every pingpong consumer uses (librdkafka's defaults stall). Its
+ * small local queue needs kafka_flow. */
 extern const char *const kafka_consumer_tuning[];
 /* Producer defaults: batching and compression. */
 extern const char *const kafka_producer_tuning[];
+
+/* Flow control for a consumer with a small local queue (kafka.c says why and how). */
+struct kafka_flow {
+	rd_kafka_queue_t *queue; /* the consumer's queue, for its length */
+	int64_t min;             /* queued.min.messages as set; 0: no flow control */
+	int64_t every;           /* look at the queue at least every this many messages */
+	int stopped;             /* the queue was nearly full: the fetcher has stopped */
+	uint64_t turn;           /* which partition of a broker to seek when none is drained */
+	int32_t *leader;         /* per partition: its leader's broker id, -1 unknown */
+	int nleader;
+	int64_t leaders_ms;      /* when they were read, monotonic */
+	int64_t nudges;          /* partitions sought so far (-v) */
+};
+
+/* After rd_kafka_poll_set_consumer(rk). Pair with kafka_flow_release, before
+ * rd_kafka_destroy(rk). */
+void kafka_flow_init(struct kafka_flow *f, rd_kafka_t *rk);
+void kafka_flow_release(struct kafka_flow *f);
+
+/* Looks at the queue's length (a mutex, not a syscall): call it after every poll, or at
+ * least every f->every messages and after every empty poll. Returns 1 when the caller
+ * should list the partitions it is fetching and hand them to kafka_flow_nudge. */
+int kafka_flow_due(struct kafka_flow *f);
+
+/* Seeks one partition of l (changed) per broker to where the application stands, which
+ * wakes the fetchers. Every 10 s at most, a metadata request first (the leaders). */
+void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l);
 
 #endif

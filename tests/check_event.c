@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -850,8 +851,7 @@ START_TEST(test_unknown_value_formats)
 }
 END_TEST
 
-/* One decoder over many events, good and bad: every result is right, and once warm the
- * zone never gets a new chunk (msgpack_zone_clear keeps the first). */
+/* One decoder over many events, good and bad: every result is right. */
 START_TEST(test_decoder_reuse)
 {
 	struct event_encoder enc;
@@ -859,7 +859,6 @@ START_TEST(test_decoder_reuse)
 	struct event evs[3] = { sample_event(), sample_event(), sample_event() };
 	unsigned char *bufs[3];
 	size_t lens[3];
-	const void *chunk;
 	char err[256];
 	int i;
 
@@ -884,7 +883,6 @@ START_TEST(test_decoder_reuse)
 	event_encoder_release(&enc);
 
 	event_decoder_init(&dec);
-	chunk = dec.zone.chunk_list.head;
 	for (i = 0; i < 10000; i++) {
 		struct event ev;
 		int k = i % 3;
@@ -898,7 +896,6 @@ START_TEST(test_decoder_reuse)
 		ck_assert_msg(event_decode(&dec, bufs[k], lens[k], &ev, err, sizeof(err)) == 0,
 			      "decode %d: %s", i, err);
 		assert_event_eq(&evs[k], &ev);
-		ck_assert_ptr_eq(dec.zone.chunk_list.head, chunk);
 	}
 	event_decoder_release(&dec);
 	for (i = 0; i < 3; i++)
@@ -906,15 +903,14 @@ START_TEST(test_decoder_reuse)
 }
 END_TEST
 
-/* A payload of many small objects needs more than one zone chunk; the extra chunks go at
- * the next decode. */
+/* A payload of many small objects: one walk over it, whatever their number, and the next
+ * event decodes as well. */
 START_TEST(test_decoder_big_tree)
 {
 	struct event_decoder dec;
 	struct event ev;
 	struct pkbuf b;
 	char err[256] = "";
-	const void *chunk;
 	int i;
 
 	pkbuf_init(&b);
@@ -924,19 +920,314 @@ START_TEST(test_decoder_big_tree)
 	for (i = 0; i < 60000; i++)
 		msgpack_pack_nil(&b.pk);
 	event_decoder_init(&dec);
-	chunk = dec.zone.chunk_list.head;
 	ck_assert_msg(event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err)) == 0,
 		      "%s", err);
-	ck_assert_ptr_ne(dec.zone.chunk_list.head, chunk);
 	pkbuf_release(&b);
 
 	pkbuf_init(&b);
 	base(&b.pk, NULL, 0);
 	ck_assert_msg(event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err)) == 0,
 		      "%s", err);
-	ck_assert_ptr_eq(dec.zone.chunk_list.head, chunk);
 	event_decoder_release(&dec);
 	pkbuf_release(&b);
+}
+END_TEST
+
+/* ---- event_decode against msgpack-c ------------------------------------------------
+ *
+ * event_decode walks the bytes itself. Here random payloads, close to events and not,
+ * go through msgpack-c's msgpack_unpack as well, and a judge written apart from event.c
+ * reads its object tree by the rules of event.h: the two must agree on every payload, to
+ * the reason's text and the strings' addresses. The payloads' containers are small, so
+ * that msgpack-c, which sizes a container by its header, never allocates much. */
+
+static uint64_t mp_rng;
+
+static unsigned mp_rand(unsigned n)
+{
+	mp_rng ^= mp_rng << 13;
+	mp_rng ^= mp_rng >> 7;
+	mp_rng ^= mp_rng << 17;
+	return (unsigned)(mp_rng % n);
+}
+
+static void mp_be(msgpack_packer *pk, unsigned char head, uint64_t v, int n)
+{
+	unsigned char b[9];
+	int i;
+
+	b[0] = head;
+	for (i = 0; i < n; i++)
+		b[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+	raw(pk, b, (size_t)n + 1);
+}
+
+/* A string in any of msgpack's four string formats, or now and then as bin. */
+static void mp_str(msgpack_packer *pk, const char *s, size_t n)
+{
+	switch (mp_rand(8)) {
+	case 0: mp_be(pk, 0xd9, n, 1); break;
+	case 1: mp_be(pk, 0xda, n, 2); break;
+	case 2: mp_be(pk, 0xdb, n, 4); break;
+	case 3: mp_be(pk, 0xc4, n, 1); break; /* bin8: not a string */
+	default: msgpack_pack_str(pk, n); break;
+	}
+	raw(pk, s, n);
+}
+
+/* An integer in any of msgpack's integer formats, its value cut to the format. */
+static void mp_int(msgpack_packer *pk)
+{
+	static const uint64_t vals[] = { 0, 1, 127, 128, 255, (uint64_t)-1, (uint64_t)-32, (uint64_t)-33,
+					 65536, (uint64_t)TS, (uint64_t)-TS, (uint64_t)INT64_MAX,
+					 (uint64_t)INT64_MAX + 1, UINT64_MAX };
+	uint64_t v = vals[mp_rand(sizeof(vals) / sizeof(vals[0]))];
+	unsigned f = mp_rand(9);
+
+	if (f == 8) {
+		msgpack_pack_int64(pk, (int64_t)v);
+		return;
+	}
+	mp_be(pk, (unsigned char)((f < 4 ? 0xcc : 0xd0) + f % 4), v, 1 << (f % 4));
+}
+
+static void mp_value(msgpack_packer *pk, int depth)
+{
+	static const char *const strs[] = { "alice", "", "send-message", "heart-beat", "dance",
+					    "al\xffice", "\xc3\xa9t\xc3\xa9", "bob@example.org" };
+	const char *s;
+	unsigned i, n;
+
+	switch (mp_rand(depth > 3 ? 6 : 9)) {
+	case 0: case 1:
+		s = strs[mp_rand(sizeof(strs) / sizeof(strs[0]))];
+		mp_str(pk, s, strlen(s));
+		break;
+	case 2: mp_int(pk); break;
+	case 3: msgpack_pack_nil(pk); break;
+	case 4: msgpack_pack_double(pk, 1.5); break;
+	case 5: msgpack_pack_ext_with_body(pk, "ab", 2, 7); break;
+	case 6: case 7:
+		n = mp_rand(4);
+		msgpack_pack_array(pk, n);
+		for (i = 0; i < n; i++)
+			mp_value(pk, depth + 1);
+		break;
+	default:
+		n = mp_rand(3);
+		msgpack_pack_map(pk, n);
+		for (i = 0; i < 2 * n; i++)
+			mp_value(pk, depth + 1);
+		break;
+	}
+}
+
+/* The value a key of the event mostly gets: a fitting one, else anything. */
+static void mp_field_value(msgpack_packer *pk, unsigned k)
+{
+	static const char *const fit[] = { "alice", "bob@example.org", NULL, "hello", NULL };
+	const char *s = k < 5 ? fit[k] : NULL;
+
+	if (mp_rand(8) == 0 || k >= 5) {
+		mp_value(pk, 1);
+	} else if (k == 4) {
+		if (mp_rand(2))
+			msgpack_pack_int64(pk, TS);
+		else
+			mp_int(pk);
+	} else {
+		if (k == 2)
+			s = mp_rand(4) ? "send-message" : "heart-beat";
+		mp_str(pk, s, strlen(s));
+	}
+}
+
+/* A map: the event's five keys in any order, each present or not, or a few random
+ * keys, unknown ones between; then maybe cut short or followed by a byte; or, now and
+ * then, not a map at all. */
+static void mp_payload(struct pkbuf *b)
+{
+	static const char *const keys[] = { "user", "email", "activity", "message", "ts",
+					    "junk", "User", "tss" };
+	unsigned order[8], n = 0, i;
+
+	if (mp_rand(20) == 0) {
+		mp_value(&b->pk, 0);
+		return;
+	}
+	if (mp_rand(2)) {
+		for (i = 0; i < 5; i++)
+			if (mp_rand(8))
+				order[n++] = i;
+		while (n < 8 && mp_rand(3) == 0)
+			order[n++] = 5 + mp_rand(5); /* 8 and 9: a key that is not a string */
+		for (i = n; i > 1; i--) {
+			unsigned j = mp_rand(i), t = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = t;
+		}
+	} else {
+		for (n = mp_rand(8), i = 0; i < n; i++)
+			order[i] = mp_rand(10);
+	}
+	msgpack_pack_map(&b->pk, n);
+	for (i = 0; i < n; i++) {
+		if (order[i] >= 8)
+			mp_value(&b->pk, 1);
+		else
+			mp_str(&b->pk, keys[order[i]], strlen(keys[order[i]]));
+		mp_field_value(&b->pk, order[i]);
+	}
+	if (mp_rand(10) == 0)
+		b->sbuf.size = mp_rand((unsigned)b->sbuf.size);
+	else if (mp_rand(20) == 0)
+		raw(&b->pk, "\xc0", 1);
+}
+
+/* As event.h's reasons quote a value: its first 32 bytes, escaped. */
+static void judge_quote(char *q, size_t qlen, const char *p, size_t n)
+{
+	size_t c;
+
+	*q = '\0';
+	for (c = 0; c < n && c < 32; c++) {
+		unsigned char u = (unsigned char)p[c];
+		if (u >= 0x20 && u < 0x7f && u != '\'' && u != '\\')
+			snprintf(q + strlen(q), qlen - strlen(q), "%c", u);
+		else
+			snprintf(q + strlen(q), qlen - strlen(q), "\\x%02x", u);
+	}
+	if (n > 32)
+		snprintf(q + strlen(q), qlen - strlen(q), "...");
+}
+
+/* The judge: the reason for the map o, or "" with *ev filled. */
+static void judge_map(const msgpack_object *o, struct event *ev, char *why, size_t whylen)
+{
+	static const char *const names[] = { "user", "email", "activity", "message", "ts" };
+	const msgpack_object *val[5] = { NULL };
+	uint32_t i;
+	int f;
+
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		snprintf(why, whylen, "not a msgpack map");
+		return;
+	}
+	for (i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		if (k->type != MSGPACK_OBJECT_STR) {
+			snprintf(why, whylen, "map key is not a string");
+			return;
+		}
+		for (f = 0; f < 5; f++)
+			if (strlen(names[f]) == k->via.str.size && !memcmp(names[f], k->via.str.ptr, k->via.str.size))
+				break;
+		if (f < 5 && val[f]) {
+			snprintf(why, whylen, "duplicate field '%s'", names[f]);
+			return;
+		}
+		if (f < 5)
+			val[f] = &o->via.map.ptr[i].val;
+	}
+	memset(ev, 0, sizeof(*ev));
+	for (f = 0; f < 4; f++) {
+		const char *p;
+		size_t n;
+
+		if (!val[f] && (f == 0 || f == 2)) {
+			snprintf(why, whylen, "missing field '%s'", names[f]);
+			return;
+		}
+		if (!val[f])
+			continue;
+		if (val[f]->type != MSGPACK_OBJECT_STR) {
+			snprintf(why, whylen, "field '%s' is not a string", names[f]);
+			return;
+		}
+		p = val[f]->via.str.size ? val[f]->via.str.ptr : "";
+		n = val[f]->via.str.size;
+		if (f == 0) {
+			ev->user = p;
+			ev->user_len = n;
+		} else if (f == 1) {
+			ev->email = p;
+			ev->email_len = n;
+		} else if (f == 3) {
+			ev->message = p;
+			ev->message_len = n;
+		} else if (n == 12 && !memcmp(p, "send-message", 12)) {
+			ev->activity = EVENT_SEND_MESSAGE;
+		} else if (n == 10 && !memcmp(p, "heart-beat", 10)) {
+			ev->activity = EVENT_HEART_BEAT;
+		} else {
+			char q[160];
+			judge_quote(q, sizeof(q), p, n);
+			snprintf(why, whylen, "unknown activity '%s'", q);
+			return;
+		}
+	}
+	if (!val[4])
+		snprintf(why, whylen, "missing field 'ts'");
+	else if (val[4]->type == MSGPACK_OBJECT_POSITIVE_INTEGER && val[4]->via.u64 > INT64_MAX)
+		snprintf(why, whylen, "field 'ts' is out of range (%" PRIu64 ")", val[4]->via.u64);
+	else if (val[4]->type == MSGPACK_OBJECT_POSITIVE_INTEGER || val[4]->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		ev->ts = val[4]->via.i64; /* the same bits either way */
+	else
+		snprintf(why, whylen, "field 'ts' is not an integer");
+	if (!*why && event_validate(ev, why, whylen) == 0)
+		*why = '\0';
+}
+
+START_TEST(test_decode_as_msgpack_c)
+{
+	struct event_decoder dec;
+	int i, accepted = 0, reasons = 0;
+
+	mp_rng = 0x9e3779b97f4a7c15ULL;
+	event_decoder_init(&dec);
+	for (i = 0; i < 20000; i++) {
+		struct pkbuf b;
+		struct event ev, want;
+		msgpack_zone zone;
+		msgpack_object obj;
+		char err[256] = "", why[256] = "";
+		size_t off = 0;
+		int rc;
+
+		pkbuf_init(&b);
+		mp_payload(&b);
+		msgpack_zone_init(&zone, 2048);
+		switch (b.sbuf.size ? msgpack_unpack(b.sbuf.data, b.sbuf.size, &off, &zone, &obj) : -9) {
+		case MSGPACK_UNPACK_SUCCESS:
+			judge_map(&obj, &want, why, sizeof(why));
+			break;
+		case MSGPACK_UNPACK_EXTRA_BYTES:
+			snprintf(why, sizeof(why), "trailing bytes after event (%zu bytes)", b.sbuf.size - off);
+			break;
+		case MSGPACK_UNPACK_CONTINUE:
+			snprintf(why, sizeof(why), "truncated msgpack");
+			break;
+		default:
+			snprintf(why, sizeof(why), b.sbuf.size ? "msgpack_unpack failed" : "empty payload");
+			break;
+		}
+		rc = event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err));
+		ck_assert_msg(rc == (*why ? -1 : 0) && (rc == 0 || !strcmp(err, why)),
+			      "payload %d: event_decode %d '%s', msgpack-c's judge '%s'", i, rc, err, why);
+		if (rc == 0) {
+			assert_event_eq(&want, &ev);
+			ck_assert(ev.user == want.user && ev.email == want.email && ev.message == want.message);
+			accepted++;
+		} else if (strcmp(err, "truncated msgpack") != 0) {
+			reasons++;
+		}
+		msgpack_zone_destroy(&zone);
+		pkbuf_release(&b);
+	}
+	/* The generator reaches both sides. */
+	ck_assert_int_gt(accepted, 500);
+	ck_assert_int_gt(reasons, 5000);
+	event_decoder_release(&dec);
 }
 END_TEST
 
@@ -1388,6 +1679,7 @@ static Suite *event_suite(void)
 	tcase_add_loop_test(tc, test_unknown_value_formats, 0, NFORMATS);
 	tcase_add_test(tc, test_decoder_reuse);
 	tcase_add_test(tc, test_decoder_big_tree);
+	tcase_add_test(tc, test_decode_as_msgpack_c);
 	tcase_add_test(tc, test_validate);
 	tcase_add_test(tc, test_activity_name);
 	tcase_add_loop_test(tc, test_json_round_trip, 0,

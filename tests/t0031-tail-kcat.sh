@@ -8,7 +8,7 @@ PY=$PYTHON3
 
 # Two partitions, each with 5 events: keyed a or d, which librdkafka's default
 # partitioner (CRC-32 of the key, modulo the partitions) puts in partitions 1 and 0.
-start_broker --partitions 2 --topic pos --topic live --topic hdr
+start_broker --partitions 2 --topic pos --topic live --topic hdr --topic flow
 
 # offsets FILE: "partition:offset" of each line, sorted.
 offsets () {
@@ -145,6 +145,18 @@ print(t.strftime(\"%Y-%m-%dT%H:%M:%S\") + \".%03dZ\" % ($at % 1000))") &&
 	test_cmp actual iso.offsets &&
 	pp tail -t pos -o "s@$(($(ms) + 3600000))" --exit-at-end >later.out &&
 	test_line_count = 0 later.out
+'
+
+# A local queue of 1,000 messages: the fetcher stops at it and kafka_flow wakes it by
+# seeking a partition to where tail stands, which must lose and repeat nothing.
+test_expect_success 'a small local queue: the fetcher stops and is woken; every message once' '
+	pp produce -t flow --count 30000 --rate 0 -q &&
+	pp tail -v -t flow --from-beginning --exit-at-end -X queued.min.messages=1000 >flow.out 2>flow.err &&
+	test_line_count = 30000 flow.out &&
+	offsets flow.out | awk -F: "seen[\$0]++ { bad = 1 } { n[\$1]++; if (\$2 > m[\$1]) m[\$1] = \$2 }
+		END { for (p in n) if (n[p] != m[p] + 1) bad = 1; exit bad }" &&
+	sed -n "s/.*flow control: \([0-9]*\) nudges.*/\1/p" flow.err >nudges &&
+	test "$(cat nudges)" -gt 0
 '
 
 test_done

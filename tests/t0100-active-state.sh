@@ -139,6 +139,24 @@ test_expect_success 'a second run over the same topic is a no-op' '
 	test_cmp expected.offsets again.offsets
 '
 
+# A local queue of 1,000 messages: the fetcher stops at it and kafka_flow wakes it by
+# seeking a partition to where the engine stands, which must lose and repeat nothing.
+test_expect_success 'a small local queue: the fetcher stops and is woken; the same store' '
+	pp active -v $GROUP_OPTS --store st2 --group flow --exit-at-end --every 0 --retain 1h \
+		-X queued.min.messages=1000 2>flow.err &&
+	grep "$applied applied, $rejected rejected, 0 already applied" flow.err &&
+	test "$(sed -n "s/.*flow control: \([0-9]*\) nudges.*/\1/p" flow.err)" -gt 0 &&
+	pp query --store st2 --json users >flow.users &&
+	test_cmp actual.users flow.users &&
+	pp query --store st2 --json rejects >flow.rejects &&
+	future="s/is [0-9]* ms in the future/is N ms in the future/" &&
+	sed "$future" actual.rejects >expect.rejects &&
+	sed "$future" flow.rejects >actual.flow.rejects &&
+	test_cmp expect.rejects actual.flow.rejects &&
+	pp query --store st2 offsets >flow.offsets &&
+	test_cmp expected.offsets flow.offsets
+'
+
 test_expect_success 'a store of another group is refused, naming it' '
 	test_expect_code 74 pp active --store st --group other --exit-at-end 2>other.err &&
 	grep "belongs to group .pingpong-active." other.err
