@@ -137,7 +137,8 @@ void progress_update_at(struct progress *p, int64_t now_ms, int64_t done, int64_
 	}
 	if (now_ms - p->last_ms < p->interval_ms)
 		return;
-	dt = (double)(now_ms - p->last_ms) / 1000;
+	/* At least a millisecond: with PINGPONG_PROGRESS_MS=0 two lines may share one. */
+	dt = (double)(now_ms - p->last_ms > 0 ? now_ms - p->last_ms : 1) / 1000;
 	p->rate = smooth(p->rate, (double)(done - p->last_done) / dt);
 	if (left >= 0 && p->last_left >= 0) {
 		double d = (double)(p->last_left - left) / dt;

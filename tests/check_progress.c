@@ -200,6 +200,22 @@ START_TEST(test_init)
 }
 END_TEST
 
+/* PINGPONG_PROGRESS_MS=0: two updates in the same millisecond give a finite rate (as if a
+ * millisecond apart), never a division by zero. */
+START_TEST(test_same_millisecond)
+{
+	struct progress p;
+
+	progress_init_mode(&p, "store", "checked", "records", PROGRESS_LOG, fds[1]);
+	p.interval_ms = 0;
+	progress_update_at(&p, 1000, 0, 12000);
+	progress_update_at(&p, 1000, 8192, 3808);
+	ck_assert_str_eq(written(), "pingpong store: checked 8,192 records, 8,192,000 records/s, 3,808 left, "
+				    "about 0s to go\n");
+	progress_done(&p);
+}
+END_TEST
+
 static Suite *progress_suite(void)
 {
 	Suite *s = suite_create("progress");
@@ -213,6 +229,7 @@ static Suite *progress_suite(void)
 	tcase_add_test(tc, test_catching_up);
 	tcase_add_test(tc, test_unknown_left_and_off);
 	tcase_add_test(tc, test_init);
+	tcase_add_test(tc, test_same_millisecond);
 	suite_add_tcase(s, tc);
 	return s;
 }
