@@ -18,6 +18,7 @@ struct consumer_opts {
 	struct option_list after_groups;  /* --after GROUP */
 	struct option_list after_stores;  /* --after-store DIR */
 	int64_t after_poll_ms;
+	int changelog;                    /* not an option: the command's, for the store */
 };
 
 #define CONSUMER_HEADING "Consumer options"

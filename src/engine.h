@@ -11,6 +11,7 @@
 #include "store.h"
 
 struct gate;
+struct changelog;
 
 /* What the engine runs on, prepared by the command (consumer.c). */
 struct engine_config {
@@ -28,6 +29,7 @@ struct engine_config {
 	int on_gap_skip;         /* accept lost offsets and record them, instead of stopping */
 	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
 	struct gate *gate;       /* dependencies to wait for, or NULL */
+	struct changelog *changelog; /* the store's changelog (changelog.h), or NULL */
 	volatile sig_atomic_t *stop; /* the run ends once it is set (a signal handler's) */
 };
 
