@@ -52,12 +52,21 @@
 
 #include "changelog.h"
 #include "crash.h"
+#include "metrics.h"
 #include "util.h"
 
 #define CL_VERSION 1
-#define TXN_RECORDS 10000     /* records a reading txn holds before it commits */
+/* Records a reading txn holds before it commits. LMDB copies a page on its first write
+ * in a txn, and records of random users dirty a page each: small txns write the tree
+ * again and again. A million records took 6.4 s in txns of 10,000 (2 s of it in the
+ * kernel), 3.1 s in txns of 100,000, 2.0 s in one (bench/README.md). A txn must stay
+ * under LMDB's dirty-page limit (MDB_TXN_FULL at 131,072 pages, 512 MiB): 500,000
+ * records of at most 600 bytes each. The engine's writer waits meanwhile. */
+#define TXN_RECORDS 500000
+#define RECORD_BYTES 512  /* what a record may take in the store, to reserve the map */
 #define STANDBY_EVERY_MS 100  /* how often the standby reads */
 #define STANDBY_BATCH 20000   /* messages a standby turn takes at most */
+#define READ_BATCH 1000       /* messages taken from the reader's queue at once */
 #define RETRY_MS 1000         /* after a failed produce pass */
 
 enum part_mode {
@@ -85,7 +94,8 @@ struct cl_part {
 	size_t nrecs, caprecs;
 	unsigned char *arena;
 	size_t alen, acap;
-	uint64_t applied;     /* records applied by this restore */
+	uint64_t applied;     /* records applied by this restore, committed */
+	uint64_t txn_applied; /* records applied in the open txn */
 	int reading;          /* in the reader's assignment */
 	int seek;             /* reading, but next moved: the reader must seek there */
 	int64_t marker_next;  /* P_OWNED: the position in the last marker delivered; -1 */
@@ -97,6 +107,7 @@ struct cl_part {
 struct changelog {
 	struct changelog_config cfg;
 	rd_kafka_t *producer, *reader;
+	rd_kafka_queue_t *queue;  /* the reader's */
 	struct cl_part *parts;
 	int nparts;               /* the changelog's partitions */
 	struct store_txn *txn;    /* the reading's write txn, while open */
@@ -108,7 +119,10 @@ struct changelog {
 	uint64_t upto;            /* its read txn's id */
 	int dirty;                /* something to produce may be pending */
 	int64_t retry_at, last_standby;
+	int rewound;              /* set by txn_rewind: what was taken from the queue is stale */
 	struct changelog_stats stats;
+	struct metric *m_restored, *m_restore_seconds;  /* changelog_metrics(); NULL: none */
+	struct metric_series *m_standby, *m_produced;
 	char err[1024];
 };
 
@@ -282,7 +296,11 @@ static void txn_rewind(struct changelog *cl)
 		recs_clear(pt);
 		part_start(pt, pt->resume);
 		pt->done = 0;
+		pt->txn_applied = 0;
 	}
+	cl->rewound = 1;
+	log_verbose("store map grown to %" PRIu64 " MiB; the changelog's records since the last commit are "
+		    "read again", store_map_size(cl->cfg.store) >> 20);
 	reader_assign(cl);
 }
 
@@ -308,8 +326,17 @@ static int txn_finish(struct changelog *cl, int rc)
 			  store_dir(cl->cfg.store), cl->err);
 		return EX_IOERR;
 	}
-	for (p = 0; p < cl->nparts; p++)
-		cl->parts[p].resume = cl->parts[p].applied_next;
+	for (p = 0; p < cl->nparts; p++) {
+		struct cl_part *pt = &cl->parts[p];
+		pt->resume = pt->applied_next;
+		pt->applied += pt->txn_applied;
+		if (pt->mode == P_STANDBY) {
+			cl->stats.standby_records += pt->txn_applied;
+			if (cl->m_standby)
+				metric_add(cl->m_standby, (double)pt->txn_applied);
+		}
+		pt->txn_applied = 0;
+	}
 	return 0;
 }
 
@@ -340,9 +367,7 @@ static int apply_group(struct changelog *cl, int32_t p, const struct store_posit
 	    (rc = store_changelog_put(cl->txn, p, offset + 1, cl->err, sizeof(cl->err))) != 0)
 		return rc;
 	cl->txn_records += pt->nrecs;
-	pt->applied += pt->nrecs;
-	if (pt->mode == P_STANDBY)
-		cl->stats.standby_records += pt->nrecs;
+	pt->txn_applied += pt->nrecs;
 	pt->applied_next = offset + 1;
 	recs_clear(pt);
 	return 0;
@@ -431,6 +456,32 @@ static int take_message(struct changelog *cl, struct cl_part *pt, const rd_kafka
 	return 0;
 }
 
+static int reader_take(struct changelog *cl, const rd_kafka_message_t *m);
+
+/* Takes up to READ_BATCH messages of the reader, waiting at most timeout_ms for the
+ * first: a batch costs the queue's lock once, where a poll per message costs it each
+ * time (a restore takes a million). *n gets how many came. Returns 0 or an exit code. */
+static int reader_batch(struct changelog *cl, int timeout_ms, ssize_t *n)
+{
+	rd_kafka_message_t *msgs[READ_BATCH];
+	ssize_t i;
+	int rc = 0;
+
+	cl->rewound = 0;
+	*n = rd_kafka_consume_batch_queue(cl->queue, timeout_ms, msgs, READ_BATCH);
+	for (i = 0; i < *n; i++) {
+		/* After a rewind the reader has sought back: the rest of the batch was
+		 * fetched before, and librdkafka only drops such messages as it hands them
+		 * out, not from a batch handed out already. */
+		if (rc == 0 && !cl->rewound)
+			rc = reader_take(cl, msgs[i]);
+		rd_kafka_message_destroy(msgs[i]);
+	}
+	if (*n < 0)
+		*n = 0;
+	return rc;
+}
+
 /* Takes what one poll of the reader returned. Returns 0 or an exit code. */
 static int reader_take(struct changelog *cl, const rd_kafka_message_t *m)
 {
@@ -464,9 +515,13 @@ static int reader_take(struct changelog *cl, const rd_kafka_message_t *m)
 
 static void txn_abort(struct changelog *cl)
 {
+	int p;
+
 	if (cl->txn)
 		store_txn_abort(cl->txn);
 	cl->txn = NULL;
+	for (p = 0; p < cl->nparts; p++)
+		cl->parts[p].txn_applied = 0;
 }
 
 /* ---- the store, outside the reading's txn --------------------------------------------- */
@@ -582,7 +637,9 @@ static int restore_from_start(struct changelog *cl, int32_t p)
 }
 
 /* Decides what newly assigned partition p needs (see the top of this file) and sets it
- * to be read if it needs anything. Returns 0 or an exit code. */
+ * to be read if it needs anything. Returns 0 or an exit code. The changelog's ends are
+ * asked through the producer: the reader's connection may be waiting on a fetch, which
+ * the broker answers first (on the mock, up to fetch.wait.max.ms per question). */
 static int restore_plan(struct changelog *cl, int32_t p)
 {
 	struct cl_part *pt = &cl->parts[p];
@@ -592,7 +649,7 @@ static int restore_plan(struct changelog *cl, int32_t p)
 	part_reset(pt);
 	pt->mode = P_OWNED;
 	pt->marker_next = -1;
-	if (kafka_watermarks(cl->reader, cl->cfg.topic, p, &pt->lo, &pt->target, (int)cl->cfg.timeout_ms, cl->err,
+	if (kafka_watermarks(cl->producer, cl->cfg.topic, p, &pt->lo, &pt->target, (int)cl->cfg.timeout_ms, cl->err,
 			     sizeof(cl->err)) != 0) {
 		log_error("changelog: %s", cl->err);
 		return EX_UNAVAILABLE;
@@ -615,6 +672,21 @@ static int restore_plan(struct changelog *cl, int32_t p)
 	return 0;
 }
 
+/* Room in the map for what the restores will read, so that no txn is redone for it. */
+static int restore_reserve(struct changelog *cl)
+{
+	uint64_t messages = 0;
+	int p;
+
+	for (p = 0; p < cl->nparts; p++)
+		if (cl->parts[p].mode == P_RESTORE && !cl->parts[p].scan && cl->parts[p].target > cl->parts[p].next)
+			messages += (uint64_t)(cl->parts[p].target - cl->parts[p].next);
+	if (!messages || store_reserve(cl->cfg.store, messages * RECORD_BYTES, cl->err, sizeof(cl->err)) == 0)
+		return 0;
+	log_error("store '%s': %s", store_dir(cl->cfg.store), cl->err);
+	return EX_IOERR;
+}
+
 static int restoring(const struct changelog *cl)
 {
 	int p;
@@ -633,18 +705,16 @@ static int restore_read(struct changelog *cl)
 	char d[32];
 	int rc;
 
-	if ((rc = reader_assign(cl)) != 0)
+	if ((rc = reader_assign(cl)) != 0 || (rc = restore_reserve(cl)) != 0)
 		return rc;
 	while (restoring(cl)) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->reader, 100);
+		ssize_t n;
 
-		if (m) {
-			rc = reader_take(cl, m);
-			rd_kafka_message_destroy(m);
-			if (rc) {
-				txn_abort(cl);
-				return rc;
-			}
+		if ((rc = reader_batch(cl, 100, &n)) != 0) {
+			txn_abort(cl);
+			return rc;
+		}
+		if (n) {
 			last = clock_mono_ms();
 		} else if (clock_mono_ms() - last > cl->cfg.timeout_ms) {
 			log_error("changelog '%s': nothing read for %s while restoring: is the broker up?",
@@ -703,6 +773,12 @@ static void restore_report(struct changelog *cl, int32_t p, int64_t from, int64_
 	}
 	cl->stats.restores++;
 	cl->stats.restored_records += pt->applied;
+	if (cl->m_restored) {
+		char part[16];
+		snprintf(part, sizeof(part), "%d", (int)p);
+		metric_add(metric_with(cl->m_restored, part), (double)pt->applied);
+		metric_observe(metric_series(cl->m_restore_seconds, NULL), (double)ms / 1000);
+	}
 	log_info("%s[%d]: restored %" PRIu64 " records from changelog '%s'[%d] (offsets %" PRId64 "..%" PRId64
 		 ") in %.2fs; the source %s", cl->cfg.source, (int)p, pt->applied, cl->cfg.topic, (int)p, from,
 		 pt->target, (double)ms / 1000, at);
@@ -719,7 +795,7 @@ static int standby_plan(struct changelog *cl, int32_t p)
 	int64_t c, lo, hi;
 	int pending, rc;
 
-	if (kafka_watermarks(cl->reader, cl->cfg.topic, p, &lo, &hi, (int)cl->cfg.timeout_ms, cl->err,
+	if (kafka_watermarks(cl->producer, cl->cfg.topic, p, &lo, &hi, (int)cl->cfg.timeout_ms, cl->err,
 			     sizeof(cl->err)) != 0) {
 		log_warn("changelog (--standby): %s", cl->err);
 		return 0;
@@ -758,18 +834,14 @@ static int standby_update(struct changelog *cl)
 static int standby_poll(struct changelog *cl)
 {
 	int64_t now = clock_mono_ms();
-	int n, rc = 0;
+	ssize_t n = 1, taken;
+	int rc = 0;
 
 	if (now - cl->last_standby < STANDBY_EVERY_MS)
 		return 0;
 	cl->last_standby = now;
-	for (n = 0; n < STANDBY_BATCH && rc == 0; n++) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->reader, 0);
-		if (!m)
-			break;
-		rc = reader_take(cl, m);
-		rd_kafka_message_destroy(m);
-	}
+	for (taken = 0; taken < STANDBY_BATCH && n > 0 && rc == 0; taken += n)
+		rc = reader_batch(cl, 0, &n);
 	if (rc) {
 		txn_abort(cl);
 		return rc;
@@ -796,6 +868,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		return;
 	}
 	cl->stats.produced++;
+	if (cl->m_produced)
+		metric_inc(cl->m_produced);
 	if (m->_private)
 		((struct cl_part *)m->_private)->flight_off = m->offset;
 }
@@ -1062,6 +1136,29 @@ const struct changelog_stats *changelog_stats(const struct changelog *cl)
 	return &cl->stats;
 }
 
+int changelog_metrics(struct changelog *cl, struct metrics *reg, char *err, size_t errlen)
+{
+	struct metric *standby, *produced;
+
+	if (!(cl->m_restored = metrics_counter(reg, "pingpong_changelog_restored_records_total",
+					       "Records applied from the changelog by restores of newly "
+					       "assigned partitions.", "partition", err, errlen)) ||
+	    !(cl->m_restore_seconds = metrics_histogram(reg, "pingpong_changelog_restore_seconds",
+							"How long the restore of an assignment took.", NULL,
+							metrics_seconds_buckets, metrics_seconds_nbuckets, err,
+							errlen)) ||
+	    !(standby = metrics_counter(reg, "pingpong_changelog_standby_records_total",
+					"Records applied from the changelog of partitions not owned "
+					"(--standby).", NULL, err, errlen)) ||
+	    !(produced = metrics_counter(reg, "pingpong_changelog_produced_total",
+					 "Changelog records, tombstones and markers delivered.", NULL, err,
+					 errlen)))
+		return -1;
+	cl->m_standby = metric_series(standby, NULL);
+	cl->m_produced = metric_series(produced, NULL);
+	return 0;
+}
+
 /* ---- opening and closing ------------------------------------------------------------ */
 
 /* The producer (idempotent) or the reader (a consumer that is given its partitions). */
@@ -1093,8 +1190,10 @@ static rd_kafka_t *client_new(struct changelog *cl, rd_kafka_type_t type)
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
-	if (!producer)
+	if (!producer) {
 		rd_kafka_poll_set_consumer(rk);
+		cl->queue = rd_kafka_queue_get_consumer(rk);
+	}
 	return rk;
 fail:
 	log_error("changelog: %s", err);
@@ -1149,6 +1248,8 @@ void changelog_close(struct changelog *cl)
 		rd_kafka_flush(cl->producer, (int)cl->cfg.timeout_ms);
 		rd_kafka_destroy(cl->producer);
 	}
+	if (cl->queue)
+		rd_kafka_queue_destroy(cl->queue);
 	if (cl->reader) {
 		rd_kafka_consumer_close(cl->reader);
 		rd_kafka_destroy(cl->reader);

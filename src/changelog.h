@@ -76,4 +76,14 @@ int changelog_poll(struct changelog *cl);
 
 const struct changelog_stats *changelog_stats(const struct changelog *cl);
 
+/* Registers the changelog's families in reg (owned by the caller, freed after the
+ * changelog) and keeps them up to date from then on:
+ *   pingpong_changelog_restored_records_total{partition}  counter
+ *   pingpong_changelog_restore_seconds                     histogram, per partition restored
+ *   pingpong_changelog_standby_records_total               counter
+ *   pingpong_changelog_produced_total                      counter: messages delivered
+ * Returns 0, or -1 with the reason in err. */
+struct metrics;
+int changelog_metrics(struct changelog *cl, struct metrics *reg, char *err, size_t errlen);
+
 #endif

@@ -769,6 +769,21 @@ int store_grow(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
+int store_reserve(struct store *s, uint64_t bytes, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+
+	for (;;) {
+		mdb_env_info(s->env, &info);
+		mdb_env_stat(s->env, &ms);
+		if ((uint64_t)info.me_mapsize >= (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize + bytes)
+			return 0;
+		if (store_grow(s, err, errlen) != 0)
+			return -1;
+	}
+}
+
 /* Is lock.mdb still the file this process opened? See check_writer(). */
 static int lock_intact(const struct store *s, char *err, size_t errlen)
 {
@@ -1377,11 +1392,37 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	return 0;
 }
 
+/* Deletes the by_time entry of the record that v holds (into the map: decoded before any
+ * write), wherever it is: at its last_seen, or nowhere. */
+static int record_unindex(struct store_txn *t, const MDB_val *v, int32_t partition, const char *user, size_t len,
+			  char *err, size_t errlen)
+{
+	struct store_user old;
+	MDB_val ik;
+	int rc;
+
+	if (user_decode(v, &old) < 0)
+		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+	ik.mv_size = index_key(t->key, old.last_seen, partition, user, len);
+	ik.mv_data = t->key;
+	if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_del", err, errlen);
+	return 0;
+}
+
+/*
+ * A restore writes mostly new records, and mostly in time order. Two fast paths:
+ *  - MDB_NOOVERWRITE, which puts a new record with one search; for a key that exists
+ *    it writes nothing, returns MDB_KEYEXIST, and "the data parameter will be set to
+ *    point to the existing item" (lmdb.h): decoded at once, before any other write, as
+ *    map data is "valid only until a subsequent update operation";
+ *  - MDB_APPEND on by_time, as in store_user_touch() (see there).
+ */
 int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
 		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen)
 {
 	MDB_val k, v, ik, empty = { 0, NULL };
-	struct store_user old;
+	size_t size;
 	int rc;
 
 	if (len == 0 || len > STORE_USER_KEY_MAX)
@@ -1389,35 +1430,39 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 	if (u && u->email_len > STORE_EMAIL_MAX)
 		return set_err(-1, err, errlen, "email of %zu bytes is longer than %d", u->email_len,
 			       STORE_EMAIL_MAX);
+	if ((rc = touch_cursors(t, err, errlen)) != 0)
+		return rc;
 	k.mv_size = user_key(t->ukey, partition, user, len);
 	k.mv_data = t->ukey;
-	rc = mdb_get(t->txn, t->s->users, &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(rc, "mdb_get", err, errlen);
-	if (rc == 0) {
-		/* Its entry, if it was written, is at its last_seen: gone either way. */
-		if (user_decode(&v, &old) < 0)
-			return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
-		ik.mv_size = index_key(t->key, old.last_seen, partition, user, len);
-		ik.mv_data = t->key;
-		if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
-			return mdb_fail(rc, "mdb_del", err, errlen);
-		if (!u && (rc = mdb_del(t->txn, t->s->users, &k, NULL)) != 0)
-			return mdb_fail(rc, "mdb_del", err, errlen);
+	if (!u) {
+		if ((rc = mdb_get(t->txn, t->s->users, &k, &v)) == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0)
+			return mdb_fail(rc, "mdb_get", err, errlen);
+		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+			return rc;
+		return (rc = mdb_del(t->txn, t->s->users, &k, NULL)) ? mdb_fail(rc, "mdb_del", err, errlen) : 0;
 	}
-	if (!u)
-		return 0;
-	v.mv_size = user_encode(t->val, u);
+	v.mv_size = size = user_encode(t->val, u);
 	v.mv_data = t->val;
-	if ((rc = mdb_put(t->txn, t->s->users, &k, &v, 0)) != 0)
+	rc = mdb_put(t->txn, t->s->users, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+			return rc;
+		v.mv_size = size;
+		v.mv_data = t->val;
+		rc = mdb_put(t->txn, t->s->users, &k, &v, 0);
+	}
+	if (rc != 0)
 		return mdb_fail(rc, "mdb_put", err, errlen);
 	if (u->last_seen < index_floor)
 		return 0;
 	ik.mv_size = index_key(t->key, u->last_seen, partition, user, len);
 	ik.mv_data = t->key;
-	if ((rc = mdb_put(t->txn, t->s->by_time, &ik, &empty, 0)) != 0)
-		return mdb_fail(rc, "mdb_put", err, errlen);
-	return 0;
+	rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+	return rc ? mdb_fail(rc, "mdb_cursor_put", err, errlen) : 0;
 }
 
 /* Deletes every key of dbi that starts with prefix (plen 0: all). */

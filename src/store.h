@@ -68,6 +68,9 @@ int store_bind(struct store *s, const char *topic, const char *group, char *err,
 
 /* Doubles the map after STORE_FULL. No transaction of this process may be open. */
 int store_grow(struct store *s, char *err, size_t errlen);
+/* Grows the map (as store_grow does) until it has room for about `bytes` more: before
+ * a large write, so that it need not be redone after STORE_FULL. */
+int store_reserve(struct store *s, uint64_t bytes, char *err, size_t errlen);
 
 /* Transactions. A write txn serialises with every other writer of the same store, in this
  * process or another. Commit and abort free the txn. Commit may return STORE_FULL. */
