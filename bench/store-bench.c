@@ -288,7 +288,7 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 	for (k = 0; k < nusers; k++) {
 		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
 		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
-		struct store_touch tc = { name, 0, ts, 1, email, 0, ts };
+		struct store_touch tc = { 0, name, 0, ts, 1, email, 0, ts };
 		int r;
 
 		chat_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);

@@ -22,17 +22,20 @@ struct active_fold {
 	const struct batch_msg *m;
 };
 
-/* The names' byte order (a prefix first), as LMDB's keys: sorting by it groups a user's
- * events and gives LMDB its keys in order. A name holds no NUL (event.c refuses it), so
- * zero padding sorts a shorter name first, and equal prefixes of names of at most 8
- * bytes are equal names when their lengths are. Which event of a user comes first does
- * not matter: what they add up to does not depend on their order. */
+/* The order of LMDB's users keys, partition then name (a prefix first): sorting by it
+ * groups the events of a user in one partition, and gives LMDB its keys in order. A
+ * name holds no NUL (event.c refuses it), so zero padding sorts a shorter name first,
+ * and equal prefixes of names of at most 8 bytes are equal names when their lengths
+ * are. Which event of a user comes first does not matter: what they add up to does not
+ * depend on their order. */
 static int fold_cmp(const void *a, const void *b)
 {
 	const struct active_fold *x = a, *y = b;
 	size_t lx, ly;
 	int c;
 
+	if (x->m->partition != y->m->partition)
+		return x->m->partition < y->m->partition ? -1 : 1;
 	if (x->prefix != y->prefix)
 		return x->prefix < y->prefix ? -1 : 1;
 	lx = x->m->ev.user_len;
@@ -109,9 +112,10 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 		qsort(a->fold, nfold, sizeof(*a->fold), fold_cmp);
 	for (i = 0; i < nfold; i = k) {
 		const struct event *first = &a->fold[i].m->ev;
-		struct store_touch tc = { first->user, first->user_len, 0, 0, NULL, 0, 0 };
+		int32_t p = a->fold[i].m->partition;
+		struct store_touch tc = { p, first->user, first->user_len, 0, 0, NULL, 0, 0 };
 
-		for (k = i; k < nfold && a->fold[k].m->ev.user_len == first->user_len &&
+		for (k = i; k < nfold && a->fold[k].m->partition == p && a->fold[k].m->ev.user_len == first->user_len &&
 			    !memcmp(a->fold[k].m->ev.user, first->user, first->user_len); k++)
 			fold_event(&tc, &a->fold[k].m->ev);
 		if ((rc = store_user_touch(t, &tc, floor, forget_below, err, errlen)) != 0)
@@ -154,10 +158,11 @@ void active_set_release(struct active_set *a)
 	free(a->names);
 	free(a->offs);
 	free(a->ts);
+	free(a->slots);
 	memset(a, 0, sizeof(*a));
 }
 
-static int add_active(void *arg, const char *user, size_t len, int64_t ts)
+static int add_active(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
 {
 	struct active_set *a = arg;
 
@@ -170,6 +175,10 @@ static int add_active(void *arg, const char *user, size_t len, int64_t ts)
 		a->offs = xrealloc(a->offs, a->ncap * sizeof(*a->offs));
 		a->ts = xrealloc(a->ts, a->ncap * sizeof(*a->ts));
 	}
+	if (a->n == 0)
+		a->partition = partition;
+	else if (partition != a->partition)
+		a->partitions = 2;
 	a->offs[a->n] = a->len;
 	a->ts[a->n] = ts;
 	memcpy(a->names + a->len, user, len);
@@ -179,12 +188,72 @@ static int add_active(void *arg, const char *user, size_t len, int64_t ts)
 	return 0;
 }
 
+/* A user once, for merge_users(). */
+struct active_one {
+	int64_t ts;
+	const char *name;
+	size_t off;
+};
+
+/* (time, name): the order of one partition's index. */
+static int by_time_name(const void *x, const void *y)
+{
+	const struct active_one *a = x, *b = y;
+
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* A user with records of several partitions in the window came once per record: keeps
+ * its last one, the latest time (the walk is in time order), and orders the rest by
+ * (time, name). A hash set of the names seen, walking backwards. */
+static void merge_users(struct active_set *a)
+{
+	size_t i, k, nslots = 16, kept = 0;
+	struct active_one *one = xmalloc(a->n * sizeof(*one));
+
+	while (nslots < a->n * 2)
+		nslots *= 2;
+	if (nslots > a->nslots) {
+		a->slots = xrealloc(a->slots, nslots * sizeof(*a->slots));
+		a->nslots = nslots;
+	}
+	memset(a->slots, 0, nslots * sizeof(*a->slots));
+	for (i = a->n; i-- > 0;) {
+		const char *name = a->names + a->offs[i];
+		uint64_t h = fingerprint64(NULL, 0, name, strlen(name));
+
+		for (k = h & (nslots - 1); a->slots[k]; k = (k + 1) & (nslots - 1))
+			if (!strcmp(a->names + a->offs[a->slots[k] - 1], name))
+				break;
+		if (a->slots[k])
+			continue; /* a later record of the same user is kept */
+		a->slots[k] = i + 1;
+		one[kept].ts = a->ts[i];
+		one[kept].name = name;
+		one[kept++].off = a->offs[i];
+	}
+	qsort(one, kept, sizeof(*one), by_time_name);
+	for (i = 0; i < kept; i++) {
+		a->ts[i] = one[i].ts;
+		a->offs[i] = one[i].off;
+	}
+	a->n = kept;
+	free(one);
+}
+
 int active_collect(struct store_txn *t, int64_t at, int64_t window, struct active_set *a, char *err,
 		   size_t errlen)
 {
+	int rc;
+
 	a->n = 0;
 	a->len = 0;
-	return store_index_range(t, at - window, at, add_active, a, err, errlen);
+	a->partitions = 1;
+	if ((rc = store_index_range(t, at - window, at, add_active, a, err, errlen)) == 0 && a->partitions > 1)
+		merge_users(a);
+	return rc;
 }
 
 /* " (catching up, 12,345 events behind)" into buf, or "" when there is nothing to say. */

@@ -32,14 +32,18 @@ void active_apply_release(struct active_apply *a);
  * `store check` judges the index by it. */
 int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen);
 
-/* The users whose last_seen is in (at - window, at], oldest first. Names are copied into
- * one reused buffer, so a set can outlive its txn; pair init with release. */
+/* The users whose last_seen in some partition the store holds is in (at - window, at],
+ * each once with the latest such time, oldest first (then by name). Names are copied
+ * into one reused buffer, so a set can outlive its txn; pair init with release. */
 struct active_set {
 	char *names;      /* NUL-separated */
 	size_t len, cap;
 	size_t *offs;     /* start of each name in names */
 	int64_t *ts;
 	size_t n, ncap;
+	int32_t partition; /* of the first record found */
+	int partitions;    /* 1: every record found is of that partition */
+	size_t *slots, nslots; /* merge_users()'s hash set */
 };
 
 void active_set_init(struct active_set *a);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "active.h"
+#include "changelog.h"
 #include "cmd.h"
 #include "consumer.h"
 #include "store.h"
@@ -21,6 +22,7 @@
 static const char active_usage[] =
 	"usage: pingpong active --store DIR [-g GROUP] [--window D] [--every D] [--json]\n"
 	"                       [--max-skew D] [--retain D] [--retain-users D]\n"
+	"                       [--changelog [--changelog-topic NAME] [--standby]]\n"
 	"                       [consumer options] [-b BROKERS] [-t TOPIC] [-X KEY=VALUE]...\n";
 
 static const char active_description[] =
@@ -32,6 +34,8 @@ struct active_opts {
 	struct common_opts co;
 	struct consumer_opts cons;
 	int64_t window_ms, every_ms, max_skew_ms, retain_ms, retain_users_ms;
+	int changelog, standby;
+	const char *changelog_topic;
 };
 
 #define OFF(field) offsetof(struct active_opts, field)
@@ -45,6 +49,14 @@ static const struct option_spec active_options[] = {
 	OPTION_DURATION(0, "retain-users", OFF(retain_users_ms),
 			"forget users not seen for D (default: keep them); events older than D when "
 			"processed are then ignored"),
+	OPTION_FLAG(0, "changelog", OFF(changelog),
+		    "produce the store's changes to a changelog topic; restore a partition from it when "
+		    "assigned one the store is behind on"),
+	OPTION_STRING(0, "changelog-topic", "NAME", OFF(changelog_topic),
+		      "the changelog topic (default: GROUP-active-changelog)"),
+	OPTION_FLAG(0, "standby", OFF(standby),
+		    "with --changelog, also follow the changelog of the partitions not owned, so that a "
+		    "takeover restores nothing"),
 	OPTION_GROUP(CONSUMER_HEADING, consumer_options, OFF(cons)),
 	OPTION_GROUP(NULL, common_options, OFF(co)),
 	OPTION_END
@@ -85,6 +97,45 @@ static void active_tick(void *arg)
 	active_print(&a->set, now, a->window_ms, &lag, a->json, stdout);
 }
 
+/* --changelog: the changelog of c's store, for the engine. Returns 0 or an exit code. */
+static int changelog_start(const struct active_opts *o, struct consumer *c, int64_t retain_users_ms)
+{
+	char topic[512], err[512];
+	int rc;
+	struct changelog_config cc = { o->changelog_topic, o->co.topic, o->cons.group, c->cfg.kafka, c->store,
+				       o->standby, retain_users_ms > 0, 0 };
+
+	if (!o->changelog)
+		return 0;
+	if (!cc.topic) {
+		snprintf(topic, sizeof(topic), "%s-active-changelog", o->cons.group);
+		cc.topic = topic;
+	}
+	if ((rc = changelog_open(&c->cfg.changelog, &cc)) != 0)
+		return rc;
+	/* Its figures beside the consumer's, under --metrics. */
+	if (c->registry && changelog_metrics(c->cfg.changelog, c->registry, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
+/* Says what the changelog did, and closes it. */
+static void changelog_stop(struct consumer *c)
+{
+	const struct changelog_stats *st;
+
+	if (!c->cfg.changelog)
+		return;
+	st = changelog_stats(c->cfg.changelog);
+	log_info("changelog: %" PRIu64 " partition(s) restored, %" PRIu64 " records in %.2fs; %" PRIu64
+		 " records applied standing by; %" PRIu64 " messages produced", st->restores, st->restored_records,
+		 (double)st->restore_ms / 1000, st->standby_records, st->produced);
+	changelog_close(c->cfg.changelog);
+	c->cfg.changelog = NULL;
+}
+
 static int active_run(int argc, char **argv)
 {
 	struct active_opts o = { .window_ms = 30000, .every_ms = 3000, .max_skew_ms = 300000, .retain_ms = -1 };
@@ -117,6 +168,9 @@ static int active_run(int argc, char **argv)
 		goto options_release;
 	if (a.apply.retain_users_ms)
 		a.apply.retain_ms = a.apply.retain_users_ms;
+	if ((o.standby || o.changelog_topic) && !o.changelog)
+		return usage_error(&cmd_active, "--%s needs --changelog", o.standby ? "standby" : "changelog-topic");
+	o.cons.changelog = o.changelog;
 	a.json = o.co.json;
 	log_init("active", o.co.verbosity);
 
@@ -131,9 +185,14 @@ static int active_run(int argc, char **argv)
 		rc = EX_IOERR;
 		goto options_release;
 	}
+	if ((rc = changelog_start(&o, &c, a.apply.retain_users_ms)) != 0) {
+		consumer_close(&c);
+		return rc;
+	}
 	c.cfg.tick_ms = a.every_ms;
 	active_set_init(&a.set);
 	rc = consumer_run(&c, &hooks, &a);
+	changelog_stop(&c);
 	active_apply_release(&a.apply);
 	active_set_release(&a.set);
 	consumer_close(&c);

@@ -156,11 +156,13 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		json_object_set_new(o, "topic", json_string(topic));
 		json_object_set_new(o, "group", json_string(group));
 		json_object_set_new(o, "users", json_integer((json_int_t)st.users));
+		json_object_set_new(o, "records", json_integer((json_int_t)st.records));
 		json_object_set_new(o, "index", json_integer((json_int_t)st.index));
 		json_object_set_new(o, "offsets", json_integer((json_int_t)st.offsets));
 		json_object_set_new(o, "rejects", json_integer((json_int_t)st.rejects));
 		json_object_set_new(o, "gaps", json_integer((json_int_t)st.gaps));
 		json_object_set_new(o, "outbox", json_integer((json_int_t)st.outbox));
+		json_object_set_new(o, "pending", json_integer((json_int_t)st.pending));
 		json_object_set_new(o, "map_size", json_integer((json_int_t)st.map_size));
 		json_object_set_new(o, "used_bytes", json_integer((json_int_t)st.used_bytes));
 		json_print_line(o, stdout);
@@ -169,10 +171,11 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		fput_escaped(topic, strlen(topic), stdout);
 		fputs("\ngroup:     ", stdout);
 		fput_escaped(group, strlen(group), stdout);
-		printf("\nusers:     %" PRIu64 "\nindex:     %" PRIu64
+		printf("\nusers:     %" PRIu64 "\nrecords:   %" PRIu64 "\nindex:     %" PRIu64
 		       "\noffsets:   %" PRIu64 "\nrejects:   %" PRIu64 "\ngaps:      %" PRIu64
-		       "\noutbox:    %" PRIu64 "\nmap size:  %" PRIu64 " MiB\nused:      %.1f MiB\n",
-		       st.users, st.index, st.offsets, st.rejects, st.gaps, st.outbox,
+		       "\noutbox:    %" PRIu64 "\npending:   %" PRIu64 "\nmap size:  %" PRIu64
+		       " MiB\nused:      %.1f MiB\n",
+		       st.users, st.records, st.index, st.offsets, st.rejects, st.gaps, st.outbox, st.pending,
 		       st.map_size >> 20, (double)st.used_bytes / (1 << 20));
 	}
 	return 0;

@@ -117,7 +117,7 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 		return rc;
 	}
 	if (o->store_dir) {
-		struct store_options so = { .no_sync = o->no_sync, .kind = cmd->name };
+		struct store_options so = { .no_sync = o->no_sync, .kind = cmd->name, .changelog = o->changelog };
 		if (store_open(&c->store, o->store_dir, &so, err, sizeof(err)) != 0 ||
 		    store_bind(c->store, co->topic, o->group, err, sizeof(err)) != 0) {
 			log_error("%s", err);

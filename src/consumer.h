@@ -21,6 +21,7 @@ struct consumer_opts {
 	struct option_list after_stores;  /* --after-store DIR */
 	int64_t after_poll_ms;
 	const char *metrics_addr;         /* --metrics ADDR:PORT */
+	int changelog;                    /* not an option: the command's, for the store */
 };
 
 #define CONSUMER_HEADING "Consumer options"

@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "batch.h"
+#include "changelog.h"
 #include "consumer-metrics.h"
 #include "crash.h"
 #include "engine.h"
@@ -263,6 +264,8 @@ static int batch_finish(struct engine *e, struct batch *b, int rc, const char *e
 	if (e->hooks->committed)
 		e->hooks->committed(e->ctx, b->live, b->nlive);
 	consumer_metrics_batch_done(e->cfg->metrics, b);
+	if (e->cfg->changelog)
+		changelog_committed(e->cfg->changelog);
 
 	offsets = rd_kafka_topic_partition_list_new(b->nparts ? b->nparts : 1);
 	for (p = 0; p < b->nparts; p++)
@@ -410,6 +413,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			e->parts[parts->elems[i].partition].assigned = 1;
 			e->parts[parts->elems[i].partition].at_end = 0;
 		}
+		/* A partition's state may come from its changelog: before its position. */
+		if (e->cfg->changelog && (rc = changelog_assigned(e->cfg->changelog, parts)) != 0)
+			e->fatal = rc;
 		position_partitions(e, parts);
 		if (kafka_rebalance_apply(rk, parts, 1, reason, sizeof(reason)) != 0) {
 			/* Nothing would ever arrive: stop rather than wait for it. */
@@ -428,6 +434,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	 * next owner starts exactly where we stopped. */
 	log_info("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 	if ((rc = drain(e)) != 0)
+		e->fatal = rc;
+	if (e->cfg->changelog && (rc = changelog_revoked(e->cfg->changelog, parts)) != 0)
 		e->fatal = rc;
 	for (i = 0; i < parts->cnt; i++) {
 		struct partition_state *ps;
@@ -868,6 +876,8 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 			return rc;
 	}
 	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end)) != 0)
+		return rc;
+	if (cfg->changelog && (rc = changelog_poll(cfg->changelog)) != 0)
 		return rc;
 	flow_nudge(e);
 	engine_observe(e, now);

@@ -13,6 +13,7 @@
 struct consumer_metrics;
 struct engine_stats;
 struct gate;
+struct changelog;
 
 /* What the engine runs on, prepared by the command (consumer.c). */
 struct engine_config {
@@ -30,6 +31,7 @@ struct engine_config {
 	int on_gap_skip;         /* accept lost offsets and record them, instead of stopping */
 	int64_t tick_ms;         /* how often hooks->tick runs; 0 for never */
 	struct gate *gate;       /* dependencies to wait for, or NULL */
+	struct changelog *changelog; /* the store's changelog (changelog.h), or NULL */
 	volatile sig_atomic_t *stop; /* the run ends once it is set (a signal handler's) */
 	struct consumer_metrics *metrics; /* what the run counts (--metrics), or NULL */
 	/* Called about every ENGINE_OBSERVE_MS in the polling thread, outside any txn, with

@@ -1,24 +1,36 @@
 /* store.c: the LMDB store, where a consumer's state and its offsets live together.
  *
  * One environment (a directory) per consumer application, with named databases:
- *   meta     string settings: schema version, topic, group, retain_ms
- *   offsets  topic NUL be32(partition) -> int64 next offset to read, and the fingerprint
- *            of the message before it: int64 Kafka timestamp, uint64 hash
- *   users    user -> { int64 last_seen, uint64 count, uint16 email_len, email }
- *   by_time  be64(ts) user -> empty: the time-ordered index (the Redis sorted set's job)
- *   rejects  be32(partition) be64(offset) -> reason NUL payload's first bytes
- *   gaps     be32(partition) be64(from) be64(at_ms) -> be64(to) u8(kind) who: a skipped
- *            gap or a reset, when and by whom (schema 2: be32(partition) be64(from) ->
- *            be64(to), a skipped gap; read as it is)
- *   outbox   be32(partition) be64(offset) recipient -> notification text
+ *   meta      string settings: schema version, topic, group, retain_ms
+ *   offsets   topic NUL be32(partition) -> int64 next offset to read, and the fingerprint
+ *             of the message before it: int64 Kafka timestamp, uint64 hash
+ *   users     be32(partition) user -> { int64 last_seen, uint64 count, int64 email_ts,
+ *             uint16 email_len, email }: what one source partition's events add up to
+ *             for a user; queries merge a user's records
+ *   by_time   be64(ts) be32(partition) user -> empty: the time-ordered index (the Redis
+ *             sorted set's job), one entry per record
+ *   rejects   be32(partition) be64(offset) -> reason NUL payload's first bytes
+ *   gaps      be32(partition) be64(from) be64(at_ms) -> be64(to) u8(kind) who: a skipped
+ *             gap or a reset, when and by whom (schema 2: be32(partition) be64(from) ->
+ *             be64(to), a skipped gap; read as it is)
+ *   outbox    be32(partition) be64(offset) recipient -> notification text
+ *   pending   be32(partition) user -> uint64 txn id: records changed and not yet produced
+ *             to the changelog (store.h)
+ *   changelog be32(partition) -> int64: how far the partition's records reflect the
+ *             changelog topic
  *
  * What is in one transaction, and why: the engine applies a whole batch of messages and
  * writes the next offset of every partition in it inside ONE write txn. LMDB commits all
  * of it or none of it, so after a crash the offsets say exactly which events the state
- * holds: nothing lost, nothing applied twice. Invariant: by_time holds one entry per user
- * at that user's last_seen (unless pruned for being older than the retention).
+ * holds: nothing lost, nothing applied twice. The pending entries of the batch's changes
+ * are in the same txn, so a crash before they reach the changelog loses none. Invariant:
+ * by_time holds one entry per record at that record's last_seen (unless pruned for being
+ * older than the retention). Keeping each partition's records apart lets a store drop
+ * one partition's state and restore it alone (changelog.c), since every record knows the
+ * partition it came from.
  *
- * Big-endian keys make LMDB's byte order the numeric order, so by_time scans in time.
+ * Big-endian keys make LMDB's byte order the numeric order, so by_time scans in time and
+ * a partition's records are one key range.
  */
 #include "config.h"
 
@@ -45,6 +57,7 @@
 #define STORE_DEFAULT_MAP (64ULL << 20)
 #define STORE_MAX_KEY 511 /* LMDB's default mdb_env_get_maxkeysize() */
 #define STORE_MAGIC "pingpong store" /* meta "magic": this environment is ours */
+#define STORE_MAX_DBS 10
 
 struct store {
 	MDB_env *env;
@@ -58,7 +71,9 @@ struct store {
 	pthread_rwlock_t map_lock;
 	int writer_fd;               /* lock.mdb, holding the writer lock; -1 for a reader */
 	char topic[256];
-	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox;
+	int changelog;               /* list changed records in pending */
+	int has_v4_dbs;              /* pending and changelog exist (not in an older store) */
+	MDB_dbi meta, offsets, users, by_time, rejects, gaps, outbox, pending, changelog_db;
 };
 
 struct store_txn {
@@ -66,8 +81,11 @@ struct store_txn {
 	MDB_txn *txn;
 	MDB_cursor *users_cur, *index_cur; /* reused by every touch of the txn; NULL until then */
 	unsigned char key[STORE_MAX_KEY + 1]; /* scratch for building keys */
+	unsigned char ukey[4 + STORE_USER_KEY_MAX]; /* scratch for a users key */
 	unsigned char val[1024];              /* scratch for building values */
 };
+
+static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen);
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -425,7 +443,7 @@ static int check_existing(const char *dir, char *err, size_t errlen)
 
 	if ((rc = mdb_env_create(&env)) != 0)
 		return mdb_fail(rc, "mdb_env_create", err, errlen);
-	mdb_env_set_maxdbs(env, 8);
+	mdb_env_set_maxdbs(env, STORE_MAX_DBS);
 	if ((rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0) {
 		mdb_env_close(env);
 		return 0; /* the real open says what is wrong */
@@ -463,15 +481,22 @@ static int identity(struct store *s, MDB_txn *txn, const char *key, const char *
 	return 0;
 }
 
-/* Schema 2 is schema 3 without the newer gaps records (store.h): a writer marks such a
- * store 3, a reader reads it as it is. Returns 1 for a store of schema 2, 0 for any
- * other (identity() judges it), STORE_FULL or -1. */
+/* A store of schema 2 or 3 without users records differs from schema 4 only in what it
+ * lacks (the gaps' when and who, pending, changelog): a writer marks it 4, a reader reads
+ * it as it is. One with users records cannot tell their source partitions, so it is left
+ * to identity(), which refuses it. Returns 1 for a store read or marked so, 0 for any
+ * other, STORE_FULL or -1. */
 static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = { 6, (void *)"schema" }, v;
+	MDB_stat ms;
+	char have;
 	int rc;
 
-	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 1 || *(const char *)v.mv_data != '2')
+	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 1)
+		return 0;
+	have = *(const char *)v.mv_data;
+	if ((have != '2' && have != '3') || mdb_stat(txn, s->users, &ms) != 0 || ms.ms_entries != 0)
 		return 0;
 	if (s->read_only)
 		return 1;
@@ -480,6 +505,37 @@ static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errle
 	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
 		return mdb_fail(rc, "mdb_put", err, errlen);
 	return 1;
+}
+
+/* The databases of schema 4, and the changelog setting (store_options.changelog): a
+ * writer creates them; a reader of an older store (schema_upgrade) finds none, and reads
+ * them as empty. */
+static int open_changelog_dbs(struct store *s, MDB_txn *txn, const struct store_options *opts, char *err,
+			      size_t errlen)
+{
+	MDB_val k = { 9, (void *)"changelog" }, v = { 1, (void *)"1" };
+	int rc, create = opts->read_only ? 0 : MDB_CREATE;
+
+	if ((rc = mdb_dbi_open(txn, "pending", create, &s->pending)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "changelog", create, &s->changelog_db)) != 0) {
+		if (rc == MDB_NOTFOUND && opts->read_only)
+			return 0;
+		return mdb_fail(rc, "mdb_dbi_open", err, errlen);
+	}
+	s->has_v4_dbs = 1;
+	s->changelog = mdb_get(txn, s->meta, &k, &v) == 0;
+	if (!opts->changelog || opts->read_only || s->changelog)
+		return 0;
+	/* Turned on now: what the store holds is not in the changelog yet. */
+	s->changelog = 1;
+	v.mv_size = 1;
+	v.mv_data = (void *)"1";
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	{
+		struct store_txn all = { .s = s, .txn = txn };
+		return store_pending_add_all(&all, -1, err, errlen);
+	}
 }
 
 /* Reserves the map's bytes on disk. With MDB_WRITEMAP, LMDB extends the file to the map
@@ -548,6 +604,8 @@ static int open_txn(struct store *s, const struct store_options *opts, char *err
 				goto txn_abort;
 		}
 	}
+	if ((rc = open_changelog_dbs(s, txn, opts, err, errlen)) != 0)
+		goto txn_abort;
 	if (!opts->read_only) {
 		MDB_val k = { 6, (void *)"writer" }, v;
 		struct writer_rec w = { getpid(), process_start(getpid()), s->lock_dev, s->lock_ino };
@@ -599,7 +657,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		mdb_fail(rc, "mdb_env_create", err, errlen);
 		goto s_free;
 	}
-	mdb_env_set_maxdbs(s->env, 8);
+	mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : STORE_DEFAULT_MAP);
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
@@ -709,6 +767,21 @@ int store_grow(struct store *s, char *err, size_t errlen)
 	if ((rc = set_mapsize(s, size)) != 0)
 		return mdb_fail(rc, "mdb_env_set_mapsize", err, errlen);
 	return 0;
+}
+
+int store_reserve(struct store *s, uint64_t bytes, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+
+	for (;;) {
+		mdb_env_info(s->env, &info);
+		mdb_env_stat(s->env, &ms);
+		if ((uint64_t)info.me_mapsize >= (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize + bytes)
+			return 0;
+		if (store_grow(s, err, errlen) != 0)
+			return -1;
+	}
 }
 
 /* Is lock.mdb still the file this process opened? See check_writer(). */
@@ -939,6 +1012,10 @@ static const char *dbi_name(const struct store *s, MDB_dbi dbi)
 		return "reading gaps";
 	if (dbi == s->outbox)
 		return "reading outbox";
+	if (s->has_v4_dbs && dbi == s->pending)
+		return "reading pending";
+	if (s->has_v4_dbs && dbi == s->changelog_db)
+		return "reading changelog";
 	return "reading meta";
 }
 
@@ -1068,29 +1145,40 @@ static size_t user_encode(unsigned char *buf, const struct store_user *u)
 	return USER_HEAD + elen;
 }
 
-int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
-		   size_t errlen)
+/* A users (and pending) key: be32(partition) user. Returns its size. */
+static size_t user_key(unsigned char *buf, int32_t partition, const char *user, size_t len)
 {
-	MDB_val k = { len, (void *)user }, v;
+	put_be32(buf, (uint32_t)partition);
+	memcpy(buf + 4, user, len);
+	return len + 4;
+}
+
+/* A by_time key: be64(ts), then the users key of its record. */
+static size_t index_key(unsigned char *buf, int64_t ts, int32_t partition, const char *user, size_t len)
+{
+	put_be64(buf, (uint64_t)ts);
+	return 8 + user_key(buf + 8, partition, user, len);
+}
+
+int store_record_get(struct store_txn *t, int32_t partition, const char *user, size_t len, struct store_user *u,
+		     char *err, size_t errlen)
+{
+	MDB_val k, v;
 	int rc;
 
 	if (len == 0 || len > STORE_USER_KEY_MAX)
 		return STORE_NOTFOUND;
+	k.mv_size = user_key(t->ukey, partition, user, len);
+	k.mv_data = t->ukey;
 	rc = mdb_get(t->txn, t->s->users, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return STORE_NOTFOUND;
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_get", err, errlen);
 	if (user_decode(&v, u) < 0)
-		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+		return set_err(-1, err, errlen, "user record of '%.*s' in partition %d is corrupt", (int)len, user,
+			       (int)partition);
 	return 0;
-}
-
-static size_t index_key(unsigned char *buf, int64_t ts, const char *user, size_t len)
-{
-	put_be64(buf, (uint64_t)ts);
-	memcpy(buf + 8, user, len);
-	return len + 8;
 }
 
 /* 1 if (ts, email) comes after (old_ts, old): the later event time wins, and between
@@ -1107,6 +1195,91 @@ static int email_newer(int64_t ts, const char *email, size_t len, int64_t old_ts
 		return ts > old_ts;
 	c = memcmp(email, old, len < old_len ? len : old_len);
 	return c > 0 || (c == 0 && len > old_len);
+}
+
+/* Folds one partition's record r into a user's merged state m (first: m holds nothing
+ * yet). The same rules as applying events, so the merge of the records is the record
+ * that all the events together would have made. */
+static void user_merge(struct store_user *m, const struct store_user *r, int first)
+{
+	if (first) {
+		*m = *r;
+		return;
+	}
+	if (r->last_seen > m->last_seen)
+		m->last_seen = r->last_seen;
+	m->count += r->count;
+	if (r->email && email_newer(r->email_ts, r->email, r->email_len, m->email_ts, m->email, m->email_len)) {
+		m->email = r->email;
+		m->email_len = r->email_len;
+		m->email_ts = r->email_ts;
+	}
+}
+
+int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
+		   size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct store_user r;
+	uint32_t p = 0, q;
+	int rc, n = 0, corrupt = 0;
+
+	if (len == 0 || len > STORE_USER_KEY_MAX)
+		return STORE_NOTFOUND;
+	if ((rc = mdb_cursor_open(t->txn, t->s->users, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	/* A seek per partition that has records: to (p, user), which lands on the user's
+	 * record or past it, in p or in the next partition that has records. */
+	for (;;) {
+		k.mv_size = user_key(t->ukey, (int32_t)p, user, len);
+		k.mv_data = t->ukey;
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0 || k.mv_size < 4)
+			break; /* a shorter key is malformed: store_check names it */
+		q = get_be32(k.mv_data);
+		if (q > p) {
+			p = q;
+			continue;
+		}
+		if (k.mv_size == len + 4 && !memcmp((const char *)k.mv_data + 4, user, len)) {
+			if (user_decode(&v, &r) < 0) {
+				corrupt = 1;
+				break;
+			}
+			user_merge(u, &r, n++ == 0);
+		}
+		if (q >= INT32_MAX)
+			break;
+		p = q + 1;
+	}
+	mdb_cursor_close(cur);
+	if (corrupt)
+		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	return n ? 0 : STORE_NOTFOUND;
+}
+
+/* Lists (t->ukey, k) in pending, as changed by this txn. */
+static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen)
+{
+	uint64_t id = (uint64_t)mdb_txn_id(t->txn);
+	MDB_val key = *k, v = { sizeof(id), &id };
+	int rc = mdb_put(t->txn, t->s->pending, &key, &v, 0);
+
+	return rc ? mdb_fail(rc, "mdb_put", err, errlen) : 0;
+}
+
+/* Opens the txn's reused cursors, once. */
+static int touch_cursors(struct store_txn *t, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!t->users_cur && (rc = mdb_cursor_open(t->txn, t->s->users, &t->users_cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	if (!t->index_cur && (rc = mdb_cursor_open(t->txn, t->s->by_time, &t->index_cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	return 0;
 }
 
 /*
@@ -1138,7 +1311,7 @@ static int email_newer(int64_t ts, const char *email, size_t len, int64_t old_ts
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen)
 {
-	MDB_val k = { tc->len, (void *)tc->user }, v, ik, empty = { 0, NULL };
+	MDB_val k, v, ik, empty = { 0, NULL };
 	struct store_user old = { 0, 0, 0, NULL, 0 }, nu;
 	size_t email_len = tc->email_len, old_size = 0, new_size;
 	int rc, exists, indexed;
@@ -1148,10 +1321,10 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	if (email_len > STORE_EMAIL_MAX)
 		return set_err(-1, err, errlen, "email of %zu bytes is longer than %d", email_len,
 			       STORE_EMAIL_MAX);
-	if (!t->users_cur && (rc = mdb_cursor_open(t->txn, t->s->users, &t->users_cur)) != 0)
-		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
-	if (!t->index_cur && (rc = mdb_cursor_open(t->txn, t->s->by_time, &t->index_cur)) != 0)
-		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	if ((rc = touch_cursors(t, err, errlen)) != 0)
+		return rc;
+	k.mv_size = user_key(t->ukey, tc->partition, tc->user, tc->len);
+	k.mv_data = t->ukey;
 	rc = mdb_cursor_get(t->users_cur, &k, &v, MDB_SET);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
@@ -1190,13 +1363,15 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	rc = mdb_cursor_put(t->users_cur, &k, &v, exists && new_size == old_size ? MDB_CURRENT : 0);
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	if (t->s->changelog && (rc = pending_put(t, &k, err, errlen)) != 0)
+		return rc;
 	crash_point("in-touch"); /* the user written, its index entry not yet moved */
 
 	if (exists && nu.last_seen == old.last_seen)
 		return 0; /* the index entry stays where it is */
 	/* The index follows last_seen: drop the old entry, add the new one. */
 	if (indexed) {
-		ik.mv_size = index_key(t->key, old.last_seen, tc->user, tc->len);
+		ik.mv_size = index_key(t->key, old.last_seen, tc->partition, tc->user, tc->len);
 		ik.mv_data = t->key;
 		rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
 		if (rc == 0)
@@ -1205,7 +1380,7 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 			return mdb_fail(rc, "mdb_cursor_del", err, errlen);
 	}
 	if (nu.last_seen >= index_floor) {
-		ik.mv_size = index_key(t->key, nu.last_seen, tc->user, tc->len);
+		ik.mv_size = index_key(t->key, nu.last_seen, tc->partition, tc->user, tc->len);
 		ik.mv_data = t->key;
 		/* Fresh events land at the index's end: appending skips the search. */
 		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
@@ -1217,25 +1392,324 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	return 0;
 }
 
-struct users_walk {
-	store_user_fn fn;
-	void *arg;
+/* Deletes the by_time entry of the record that v holds (into the map: decoded before any
+ * write), wherever it is: at its last_seen, or nowhere. */
+static int record_unindex(struct store_txn *t, const MDB_val *v, int32_t partition, const char *user, size_t len,
+			  char *err, size_t errlen)
+{
+	struct store_user old;
+	MDB_val ik;
+	int rc;
+
+	if (user_decode(v, &old) < 0)
+		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+	ik.mv_size = index_key(t->key, old.last_seen, partition, user, len);
+	ik.mv_data = t->key;
+	if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_del", err, errlen);
+	return 0;
+}
+
+/*
+ * A restore writes mostly new records, and mostly in time order. Two fast paths:
+ *  - MDB_NOOVERWRITE, which puts a new record with one search; for a key that exists
+ *    it writes nothing, returns MDB_KEYEXIST, and "the data parameter will be set to
+ *    point to the existing item" (lmdb.h): decoded at once, before any other write, as
+ *    map data is "valid only until a subsequent update operation";
+ *  - MDB_APPEND on by_time, as in store_user_touch() (see there).
+ */
+int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
+		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen)
+{
+	MDB_val k, v, ik, empty = { 0, NULL };
+	size_t size;
+	int rc;
+
+	if (len == 0 || len > STORE_USER_KEY_MAX)
+		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
+	if (u && u->email_len > STORE_EMAIL_MAX)
+		return set_err(-1, err, errlen, "email of %zu bytes is longer than %d", u->email_len,
+			       STORE_EMAIL_MAX);
+	if ((rc = touch_cursors(t, err, errlen)) != 0)
+		return rc;
+	k.mv_size = user_key(t->ukey, partition, user, len);
+	k.mv_data = t->ukey;
+	if (!u) {
+		if ((rc = mdb_get(t->txn, t->s->users, &k, &v)) == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0)
+			return mdb_fail(rc, "mdb_get", err, errlen);
+		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+			return rc;
+		return (rc = mdb_del(t->txn, t->s->users, &k, NULL)) ? mdb_fail(rc, "mdb_del", err, errlen) : 0;
+	}
+	v.mv_size = size = user_encode(t->val, u);
+	v.mv_data = t->val;
+	rc = mdb_put(t->txn, t->s->users, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+			return rc;
+		v.mv_size = size;
+		v.mv_data = t->val;
+		rc = mdb_put(t->txn, t->s->users, &k, &v, 0);
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	if (u->last_seen < index_floor)
+		return 0;
+	ik.mv_size = index_key(t->key, u->last_seen, partition, user, len);
+	ik.mv_data = t->key;
+	rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+	return rc ? mdb_fail(rc, "mdb_cursor_put", err, errlen) : 0;
+}
+
+/* Deletes every key of dbi that starts with prefix (plen 0: all). */
+static int del_prefix(struct store_txn *t, MDB_dbi dbi, const unsigned char *prefix, size_t plen, char *err,
+		      size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	for (;;) {
+		/* From the prefix again after each delete: a fresh search, no cursor subtlety. */
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+		if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_del", err, errlen);
+	return 0;
+}
+
+/* Deletes partition's users records with their by_time entries. */
+static int drop_records(struct store_txn *t, int32_t partition, char *err, size_t errlen)
+{
+	unsigned char prefix[4];
+	MDB_cursor *cur;
+	MDB_val k, v, uk, ik;
+	struct store_user u;
+	int rc;
+
+	put_be32(prefix, (uint32_t)partition);
+	if ((rc = mdb_cursor_open(t->txn, t->s->users, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	for (;;) {
+		k.mv_size = 4;
+		k.mv_data = prefix;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size < 4 || memcmp(k.mv_data, prefix, 4))
+			break;
+		/* Copied: the key and the record point into the map, valid until a write. */
+		uk.mv_size = k.mv_size < sizeof(t->ukey) ? k.mv_size : sizeof(t->ukey);
+		uk.mv_data = t->ukey;
+		memcpy(t->ukey, k.mv_data, uk.mv_size);
+		if (user_decode(&v, &u) == 0) {
+			put_be64(t->key, (uint64_t)u.last_seen);
+			memcpy(t->key + 8, t->ukey, uk.mv_size);
+			ik.mv_size = 8 + uk.mv_size;
+			ik.mv_data = t->key;
+			if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
+				break;
+		}
+		if ((rc = mdb_del(t->txn, t->s->users, &uk, NULL)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_del", err, errlen);
+	return 0;
+}
+
+int store_partition_drop(struct store_txn *t, int32_t partition, char *err, size_t errlen)
+{
+	unsigned char prefix[4];
+	MDB_val k;
+	int rc;
+
+	put_be32(prefix, (uint32_t)partition);
+	if ((rc = drop_records(t, partition, err, errlen)) != 0 ||
+	    (rc = del_prefix(t, t->s->rejects, prefix, 4, err, errlen)) != 0)
+		return rc;
+	if (t->s->has_v4_dbs && ((rc = del_prefix(t, t->s->pending, prefix, 4, err, errlen)) != 0 ||
+				 (rc = del_prefix(t, t->s->changelog_db, prefix, 4, err, errlen)) != 0))
+		return rc;
+	k.mv_size = offset_key(t, partition);
+	k.mv_data = t->key;
+	if ((rc = mdb_del(t->txn, t->s->offsets, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_del", err, errlen);
+	return 0;
+}
+
+/* ---- the merged walk over users: one cursor per partition, the least name first ---- */
+
+struct merge_src {
+	MDB_cursor *cur;
+	uint32_t partition;
+	MDB_val k, v;   /* its current record; valid while nothing is written */
+	int live;
 };
 
-static int users_step(void *arg, const MDB_val *k, const MDB_val *v)
+/* Moves src to its next record (first: to its first), or marks it done at the end of
+ * its partition. */
+static int merge_next(struct merge_src *src, int first)
 {
-	struct users_walk *w = arg;
-	struct store_user u;
+	unsigned char prefix[4];
+	int rc;
 
-	if (user_decode(v, &u) < 0)
-		memset(&u, 0, sizeof(u)); /* store_check reports it; a listing shows zeros */
-	return w->fn(w->arg, k->mv_data, k->mv_size, &u);
+	if (first) {
+		put_be32(prefix, src->partition);
+		src->k.mv_size = 4;
+		src->k.mv_data = prefix;
+	}
+	do {
+		rc = mdb_cursor_get(src->cur, &src->k, &src->v, first ? MDB_SET_RANGE : MDB_NEXT);
+		first = 0;
+		/* A key without a name is malformed (store_check names it): passed over. */
+	} while (rc == 0 && src->k.mv_size == 4);
+	src->live = rc == 0 && src->k.mv_size > 4 && get_be32(src->k.mv_data) == src->partition;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A cursor at the first record of each partition that has records. Caller closes them
+ * (merge_close). */
+static int merge_open(struct store_txn *t, struct merge_src **out, size_t *n, char *err, size_t errlen)
+{
+	struct merge_src *m = NULL;
+	MDB_cursor *scan;
+	MDB_val k, v;
+	unsigned char prefix[4];
+	size_t cap = 0;
+	uint32_t p = 0;
+	int rc;
+
+	*n = 0;
+	*out = NULL;
+	if ((rc = mdb_cursor_open(t->txn, t->s->users, &scan)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	for (;;) {
+		put_be32(prefix, p);
+		k.mv_size = 4;
+		k.mv_data = prefix;
+		if ((rc = mdb_cursor_get(scan, &k, &v, MDB_SET_RANGE)) != 0 || k.mv_size < 4)
+			break;
+		p = get_be32(k.mv_data);
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			m = xrealloc(m, cap * sizeof(*m));
+		}
+		m[*n].partition = p;
+		if ((rc = mdb_cursor_open(t->txn, t->s->users, &m[*n].cur)) != 0)
+			break;
+		(*n)++;
+		if ((rc = merge_next(&m[*n - 1], 1)) != 0 || p >= INT32_MAX)
+			break;
+		p++;
+	}
+	mdb_cursor_close(scan);
+	*out = m;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	return 0;
+}
+
+static void merge_close(struct merge_src *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		mdb_cursor_close(m[i].cur);
+	free(m);
+}
+
+/* LMDB's order of the names: bytes, then the shorter first. */
+static int name_cmp(const MDB_val *k, const char *name, size_t len)
+{
+	size_t klen = k->mv_size - 4;
+	int c = memcmp((const char *)k->mv_data + 4, name, klen < len ? klen : len);
+
+	return c ? c : klen < len ? -1 : klen > len;
+}
+
+/* Calls fn for each user once, with its records merged; stops when fn returns non-zero. */
+static int merge_walk(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct merge_src *m = NULL;
+	struct store_user u = { 0, 0, 0, NULL, 0 }, r;
+	const char *name;
+	size_t n, i, len;
+	int rc, stop = 0, first;
+
+	if ((rc = merge_open(t, &m, &n, err, errlen)) != 0)
+		goto sources_close;
+	fault_what = "reading users";
+	while (!stop) {
+		const MDB_val *least = NULL;
+		for (i = 0; i < n; i++)
+			if (m[i].live && (!least || name_cmp(&m[i].k, (const char *)least->mv_data + 4,
+							    least->mv_size - 4) < 0))
+				least = &m[i].k;
+		if (!least)
+			break;
+		/* Into the map, which a read does not move: valid after the cursors go on. */
+		name = (const char *)least->mv_data + 4;
+		len = least->mv_size - 4;
+		for (i = 0, first = 1; i < n; i++) {
+			if (!m[i].live || name_cmp(&m[i].k, name, len) != 0)
+				continue;
+			if (user_decode(&m[i].v, &r) < 0)
+				memset(&r, 0, sizeof(r)); /* store_check reports it; a listing shows zeros */
+			user_merge(&u, &r, first);
+			first = 0;
+			if ((rc = merge_next(&m[i], 0)) != 0) {
+				rc = mdb_fail(rc, "mdb_cursor_get", err, errlen);
+				goto sources_close;
+			}
+		}
+		stop = fn(arg, name, len, &u);
+	}
+	rc = stop;
+sources_close:
+	fault_what = NULL;
+	merge_close(m, n);
+	return rc;
 }
 
 int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen)
 {
-	struct users_walk w = { fn, arg };
-	return walk(t, t->s->users, NULL, users_step, &w, err, errlen);
+	return merge_walk(t, fn, arg, err, errlen);
+}
+
+struct records_walk {
+	store_record_fn fn;
+	void *arg;
+};
+
+static int records_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct records_walk *w = arg;
+	struct store_user u;
+
+	if (k->mv_size <= 4)
+		return 0; /* store_check names it */
+	if (user_decode(v, &u) < 0)
+		memset(&u, 0, sizeof(u));
+	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (const char *)k->mv_data + 4, k->mv_size - 4, &u);
+}
+
+int store_records_each(struct store_txn *t, store_record_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct records_walk w = { fn, arg };
+	return walk(t, t->s->users, NULL, records_step, &w, err, errlen);
 }
 
 struct index_walk {
@@ -1247,17 +1721,18 @@ struct index_walk {
 static int index_step(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct index_walk *w = arg;
+	const unsigned char *kp = k->mv_data;
 	int64_t ts;
 
 	(void)v;
-	if (k->mv_size < 8)
+	if (k->mv_size <= 12)
 		return 0;
-	ts = (int64_t)get_be64(k->mv_data);
+	ts = (int64_t)get_be64(kp);
 	if (ts > w->to)
 		return 1;
 	if (ts <= w->from)
 		return 0;
-	return w->fn(w->arg, (const char *)k->mv_data + 8, k->mv_size - 8, ts);
+	return w->fn(w->arg, (int32_t)get_be32(kp + 8), (const char *)kp + 12, k->mv_size - 12, ts);
 }
 
 int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
@@ -1280,7 +1755,7 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t n = 0;
-	int rc;
+	int rc, prc;
 
 	*pruned = 0;
 	if ((rc = mdb_cursor_open(t->txn, t->s->by_time, &cur)) != 0)
@@ -1295,13 +1770,19 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 		if (ts >= index_before)
 			break;
 		if (ts < users_before) {
-			/* Our own copy of the name: k points into the page, and "values returned
-			 * from the database are valid only until a subsequent update operation". */
-			MDB_val uk = { k.mv_size - 8, t->key };
-			if (uk.mv_size > STORE_USER_KEY_MAX)
-				uk.mv_size = STORE_USER_KEY_MAX; /* store_check names such a key */
-			memcpy(t->key, (char *)k.mv_data + 8, uk.mv_size);
+			/* The record's key is the entry's after its time. Our own copy of it: k
+			 * points into the page, and "values returned from the database are
+			 * valid only until a subsequent update operation". */
+			MDB_val uk = { k.mv_size - 8, t->ukey };
+			if (uk.mv_size > sizeof(t->ukey))
+				uk.mv_size = sizeof(t->ukey); /* store_check names such a key */
+			memcpy(t->ukey, (char *)k.mv_data + 8, uk.mv_size);
 			rc = mdb_del(t->txn, t->s->users, &uk, NULL);
+			if (rc == 0 && t->s->changelog && (prc = pending_put(t, &uk, err, errlen)) != 0) {
+				mdb_cursor_close(cur);
+				*pruned = n;
+				return prc; /* a tombstone for the changelog, the txn's to abort */
+			}
 			if (rc != 0 && rc != MDB_NOTFOUND)
 				goto cursor_close;
 		}
@@ -1320,6 +1801,162 @@ cursor_close:
 	*pruned = n;
 	if (rc != 0)
 		return mdb_fail(rc, "store_prune", err, errlen);
+	return 0;
+}
+
+/* ---- pending and changelog positions ---------------------------------------------- */
+
+int store_pending_add(struct store_txn *t, int32_t partition, const char *user, size_t len, char *err,
+		      size_t errlen)
+{
+	MDB_val k;
+
+	if (len == 0 || len > STORE_USER_KEY_MAX)
+		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
+	k.mv_size = user_key(t->ukey, partition, user, len);
+	k.mv_data = t->ukey;
+	return pending_put(t, &k, err, errlen);
+}
+
+int store_pending_add_all(struct store_txn *t, int32_t partition, char *err, size_t errlen)
+{
+	unsigned char prefix[4];
+	size_t plen = partition < 0 ? 0 : 4;
+	MDB_cursor *cur;
+	MDB_val k, v, uk;
+	int rc;
+
+	put_be32(prefix, (uint32_t)partition);
+	if ((rc = mdb_cursor_open(t->txn, t->s->users, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	k.mv_size = plen;
+	k.mv_data = prefix;
+	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && k.mv_size >= plen && !memcmp(k.mv_data, prefix, plen)) {
+		/* A write to pending leaves the users cursor where it is; the key is copied. */
+		uk.mv_size = k.mv_size < sizeof(t->ukey) ? k.mv_size : sizeof(t->ukey);
+		uk.mv_data = t->ukey;
+		memcpy(t->ukey, k.mv_data, uk.mv_size);
+		if ((rc = pending_put(t, &uk, err, errlen)) != 0) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	return 0;
+}
+
+struct pending_walk {
+	const unsigned char *prefix;
+	size_t plen;
+	store_pending_fn fn;
+	void *arg;
+};
+
+static int pending_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct pending_walk *w = arg;
+	uint64_t id;
+
+	if (k->mv_size < w->plen || memcmp(k->mv_data, w->prefix, w->plen))
+		return 1;
+	if (k->mv_size <= 4 || v->mv_size != sizeof(id))
+		return 0; /* store_check names it */
+	memcpy(&id, v->mv_data, sizeof(id));
+	return w->fn(w->arg, (int32_t)get_be32(k->mv_data), (const char *)k->mv_data + 4, k->mv_size - 4, id);
+}
+
+int store_pending_each(struct store_txn *t, int32_t partition, store_pending_fn fn, void *arg, char *err,
+		       size_t errlen)
+{
+	unsigned char prefix[4];
+	struct pending_walk w = { prefix, partition < 0 ? 0 : 4, fn, arg };
+	MDB_val from = { 4, prefix };
+	int rc;
+
+	if (!t->s->has_v4_dbs)
+		return 0;
+	put_be32(prefix, (uint32_t)partition);
+	rc = walk(t, t->s->pending, partition < 0 ? NULL : &from, pending_step, &w, err, errlen);
+	return rc < 0 ? rc : 0;
+}
+
+int store_pending_clear(struct store_txn *t, int32_t partition, uint64_t upto, char *err, size_t errlen)
+{
+	unsigned char prefix[4];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t id;
+	int rc;
+
+	put_be32(prefix, (uint32_t)partition);
+	if ((rc = mdb_cursor_open(t->txn, t->s->pending, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	k.mv_size = 4;
+	k.mv_data = prefix;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= 4 && !memcmp(k.mv_data, prefix, 4)) {
+		if (v.mv_size == sizeof(id))
+			memcpy(&id, v.mv_data, sizeof(id));
+		if (v.mv_size != sizeof(id) || id > upto) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		/* Deleted, then sought again from its own (copied) key: lands on the next. */
+		memcpy(t->ukey, k.mv_data, k.mv_size < sizeof(t->ukey) ? k.mv_size : sizeof(t->ukey));
+		k.mv_size = k.mv_size < sizeof(t->ukey) ? k.mv_size : sizeof(t->ukey);
+		k.mv_data = t->ukey;
+		if ((rc = mdb_cursor_del(cur, 0)) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_del", err, errlen);
+	return 0;
+}
+
+uint64_t store_txn_id(struct store_txn *t)
+{
+	return (uint64_t)mdb_txn_id(t->txn);
+}
+
+int store_has_changelog(const struct store *s)
+{
+	return s->changelog;
+}
+
+int store_changelog_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen)
+{
+	unsigned char key[4];
+	MDB_val k = { 4, key }, v;
+	int rc;
+
+	if (!t->s->has_v4_dbs)
+		return STORE_NOTFOUND;
+	put_be32(key, (uint32_t)partition);
+	rc = mdb_get(t->txn, t->s->changelog_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (v.mv_size != sizeof(*next))
+		return set_err(-1, err, errlen, "changelog position of partition %d is corrupt", (int)partition);
+	memcpy(next, v.mv_data, sizeof(*next));
+	return 0;
+}
+
+int store_changelog_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen)
+{
+	unsigned char key[4];
+	MDB_val k = { 4, key }, v = { sizeof(next), &next };
+	int rc;
+
+	put_be32(key, (uint32_t)partition);
+	if ((rc = mdb_put(t->txn, t->s->changelog_db, &k, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
 	return 0;
 }
 
@@ -1531,24 +2168,36 @@ int store_outbox_at(struct store_txn *t, int32_t partition, int64_t offset, stor
 	return rc < 0 ? rc : 0;
 }
 
+static int count_user(void *arg, const char *user, size_t len, const struct store_user *u)
+{
+	(void)user;
+	(void)len;
+	(void)u;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* The databases' entries, and the distinct users: a merged walk over the records. */
 int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen)
 {
 	const struct { MDB_dbi dbi; uint64_t *n; } dbs[] = {
-		{ t->s->users, &st->users }, { t->s->by_time, &st->index },
+		{ t->s->users, &st->records }, { t->s->by_time, &st->index },
 		{ t->s->offsets, &st->offsets }, { t->s->rejects, &st->rejects },
-		{ t->s->gaps, &st->gaps }, { t->s->outbox, &st->outbox },
+		{ t->s->gaps, &st->gaps }, { t->s->outbox, &st->outbox }, { t->s->pending, &st->pending },
 	};
+	size_t i, ndbs = sizeof(dbs) / sizeof(dbs[0]) - !t->s->has_v4_dbs;
 	MDB_envinfo info;
 	MDB_stat ms;
-	size_t i;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+	for (i = 0; i < ndbs; i++) {
 		if ((rc = mdb_stat(t->txn, dbs[i].dbi, &ms)) != 0)
 			return mdb_fail(rc, "mdb_stat", err, errlen);
 		*dbs[i].n = ms.ms_entries;
 	}
+	if (st->records && (rc = merge_walk(t, count_user, &st->users, err, errlen)) < 0)
+		return rc;
 	mdb_env_info(t->s->env, &info);
 	mdb_env_stat(t->s->env, &ms);
 	st->map_size = info.me_mapsize;
@@ -1648,78 +2297,127 @@ static const char *shown(const void *p, size_t len, char *buf, size_t buflen)
 	return buf;
 }
 
-/* Every index entry must point at a user whose last_seen is that entry's time. */
+/* Every index entry must point at a record whose last_seen is that entry's time. */
 static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
-	const char *user = (const char *)k->mv_data + 8;
-	size_t len = k->mv_size - 8;
+	const char *user = (const char *)k->mv_data + 12;
+	size_t len = k->mv_size - 12;
 	struct store_user u;
 	MDB_val uk, uv;
 	char buf[600];
 	int64_t ts;
+	int32_t p;
 	int rc;
 
-	if (k->mv_size <= 8 || !name_valid(user, len, STORE_USER_KEY_MAX)) {
+	if (k->mv_size <= 12 || !name_valid(user, len, STORE_USER_KEY_MAX)) {
 		problem(c, "by_time: malformed key '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
 		return 0;
 	}
 	if (v->mv_size != 0)
 		problem(c, "by_time: entry for '%.*s' has a value of %zu bytes", (int)len, user, v->mv_size);
 	ts = (int64_t)get_be64(k->mv_data);
-	uk.mv_size = len;
-	uk.mv_data = (void *)user;
+	p = (int32_t)get_be32((const unsigned char *)k->mv_data + 8);
+	uk.mv_size = k->mv_size - 8;
+	uk.mv_data = (char *)k->mv_data + 8;
 	rc = mdb_get(c->t->txn, c->t->s->users, &uk, &uv);
 	if (rc == MDB_NOTFOUND)
-		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s'", ts, (int)len, user);
+		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s' of partition %d", ts, (int)len,
+			user, (int)p);
 	else if (rc != 0)
 		problem(c, "users: mdb_get: %s", mdb_strerror(rc));
 	else if (user_decode(&uv, &u) < 0)
 		; /* check_user reports it */
 	else if (u.last_seen != ts)
-		problem(c, "by_time: entry at %" PRId64 " for '%.*s', whose last_seen is %" PRId64, ts,
-			(int)len, user, u.last_seen);
+		problem(c, "by_time: entry at %" PRId64 " for '%.*s' of partition %d, whose last_seen is %" PRId64,
+			ts, (int)len, user, (int)p, u.last_seen);
 	return 0;
 }
 
-/* Every user must decode, and one at or above the floor must have its index entry
- * (exactly one: the index key includes the time, and check_index_entry ties every
- * entry to last_seen). */
+/* Every record must decode, belong to a partition with a stored position, and one at
+ * or above the floor must have its index entry (exactly one: the index key includes the
+ * time, and check_index_entry ties every entry to last_seen). */
 static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
+	const char *name = (const char *)k->mv_data + 4;
+	int nlen = (int)k->mv_size - 4;
 	struct store_user u;
 	MDB_val ik, iv;
 	char buf[600];
+	int32_t p;
 	int rc;
 
-	if (!name_valid(k->mv_data, k->mv_size, STORE_USER_KEY_MAX)) {
-		problem(c, "users: malformed user name '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
+	if (k->mv_size <= 4 || !name_valid(name, k->mv_size - 4, STORE_USER_KEY_MAX)) {
+		problem(c, "users: malformed key '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
 		return 0;
 	}
+	p = (int32_t)get_be32(k->mv_data);
 	if (user_decode(v, &u) < 0) {
-		problem(c, "users: record of '%.*s' is corrupt (%zu bytes)", (int)k->mv_size,
-			(const char *)k->mv_data, v->mv_size);
+		problem(c, "users: record of '%.*s' in partition %d is corrupt (%zu bytes)", nlen, name, (int)p,
+			v->mv_size);
 		return 0;
 	}
+	if (p < 0 || p >= c->nnext || c->next[p] < 0)
+		problem(c, "users: '%.*s' has a record of partition %d, which has no stored position", nlen, name,
+			(int)p);
 	if (u.count == 0)
-		problem(c, "users: '%.*s' has an event count of 0", (int)k->mv_size, (const char *)k->mv_data);
+		problem(c, "users: '%.*s' has an event count of 0 in partition %d", nlen, name, (int)p);
 	if (u.email && !name_valid(u.email, u.email_len, STORE_EMAIL_MAX))
-		problem(c, "users: '%.*s' has a malformed email '%s'", (int)k->mv_size,
-			(const char *)k->mv_data, shown(u.email, u.email_len, buf, sizeof(buf)));
+		problem(c, "users: '%.*s' has a malformed email '%s'", nlen, name,
+			shown(u.email, u.email_len, buf, sizeof(buf)));
 	if (u.email && u.email_ts > u.last_seen)
-		problem(c, "users: '%.*s' has an email of %" PRId64 ", after its last_seen %" PRId64,
-			(int)k->mv_size, (const char *)k->mv_data, u.email_ts, u.last_seen);
+		problem(c, "users: '%.*s' has an email of %" PRId64 ", after its last_seen %" PRId64, nlen, name,
+			u.email_ts, u.last_seen);
 	if (u.last_seen < c->index_floor)
 		return 0;
-	ik.mv_size = index_key(c->t->key, u.last_seen, k->mv_data, k->mv_size);
+	put_be64(c->t->key, (uint64_t)u.last_seen);
+	memcpy(c->t->key + 8, k->mv_data, k->mv_size);
+	ik.mv_size = 8 + k->mv_size;
 	ik.mv_data = c->t->key;
 	rc = mdb_get(c->t->txn, c->t->s->by_time, &ik, &iv);
 	if (rc == MDB_NOTFOUND)
-		problem(c, "by_time: no entry for '%.*s' at its last_seen %" PRId64, (int)k->mv_size,
-			(const char *)k->mv_data, u.last_seen);
+		problem(c, "by_time: no entry for '%.*s' of partition %d at its last_seen %" PRId64, nlen, name,
+			(int)p, u.last_seen);
 	else if (rc != 0)
 		problem(c, "by_time: mdb_get: %s", mdb_strerror(rc));
+	return 0;
+}
+
+/* A pending entry names a valid user and a txn that has been (or is being) committed. */
+static int check_pending(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_state *c = arg;
+	char buf[600];
+	uint64_t id;
+
+	if (k->mv_size <= 4 || !name_valid((const char *)k->mv_data + 4, k->mv_size - 4, STORE_USER_KEY_MAX) ||
+	    v->mv_size != sizeof(id)) {
+		problem(c, "pending: malformed entry '%s' (value of %zu bytes)",
+			shown(k->mv_data, k->mv_size, buf, sizeof(buf)), v->mv_size);
+		return 0;
+	}
+	memcpy(&id, v->mv_data, sizeof(id));
+	if (id == 0 || id > store_txn_id(c->t))
+		problem(c, "pending: '%.*s' of partition %d names txn %" PRIu64 ", later than the store's %" PRIu64,
+			(int)k->mv_size - 4, (const char *)k->mv_data + 4, (int)get_be32(k->mv_data), id,
+			store_txn_id(c->t));
+	return 0;
+}
+
+/* A changelog position: a partition, an offset. */
+static int check_changelog(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct check_state *c = arg;
+	int64_t next;
+
+	if (k->mv_size != 4 || v->mv_size != sizeof(next)) {
+		problem(c, "changelog: malformed record (key of %zu bytes, value of %zu)", k->mv_size, v->mv_size);
+		return 0;
+	}
+	memcpy(&next, v->mv_data, sizeof(next));
+	if ((int32_t)get_be32(k->mv_data) < 0 || next < 0)
+		problem(c, "changelog: partition %d has position %" PRId64, (int)get_be32(k->mv_data), next);
 	return 0;
 }
 
@@ -1820,16 +2518,18 @@ static int check_db(struct check_state *c, MDB_dbi dbi, walk_fn fn, char *err, s
 static int check_run(struct check_state *c, char *err, size_t errlen)
 {
 	struct store *s = c->t->s;
-	MDB_dbi dbs[] = { s->offsets, s->by_time, s->users, s->rejects, s->gaps };
-	walk_fn fns[] = { check_offset, check_index_entry, check_user, check_reject, check_gap };
+	/* Offsets first: check_user and check_reject judge by them. */
+	MDB_dbi dbs[] = { s->offsets, s->by_time, s->users, s->rejects, s->gaps, s->pending, s->changelog_db };
+	walk_fn fns[] = { check_offset, check_index_entry, check_user, check_reject, check_gap, check_pending,
+			  check_changelog };
+	size_t i, ndbs = sizeof(dbs) / sizeof(dbs[0]) - (s->has_v4_dbs ? 0 : 2);
 	MDB_stat ms;
-	size_t i;
 	int rc = -1;
 
-	for (i = 0; c->progress && i < sizeof(dbs) / sizeof(dbs[0]); i++)
+	for (i = 0; c->progress && i < ndbs; i++)
 		if (mdb_stat(c->t->txn, dbs[i], &ms) == 0)
 			c->total += ms.ms_entries;
-	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+	for (i = 0; i < ndbs; i++)
 		if (check_db(c, dbs[i], fns[i], err, errlen) < 0)
 			goto out;
 	rc = c->problems;

@@ -10,9 +10,12 @@
 #define STORE_FULL (-2)    /* MDB_MAP_FULL: abort the txn, store_grow(), redo the batch */
 
 /* 2: users records carry email_ts; meta holds index_floor; offsets carry a fingerprint.
- * 3: gaps records carry when, what (a skipped gap or a reset) and who. A store of
- *    schema 2 is read as it is, and a writer marks it 3: its records are all valid in 3. */
-#define STORE_SCHEMA_VERSION "3"
+ * 3: gaps records carry when, what (a skipped gap or a reset) and who.
+ * 4: a users record per (source partition, user), by_time keys carry the partition,
+ *    and the pending and changelog databases. A store of schema 2 or 3 without users
+ *    (notify's, messages', or an active store never fed) is read as it is, and a writer
+ *    marks it 4; one with users cannot tell their partitions and is refused. */
+#define STORE_SCHEMA_VERSION "4"
 
 #define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
 #define STORE_EMAIL_MAX 255
@@ -28,6 +31,9 @@ struct store_options {
 			    * new store records it, an existing one must match; NULL: any */
 	int exclusive;     /* a writer that shares the store with no other (store reset): see
 			    * store_open */
+	int changelog;     /* a writer that produces a changelog: from now on, every change
+			    * of a users record is listed in pending (store_pending_each), by
+			    * this and every later writer of the store */
 };
 
 /* Opens (creating it 0700 unless read-only) the store in dir. Caller closes. Refused,
@@ -62,6 +68,9 @@ int store_bind(struct store *s, const char *topic, const char *group, char *err,
 
 /* Doubles the map after STORE_FULL. No transaction of this process may be open. */
 int store_grow(struct store *s, char *err, size_t errlen);
+/* Grows the map (as store_grow does) until it has room for about `bytes` more: before
+ * a large write, so that it need not be redone after STORE_FULL. */
+int store_reserve(struct store *s, uint64_t bytes, char *err, size_t errlen);
 
 /* Transactions. A write txn serialises with every other writer of the same store, in this
  * process or another. Commit and abort free the txn. Commit may return STORE_FULL. */
@@ -95,8 +104,11 @@ int store_offsets_each(struct store_txn *t, store_offset_fn fn, void *arg, char 
  * *next. */
 int store_offsets_load(struct store_txn *t, int64_t **next, int32_t *n, char *err, size_t errlen);
 
-/* users: user -> last_seen, events applied, email. The email points into the map and is
- * valid until the next write or the end of the txn. */
+/* users: (source partition, user) -> last_seen, events applied, email: what the events
+ * of one partition add up to for a user. A user's state is the merge of its records:
+ * the latest last_seen, the summed count, the email of the greatest (email_ts, bytes).
+ * The email points into the map and is valid until the next write or the end of the
+ * txn. */
 struct store_user {
 	int64_t last_seen;
 	uint64_t count;
@@ -104,11 +116,16 @@ struct store_user {
 	const char *email; /* NULL: none */
 	size_t email_len;
 };
+/* A user's merged state, over the partitions the store holds. */
 int store_user_get(struct store_txn *t, const char *user, size_t len, struct store_user *u, char *err,
 		   size_t errlen);
+/* One partition's record of a user. */
+int store_record_get(struct store_txn *t, int32_t partition, const char *user, size_t len, struct store_user *u,
+		     char *err, size_t errlen);
 
 /* What a batch's events of one user add up to. */
 struct store_touch {
+	int32_t partition; /* the source partition of the events */
 	const char *user;
 	size_t len;
 	int64_t ts;        /* the latest event time */
@@ -119,12 +136,13 @@ struct store_touch {
 	int64_t email_ts;
 };
 
-/* Applies tc to its user: count + events, last_seen = max(last_seen, ts), and the email
- * replaced when (email_ts, email) is later than the stored one's, so that the result
- * does not depend on the order of events. The by_time entry moves with last_seen; an
- * entry older than index_floor is not written (it would be pruned at once). A stored
- * user whose last_seen is older than forget_below counts as absent (--retain-users;
- * INT64_MIN keeps every user). */
+/* Applies tc to its user's record of tc->partition: count + events, last_seen =
+ * max(last_seen, ts), and the email replaced when (email_ts, email) is later than the
+ * stored one's, so that the result does not depend on the order of events. The by_time
+ * entry moves with last_seen; an entry older than index_floor is not written (it would
+ * be pruned at once). A stored record whose last_seen is older than forget_below counts
+ * as absent (--retain-users; INT64_MIN keeps every user). With a changelog, the record
+ * is listed in pending. */
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen);
 
@@ -136,18 +154,36 @@ int store_index_floor_raise(struct store_txn *t, int64_t candidate, int64_t *flo
 			    size_t errlen);
 int store_index_floor_get(struct store_txn *t, int64_t *floor, char *err, size_t errlen);
 
+/* Every user once, merged over its partitions (store_user_get), in the byte order of
+ * the names; fn returns non-zero to stop. */
 typedef int (*store_user_fn)(void *arg, const char *user, size_t len, const struct store_user *u);
 int store_users_each(struct store_txn *t, store_user_fn fn, void *arg, char *err, size_t errlen);
+/* Every record as stored: by partition, then name. */
+typedef int (*store_record_fn)(void *arg, int32_t partition, const char *user, size_t len,
+			       const struct store_user *u);
+int store_records_each(struct store_txn *t, store_record_fn fn, void *arg, char *err, size_t errlen);
 
-/* by_time: calls fn for each user whose last_seen is in (from, to], oldest first; fn
- * returns non-zero to stop. This is the active-users query. */
-typedef int (*store_index_fn)(void *arg, const char *user, size_t len, int64_t ts);
+/* Replaces the record of (partition, user) with u, moving its by_time entry (written only
+ * at index_floor or later), or with u NULL deletes it with its entry. For a restore
+ * from the changelog: nothing is added to pending. */
+int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
+		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen);
+
+/* Drops everything the store holds of one source partition: its users records and their
+ * by_time entries, its position, its rejects, its pending list and its changelog
+ * position. Its gaps records stay: they are history. Costs one delete per record. */
+int store_partition_drop(struct store_txn *t, int32_t partition, char *err, size_t errlen);
+
+/* by_time: calls fn for each record whose last_seen is in (from, to], oldest first (then
+ * by partition and name); fn returns non-zero to stop. A user with records in several
+ * partitions may come more than once: active_collect() merges. */
+typedef int (*store_index_fn)(void *arg, int32_t partition, const char *user, size_t len, int64_t ts);
 int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
 		      char *err, size_t errlen);
 
 /* Deletes at most max by_time entries older than index_before, oldest first, and with
- * users_before > INT64_MIN also the users of the deleted entries whose last_seen is older
- * than that. Users are found through the index only: one whose entry is already gone
+ * users_before > INT64_MIN also the records of the deleted entries whose last_seen is
+ * older than that (listed in pending, with a changelog). Users are found through the index only: one whose entry is already gone
  * (pruned earlier, or never written for being older than index_floor) is kept. Bounded,
  * so that it can run inside every batch txn. *pruned gets the number of entries removed. */
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
@@ -203,8 +239,38 @@ int store_outbox_each(struct store_txn *t, store_outbox_fn fn, void *arg, char *
 int store_outbox_at(struct store_txn *t, int32_t partition, int64_t offset, store_outbox_fn fn, void *arg,
 		    char *err, size_t errlen);
 
+/* pending: (partition, user) -> the id of the write txn that last changed that record,
+ * for a store with a changelog (store_options.changelog). The changelog producer lists
+ * them in a read txn, produces each record as it is then (or a tombstone for one that is
+ * gone), and once that is delivered clears the entries of txns up to the read txn's id:
+ * a record changed again since keeps its entry. Written in the batch's own txn, so a
+ * crash between the commit and the produce loses nothing. */
+typedef int (*store_pending_fn)(void *arg, int32_t partition, const char *user, size_t len, uint64_t txn);
+/* The entries of partition (-1: all), in key order; fn returns non-zero to stop. */
+int store_pending_each(struct store_txn *t, int32_t partition, store_pending_fn fn, void *arg, char *err,
+		       size_t errlen);
+int store_pending_add(struct store_txn *t, int32_t partition, const char *user, size_t len, char *err,
+		      size_t errlen);
+/* Lists every record of partition (-1: all) in pending. */
+int store_pending_add_all(struct store_txn *t, int32_t partition, char *err, size_t errlen);
+/* Deletes partition's entries whose txn id is at most upto. */
+int store_pending_clear(struct store_txn *t, int32_t partition, uint64_t upto, char *err, size_t errlen);
+/* The txn's id: a read txn's is that of the last txn committed before it; a write txn's,
+ * the one it commits as. Ids only grow. */
+uint64_t store_txn_id(struct store_txn *t);
+/* Whether the store lists changes for a changelog. */
+int store_has_changelog(const struct store *s);
+
+/* changelog: partition -> the changelog offset up to which the partition's records
+ * reflect that partition of the changelog topic (the offset after its last marker read
+ * or produced). */
+int store_changelog_get(struct store_txn *t, int32_t partition, int64_t *next, char *err, size_t errlen);
+int store_changelog_put(struct store_txn *t, int32_t partition, int64_t next, char *err, size_t errlen);
+
 struct store_stat {
-	uint64_t users, index, offsets, rejects, gaps, outbox;
+	uint64_t users;   /* distinct users, over all partitions */
+	uint64_t records; /* users records: one per (partition, user) */
+	uint64_t index, offsets, rejects, gaps, outbox, pending;
 	uint64_t map_size, used_bytes, page_size;
 };
 int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen);
@@ -213,9 +279,11 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
  *  - every key and record of every database has its layout; user names are valid UTF-8
  *    without NUL, emails too;
  *  - users and by_time match one to one at and above the floor: each entry is at its
- *    user's last_seen, each such user has its entry (below the floor an entry may remain
- *    until pruned, but only at its user's last_seen);
- *  - a user's count is > 0 and its email_ts <= last_seen;
+ *    record's last_seen, each such record has its entry (below the floor an entry may
+ *    remain until pruned, but only at its record's last_seen);
+ *  - a record's count is > 0 and its email_ts <= last_seen; its partition has a stored
+ *    position (records come with their offsets);
+ *  - pending entries name a valid user and a txn id no later than the check's;
  *  - offsets: one entry per partition, all of the bound topic, each >= 0;
  *  - every reject lies below its partition's stored offset.
  * Calls report for each violation. Returns the number of violations, or -1 on error. */

@@ -221,8 +221,10 @@ struct op {
 	struct mref refs[MAX_BATCH];
 };
 
-/* The model. */
+/* The model: one record per (source partition, user), as the rules apply each
+ * partition's events apart. */
 struct muser {
+	int32_t p;
 	unsigned char name[NAME_MAX_BYTES];
 	size_t len;
 	int64_t last_seen;
@@ -247,7 +249,7 @@ struct mgap {
 };
 
 struct model {
-	struct muser **users;  /* sorted by key, as LMDB sorts them */
+	struct muser **users;  /* sorted by (partition, name), as LMDB sorts the keys */
 	size_t nusers, capusers;
 	int64_t next[MAX_PARTS]; /* -1: none stored */
 	uint64_t fp[MAX_PARTS];  /* the fingerprint of the message before next; 0: unknown */
@@ -314,10 +316,15 @@ struct stream {
 	struct hook_ctx ctx;
 	struct child_report *report;
 	/* the comparison's scratch */
-	struct suser { const unsigned char *name; size_t len; struct store_user u; } *su;
+	struct suser { int32_t p; const unsigned char *name; size_t len; struct store_user u; } *su;
 	size_t nsu, capsu;
-	struct sentry { const unsigned char *name; size_t len; int64_t ts; } *se;
+	struct sentry { int32_t p; const unsigned char *name; size_t len; int64_t ts; } *se;
 	size_t nse, capse;
+	struct suser *mu;        /* the users merged, by the model's merge of su[] */
+	size_t nmu, capmu;
+	struct suser **order;    /* scratch: su[] by (name, partition) */
+	size_t caporder;
+	struct active_set act;   /* active_collect()'s answer */
 	struct sreject { int32_t p; int64_t off; const char *reason; const unsigned char *pay; size_t plen; } *sr;
 	size_t nsr, capsr;
 	struct mgap *sg;
@@ -387,6 +394,15 @@ static int keycmp(const unsigned char *a, size_t alen, const unsigned char *b, s
 	if (c)
 		return c;
 	return alen < blen ? -1 : alen > blen;
+}
+
+/* The order of a users key, be32(partition) then the name: partitions are never
+ * negative, so the number's order. */
+static int reccmp(int32_t ap, const unsigned char *a, size_t alen, int32_t bp, const unsigned char *b, size_t blen)
+{
+	if (ap != bp)
+		return ap < bp ? -1 : 1;
+	return keycmp(a, alen, b, blen);
 }
 
 static int mismatch(struct stream *st, unsigned long no, const char *when, const char *fmt, ...)
@@ -1716,14 +1732,14 @@ static void reposition(struct stream *st)
 
 /* ---- the model ---------------------------------------------------------------------- */
 
-static struct muser *model_user(struct model *md, const unsigned char *name, size_t len, int create)
+static struct muser *model_user(struct model *md, int32_t p, const unsigned char *name, size_t len, int create)
 {
 	size_t lo = 0, hi = md->nusers;
 	struct muser *u;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = keycmp(md->users[mid]->name, md->users[mid]->len, name, len);
+		int c = reccmp(md->users[mid]->p, md->users[mid]->name, md->users[mid]->len, p, name, len);
 
 		if (c == 0)
 			return md->users[mid];
@@ -1738,6 +1754,7 @@ static struct muser *model_user(struct model *md, const unsigned char *name, siz
 	memmove(md->users + lo + 1, md->users + lo, (md->nusers - lo) * sizeof(*md->users));
 	u = xrealloc_or_die(NULL, sizeof(*u));
 	memset(u, 0, sizeof(*u));
+	u->p = p;
 	memcpy(u->name, name, len);
 	u->len = len;
 	md->users[lo] = u;
@@ -1765,10 +1782,10 @@ static void model_reject(struct model *md, int32_t p, int64_t off, const char *r
 	md->nrej++;
 }
 
-static void model_event(struct stream *st, const struct lmsg *m, int64_t fl)
+static void model_event(struct stream *st, int32_t p, const struct lmsg *m, int64_t fl)
 {
 	const struct pname *pn = &st->pool[m->user];
-	struct muser *u = model_user(&st->md, pn->name, pn->len, 1);
+	struct muser *u = model_user(&st->md, p, pn->name, pn->len, 1);
 	size_t old_size = u->has_email ? u->email_len : 0;
 	int existed = u->count > 0;
 
@@ -1864,7 +1881,7 @@ static void model_apply(struct stream *st, const struct op *op)
 		} else if (st->retain_users && m->ts < md->floor) {
 			/* ignored: older than the users are kept */
 		} else {
-			model_event(st, m, md->floor);
+			model_event(st, p, m, md->floor);
 		}
 	}
 	stats->batches++;
@@ -1892,11 +1909,12 @@ static void model_offsets_after(const struct stream *st, const struct op *op, in
 
 /* ---- reading the store back and comparing --------------------------------------------- */
 
-static int collect_user(void *arg, const char *user, size_t len, const struct store_user *u)
+static int collect_user(void *arg, int32_t partition, const char *user, size_t len, const struct store_user *u)
 {
 	struct stream *st = arg;
 
 	GROW(st->su, st->nsu, st->capsu);
+	st->su[st->nsu].p = partition;
 	st->su[st->nsu].name = (const unsigned char *)user;
 	st->su[st->nsu].len = len;
 	st->su[st->nsu].u = *u;
@@ -1904,11 +1922,12 @@ static int collect_user(void *arg, const char *user, size_t len, const struct st
 	return 0;
 }
 
-static int collect_entry(void *arg, const char *user, size_t len, int64_t ts)
+static int collect_entry(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
 {
 	struct stream *st = arg;
 
 	GROW(st->se, st->nse, st->capse);
+	st->se[st->nse].p = partition;
 	st->se[st->nse].name = (const unsigned char *)user;
 	st->se[st->nse].len = len;
 	st->se[st->nse].ts = ts;
@@ -1975,13 +1994,13 @@ static const char *show_user(char *buf, size_t buflen, int64_t last_seen, uint64
 	return buf;
 }
 
-static struct suser *stored_user(struct stream *st, const unsigned char *name, size_t len)
+static struct suser *stored_user(struct stream *st, int32_t p, const unsigned char *name, size_t len)
 {
 	size_t lo = 0, hi = st->nsu;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = keycmp(st->su[mid].name, st->su[mid].len, name, len);
+		int c = reccmp(st->su[mid].p, st->su[mid].name, st->su[mid].len, p, name, len);
 
 		if (c == 0)
 			return &st->su[mid];
@@ -1993,21 +2012,22 @@ static struct suser *stored_user(struct stream *st, const unsigned char *name, s
 	return NULL;
 }
 
-static int entry_cmp(int64_t ats, const unsigned char *a, size_t alen, int64_t bts, const unsigned char *b,
-		     size_t blen)
+/* The order of a by_time key: be64(ts), then the record's key. */
+static int entry_cmp(int64_t ats, int32_t ap, const unsigned char *a, size_t alen, int64_t bts, int32_t bp,
+		     const unsigned char *b, size_t blen)
 {
 	if (ats != bts)
 		return ats < bts ? -1 : 1;
-	return keycmp(a, alen, b, blen);
+	return reccmp(ap, a, alen, bp, b, blen);
 }
 
-static int has_entry(struct stream *st, int64_t ts, const unsigned char *name, size_t len)
+static int has_entry(struct stream *st, int64_t ts, int32_t p, const unsigned char *name, size_t len)
 {
 	size_t lo = 0, hi = st->nse;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = entry_cmp(st->se[mid].ts, st->se[mid].name, st->se[mid].len, ts, name, len);
+		int c = entry_cmp(st->se[mid].ts, st->se[mid].p, st->se[mid].name, st->se[mid].len, ts, p, name, len);
 
 		if (c == 0)
 			return 1;
@@ -2017,6 +2037,186 @@ static int has_entry(struct stream *st, int64_t ts, const unsigned char *name, s
 			hi = mid;
 	}
 	return 0;
+}
+
+/* ---- the merged views: users and the active set -------------------------------------- */
+
+static int by_name_then_partition(const void *a, const void *b)
+{
+	const struct suser *x = *(const struct suser *const *)a, *y = *(const struct suser *const *)b;
+	int c = keycmp(x->name, x->len, y->name, y->len);
+
+	return c ? c : x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* The rules of a user's merged state, written again here: the latest last_seen, the
+ * summed count, the non-empty email of the greatest (email_ts, bytes). */
+static void model_merge(struct store_user *m, const struct store_user *r, int first)
+{
+	if (first) {
+		*m = *r;
+		return;
+	}
+	if (r->last_seen > m->last_seen)
+		m->last_seen = r->last_seen;
+	m->count += r->count;
+	if (r->email && (!m->email || r->email_ts > m->email_ts ||
+			 (r->email_ts == m->email_ts &&
+			  keycmp((const unsigned char *)r->email, r->email_len, (const unsigned char *)m->email,
+				 m->email_len) > 0))) {
+		m->email = r->email;
+		m->email_len = r->email_len;
+		m->email_ts = r->email_ts;
+	}
+}
+
+static int same_user(const struct store_user *a, const struct store_user *b)
+{
+	return a->last_seen == b->last_seen && a->count == b->count && (a->email != NULL) == (b->email != NULL) &&
+	       (!a->email || (a->email_len == b->email_len && a->email_ts == b->email_ts &&
+			      !memcmp(a->email, b->email, a->email_len)));
+}
+
+struct merged_cmp {
+	struct stream *st;
+	size_t i;
+	char what[1200];
+};
+
+static int merged_step(void *arg, const char *user, size_t len, const struct store_user *u)
+{
+	struct merged_cmp *mc = arg;
+	struct stream *st = mc->st;
+	char n1[256], n2[256], a[400], b[400];
+	const struct suser *m = mc->i < st->nmu ? &st->mu[mc->i] : NULL;
+
+	if (!m || keycmp(m->name, m->len, (const unsigned char *)user, len) || !same_user(&m->u, u)) {
+		snprintf(mc->what, sizeof(mc->what), "store_users_each: #%zu is '%s' (%s); the merge of its "
+			 "records gives '%s' (%s)", mc->i, show(n1, sizeof(n1), user, len),
+			 show_user(a, sizeof(a), u->last_seen, u->count, u->email != NULL, u->email, u->email_len,
+				   u->email_ts),
+			 m ? show(n2, sizeof(n2), m->name, m->len) : "none",
+			 m ? show_user(b, sizeof(b), m->u.last_seen, m->u.count, m->u.email != NULL, m->u.email,
+				       m->u.email_len, m->u.email_ts) : "-");
+		return 1;
+	}
+	mc->i++;
+	return 0;
+}
+
+/* store_users_each and store_user_get against the model's merge of the records read
+ * (which compare_txn has just found equal to the model's). */
+static int compare_merged(struct stream *st, struct store_txn *t, unsigned long no, const char *when)
+{
+	struct merged_cmp mc = { st, 0, "" };
+	struct store_user u;
+	char err[512], n1[256];
+	size_t i, k;
+	int rc;
+
+	if (st->nsu > st->caporder) {
+		st->caporder = st->nsu;
+		st->order = xrealloc_or_die(st->order, st->caporder * sizeof(*st->order));
+	}
+	for (i = 0; i < st->nsu; i++)
+		st->order[i] = &st->su[i];
+	qsort(st->order, st->nsu, sizeof(*st->order), by_name_then_partition);
+	st->nmu = 0;
+	for (i = 0; i < st->nsu; i = k) {
+		GROW(st->mu, st->nmu, st->capmu);
+		st->mu[st->nmu] = *st->order[i];
+		for (k = i + 1; k < st->nsu && !keycmp(st->order[k]->name, st->order[k]->len, st->order[i]->name,
+						       st->order[i]->len); k++)
+			model_merge(&st->mu[st->nmu].u, &st->order[k]->u, 0);
+		st->nmu++;
+	}
+	if ((rc = store_users_each(t, merged_step, &mc, err, sizeof(err))) < 0)
+		return mismatch(st, no, when, "store_users_each: %s", err);
+	if (rc > 0 || mc.i != st->nmu)
+		return mismatch(st, no, when, "%s", rc > 0 ? mc.what : "store_users_each: fewer users than merged");
+	for (i = 0; i < st->nmu; i++) {
+		rc = store_user_get(t, (const char *)st->mu[i].name, st->mu[i].len, &u, err, sizeof(err));
+		if (rc != 0 || !same_user(&u, &st->mu[i].u))
+			return mismatch(st, no, when, "store_user_get('%s'): %d, not the merge of its records",
+				    show(n1, sizeof(n1), st->mu[i].name, st->mu[i].len), rc);
+	}
+	return 0;
+}
+
+struct act_one {
+	int64_t ts;
+	const unsigned char *name;
+	size_t len;
+};
+
+static int act_by_name_latest(const void *a, const void *b)
+{
+	const struct act_one *x = a, *y = b;
+	int c = keycmp(x->name, x->len, y->name, y->len);
+
+	return c ? c : x->ts > y->ts ? -1 : x->ts < y->ts;
+}
+
+static int act_by_time_name(const void *a, const void *b)
+{
+	const struct act_one *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return keycmp(x->name, x->len, y->name, y->len);
+}
+
+/* active_collect() over a window at or above the floor, where the model's records are
+ * exact: each user with a record last seen in the window, once, at the latest such
+ * time, by (time, name). The window's length is drawn from the batch number, not from
+ * the stream's generator, which must not depend on how often this runs. */
+static int compare_active(struct stream *st, struct store_txn *t, unsigned long no, const char *when)
+{
+	struct model *md = &st->md;
+	int64_t at = md->floor + st->retain, w = 1 + (int64_t)((no * 7919) % (uint64_t)st->retain);
+	struct act_one *want = NULL;
+	size_t n = 0, cap = 0, i, k;
+	char err[512], n1[256];
+	int rc = 0;
+
+	if (md->floor == INT64_MIN)
+		return 0;
+	for (i = 0; i < md->nusers; i++) {
+		const struct muser *u = md->users[i];
+		if (u->last_seen > at - w && u->last_seen <= at) {
+			GROW(want, n, cap);
+			want[n].ts = u->last_seen;
+			want[n].name = u->name;
+			want[n++].len = u->len;
+		}
+	}
+	if (n)
+		qsort(want, n, sizeof(*want), act_by_name_latest);
+	for (i = 0, k = 0; i < n; i++)
+		if (k == 0 || keycmp(want[k - 1].name, want[k - 1].len, want[i].name, want[i].len))
+			want[k++] = want[i];
+	n = k;
+	if (n)
+		qsort(want, n, sizeof(*want), act_by_time_name);
+	if (active_collect(t, at, w, &st->act, err, sizeof(err)) != 0) {
+		rc = mismatch(st, no, when, "active_collect: %s", err);
+		goto want_free;
+	}
+	for (i = 0; i < n || i < st->act.n; i++) {
+		const char *got = i < st->act.n ? st->act.names + st->act.offs[i] : NULL;
+		if (i >= n || !got || keycmp(want[i].name, want[i].len, (const unsigned char *)got, strlen(got)) ||
+		    want[i].ts != st->act.ts[i]) {
+			rc = mismatch(st, no, when, "active_collect(%" PRId64 ", %" PRId64 "): #%zu is '%s' at %" PRId64
+				      "; expected %zu users, this one '%s' at %" PRId64, at, w, i,
+				      got ? got : "none", got ? st->act.ts[i] : 0, n,
+				      i < n ? show(n1, sizeof(n1), want[i].name, want[i].len) : "none",
+				      i < n ? want[i].ts : 0);
+			break;
+		}
+	}
+want_free:
+	free(want);
+	return rc;
 }
 
 /* Compares everything the store holds with the model. Returns 0 or -1 (st->fail says). */
@@ -2036,7 +2236,7 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 	for (p = 0; p < MAX_PARTS; p++)
 		st->soff[p] = -1;
 	if (store_index_floor_get(t, &floor, err, sizeof(err)) != 0 ||
-	    store_users_each(t, collect_user, st, err, sizeof(err)) < 0 ||
+	    store_records_each(t, collect_user, st, err, sizeof(err)) < 0 ||
 	    store_index_range(t, INT64_MIN, INT64_MAX, collect_entry, st, err, sizeof(err)) != 0 ||
 	    store_offsets_each(t, collect_offset, st, err, sizeof(err)) < 0 ||
 	    store_rejects_each(t, collect_reject, st, err, sizeof(err)) < 0 ||
@@ -2067,21 +2267,21 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 				    pos.last_hash, pos.last_ts);
 	}
 
-	/* Users, in key order: the first that differs. */
+	/* Records, in key order: the first that differs. */
 	for (i = 0, j = 0; i < st->nsu || j < md->nusers;) {
 		const struct suser *s = i < st->nsu ? &st->su[i] : NULL;
 		const struct muser *m = j < md->nusers ? md->users[j] : NULL;
-		int c = s && m ? keycmp(s->name, s->len, m->name, m->len) : s ? -1 : 1;
+		int c = s && m ? reccmp(s->p, s->name, s->len, m->p, m->name, m->len) : s ? -1 : 1;
 
 		if (c < 0)
-			return mismatch(st, no, when, "users: '%s' is stored (%s) but was never applied",
-				    show(n1, sizeof(n1), s->name, s->len),
+			return mismatch(st, no, when, "users: '%s' of partition %d is stored (%s) but was never "
+				    "applied", show(n1, sizeof(n1), s->name, s->len), (int)s->p,
 				    show_user(b, sizeof(b), s->u.last_seen, s->u.count, s->u.email != NULL,
 					      s->u.email, s->u.email_len, s->u.email_ts));
 		if (c > 0) {
 			if (!(st->retain_users && m->last_seen < md->floor))
-				return mismatch(st, no, when, "users: '%s' is missing; expected %s (floor %" PRId64 ")",
-					    show(n1, sizeof(n1), m->name, m->len),
+				return mismatch(st, no, when, "users: '%s' of partition %d is missing; expected %s "
+					    "(floor %" PRId64 ")", show(n1, sizeof(n1), m->name, m->len), (int)m->p,
 					    show_user(a, sizeof(a), m->last_seen, m->count, m->has_email, m->email,
 						      m->email_len, m->email_ts), md->floor);
 			j++; /* forgotten and pruned: allowed below the floor */
@@ -2091,8 +2291,8 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		    (s->u.email != NULL) != m->has_email ||
 		    (m->has_email && (s->u.email_len != m->email_len || memcmp(s->u.email, m->email, m->email_len) ||
 				      s->u.email_ts != m->email_ts)))
-			return mismatch(st, no, when, "user '%s': expected %s, stored %s (floor %" PRId64 ")",
-				    show(n1, sizeof(n1), m->name, m->len),
+			return mismatch(st, no, when, "user '%s' of partition %d: expected %s, stored %s (floor %"
+				    PRId64 ")", show(n1, sizeof(n1), m->name, m->len), (int)m->p,
 				    show_user(a, sizeof(a), m->last_seen, m->count, m->has_email, m->email,
 					      m->email_len, m->email_ts),
 				    show_user(b, sizeof(b), s->u.last_seen, s->u.count, s->u.email != NULL,
@@ -2105,23 +2305,23 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 	 * floor has its entry. */
 	for (i = 0; i < st->nse; i++) {
 		const struct sentry *e = &st->se[i];
-		const struct suser *s = stored_user(st, e->name, e->len);
+		const struct suser *s = stored_user(st, e->p, e->name, e->len);
 
 		if (!s)
-			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", '%s') for a user not stored",
-				    e->ts, show(n1, sizeof(n1), e->name, e->len));
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s') for a record not stored",
+				    e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len));
 		if (s->u.last_seen != e->ts)
-			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", '%s'), but its last_seen is %" PRId64,
-				    e->ts, show(n1, sizeof(n1), e->name, e->len), s->u.last_seen);
-		if (i > 0 && entry_cmp(st->se[i - 1].ts, st->se[i - 1].name, st->se[i - 1].len, e->ts, e->name,
-				       e->len) >= 0)
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s'), but its last_seen is %"
+				    PRId64, e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len), s->u.last_seen);
+		if (i > 0 && entry_cmp(st->se[i - 1].ts, st->se[i - 1].p, st->se[i - 1].name, st->se[i - 1].len,
+				       e->ts, e->p, e->name, e->len) >= 0)
 			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", '%s') out of order", e->ts,
 				    show(n1, sizeof(n1), e->name, e->len));
 	}
 	for (i = 0; i < st->nsu; i++) {
 		const struct suser *s = &st->su[i];
 
-		if (s->u.last_seen >= md->floor && !has_entry(st, s->u.last_seen, s->name, s->len))
+		if (s->u.last_seen >= md->floor && !has_entry(st, s->u.last_seen, s->p, s->name, s->len))
 			return mismatch(st, no, when, "by_time: no entry for '%s' at its last_seen %" PRId64
 				    " (floor %" PRId64 ")", show(n1, sizeof(n1), s->name, s->len),
 				    s->u.last_seen, md->floor);
@@ -2159,10 +2359,14 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 				    (int)s->p, s->from, s->to);
 	}
 
-	if (ss.users != st->nsu || ss.index != st->nse || ss.rejects != st->nsr || ss.gaps != st->nsg)
-		return mismatch(st, no, when, "store_stat: %" PRIu64 " users, %" PRIu64 " index entries, %" PRIu64
-			    " rejects, %" PRIu64 " gaps; the walks found %zu, %zu, %zu, %zu", ss.users, ss.index,
-			    ss.rejects, ss.gaps, st->nsu, st->nse, st->nsr, st->nsg);
+	if (compare_merged(st, t, no, when) != 0 || compare_active(st, t, no, when) != 0)
+		return -1;
+	if (ss.records != st->nsu || ss.users != st->nmu || ss.index != st->nse || ss.rejects != st->nsr ||
+	    ss.gaps != st->nsg)
+		return mismatch(st, no, when, "store_stat: %" PRIu64 " records, %" PRIu64 " users, %" PRIu64
+			    " index entries, %" PRIu64 " rejects, %" PRIu64 " gaps; the walks found %zu, %zu, %zu, "
+			    "%zu, %zu", ss.records, ss.users, ss.index, ss.rejects, ss.gaps, st->nsu, st->nmu, st->nse,
+			    st->nsr, st->nsg);
 	/* Last, so that a failure names the model's first difference when there is one. */
 	if ((rc = store_check(t, collect_problem, st, err, sizeof(err))) != 0)
 		return mismatch(st, no, when, "store_check: %d problem(s), the first: %s", rc,
@@ -2459,6 +2663,9 @@ static void stream_free(struct stream *st)
 	free(st->pool);
 	free(st->su);
 	free(st->se);
+	free(st->mu);
+	free(st->order);
+	active_set_release(&st->act);
 	free(st->sr);
 	free(st->sg);
 	msgpack_sbuffer_destroy(&st->sb);

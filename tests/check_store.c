@@ -95,12 +95,24 @@ static void commit(struct store_txn *t)
 	ck_assert_msg(rc == 0, "store_txn_commit: %d: %s", rc, err);
 }
 
-/* One event of user at ts, with an email (or NULL), as store_user_touch takes it. */
+/* One event of user at ts in partition p, with an email (or NULL), as store_user_touch
+ * takes it. The partition gets a position if it has none: records come with their
+ * offsets, and store_check wants them so. */
+static void touch_in(struct store_txn *t, int32_t p, const char *user, const char *email, int64_t ts,
+		     int64_t floor)
+{
+	struct store_touch tc = { p, user, strlen(user), ts, 1, email, email ? strlen(email) : 0, ts };
+	int64_t next;
+	int rc = store_user_touch(t, &tc, floor, INT64_MIN, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_user_touch(%s, %" PRId64 "): %d: %s", user, ts, rc, err);
+	if (store_offset_get(t, p, &next, err, sizeof(err)) == STORE_NOTFOUND)
+		ck_assert_int_eq(store_offset_put(t, p, 1, err, sizeof(err)), 0);
+}
+
 static void touch(struct store_txn *t, const char *user, const char *email, int64_t ts, int64_t floor)
 {
-	struct store_touch tc = { user, strlen(user), ts, 1, email, email ? strlen(email) : 0, ts };
-	int rc = store_user_touch(t, &tc, floor, INT64_MIN, err, sizeof(err));
-	ck_assert_msg(rc == 0, "store_user_touch(%s, %" PRId64 "): %d: %s", user, ts, rc, err);
+	touch_in(t, 0, user, email, ts, floor);
 }
 
 /* Asserts the user exists with these values; email NULL means "has none". */
@@ -160,10 +172,11 @@ struct seen {
 	int64_t ts[MAXSEEN];
 };
 
-static int seen_add(void *arg, const char *user, size_t len, int64_t ts)
+static int seen_add(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
 {
 	struct seen *s = arg;
 
+	(void)partition;
 	if (s->n < MAXSEEN) {
 		snprintf(s->user[s->n], sizeof(s->user[0]), "%.*s", (int)len, user);
 		s->ts[s->n] = ts;
@@ -239,7 +252,7 @@ static void raw_open(struct raw *r, const char *db)
 	int rc;
 
 	ck_assert_int_eq(mdb_env_create(&r->env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(r->env, 8), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(r->env, 10), 0);
 	rc = mdb_env_open(r->env, dir, 0, 0600);
 	ck_assert_msg(rc == 0, "mdb_env_open: %s", mdb_strerror(rc));
 	ck_assert_int_eq(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
@@ -253,7 +266,8 @@ static void raw_close(struct raw *r)
 	mdb_env_close(r->env);
 }
 
-/* A by_time key as store.c's header documents it: be64(ts) user. */
+/* A by_time key as store.c's header documents it: be64(ts) be32(partition) user, here
+ * of partition 0. */
 static MDB_val raw_index_key(unsigned char *buf, int64_t ts, const char *user)
 {
 	MDB_val k;
@@ -261,8 +275,9 @@ static MDB_val raw_index_key(unsigned char *buf, int64_t ts, const char *user)
 	uint64_t be = htobe64((uint64_t)ts);
 
 	memcpy(buf, &be, 8);
-	memcpy(buf + 8, user, len);
-	k.mv_size = 8 + len;
+	memset(buf + 8, 0, 4);
+	memcpy(buf + 12, user, len);
+	k.mv_size = 12 + len;
 	k.mv_data = buf;
 	return k;
 }
@@ -970,7 +985,7 @@ START_TEST(test_user_name_limits)
 	char name[600];
 	struct store_user u;
 
-	struct store_touch tc = { name, 0, 1, 1, NULL, 0, 0 };
+	struct store_touch tc = { 0, name, 0, 1, 1, NULL, 0, 0 };
 
 	memset(name, 'u', sizeof(name));
 	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), -1);
@@ -1655,7 +1670,7 @@ START_TEST(test_map_full_grow_redo)
 		for (i = 0; i < NGROW; i++) {
 			snprintf(name, sizeof(name), "user%05d", i);
 			snprintf(email, sizeof(email), "%s@%0190d.example.org", name, i);
-			rc = store_user_touch(t, &(struct store_touch){ name, strlen(name), 1000 + i, 1, email,
+			rc = store_user_touch(t, &(struct store_touch){ 0, name, strlen(name), 1000 + i, 1, email,
 								   strlen(email), 1000 + i },
 					      0, INT64_MIN, err, sizeof(err));
 			if (rc != 0)
@@ -1758,6 +1773,291 @@ START_TEST(test_check_offsets)
 }
 END_TEST
 
+/* ---- per-partition records ----------------------------------------------------------- */
+
+/* Records of all users, as store_users_each merges them, copied out. */
+struct merged {
+	size_t n;
+	char user[16][32];
+	struct { int64_t last_seen; uint64_t count; char email[64]; } u[16];
+};
+
+static int merged_add(void *arg, const char *user, size_t len, const struct store_user *u)
+{
+	struct merged *m = arg;
+
+	if (m->n < 16) {
+		snprintf(m->user[m->n], sizeof(m->user[0]), "%.*s", (int)len, user);
+		m->u[m->n].last_seen = u->last_seen;
+		m->u[m->n].count = u->count;
+		snprintf(m->u[m->n].email, sizeof(m->u[0].email), "%.*s", (int)u->email_len, u->email ? u->email : "");
+	}
+	m->n++;
+	return 0;
+}
+
+/* A user's events spread over partitions: one record per partition, merged by queries
+ * (latest last_seen, summed count, the email of the greatest (email_ts, bytes)), an
+ * index entry per record. */
+START_TEST(test_partition_records_merge)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct store_user u;
+	struct merged m = { 0 };
+	struct seen r = { 0 };
+	struct reports rep;
+
+	touch_in(t, 2, "alice", "a2@x", 300, 0);
+	touch_in(t, 0, "alice", "a0@x", 100, 0);
+	touch_in(t, 0, "alice", NULL, 500, 0);   /* latest time, no email */
+	touch_in(t, 1, "alice", "a1@x", 300, 0); /* the same email time as partition 2's, smaller bytes */
+	touch_in(t, 1, "bob", NULL, 200, 0);
+	touch_in(t, 3, "carol", "c@x", 50, 0);
+	touch_in(t, 0, "alicia", NULL, 400, 0);  /* a name that alice's seek passes by */
+	commit(t);
+
+	t = begin(s, 0);
+	assert_user(t, "alice", 500, 4, "a2@x");
+	assert_user(t, "bob", 200, 1, NULL);
+	assert_no_user(t, "alic");
+	ck_assert_int_eq(store_record_get(t, 1, "alice", 5, &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(u.last_seen, 300);
+	ck_assert_uint_eq(u.count, 1);
+	ck_assert_int_eq(store_record_get(t, 3, "alice", 5, &u, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_int_eq(store_users_each(t, merged_add, &m, err, sizeof(err)), 0);
+	ck_assert_uint_eq(m.n, 4);
+	ck_assert_str_eq(m.user[0], "alice");
+	ck_assert_int_eq(m.u[0].last_seen, 500);
+	ck_assert_uint_eq(m.u[0].count, 4);
+	ck_assert_str_eq(m.u[0].email, "a2@x");
+	ck_assert_str_eq(m.user[1], "alicia");
+	ck_assert_str_eq(m.user[2], "bob");
+	ck_assert_str_eq(m.user[3], "carol");
+	ck_assert_uint_eq(stat_of(t).users, 4);
+	ck_assert_uint_eq(stat_of(t).records, 6);
+	ck_assert_uint_eq(stat_of(t).index, 6);
+	/* One entry per record: alice three times, at each partition's last_seen. */
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 6);
+	ck_assert_str_eq(r.user[0], "carol");
+	ck_assert_str_eq(r.user[2], "alice");
+	ck_assert_int_eq(r.ts[2], 300);
+	ck_assert_str_eq(r.user[3], "alice");
+	ck_assert_int_eq(r.ts[3], 300);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* A restore writes records as they are and deletes them; dropping a partition takes its
+ * records, entries, position, rejects, pending list and changelog position, and
+ * nothing of the other partitions. */
+START_TEST(test_record_put_and_partition_drop)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t = begin(s, 1);
+	struct store_user u = { 700, 9, 650, "r@x", 3 };
+	struct seen r = { 0 };
+	struct reports rep;
+	int64_t next;
+
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	touch_in(t, 1, "alice", NULL, 200, 0);
+	touch_in(t, 1, "bob", NULL, 250, 0);
+	ck_assert_int_eq(store_reject_put(t, 1, 0, "bad", "x", 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_changelog_put(t, 1, 77, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 0, err, sizeof(err)), 0);
+	u.last_seen = 50; /* below the floor of 60: a record without an entry */
+	u.email_ts = 40;
+	ck_assert_int_eq(store_record_put(t, 0, "dave", 4, &u, 60, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_record_put(t, 1, "bob", 3, NULL, 0, err, sizeof(err)), 0);
+	commit(t);
+
+	t = begin(s, 0);
+	assert_user(t, "carol", 700, 9, "r@x");
+	assert_no_user(t, "bob");
+	ck_assert_uint_eq(stat_of(t).index, 3); /* alice twice, carol */
+	ck_assert_int_eq(check(t, 60, &rep), 0);
+	/* touches listed their records; a restore's writes did not */
+	ck_assert_uint_eq(stat_of(t).pending, 3);
+	store_txn_abort(t);
+
+	t = begin(s, 1);
+	ck_assert_int_eq(store_partition_drop(t, 1, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 100, 1, NULL);
+	assert_no_user(t, "carol");
+	ck_assert_int_eq(store_offset_get(t, 1, &next, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_int_eq(store_offset_get(t, 0, &next, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_changelog_get(t, 1, &next, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_uint_eq(stat_of(t).rejects, 0);
+	ck_assert_uint_eq(stat_of(t).pending, 1);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_int_eq(check(t, 60, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+struct pend {
+	size_t n;
+	char what[16][40];
+	uint64_t txn[16];
+};
+
+static int pend_add(void *arg, int32_t partition, const char *user, size_t len, uint64_t txn)
+{
+	struct pend *p = arg;
+
+	if (p->n < 16) {
+		snprintf(p->what[p->n], sizeof(p->what[0]), "%d:%.*s", (int)partition, (int)len, user);
+		p->txn[p->n] = txn;
+	}
+	p->n++;
+	return 0;
+}
+
+static struct pend pending_of(struct store_txn *t, int32_t partition)
+{
+	struct pend p = { 0 };
+
+	ck_assert_int_eq(store_pending_each(t, partition, pend_add, &p, err, sizeof(err)), 0);
+	return p;
+}
+
+/* pending: a touch lists its record with its txn's id; clearing up to a read txn's id
+ * keeps what was changed after that read; the setting sticks to the store. */
+START_TEST(test_pending)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t, *rd;
+	struct pend p;
+	uint64_t first, seen;
+	int64_t next;
+
+	t = begin(s, 1);
+	first = store_txn_id(t);
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	touch_in(t, 1, "bob", NULL, 100, 0);
+	commit(t);
+	rd = begin(s, 0);
+	seen = store_txn_id(rd);
+	ck_assert_uint_eq(seen, first);
+	p = pending_of(rd, -1);
+	ck_assert_uint_eq(p.n, 2);
+	ck_assert_str_eq(p.what[0], "0:alice");
+	ck_assert_str_eq(p.what[1], "1:bob");
+	ck_assert_uint_eq(p.txn[0], first);
+	store_txn_abort(rd);
+
+	t = begin(s, 1);
+	touch_in(t, 1, "bob", NULL, 200, 0);  /* changed again after the read */
+	touch_in(t, 1, "carl", NULL, 200, 0);
+	commit(t);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_pending_clear(t, 1, seen, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_changelog_put(t, 1, 12, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	p = pending_of(t, 1);
+	ck_assert_uint_eq(p.n, 2); /* bob (again) and carl stay */
+	ck_assert_uint_gt(p.txn[0], seen);
+	ck_assert_uint_eq(pending_of(t, 0).n, 1);
+	ck_assert_int_eq(store_changelog_get(t, 1, &next, err, sizeof(err)), 0);
+	ck_assert_int_eq(next, 12);
+	store_txn_abort(t);
+	store_close(s);
+
+	/* Opened without the option, the store keeps listing: the changelog must not miss
+	 * what a run without it changed. */
+	s = open_rw();
+	ck_assert(store_has_changelog(s));
+	t = begin(s, 1);
+	ck_assert_int_eq(store_pending_clear(t, 0, UINT64_MAX, err, sizeof(err)), 0);
+	touch_in(t, 0, "dora", NULL, 300, 0);
+	commit(t);
+	t = begin(s, 0);
+	p = pending_of(t, 0);
+	ck_assert_uint_eq(p.n, 1);
+	ck_assert_str_eq(p.what[0], "0:dora");
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* A store that turns the changelog on lists every record it has: the changelog starts
+ * complete. Without it, nothing is listed. */
+START_TEST(test_pending_first_changelog)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+
+	ck_assert(!store_has_changelog(s));
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	touch_in(t, 2, "bob", NULL, 100, 0);
+	commit(t);
+	t = begin(s, 0);
+	ck_assert_uint_eq(pending_of(t, -1).n, 0);
+	store_txn_abort(t);
+	store_close(s);
+	s = open_opts(&o);
+	t = begin(s, 0);
+	ck_assert_uint_eq(pending_of(t, -1).n, 2);
+	ck_assert_uint_eq(pending_of(t, 2).n, 1);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* store_check: a record of a partition without a position, a pending entry of a txn to
+ * come, and a malformed users key are each named. */
+START_TEST(test_check_partitions)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t = begin(s, 1);
+	struct store_touch tc = { 5, "erin", 4, 100, 1, NULL, 0, 0 };
+	struct reports rep;
+	struct raw raw;
+	unsigned char kb[16];
+	uint64_t later = UINT64_MAX / 2;
+	MDB_val k = { 7, kb }, v = { sizeof(later), &later };
+
+	ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 1);
+	report_find(&rep, "erin", "partition 5");
+	store_txn_abort(t);
+	store_close(s);
+
+	raw_open(&raw, "pending");
+	memcpy(kb, "\0\0\0\5erin", 8);
+	k.mv_size = 8;
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
+	raw_close(&raw);
+	raw_open(&raw, "users");
+	k.mv_size = 3; /* shorter than a partition */
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
+	raw_close(&raw);
+	s = open_rw();
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 3);
+	report_find(&rep, "pending", "later");
+	report_find(&rep, "users: malformed key", NULL);
+	assert_user(t, "erin", 100, 1, NULL);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
 /* ---- schema and meta --------------------------------------------------------------- */
 
 START_TEST(test_meta_and_schema)
@@ -1767,8 +2067,8 @@ START_TEST(test_meta_and_schema)
 	char buf[8];
 
 	t = begin(s, 1);
-	ck_assert(meta_is(t, "schema", "3"));
-	ck_assert_str_eq(STORE_SCHEMA_VERSION, "3");
+	ck_assert(meta_is(t, "schema", "4"));
+	ck_assert_str_eq(STORE_SCHEMA_VERSION, "4");
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, sizeof(buf)), STORE_NOTFOUND);
 	ck_assert_int_eq(store_meta_put(t, "retain_ms", "3600000", err, sizeof(err)), 0);
 	ck_assert(meta_is(t, "retain_ms", "3600000"));
@@ -1779,7 +2079,7 @@ START_TEST(test_meta_and_schema)
 	s = open_rw();
 	t = begin(s, 0);
 	ck_assert(meta_is(t, "retain_ms", "60000"));
-	ck_assert(meta_is(t, "schema", "3"));
+	ck_assert(meta_is(t, "schema", "4"));
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, 4), 0); /* truncated, terminated */
 	ck_assert_str_eq(buf, "600");
 	store_txn_abort(t);
@@ -1818,40 +2118,83 @@ START_TEST(test_schema_mismatch_ro)
 	int rc;
 
 	store_close(s);
-	set_schema("4");
+	set_schema("5");
 	s = NULL;
 	rc = store_open(&s, dir, &ro, err, sizeof(err));
 	if (rc == 0)
 		store_close(s);
-	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 4");
-	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 4"), "%s", err);
+	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 5");
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 5"), "%s", err);
 }
 END_TEST
 
-/* A store of schema 2 holds nothing that schema 3 reads otherwise: a reader takes it as
- * it is, a writer marks it 3. */
-START_TEST(test_schema2_upgrade)
+/* Makes the store look like one an older pingpong wrote: schema `version`, without the
+ * databases of schema 4. */
+static void set_old_schema(const char *version)
 {
-	struct store *s = open_rw();
-	struct store_txn *t;
+	struct raw raw;
+	MDB_dbi dbi;
 
-	t = begin(s, 1);
-	ck_assert_int_eq(store_offset_put(t, 0, 42, err, sizeof(err)), 0);
+	set_schema(version);
+	raw_open(&raw, "pending");
+	ck_assert_int_eq(mdb_drop(raw.txn, raw.dbi, 1), 0);
+	ck_assert_int_eq(mdb_dbi_open(raw.txn, "changelog", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_drop(raw.txn, dbi, 1), 0);
+	raw_close(&raw);
+}
+
+/* A store of schema 2 or 3 without users records holds nothing that schema 4 reads
+ * otherwise: a reader takes it as it is, a writer marks it 4. */
+START_TEST(test_schema_upgrade)
+{
+	static const char *const versions[] = { "2", "3" };
+	struct store *s;
+	struct store_txn *t;
+	struct reports rep;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		s = open_rw();
+		t = begin(s, 1);
+		ck_assert_int_eq(store_offset_put(t, 0, 42, err, sizeof(err)), 0);
+		commit(t);
+		store_close(s);
+		set_old_schema(versions[i]);
+		s = open_ro();
+		t = begin(s, 0);
+		ck_assert(meta_is(t, "schema", versions[i]));
+		ck_assert_int_eq(offset_of(t, 0), 42);
+		ck_assert_uint_eq(stat_of(t).pending, 0);
+		ck_assert_int_eq(check(t, 0, &rep), 0);
+		store_txn_abort(t);
+		store_close(s);
+		s = open_rw();
+		t = begin(s, 0);
+		ck_assert(meta_is(t, "schema", "4"));
+		ck_assert_int_eq(offset_of(t, 0), 42);
+		store_txn_abort(t);
+		store_close(s);
+	}
+}
+END_TEST
+
+/* One with users records cannot say which partition each came from: refused, by readers
+ * and writers alike, with the way out. */
+START_TEST(test_schema3_users_refused)
+{
+	struct store_options ro = { .read_only = 1 }, rw = { .no_sync = 1 };
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+
+	touch(t, "alice", NULL, 100, 0);
 	commit(t);
 	store_close(s);
-	set_schema("2");
-	s = open_ro();
-	t = begin(s, 0);
-	ck_assert(meta_is(t, "schema", "2"));
-	ck_assert_int_eq(offset_of(t, 0), 42);
-	store_txn_abort(t);
-	store_close(s);
-	s = open_rw();
-	t = begin(s, 0);
-	ck_assert(meta_is(t, "schema", "3"));
-	ck_assert_int_eq(offset_of(t, 0), 42);
-	store_txn_abort(t);
-	store_close(s);
+	set_old_schema("3");
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "move the store aside"), "%s", err);
+	ck_assert_int_eq(store_open(&s, dir, &rw, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "reads 4"), "%s", err);
 }
 END_TEST
 
@@ -1997,11 +2340,18 @@ static Suite *store_suite(void)
 	tc = area(s, "check");
 	tcase_add_test(tc, test_check_catches_corrupt_index);
 	tcase_add_test(tc, test_check_offsets);
+	tc = area(s, "partitions");
+	tcase_add_test(tc, test_partition_records_merge);
+	tcase_add_test(tc, test_record_put_and_partition_drop);
+	tcase_add_test(tc, test_pending);
+	tcase_add_test(tc, test_pending_first_changelog);
+	tcase_add_test(tc, test_check_partitions);
 	tc = area(s, "schema");
 	tcase_add_test(tc, test_meta_and_schema);
 	tcase_add_test(tc, test_schema_mismatch_rw);
 	tcase_add_test(tc, test_schema_mismatch_ro);
-	tcase_add_test(tc, test_schema2_upgrade);
+	tcase_add_test(tc, test_schema_upgrade);
+	tcase_add_test(tc, test_schema3_users_refused);
 	tcase_add_test(tc, test_writer_lock);
 	return s;
 }

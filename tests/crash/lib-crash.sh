@@ -106,3 +106,44 @@ store_exact () {
 	print("%s: %d users, partitions %s" % (sys.argv[3], len(got), sorted(nxt)))
 	EOF
 }
+
+# start_broker_changelogs PARTITIONS TOPIC...: the broker with chat and the changelog
+# topics, each of PARTITIONS partitions. The mock creates them at start; on Kafka they
+# are created compacted, as pingpong-active(1) asks of a real cluster.
+start_broker_changelogs () {
+	_p=$1
+	shift
+	if test "${PINGPONG_TEST_BROKER:-mock}" = kafka
+	then
+		start_broker --partitions $_p || return 1
+		for _t
+		do
+			kafka_broker create-topic "$TRASH/kafka" "$_t" $_p cleanup.policy=compact \
+				>/dev/null || return 1
+		done
+	else
+		start_broker --partitions $_p --topic chat $(for _t; do printf -- '--topic %s ' "$_t"; done)
+	fi
+}
+
+# exact_restored STORE EVENTS: a store rebuilt from a changelog holds exactly the events
+# of the partitions it has offsets for, below those offsets (expect.py compare
+# --offsets: EVENTS must be `pingpong tail`'s, which say their partitions), and passes
+# store check. Its rejects are not compared: a changelog carries the users records only.
+exact_restored () {
+	pp store check --store "$1" >check.out 2>&1 || { cat check.out; return 1; }
+	pp query --store "$1" offsets >"$1.offsets" &&
+	pp query --store "$1" --json users >"$1.users" &&
+	"$PY" "$H/expect.py" compare "$2" "$1.users" --offsets "$1.offsets" >"$1.cmp" 2>"$1.diff"
+	_st=$?
+	say "$1: $(cat "$1.cmp")"
+	test $_st = 0 || { head -20 "$1.diff"; return 1; }
+}
+
+# resumed_at NAME PARTITION [FROM]: the offset at which NAME's log (from its line FROM
+# on, default 1) last says the source resumes on PARTITION after a look at the
+# changelog ("" if it never said).
+resumed_at () {
+	tail -n +"${3:-1}" "$1.err" |
+		sed -n "s/.*chat\[$2\]: .*; the source resumes at offset \([0-9]*\)$/\1/p" | tail -n 1
+}

@@ -21,7 +21,10 @@ has changes nothing here: the rules are the same for both.
   expect.py active EVENTS --at MS [--window MS] [--max-ts MS] [--json | --text]
         users with last_seen in (at-window, at]: one per line, sorted (default); with
         --json `query active --json`'s "users" list (index order: by last_seen, then
-        name bytes); with --text the line `query active` prints, its names escaped
+        name bytes); with --text the line `query active` prints, its names escaped.
+        When the events carry their partition (`pingpong tail`'s lines do), the store
+        keeps each partition's last_seen apart: a user is active when the last_seen of
+        any of its partitions is in the window, and is listed at the latest such time
   expect.py users EVENTS [--max-ts MS] [--json]
         "user last_seen count" lines, sorted; with --json one object per user as `query
         users --json` prints it ({"user","last_seen","count","email"}), in key order
@@ -30,6 +33,7 @@ has changes nothing here: the rules are the same for both.
   expect.py counts EVENTS [--max-ts MS]
         "events E applied A rejected R users U": U is the number of distinct users
   expect.py compare EVENTS USERS [--max-ts MS] [--rejects FILE] [--max-skew MS]
+                   [--offsets FILE]
         compares a store's users with the events. USERS is the output of `query users
         --json` (best: any name, the emails), of `query users` (tab-separated; names
         without tabs or newlines), or legacy "user last_seen count" lines (no emails).
@@ -38,10 +42,14 @@ has changes nothing here: the rules are the same for both.
         first differences on stderr, and exits 1 unless all are 0. --rejects FILE is
         `query rejects --json`: every expected reject must be there exactly once, a raw
         one with its first 64 payload bytes and the decoder's reason, a future one with
-        the reason "ts T is D ms in the future (max skew S ms)".
+        the reason "ts T is D ms in the future (max skew S ms)". --offsets FILE is `query
+        offsets` (partition<TAB>next): only the events of those partitions below those
+        offsets are expected, what one member holds of the partitions it owns or has
+        restored; the events must carry their partition and offset (`pingpong tail`).
   expect.py outbox EVENTS --window MS
         "user<TAB>message<TAB>recipient" lines: recipients of each chat message are the
-        other users whose final last_seen is in (ts-window, ts]
+        other users whose final last_seen is in (ts-window, ts] (with partitions, the
+        final last_seen of any of their partitions)
 """
 import argparse
 import json
@@ -89,11 +97,12 @@ def load(path, max_ts):
     return good, bad
 
 
-def model(events):
-    """user -> [last_seen, count, email, email_ts]."""
+def model(events, key=lambda ev: ev["user"]):
+    """user -> [last_seen, count, email, email_ts]; with key, what the key gives ->
+    the same, e.g. (partition, user) for each partition's record."""
     users = {}
     for ev in events:
-        u, ts, email = ev["user"], ev["ts"], ev["email"]
+        u, ts, email = key(ev), ev["ts"], ev["email"]
         st = users.get(u)
         if st is None:
             st = users[u] = [ts, 0, None, None]
@@ -106,6 +115,36 @@ def model(events):
 
 def key_order(u):
     return u.encode("utf-8")
+
+
+def last_seens(events):
+    """user -> the last_seen of each partition's record of that user (one partition
+    when the events do not say theirs)."""
+    seen = {}
+    for (p, u), st in model(events, lambda ev: (ev.get("partition", 0), ev["user"])).items():
+        seen.setdefault(u, []).append(st[0])
+    return seen
+
+
+def active(events, at, window):
+    """[(last_seen, name bytes, user)] of the active users, in the index's order."""
+    act = []
+    for u, times in last_seens(events).items():
+        inside = [ts for ts in times if at - window < ts <= at]
+        if inside:
+            act.append((max(inside), key_order(u), u))
+    return sorted(act)
+
+
+def below_offsets(events, path):
+    """The events of the partitions in `query offsets`'s output, below their offsets."""
+    nxt = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                p, n = line.split("\t")
+                nxt[int(p)] = int(n)
+    return [ev for ev in events if ev["offset"] < nxt.get(ev["partition"], 0)]
 
 
 def read_store_users(path):
@@ -256,6 +295,7 @@ def main():
     ap.add_argument("--max-ts", type=int)
     ap.add_argument("--max-skew", type=int, default=300000)
     ap.add_argument("--rejects")
+    ap.add_argument("--offsets")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--text", action="store_true")
     a = ap.parse_args()
@@ -263,10 +303,10 @@ def main():
     sys.stdout.reconfigure(encoding="utf-8")
     events, bad = load(a.events, a.max_ts)
     out = sys.stdout
+    if a.offsets:
+        events = below_offsets(events, a.offsets)
     if a.what == "active":
-        users = model(events)
-        act = sorted(((st[0], key_order(u), u) for u, st in users.items()
-                      if a.at - a.window < st[0] <= a.at))
+        act = active(events, a.at, a.window)
         if a.json:
             out.write(json.dumps([{"user": u, "last_seen": ts} for ts, _, u in act],
                                  ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -295,13 +335,13 @@ def main():
         out.write("events %d applied %d rejected %d users %d\n" % (
             len(events) + len(bad), len(events), len(bad), len(model(events))))
     else:
-        seen = {u: st[0] for u, st in model(events).items()}
+        seen = last_seens(events)
         rows = []
         for ev in events:
             if ev.get("activity") != "send-message":
                 continue
-            for r, ts in seen.items():
-                if r != ev["user"] and ev["ts"] - a.window < ts <= ev["ts"]:
+            for r, times in seen.items():
+                if r != ev["user"] and any(ev["ts"] - a.window < ts <= ev["ts"] for ts in times):
                     rows.append("%s\t%s\t%s" % (ev["user"], ev["message"], r))
         for row in sorted(rows):
             out.write(row + "\n")

@@ -1,0 +1,73 @@
+#!/bin/sh
+test_description='active --changelog: its options, its topic, a store that turns it on, and a topic that is not a changelog'
+. "${top_srcdir:-$(dirname "$0")/..}/tests/test-lib.sh"
+. "$top_srcdir/tests/lib-broker.sh"
+. "$top_srcdir/tests/crash/lib-crash.sh"
+
+start_broker_changelogs 3 g-active-changelog other-changelog
+
+# A topic of 2 partitions, too few for chat. The mock makes all its topics alike: a
+# second one makes it, and creates chat there on first use, with 4.
+test_expect_success MOCK 'the mock: a broker with a topic of 2 partitions' '
+	test_bg small "$PP" broker --partitions 2 --topic small --bootstrap-file small.bs &&
+	wait_for 30 "test -s small.bs" &&
+	echo "-b $(cat small.bs)" >small.opts
+'
+test_expect_success KAFKA 'Kafka: a topic of 2 partitions' '
+	kafka_broker create-topic "$TRASH/kafka" small 2 cleanup.policy=compact >/dev/null &&
+	: >small.opts
+'
+
+test_expect_success '--standby and --changelog-topic need --changelog: exit 64' '
+	test_expect_code 64 pp active --store st-u --standby 2>err &&
+	grep -- "--standby needs --changelog" err &&
+	test_expect_code 64 pp active --store st-u --changelog-topic x 2>err &&
+	grep -- "--changelog-topic needs --changelog" err
+'
+
+# The mock creates any topic on a first metadata request, even a consumer's.
+test_expect_success KAFKA 'a changelog topic that does not exist: exit 69, saying how to make it' '
+	test_expect_code 69 pp active --store st-m --changelog --changelog-topic missing --exit-at-end 2>err &&
+	grep "missing" err && grep "compacted, with as many partitions as .chat." err
+'
+
+test_expect_success 'a changelog topic with fewer partitions than the source: exit 69' '
+	test_expect_code 69 pp active $(cat small.opts) --store st-s --changelog --changelog-topic small \
+		--exit-at-end 2>err &&
+	grep "has 2 partitions, fewer than the [34] of .chat." err
+'
+
+test_expect_success 'produce 6,000 events of 400 users, unkeyed' '
+	pp produce --rate 0 --count 6000 --users 400 --key none -q &&
+	pp tail --from-beginning --exit-at-end -q >consumed.jsonl
+'
+
+# A store that has run without the changelog turns it on: all its records go out, and a
+# new store restores them without reading the source.
+test_expect_success 'a store that turns --changelog on produces all it holds' '
+	pp active $GROUP_OPTS -g g --store st-a --every 0 --exit-at-end &&
+	pp store stat --store st-a >stat.before &&
+	grep "^pending: *0$" stat.before &&
+	pp active $GROUP_OPTS -g g --store st-a --every 0 --exit-at-end --changelog 2>a.err &&
+	grep "^pingpong active: 0 events consumed" a.err &&
+	pp store stat --store st-a >stat.after &&
+	grep "^pending: *0$" stat.after &&
+	pp active $GROUP_OPTS -g g --store st-b --every 0 --exit-at-end --changelog 2>b.err &&
+	grep "^pingpong active: 0 events consumed" b.err &&
+	grep -c "restored [1-9][0-9]* records" b.err >n &&
+	test $(cat n) = 3 &&
+	exact_restored st-b consumed.jsonl &&
+	pp query --store st-a users >a.users &&
+	pp query --store st-b users >b.users &&
+	test_cmp a.users b.users
+'
+
+# Another program's messages in the topic: a restore refuses them rather than guess.
+test_expect_success 'a topic that is not a changelog: a restore stops, exit 65' '
+	pp produce -t other-changelog --count 10 -q &&
+	test_expect_code 65 pp active $GROUP_OPTS -g o --store st-o --every 0 --exit-at-end --changelog \
+		--changelog-topic other-changelog 2>err &&
+	grep "other-changelog.*is the topic written by anything but pingpong active --changelog" err
+'
+
+test_done
