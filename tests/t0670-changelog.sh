@@ -3,6 +3,7 @@ test_description='active --changelog: its options, its topic, a store that turns
 . "${top_srcdir:-$(dirname "$0")/..}/tests/test-lib.sh"
 . "$top_srcdir/tests/lib-broker.sh"
 . "$top_srcdir/tests/crash/lib-crash.sh"
+. "$top_srcdir/tests/lib-metrics.sh"
 
 start_broker_changelogs 3 g-active-changelog other-changelog
 
@@ -60,6 +61,27 @@ test_expect_success 'a store that turns --changelog on produces all it holds' '
 	pp query --store st-a users >a.users &&
 	pp query --store st-b users >b.users &&
 	test_cmp a.users b.users
+'
+
+# --metrics: a restore's records and time, next to the consumer's own figures.
+test_expect_success 'with --metrics, a restore is counted per partition, as its log lines say' '
+	test_bg m pp active $GROUP_OPTS -g g --store st-m --every 0 --changelog --metrics 127.0.0.1:0 &&
+	wait_for 30 "grep -q \"serving metrics on\" m.err || ! test_bg_running m" &&
+	PORT=$(sed -n "s/^pingpong active: serving metrics on 127\.0\.0\.1:\([0-9]*\): .*/\1/p" m.err) &&
+	test -n "$PORT" &&
+	wait_for 60 "test \$(grep -c \"restored [0-9]* records\" m.err) -ge 3 || ! test_bg_running m" &&
+	scrape m.metrics &&
+	test_kill m &&
+	for p in $(sed -n "s/.*\[\([0-9]*\)\]: restored [0-9]* records.*/\1/p" m.err | sort -u); do
+		logged=$(sed -n "s/.*\[$p\]: restored \([0-9]*\) records.*/\1/p" m.err |
+			awk "{ s += \$1 } END { print s }") &&
+		test "$(sample m.metrics.samples pingpong_changelog_restored_records_total partition=$p)" = "$logged.0" ||
+			return 1
+	done &&
+	n=$(grep -c "restored [0-9]* records" m.err) &&
+	test "$(sample m.metrics.samples pingpong_changelog_restore_seconds_count)" = "$n.0" &&
+	sample m.metrics.samples pingpong_changelog_produced_total >/dev/null &&
+	exact_restored st-m consumed.jsonl
 '
 
 # Another program's messages in the topic: a restore refuses them rather than guess.
