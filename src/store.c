@@ -628,34 +628,39 @@ txn_abort:
 	return rc;
 }
 
-int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
-	       size_t errlen)
+/* What must hold before LMDB touches dir: the directory and its files are ours and
+ * private (open_dir, check_file), and an existing environment is a pingpong store. */
+static int store_precheck(const char *dir, int read_only, char *err, size_t errlen)
 {
-	struct store *s = xcalloc(1, sizeof(*s));
-	unsigned int flags = MDB_NOTLS;
-
-	pthread_rwlock_init(&s->map_lock, NULL);
-	struct stat st;
 	int rc, dirfd;
 
-	s->dir = xstrdup(dir);
-	s->read_only = opts->read_only;
-	s->writer_fd = -1;
-	if ((dirfd = open_dir(dir, opts->read_only, err, errlen)) < 0)
-		goto s_free;
-	rc = check_file(dirfd, dir, "data.mdb", opts->read_only, err, errlen);
+	if ((dirfd = open_dir(dir, read_only, err, errlen)) < 0)
+		return -1;
+	rc = check_file(dirfd, dir, "data.mdb", read_only, err, errlen);
 	if (rc == 0)
-		rc = check_file(dirfd, dir, "lock.mdb", opts->read_only, err, errlen);
+		rc = check_file(dirfd, dir, "lock.mdb", read_only, err, errlen);
 	close(dirfd);
 	if (rc != 0)
-		goto s_free;
+		return -1;
 	/* With MDB_WRITEMAP, mdb_env_open extends the file to the map at once: judge an
 	 * existing environment read-only first. */
-	if (!opts->read_only && has_data(dir) && check_existing(dir, err, errlen) != 0)
-		goto s_free;
+	if (!read_only && has_data(dir) && check_existing(dir, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* Opens s's LMDB environment and notes its lock file's identity (lock_intact()).
+ * Returns 0, or -1 with the reason; s->env, when set, is for the caller to close. */
+static int env_open(struct store *s, const struct store_options *opts, char *err, size_t errlen)
+{
+	unsigned int flags = MDB_NOTLS;
+	struct stat st;
+	int rc;
+
 	if ((rc = mdb_env_create(&s->env)) != 0) {
+		s->env = NULL;
 		mdb_fail(rc, "mdb_env_create", err, errlen);
-		goto s_free;
+		return -1;
 	}
 	mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : STORE_DEFAULT_MAP);
@@ -671,22 +676,35 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		flags |= MDB_WRITEMAP;
 	if (opts->no_sync)
 		flags |= MDB_NOSYNC | MDB_MAPASYNC;
-	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+	if ((rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
-			set_err(-1, err, errlen, "store '%s' is damaged or not an LMDB environment: mdb_env_open: %s",
-				dir, mdb_strerror(rc));
-		else
-			set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", dir, mdb_strerror(rc));
-		goto env_close;
+			return set_err(-1, err, errlen, "store '%s' is damaged or not an LMDB environment: "
+				       "mdb_env_open: %s", s->dir, mdb_strerror(rc));
+		return set_err(-1, err, errlen, "cannot open store '%s': mdb_env_open: %s", s->dir, mdb_strerror(rc));
 	}
-	if (check_size(s->env, dir, err, errlen) != 0)
-		goto env_close;
-	if (stat_lock(s, &st) != 0) {
-		set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", dir, strerror(errno));
-		goto env_close;
-	}
+	if (check_size(s->env, s->dir, err, errlen) != 0)
+		return -1;
+	if (stat_lock(s, &st) != 0)
+		return set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", s->dir, strerror(errno));
 	s->lock_dev = (uint64_t)st.st_dev;
 	s->lock_ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+int store_open(struct store **out, const char *dir, const struct store_options *opts, char *err,
+	       size_t errlen)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int rc;
+
+	pthread_rwlock_init(&s->map_lock, NULL);
+	s->dir = xstrdup(dir);
+	s->read_only = opts->read_only;
+	s->writer_fd = -1;
+	if (store_precheck(dir, opts->read_only, err, errlen) != 0)
+		goto s_free;
+	if (env_open(s, opts, err, errlen) != 0)
+		goto env_close;
 	/* Before the first write txn: an exclusive writer's record must not be overwritten. */
 	if (!opts->read_only && writer_lock(s, opts->exclusive, err, errlen) != 0)
 		goto env_close;
@@ -710,7 +728,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 
 env_close:
 	fault_dir = NULL;
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
 	if (s->writer_fd >= 0)
 		close(s->writer_fd); /* after LMDB's own descriptor: see writer_lock() */
 s_free:
@@ -1282,6 +1301,62 @@ static int touch_cursors(struct store_txn *t, char *err, size_t errlen)
 	return 0;
 }
 
+/* The record after tc: a user forgotten below forget_below (--retain-users) starts
+ * afresh; last_seen is the latest time, the count grows, the email is the newest by
+ * (ts, bytes). nu may point into old's email, which is in the map: encode it before
+ * any write. */
+static void touch_merge(struct store_user *nu, const struct store_user *old, int exists,
+			const struct store_touch *tc, int64_t forget_below)
+{
+	*nu = *old;
+	if (exists && old->last_seen < forget_below) {
+		/* Forgotten: a new user, whether or not pruning has reached the old record yet. */
+		nu->last_seen = tc->ts;
+		nu->count = 0;
+		nu->email = NULL;
+		nu->email_len = 0;
+		nu->email_ts = 0;
+	}
+	if (!exists || tc->ts > nu->last_seen)
+		nu->last_seen = tc->ts;
+	nu->count += tc->events;
+	if (tc->email && email_newer(tc->email_ts, tc->email, tc->email_len, nu->email_ts, nu->email, nu->email_len)) {
+		nu->email = tc->email;
+		nu->email_len = tc->email_len;
+		nu->email_ts = tc->email_ts;
+	}
+}
+
+/* The index follows last_seen: drops the entry at old_ts (when indexed: one was
+ * written there) and adds one at new_ts, unless it is below the floor. */
+static int index_move(struct store_txn *t, const struct store_touch *tc, int indexed, int64_t old_ts,
+		      int64_t new_ts, int64_t index_floor, char *err, size_t errlen)
+{
+	MDB_val ik, empty = { 0, NULL };
+	int rc;
+
+	if (indexed) {
+		ik.mv_size = index_key(t->key, old_ts, tc->partition, tc->user, tc->len);
+		ik.mv_data = t->key;
+		rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
+		if (rc == 0)
+			rc = mdb_cursor_del(t->index_cur, 0);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_fail(rc, "mdb_cursor_del", err, errlen);
+	}
+	if (new_ts >= index_floor) {
+		ik.mv_size = index_key(t->key, new_ts, tc->partition, tc->user, tc->len);
+		ik.mv_data = t->key;
+		/* Fresh events land at the index's end: appending skips the search. */
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+		if (rc == MDB_KEYEXIST)
+			rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+		if (rc != 0)
+			return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	}
+	return 0;
+}
+
 /*
  * LMDB fast paths in store_user_touch(), each with the condition under which lmdb.h
  * (0.9.24) makes it safe; tests/check_store.c and tests/check_model.c exercise each edge.
@@ -1311,7 +1386,7 @@ static int touch_cursors(struct store_txn *t, char *err, size_t errlen)
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen)
 {
-	MDB_val k, v, ik, empty = { 0, NULL };
+	MDB_val k, v;
 	struct store_user old = { 0, 0, 0, NULL, 0 }, nu;
 	size_t email_len = tc->email_len, old_size = 0, new_size;
 	int rc, exists, indexed;
@@ -1338,24 +1413,7 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	/* Was the old entry written? (Then it is at old.last_seen, unless pruned since.) */
 	indexed = exists;
 
-	nu = old;
-	if (exists && old.last_seen < forget_below) {
-		/* Forgotten (--retain-users): this is a new user, whether or not pruning has
-		 * reached the old record yet. */
-		nu.last_seen = tc->ts;
-		nu.count = 0;
-		nu.email = NULL;
-		nu.email_len = 0;
-		nu.email_ts = 0;
-	}
-	if (!exists || tc->ts > nu.last_seen)
-		nu.last_seen = tc->ts;
-	nu.count += tc->events;
-	if (tc->email && email_newer(tc->email_ts, tc->email, email_len, nu.email_ts, nu.email, nu.email_len)) {
-		nu.email = tc->email;
-		nu.email_len = email_len;
-		nu.email_ts = tc->email_ts;
-	}
+	touch_merge(&nu, &old, exists, tc, forget_below);
 	/* Copy out of the map now: the write below invalidates old.email. */
 	new_size = user_encode(t->val, &nu);
 	v.mv_size = new_size;
@@ -1369,27 +1427,7 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 
 	if (exists && nu.last_seen == old.last_seen)
 		return 0; /* the index entry stays where it is */
-	/* The index follows last_seen: drop the old entry, add the new one. */
-	if (indexed) {
-		ik.mv_size = index_key(t->key, old.last_seen, tc->partition, tc->user, tc->len);
-		ik.mv_data = t->key;
-		rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
-		if (rc == 0)
-			rc = mdb_cursor_del(t->index_cur, 0);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return mdb_fail(rc, "mdb_cursor_del", err, errlen);
-	}
-	if (nu.last_seen >= index_floor) {
-		ik.mv_size = index_key(t->key, nu.last_seen, tc->partition, tc->user, tc->len);
-		ik.mv_data = t->key;
-		/* Fresh events land at the index's end: appending skips the search. */
-		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
-		if (rc == MDB_KEYEXIST)
-			rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
-		if (rc != 0)
-			return mdb_fail(rc, "mdb_cursor_put", err, errlen);
-	}
-	return 0;
+	return index_move(t, tc, indexed, old.last_seen, nu.last_seen, index_floor, err, errlen);
 }
 
 /* Deletes the by_time entry of the record that v holds (into the map: decoded before any
