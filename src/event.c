@@ -91,30 +91,6 @@ static int activity_parse(const char *s, size_t len, enum event_activity *a)
 	return -1;
 }
 
-/* Copies s[0..len) into out for an error message: the bytes come from the network, so
- * anything but printable ASCII is escaped and a long value is cut short. */
-static void quote_bytes(char *out, size_t outlen, const char *s, size_t len)
-{
-	size_t i, o = 0, shown = len > 32 ? 32 : len;
-
-	for (i = 0; i < shown && o + 5 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			hex_encode(&c, 1, out + o);
-			o += 2;
-		}
-	}
-	if (i < len && o + 4 < outlen) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-}
-
 /* The size of a msgpack str header for n bytes, as msgpack_pack_str writes it. */
 static size_t str_header_size(size_t n)
 {
@@ -340,7 +316,7 @@ static int fields_to_event(const struct field_value v[FIELD_COUNT], struct event
 			return set_err(-1, err, errlen, "field '%s' is not a string", field_names[f]);
 		if (f == FIELD_ACTIVITY && activity_parse(v[f].s, v[f].len, &ev->activity) < 0) {
 			char q[160];
-			quote_bytes(q, sizeof(q), v[f].s, v[f].len);
+			quote_bytes(q, sizeof(q), v[f].s, v[f].len, 32);
 			return set_err(-1, err, errlen, "unknown activity '%s'", q);
 		}
 	}

@@ -2309,32 +2309,6 @@ static int name_valid(const void *p, size_t len, size_t max)
 	return len > 0 && len <= max && !memchr(p, '\0', len) && utf8_valid(p, len);
 }
 
-/* Shows bytes that may be anything, for a problem report: printable ASCII as it is,
- * the rest as \xNN, cut at 64 bytes. */
-static const char *shown(const void *p, size_t len, char *buf, size_t buflen)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *b = p;
-	size_t i, o = 0;
-
-	for (i = 0; i < len && i < 64 && o + 5 < buflen; i++) {
-		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' && b[i] != '\'') {
-			buf[o++] = (char)b[i];
-		} else {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[b[i] >> 4];
-			buf[o++] = hex[b[i] & 15];
-		}
-	}
-	if (i < len && o + 4 < buflen) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Every index entry must point at a record whose last_seen is that entry's time. */
 static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 {
@@ -2349,7 +2323,7 @@ static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 	int rc;
 
 	if (k->mv_size <= 12 || !name_valid(user, len, STORE_USER_KEY_MAX)) {
-		problem(c, "by_time: malformed key '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
+		problem(c, "by_time: malformed key '%s'", quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64));
 		return 0;
 	}
 	if (v->mv_size != 0)
@@ -2387,7 +2361,7 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 	int rc;
 
 	if (k->mv_size <= 4 || !name_valid(name, k->mv_size - 4, STORE_USER_KEY_MAX)) {
-		problem(c, "users: malformed key '%s'", shown(k->mv_data, k->mv_size, buf, sizeof(buf)));
+		problem(c, "users: malformed key '%s'", quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64));
 		return 0;
 	}
 	p = (int32_t)get_be32(k->mv_data);
@@ -2403,7 +2377,7 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 		problem(c, "users: '%.*s' has an event count of 0 in partition %d", nlen, name, (int)p);
 	if (u.email && !name_valid(u.email, u.email_len, STORE_EMAIL_MAX))
 		problem(c, "users: '%.*s' has a malformed email '%s'", nlen, name,
-			shown(u.email, u.email_len, buf, sizeof(buf)));
+			quote_bytes(buf, sizeof(buf), u.email, u.email_len, 64));
 	if (u.email && u.email_ts > u.last_seen)
 		problem(c, "users: '%.*s' has an email of %" PRId64 ", after its last_seen %" PRId64, nlen, name,
 			u.email_ts, u.last_seen);
@@ -2432,7 +2406,7 @@ static int check_pending(void *arg, const MDB_val *k, const MDB_val *v)
 	if (k->mv_size <= 4 || !name_valid((const char *)k->mv_data + 4, k->mv_size - 4, STORE_USER_KEY_MAX) ||
 	    v->mv_size != sizeof(id)) {
 		problem(c, "pending: malformed entry '%s' (value of %zu bytes)",
-			shown(k->mv_data, k->mv_size, buf, sizeof(buf)), v->mv_size);
+			quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64), v->mv_size);
 		return 0;
 	}
 	memcpy(&id, v->mv_data, sizeof(id));
@@ -2471,7 +2445,7 @@ static int check_offset(void *arg, const MDB_val *k, const MDB_val *v)
 
 	if (k->mv_size != n + 5 || memcmp(k->mv_data, c->t->s->topic, n) || ((const char *)k->mv_data)[n]) {
 		problem(c, "offsets: key '%s' is not a partition of topic '%s'",
-			shown(k->mv_data, k->mv_size, buf, sizeof(buf)), c->t->s->topic);
+			quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64), c->t->s->topic);
 		return 0;
 	}
 	p = (int32_t)get_be32((const unsigned char *)k->mv_data + n + 1);

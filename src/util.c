@@ -287,6 +287,29 @@ char *hex_encode(const void *buf, size_t len, char *out)
 	return out;
 }
 
+char *quote_bytes(char *out, size_t outlen, const void *p, size_t len, size_t max)
+{
+	const unsigned char *b = p;
+	size_t i, o = 0;
+
+	for (i = 0; i < len && i < max && o + 5 < outlen; i++) {
+		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\'' && b[i] != '\\') {
+			out[o++] = (char)b[i];
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			hex_encode(&b[i], 1, out + o);
+			o += 2;
+		}
+	}
+	if (i < len && o + 4 < outlen) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* The value of a hex digit, or -1. */
 static int hex_value(unsigned char c)
 {

@@ -51,6 +51,11 @@ int set_err(int rc, char *err, size_t errlen, const char *fmt, ...) __attribute_
  * 2 * len + 1 bytes. Returns out. */
 char *hex_encode(const void *buf, size_t len, char *out);
 
+/* Shows bytes that may be anything in a message: printable ASCII as it is (but ' and \),
+ * the rest as \xNN; at most max bytes of p, then "..." when cut. Writes a NUL-terminated
+ * string into out (outlen bytes) and returns out. */
+char *quote_bytes(char *out, size_t outlen, const void *p, size_t len, size_t max);
+
 /* Decodes hexlen hex digits (either case) into hexlen / 2 bytes of out, in one pass.
  * Returns 0, or -1 (out partly written) if hexlen is odd or a character is not a hex
  * digit. */

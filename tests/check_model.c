@@ -77,6 +77,7 @@
 #include "batch.h"
 #include "crash.h"
 #include "store.h"
+#include "util.h"
 
 /* The decoder's limits, restated (event.c): the model does not take them from the code. */
 #define NAME_MAX_BYTES 255     /* user and email */
@@ -363,26 +364,15 @@ static void *memdup_or_null(const void *p, size_t n)
 	return q;
 }
 
-/* Shows bytes for a failure message: printable ASCII as is, the rest \xNN, cut short. */
+/* Shows bytes for a failure message (util.c's quote_bytes), and a long one's length. */
 static const char *show(char *buf, size_t buflen, const void *p, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *b = p;
-	size_t i, o = 0;
+	size_t o;
 
-	for (i = 0; i < len && i < 40 && o + 8 < buflen; i++) {
-		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' && b[i] != '\'') {
-			buf[o++] = (char)b[i];
-		} else {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[b[i] >> 4];
-			buf[o++] = hex[b[i] & 15];
-		}
-	}
-	if (i < len)
-		o += (size_t)snprintf(buf + o, buflen - o, "...(%zu bytes)", len);
-	buf[o < buflen ? o : buflen - 1] = '\0';
+	quote_bytes(buf, buflen, p, len, 40);
+	o = strlen(buf);
+	if (len > 40 && o < buflen)
+		snprintf(buf + o, buflen - o, "(%zu bytes)", len);
 	return buf;
 }
 
