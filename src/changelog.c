@@ -1200,6 +1200,32 @@ fail:
 	return NULL;
 }
 
+/* Notes the changelog's topic in the store's meta ("changelog_topic"), for pingpong lag. */
+static int note_topic(struct changelog *cl)
+{
+	struct store_txn *t;
+	char cur[512];
+	int rc;
+
+	for (;;) {
+		if ((rc = store_txn_begin(cl->cfg.store, 1, &t, cl->err, sizeof(cl->err))) != 0)
+			return rc;
+		if (store_meta_get(t, "changelog_topic", cur, sizeof(cur)) == 0 && !strcmp(cur, cl->cfg.topic)) {
+			store_txn_abort(t);
+			return 0;
+		}
+		rc = store_meta_put(t, "changelog_topic", cl->cfg.topic, cl->err, sizeof(cl->err));
+		if (rc == 0)
+			rc = store_txn_commit(t, cl->err, sizeof(cl->err));
+		else
+			store_txn_abort(t);
+		if (rc != STORE_FULL)
+			return rc;
+		if (store_grow(cl->cfg.store, cl->err, sizeof(cl->err)) != 0)
+			return -1;
+	}
+}
+
 int changelog_open(struct changelog **out, const struct changelog_config *cfg)
 {
 	struct changelog *cl = xcalloc(1, sizeof(*cl));
@@ -1226,6 +1252,11 @@ int changelog_open(struct changelog **out, const struct changelog_config *cfg)
 			  cfg->topic, n, ns, cfg->source);
 		changelog_close(cl);
 		return EX_UNAVAILABLE;
+	}
+	if (note_topic(cl) != 0) {
+		log_error("changelog: %s", cl->err);
+		changelog_close(cl);
+		return EX_IOERR;
 	}
 	cl->nparts = n;
 	cl->parts = xcalloc((size_t)n, sizeof(*cl->parts));

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "json-out.h"
 #include "kafka.h"
 #include "store.h"
 #include "util.h"
@@ -60,6 +61,7 @@ static const struct option_spec lag_options[] = {
 struct lag_row {
 	int64_t stored, committed, start, end, lag;
 	int out_of_range; /* the position lies outside [start, end] */
+	int64_t cl_next, cl_end, cl_behind; /* the changelog's partition (changelog_view) */
 };
 
 /* A store's offsets, by partition: -1 where none. */
@@ -68,10 +70,36 @@ struct offsets {
 	int32_t n;
 };
 
+/* active --changelog: the changelog topic a store notes in its meta, and where each
+ * partition's records stand in it (store_changelog_get: the offset after the last
+ * marker it reflects; -1: none). topic[0] == 0: the store has no changelog. */
+struct changelog_view {
+	char topic[512];
+	struct offsets next;
+};
+
 /* The store's topic (which must be want_topic, if given), group and offsets, in one
  * read-only txn. Returns an exit code. */
+/* The changelog positions of partitions [0, n) (struct changelog_view). */
+static int read_changelog_positions(struct store_txn *t, int32_t n, struct offsets *next, char *err,
+				    size_t errlen)
+{
+	int32_t p;
+
+	next->v = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(*next->v));
+	next->n = n;
+	for (p = 0; p < n; p++) {
+		int rc = store_changelog_get(t, p, &next->v[p], err, errlen);
+		if (rc == STORE_NOTFOUND)
+			next->v[p] = -1;
+		else if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int read_store(const char *dir, const char *want_topic, char *topic, size_t topiclen, char *group,
-		      size_t grouplen, struct offsets *stored)
+		      size_t grouplen, struct offsets *stored, struct changelog_view *cl)
 {
 	struct store_options so = { .read_only = 1 };
 	struct store *s;
@@ -104,6 +132,12 @@ static int read_store(const char *dir, const char *want_topic, char *topic, size
 		goto store_close;
 	}
 	if (store_offsets_load(t, &stored->v, &stored->n, err, sizeof(err)) < 0) {
+		log_error("store '%s': %s", dir, err);
+		goto txn_abort;
+	}
+	if (store_meta_get(t, "changelog_topic", cl->topic, sizeof(cl->topic)) != 0)
+		cl->topic[0] = '\0';
+	else if (read_changelog_positions(t, stored->n, &cl->next, err, sizeof(err)) != 0) {
 		log_error("store '%s': %s", dir, err);
 		goto txn_abort;
 	}
@@ -149,21 +183,53 @@ static void print_text(const char *topic, const struct lag_row *rows, int n, int
 	free(shown);
 }
 
+/* active --changelog: where the store's records stand in the changelog, and how many
+ * records a restore of each partition would read. */
+static void print_changelog_text(const char *changelog, const struct lag_row *rows, int n)
+{
+	int p;
+
+	printf("\nCHANGELOG ");
+	fput_escaped(changelog, strlen(changelog), stdout);
+	printf("\n%-9s  %-12s  %-12s  %s\n", "PARTITION", "STORE-AT", "LOG-END", "BEHIND");
+	for (p = 0; p < n; p++) {
+		printf("%-9d", p);
+		print_cell(rows[p].cl_next, 12);
+		print_cell(rows[p].cl_end, 12);
+		printf("  %" PRId64 "\n", rows[p].cl_behind);
+	}
+}
+
+/* Fills the rows' changelog columns from the changelog's log ends. Returns 0, or -1
+ * with the reason logged. */
+static int changelog_rows(rd_kafka_t *rk, const struct changelog_view *cl, struct lag_row *rows, int n,
+			  int timeout)
+{
+	char err[1024];
+	int64_t lo;
+	int p;
+
+	for (p = 0; p < n; p++) {
+		struct lag_row *r = &rows[p];
+		if (kafka_watermarks(rk, cl->topic, p, &lo, &r->cl_end, timeout, err, sizeof(err)) < 0) {
+			log_error("changelog: %s", err);
+			return -1;
+		}
+		r->cl_next = p < cl->next.n ? cl->next.v[p] : -1;
+		r->cl_behind = r->cl_end - (r->cl_next >= 0 ? r->cl_next : lo);
+		if (r->cl_behind < 0)
+			r->cl_behind = 0;
+	}
+	return 0;
+}
+
 static json_t *json_offset(int64_t v)
 {
 	return v < 0 ? json_null() : json_integer(v);
 }
 
-static void print_json_line(json_t *o)
-{
-	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	printf("%s\n", line);
-	free(line);
-	json_decref(o);
-}
-
-static void print_json(const char *topic, const char *group, const struct lag_row *rows, int n, int64_t total)
+static void print_json(const char *topic, const char *group, const char *changelog, const struct lag_row *rows,
+		       int n, int64_t total)
 {
 	int p;
 
@@ -178,7 +244,13 @@ static void print_json(const char *topic, const char *group, const struct lag_ro
 		json_object_set_new(o, "log_end", json_integer(rows[p].end));
 		json_object_set_new(o, "lag", json_integer(rows[p].lag));
 		json_object_set_new(o, "out_of_range", json_boolean(rows[p].out_of_range));
-		print_json_line(o);
+		if (changelog[0]) {
+			json_object_set_new(o, "changelog", json_string(changelog));
+			json_object_set_new(o, "changelog_next", json_offset(rows[p].cl_next));
+			json_object_set_new(o, "changelog_end", json_integer(rows[p].cl_end));
+			json_object_set_new(o, "changelog_behind", json_integer(rows[p].cl_behind));
+		}
+		json_print_line(o, stdout);
 	}
 	{
 		json_t *o = json_object();
@@ -187,7 +259,7 @@ static void print_json(const char *topic, const char *group, const struct lag_ro
 		json_object_set_new(o, "total", json_true());
 		json_object_set_new(o, "partitions", json_integer(n));
 		json_object_set_new(o, "lag", json_integer(total));
-		print_json_line(o);
+		json_print_line(o, stdout);
 	}
 }
 
@@ -256,6 +328,7 @@ static int lag_run(int argc, char **argv)
 	char topic[256], group[256] = "", err[1024];
 	struct lag_row *rows = NULL;
 	struct offsets stored = { NULL, 0 };
+	struct changelog_view cl = { "", { NULL, 0 } };
 	int64_t total = 0;
 	const char *brokers;
 	struct kafka_opts ko;
@@ -280,7 +353,7 @@ static int lag_run(int argc, char **argv)
 	 * the one before, so that the lag of a consumer that is moving is never below zero. */
 	if (o.store_dir) {
 		if ((rc = read_store(o.store_dir, o.co.topic, topic, sizeof(topic), group, sizeof(group),
-				     &stored)) != 0)
+				     &stored, &cl)) != 0)
 			goto opts_release;
 	} else {
 		snprintf(topic, sizeof(topic), "%s", o.co.topic ? o.co.topic : "chat");
@@ -302,12 +375,17 @@ static int lag_run(int argc, char **argv)
 	rows = xcalloc((size_t)n, sizeof(*rows));
 	if ((outside = lag_rows(rk, topic, group, &stored, o.store_dir != NULL, rows, n, timeout)) < 0)
 		goto rows_free;
+	if (cl.topic[0] && changelog_rows(rk, &cl, rows, n, timeout) != 0)
+		goto rows_free;
 	for (p = 0; p < n; p++)
 		total += rows[p].lag;
-	if (o.co.json)
-		print_json(topic, group, rows, n, total);
-	else
+	if (o.co.json) {
+		print_json(topic, group, cl.topic, rows, n, total);
+	} else {
 		print_text(topic, rows, n, total);
+		if (cl.topic[0])
+			print_changelog_text(cl.topic, rows, n);
+	}
 	rc = 0;
 	if (o.max_lag >= 0 && (total > o.max_lag || outside)) {
 		if (total > o.max_lag)
@@ -320,6 +398,7 @@ client_destroy:
 	rd_kafka_destroy(rk);
 opts_release:
 	free(stored.v);
+	free(cl.next.v);
 	options_release(&cmd_lag, &o);
 	return rc;
 }

@@ -84,6 +84,64 @@ test_expect_success 'with --metrics, a restore is counted per partition, as its 
 	exact_restored st-m consumed.jsonl
 '
 
+# cl_ends FILE: "partition end" of the changelog g-active-changelog, read from the topic
+# itself (pingpong tail's offsets), apart from what pingpong lag asks the broker.
+cl_ends () {
+	pp tail -t g-active-changelog --from-beginning --exit-at-end -q >"$1.jsonl" &&
+	"$PY" -c "
+import json, sys
+ends = {}
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    ends[m[\"partition\"]] = max(ends.get(m[\"partition\"], 0), m[\"offset\"] + 1)
+for p in sorted(ends):
+    print(p, ends[p])
+" "$1.jsonl" >"$1"
+}
+
+# lag_vs LAG ENDS: every partition of pingpong lag --json's LAG stands where its
+# changelog ends say (the store that wrote last stands at the end; a store that
+# restored, then stopped, stays where it was while the others write on): changelog_end is the end, changelog_behind is end - changelog_next;
+# prints the sum of what is behind.
+lag_vs () {
+	"$PY" -c "
+import json, sys
+ends = dict(map(int, l.split()) for l in open(sys.argv[2]))
+behind = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get(\"total\"):
+        continue
+    p = r[\"partition\"]
+    assert r[\"changelog\"] == \"g-active-changelog\", r
+    assert r[\"changelog_end\"] == ends.get(p, 0), (r, ends)
+    nxt = r[\"changelog_next\"]
+    assert r[\"changelog_behind\"] == ends.get(p, 0) - (nxt if nxt is not None else 0), r
+    behind += r[\"changelog_behind\"]
+print(behind)
+" "$1" "$2"
+}
+
+test_expect_success 'pingpong lag --store: where the store stands in its changelog, and what a restore would read' '
+	pp lag --store st-m --json >m.lag &&
+	pp lag --store st-b --json >b.lag &&
+	cl_ends ends1 &&
+	test "$(lag_vs m.lag ends1)" = 0 &&
+	behind1=$(lag_vs b.lag ends1) &&
+	pp produce --rate 0 --count 600 --users 50 --key none -q &&
+	pp active $GROUP_OPTS -g g --store st-m --every 0 --exit-at-end --changelog 2>m2.err &&
+	pp lag --store st-b --json >b2.lag &&
+	pp lag --store st-m --json >m2.lag &&
+	cl_ends ends2 &&
+	behind=$(lag_vs b2.lag ends2) &&
+	test "$behind" -gt "$behind1" &&
+	test "$(lag_vs m2.lag ends2)" = 0 &&
+	pp lag --store st-b >b2.txt &&
+	grep "^CHANGELOG g-active-changelog$" b2.txt &&
+	sed -n "/^PARTITION/,\$p" b2.txt | awk "NR > 1 { s += \$4 } END { print s }" >sum &&
+	test "$(cat sum)" = "$behind"
+'
+
 # Another program's messages in the topic: a restore refuses them rather than guess.
 test_expect_success 'a topic that is not a changelog: a restore stops, exit 65' '
 	pp produce -t other-changelog --count 10 -q &&
