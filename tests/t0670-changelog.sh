@@ -65,23 +65,23 @@ test_expect_success 'a store that turns --changelog on produces all it holds' '
 
 # --metrics: a restore's records and time, next to the consumer's own figures.
 test_expect_success 'with --metrics, a restore is counted per partition, as its log lines say' '
-	test_bg m pp active $GROUP_OPTS -g g --store st-m --every 0 --changelog --metrics 127.0.0.1:0 &&
-	wait_for 30 "grep -q \"serving metrics on\" m.err || ! test_bg_running m" &&
-	PORT=$(sed -n "s/^pingpong active: serving metrics on 127\.0\.0\.1:\([0-9]*\): .*/\1/p" m.err) &&
+	test_bg mx pp active $GROUP_OPTS -g g --store st-mx --every 0 --changelog --metrics 127.0.0.1:0 &&
+	wait_for 30 "grep -q \"serving metrics on\" mx.err || ! test_bg_running mx" &&
+	PORT=$(sed -n "s/^pingpong active: serving metrics on 127\.0\.0\.1:\([0-9]*\): .*/\1/p" mx.err) &&
 	test -n "$PORT" &&
-	wait_for 60 "test \$(grep -c \"restored [0-9]* records\" m.err) -ge 3 || ! test_bg_running m" &&
-	scrape m.metrics &&
-	test_kill m &&
-	for p in $(sed -n "s/.*\[\([0-9]*\)\]: restored [0-9]* records.*/\1/p" m.err | sort -u); do
-		logged=$(sed -n "s/.*\[$p\]: restored \([0-9]*\) records.*/\1/p" m.err |
+	wait_for 60 "test \$(grep -c \"restored [0-9]* records\" mx.err) -ge 3 || ! test_bg_running mx" &&
+	scrape mx.metrics &&
+	test_kill mx &&
+	for p in $(sed -n "s/.*\[\([0-9]*\)\]: restored [0-9]* records.*/\1/p" mx.err | sort -u); do
+		logged=$(sed -n "s/.*\[$p\]: restored \([0-9]*\) records.*/\1/p" mx.err |
 			awk "{ s += \$1 } END { print s }") &&
-		test "$(sample m.metrics.samples pingpong_changelog_restored_records_total partition=$p)" = "$logged.0" ||
+		test "$(sample mx.metrics.samples pingpong_changelog_restored_records_total partition=$p)" = "$logged.0" ||
 			return 1
 	done &&
-	n=$(grep -c "restored [0-9]* records" m.err) &&
-	test "$(sample m.metrics.samples pingpong_changelog_restore_seconds_count)" = "$n.0" &&
-	sample m.metrics.samples pingpong_changelog_produced_total >/dev/null &&
-	exact_restored st-m consumed.jsonl
+	n=$(grep -c "restored [0-9]* records" mx.err) &&
+	test "$(sample mx.metrics.samples pingpong_changelog_restore_seconds_count)" = "$n.0" &&
+	sample mx.metrics.samples pingpong_changelog_produced_total >/dev/null &&
+	exact_restored st-mx consumed.jsonl
 '
 
 # cl_ends FILE: "partition end" of the changelog g-active-changelog, read from the topic
@@ -123,19 +123,19 @@ print(behind)
 }
 
 test_expect_success 'pingpong lag --store: where the store stands in its changelog, and what a restore would read' '
-	pp lag --store st-m --json >m.lag &&
+	pp lag --store st-mx --json >mx.lag &&
 	pp lag --store st-b --json >b.lag &&
 	cl_ends ends1 &&
-	test "$(lag_vs m.lag ends1)" = 0 &&
+	test "$(lag_vs mx.lag ends1)" = 0 &&
 	behind1=$(lag_vs b.lag ends1) &&
 	pp produce --rate 0 --count 600 --users 50 --key none -q &&
-	pp active $GROUP_OPTS -g g --store st-m --every 0 --exit-at-end --changelog 2>m2.err &&
+	pp active $GROUP_OPTS -g g --store st-mx --every 0 --exit-at-end --changelog 2>mx2.err &&
 	pp lag --store st-b --json >b2.lag &&
-	pp lag --store st-m --json >m2.lag &&
+	pp lag --store st-mx --json >mx2.lag &&
 	cl_ends ends2 &&
 	behind=$(lag_vs b2.lag ends2) &&
 	test "$behind" -gt "$behind1" &&
-	test "$(lag_vs m2.lag ends2)" = 0 &&
+	test "$(lag_vs mx2.lag ends2)" = 0 &&
 	pp lag --store st-b >b2.txt &&
 	grep "^CHANGELOG g-active-changelog$" b2.txt &&
 	sed -n "/^PARTITION/,\$p" b2.txt | awk "NR > 1 { s += \$4 } END { print s }" >sum &&
