@@ -1216,7 +1216,10 @@ START_TEST(test_decode_as_msgpack_c)
 			      "payload %d: event_decode %d '%s', msgpack-c's judge '%s'", i, rc, err, why);
 		if (rc == 0) {
 			assert_event_eq(&want, &ev);
-			ck_assert(ev.user == want.user && ev.email == want.email && ev.message == want.message);
+			/* The strings point into the payload; an empty one may be any "" (under ASan,
+			 * string literals of two files are not merged). */
+			ck_assert(ev.user == want.user && (!want.email_len || ev.email == want.email) &&
+				  (!want.message_len || ev.message == want.message));
 			accepted++;
 		} else if (strcmp(err, "truncated msgpack") != 0) {
 			reasons++;

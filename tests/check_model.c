@@ -2110,7 +2110,8 @@ static int compare_merged(struct stream *st, struct store_txn *t, unsigned long 
 	}
 	for (i = 0; i < st->nsu; i++)
 		st->order[i] = &st->su[i];
-	qsort(st->order, st->nsu, sizeof(*st->order), by_name_then_partition);
+	if (st->nsu) /* qsort(NULL, 0, ...) is undefined */
+		qsort(st->order, st->nsu, sizeof(*st->order), by_name_then_partition);
 	st->nmu = 0;
 	for (i = 0; i < st->nsu; i = k) {
 		GROW(st->mu, st->nmu, st->capmu);
