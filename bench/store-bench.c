@@ -35,7 +35,8 @@
 static const char usage[] =
 	"usage: store-bench users N [--data DIR]\n"
 	"       store-bench apply --store DIR [--events N] [--users N] [--batch N] [--no-sync]\n"
-	"                         [--retain D] [--rate N] [--partitions N] [--seed N] [--data DIR]\n"
+	"                         [--retain D] [--rate N] [--event-clock] [--partitions N] [--seed N]\n"
+	"                         [--data DIR]\n"
 	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
 	"                               [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
@@ -45,7 +46,10 @@ static const char usage[] =
 	"  apply        apply N events (default 1000000) of --users users (default 10000) in\n"
 	"               batches of --batch (default 1000), as `pingpong active` applies them;\n"
 	"               event times as if produced at --rate events/s (default 1000000),\n"
-	"               the last one now; the time index is kept for --retain (default 24h)\n"
+	"               the last one now; the time index is kept for --retain (default 24h);\n"
+	"               --event-clock applies each batch at its last event's time instead of\n"
+	"               now (a steady state: the index holds --retain of events, pruned as\n"
+	"               it goes)\n"
 	"  query-store  write --users users, all of them in the time index, of whom the last\n"
 	"               --active were seen in the --window (default 30s) that ends at TS\n"
 	"  recover      time opening the store and reading each partition's offset, as a\n"
@@ -91,7 +95,7 @@ static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *ms
  * that a profiler can look at it alone:
  *   valgrind --tool=callgrind --toggle-collect=bench_timed_batch bench/store-bench apply ... */
 static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, struct batch *b,
-							const struct batch_msg *in, size_t n, char *err,
+							const struct batch_msg *in, size_t n, int64_t now, char *err,
 							size_t errlen)
 {
 	size_t i;
@@ -100,7 +104,7 @@ static __attribute__((noinline)) int bench_timed_batch(struct bench_apply *a, st
 	for (i = 0; i < n; i++)
 		if (batch_add(b, in[i].partition, in[i].offset, in[i].payload, in[i].len, NULL)->reject)
 			return set_err(-1, err, errlen, "rejected: %s", b->msgs[i].reject);
-	if (batch_commit(b, a->store, bench_apply_hook, a, clock_now_ms(), err, errlen) != 0)
+	if (batch_commit(b, a->store, bench_apply_hook, a, now ? now : clock_now_ms(), err, errlen) != 0)
 		return -1;
 	if (b->rejected || b->skipped)
 		return set_err(-1, err, errlen, "%" PRIu64 " events rejected, %" PRIu64 " skipped", b->rejected,
@@ -148,10 +152,14 @@ static int bench_resume(struct store *s, int64_t *offsets, int64_t nparts, char 
 	return 0;
 }
 
-static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int no_sync,
+/* run_apply's flags */
+#define APPLY_NO_SYNC 1
+#define APPLY_EVENT_CLOCK 2 /* each batch applied at its last event's time */
+
+static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int flags,
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
 {
-	struct store_options so = { .no_sync = no_sync };
+	struct store_options so = { .no_sync = (flags & APPLY_NO_SYNC) != 0 };
 	struct chat_lines names, msgs;
 	struct chat_users users;
 	struct bench_apply a;
@@ -195,7 +203,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	now0 = clock_now_ms();
 	while (done < events) {
 		size_t n = (size_t)(events - done < batch ? events - done : batch), used = 0;
-		int64_t t0, c0, min0, maj0, min1, maj1;
+		int64_t t0, c0, min0, maj0, min1, maj1, last_ts = 0;
 
 		/* Not timed: what the producer and Kafka do. */
 		for (i = 0; i < n; i++) {
@@ -205,9 +213,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 			size_t len, k;
 
-			bench_event_next(&rng, &users, &msgs,
-					 bench_event_ts(now0, (uint64_t)(done + (int64_t)i), (uint64_t)events, (uint64_t)rate),
-					 &ev, &k, name, email);
+			last_ts = bench_event_ts(now0, (uint64_t)(done + (int64_t)i), (uint64_t)events, (uint64_t)rate);
+			bench_event_next(&rng, &users, &msgs, last_ts, &ev, &k, name, email);
 			if (!(drawn[k / 8] & (1u << (k % 8)))) {
 				drawn[k / 8] |= (unsigned char)(1u << (k % 8));
 				distinct++;
@@ -229,7 +236,7 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		faults(&min0, &maj0);
 		t0 = clock_mono_ns();
 		c0 = thread_cpu_ns();
-		if (bench_timed_batch(&a, &b, batchv, n, err, sizeof(err)) != 0) {
+		if (bench_timed_batch(&a, &b, batchv, n, flags & APPLY_EVENT_CLOCK ? last_ts : 0, err, sizeof(err)) != 0) {
 			fprintf(stderr, "store-bench: store '%s': %s\n", dir, err);
 			rc = EX_IOERR;
 			goto store_close;
@@ -242,10 +249,11 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		done += (int64_t)n;
 	}
 	printf("events=%" PRId64 " users=%" PRId64 " distinct_users=%" PRId64 " partitions=%" PRId64 " batch=%" PRId64
-	       " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
+	       " sync=%d clock=%s seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
 	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
 	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld minflt=%" PRId64 " majflt=%" PRId64 "\n",
-	       done, nusers, distinct, nparts, batch, !no_sync, (double)timed_ns / 1e9,
+	       done, nusers, distinct, nparts, batch, !(flags & APPLY_NO_SYNC), flags & APPLY_EVENT_CLOCK ? "event" : "wall",
+	       (double)timed_ns / 1e9,
 	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
 	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0, a.commits, a.grows,
 	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
@@ -459,6 +467,7 @@ int main(int argc, char **argv)
 		{ "users", required_argument, NULL, 'u' },
 		{ "batch", required_argument, NULL, 'B' },
 		{ "no-sync", no_argument, NULL, 'n' },
+		{ "event-clock", no_argument, NULL, 'E' },
 		{ "retain", required_argument, NULL, 'r' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "partitions", required_argument, NULL, 'p' },
@@ -474,7 +483,7 @@ int main(int argc, char **argv)
 	int64_t events = 1000000, nusers = 10000, batch = 1000, retain_ms = 24 * 3600 * 1000LL, rate = 1000000;
 	int64_t nparts = 12, seed = 1, nactive = -1, at = 0, window_ms = 30000;
 	const char *dir = NULL, *data = NULL, *mode;
-	int no_sync = 0, c;
+	int flags = 0, c;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
@@ -514,7 +523,8 @@ int main(int argc, char **argv)
 		case 'e': events = bench_opt_num("store-bench", "--events", optarg, 1, INT64_MAX / 1000); break;
 		case 'u': nusers = bench_opt_num("store-bench", "--users", optarg, 1, 100000000); break;
 		case 'B': batch = bench_opt_num("store-bench", "--batch", optarg, 1, 1000000); break;
-		case 'n': no_sync = 1; break;
+		case 'n': flags |= APPLY_NO_SYNC; break;
+		case 'E': flags |= APPLY_EVENT_CLOCK; break;
 		case 'r': retain_ms = bench_opt_ms("store-bench", "--retain", optarg); break;
 		case 'R': rate = bench_opt_num("store-bench", "--rate", optarg, 1, 1000000000); break;
 		case 'p': nparts = bench_opt_num("store-bench", "--partitions", optarg, 1, 100000); break;
@@ -532,7 +542,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "decode"))
 		return run_decode(events, nusers, seed, data);
 	if (!strcmp(mode, "apply"))
-		return run_apply(dir, events, nusers, batch, no_sync, retain_ms, rate, nparts, seed, data);
+		return run_apply(dir, events, nusers, batch, flags, retain_ms, rate, nparts, seed, data);
 	if (!strcmp(mode, "query-store")) {
 		if (nactive < 0 || nactive > nusers || !at || window_ms < 2)
 			goto usage_error;

@@ -1,7 +1,10 @@
 /* active.c: the active-users report: who was seen in the window that ends at a time.
  *
  * It reads only the by_time index, whose key already holds the time and the name, so a
- * report costs one range scan and no lookup per user.
+ * report costs one range scan, from the window's start to the index's end (the entries
+ * after the window are few: events at most max-skew ahead), and no lookup per user. The
+ * index is append-only (store.h, schema 5): a record's latest entry is its last_seen,
+ * and its older entries, stale, are skipped here (resolve_users).
  */
 #include "config.h"
 
@@ -15,7 +18,9 @@
 #include "progress.h"
 #include "util.h"
 
-#define PRUNE_CHUNK 1000 /* index entries pruned at most per batch: keeps txns bounded */
+/* Index entries pruned at most per call: PRUNE_CHUNK, or twice the events, which may add
+ * as many entries (the index is append-only), so that pruning outruns them. */
+#define PRUNE_CHUNK 1000
 
 struct active_fold {
 	uint64_t prefix; /* the name's first 8 bytes, big-endian, zero-padded */
@@ -122,7 +127,7 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 			return rc;
 	}
 	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
-	return store_prune(t, floor, forget_below, PRUNE_CHUNK, &pruned, err, errlen);
+	return store_prune(t, floor, forget_below, 2 * n > PRUNE_CHUNK ? 2 * n : PRUNE_CHUNK, &pruned, err, errlen);
 }
 
 int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)
@@ -158,6 +163,7 @@ void active_set_release(struct active_set *a)
 	free(a->names);
 	free(a->offs);
 	free(a->ts);
+	free(a->part);
 	free(a->slots);
 	memset(a, 0, sizeof(*a));
 }
@@ -174,6 +180,7 @@ static int add_active(void *arg, int32_t partition, const char *user, size_t len
 		a->ncap = a->ncap ? a->ncap * 2 : 64;
 		a->offs = xrealloc(a->offs, a->ncap * sizeof(*a->offs));
 		a->ts = xrealloc(a->ts, a->ncap * sizeof(*a->ts));
+		a->part = xrealloc(a->part, a->ncap * sizeof(*a->part));
 	}
 	if (a->n == 0)
 		a->partition = partition;
@@ -181,6 +188,7 @@ static int add_active(void *arg, int32_t partition, const char *user, size_t len
 		a->partitions = 2;
 	a->offs[a->n] = a->len;
 	a->ts[a->n] = ts;
+	a->part[a->n] = partition;
 	memcpy(a->names + a->len, user, len);
 	a->names[a->len + len] = '\0';
 	a->len += len + 1;
@@ -188,7 +196,47 @@ static int add_active(void *arg, int32_t partition, const char *user, size_t len
 	return 0;
 }
 
-/* A user once, for merge_users(). */
+/* Entry i's name: names are stored one after the other, each with its NUL. */
+static size_t name_len(const struct active_set *a, size_t i)
+{
+	return (i + 1 < a->n ? a->offs[i + 1] : a->len) - a->offs[i] - 1;
+}
+
+/* A quick hash of a name and a partition, for the sets below (not stored anywhere). */
+static uint64_t name_hash(const char *s, size_t len, int32_t p)
+{
+	uint64_t h = ((uint64_t)(uint32_t)p + len) * 0x9e3779b97f4a7c15ULL, w;
+
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+	}
+	w = 0;
+	memcpy(&w, s, len);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
+/* Entry i's key in a hash set of entries (slots hold index + 1, 0 empty), by name and,
+ * with by_partition, by partition too: 1 if an equal key is there, else 0 after adding
+ * it. */
+static int seen_before(const struct active_set *a, size_t *slots, size_t nslots, size_t i, int by_partition)
+{
+	const char *name = a->names + a->offs[i];
+	size_t len = name_len(a, i), k;
+	int32_t p = by_partition ? a->part[i] : 0;
+
+	for (k = name_hash(name, len, p) & (nslots - 1); slots[k]; k = (k + 1) & (nslots - 1)) {
+		size_t j = slots[k] - 1;
+		if ((!by_partition || a->part[j] == p) && name_len(a, j) == len &&
+		    !memcmp(a->names + a->offs[j], name, len))
+			return 1;
+	}
+	slots[k] = i + 1;
+	return 0;
+}
+
+/* A user once, for the report's order. */
 struct active_one {
 	int64_t ts;
 	const char *name;
@@ -205,39 +253,42 @@ static int by_time_name(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-/* A user with records of several partitions in the window came once per record: keeps
- * its last one, the latest time (the walk is in time order), and orders the rest by
- * (time, name). A hash set of the names seen, walking backwards. */
-static void merge_users(struct active_set *a)
+/* The entries from the window's start on, in index order, down to the users seen in the
+ * window: a record's latest entry is its last_seen (store.h, schema 5), so walking
+ * backwards the first entry of a record is the one that counts, and the others are
+ * stale; a record whose last_seen is after `to` is out. A user with records of several
+ * partitions in the window is kept once, at its latest time, and the users are ordered by
+ * (time, name). Two hash sets: records seen, and users kept. */
+static void resolve_users(struct active_set *a, int64_t to)
 {
-	size_t i, k, nslots = 16, kept = 0;
-	struct active_one *one = xmalloc(a->n * sizeof(*one));
+	size_t i, nslots = 16, kept = 0, *records, *users, nsets = a->partitions > 1 ? 2 : 1;
+	struct active_one *one = xmalloc((a->n ? a->n : 1) * sizeof(*one));
 
 	while (nslots < a->n * 2)
 		nslots *= 2;
-	if (nslots > a->nslots) {
-		a->slots = xrealloc(a->slots, nslots * sizeof(*a->slots));
-		a->nslots = nslots;
+	if (2 * nslots > a->nslots) {
+		a->slots = xrealloc(a->slots, 2 * nslots * sizeof(*a->slots));
+		a->nslots = 2 * nslots;
 	}
-	memset(a->slots, 0, nslots * sizeof(*a->slots));
+	records = a->slots;
+	users = a->slots + nslots;
+	memset(a->slots, 0, nsets * nslots * sizeof(*a->slots));
 	for (i = a->n; i-- > 0;) {
-		const char *name = a->names + a->offs[i];
-		uint64_t h = fingerprint64(NULL, 0, name, strlen(name));
-
-		for (k = h & (nslots - 1); a->slots[k]; k = (k + 1) & (nslots - 1))
-			if (!strcmp(a->names + a->offs[a->slots[k] - 1], name))
-				break;
-		if (a->slots[k])
+		if (seen_before(a, records, nslots, i, 1) || a->ts[i] > to)
+			continue; /* stale, or last seen after the window */
+		if (a->partitions > 1 && seen_before(a, users, nslots, i, 0))
 			continue; /* a later record of the same user is kept */
-		a->slots[k] = i + 1;
 		one[kept].ts = a->ts[i];
-		one[kept].name = name;
+		one[kept].name = a->names + a->offs[i];
 		one[kept++].off = a->offs[i];
 	}
-	qsort(one, kept, sizeof(*one), by_time_name);
+	/* Kept backwards: reversed, one partition's entries are in (time, name) order. */
+	if (a->partitions > 1)
+		qsort(one, kept, sizeof(*one), by_time_name);
 	for (i = 0; i < kept; i++) {
-		a->ts[i] = one[i].ts;
-		a->offs[i] = one[i].off;
+		size_t from = a->partitions > 1 ? i : kept - 1 - i;
+		a->ts[i] = one[from].ts;
+		a->offs[i] = one[from].off;
 	}
 	a->n = kept;
 	free(one);
@@ -251,8 +302,9 @@ int active_collect(struct store_txn *t, int64_t at, int64_t window, struct activ
 	a->n = 0;
 	a->len = 0;
 	a->partitions = 1;
-	if ((rc = store_index_range(t, at - window, at, add_active, a, err, errlen)) == 0 && a->partitions > 1)
-		merge_users(a);
+	/* To the index's end: a record seen after `at` has its last_seen there. */
+	if ((rc = store_index_range(t, at - window, INT64_MAX, add_active, a, err, errlen)) == 0)
+		resolve_users(a, at);
 	return rc;
 }
 

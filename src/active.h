@@ -40,10 +40,11 @@ struct active_set {
 	size_t len, cap;
 	size_t *offs;     /* start of each name in names */
 	int64_t *ts;
+	int32_t *part;    /* each entry's partition, while collecting */
 	size_t n, ncap;
 	int32_t partition; /* of the first record found */
 	int partitions;    /* 1: every record found is of that partition */
-	size_t *slots, nslots; /* merge_users()'s hash set */
+	size_t *slots, nslots; /* resolve_users()'s hash sets */
 };
 
 void active_set_init(struct active_set *a);

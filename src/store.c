@@ -482,10 +482,11 @@ static int identity(struct store *s, MDB_txn *txn, const char *key, const char *
 }
 
 /* A store of schema 2 or 3 without users records differs from schema 4 only in what it
- * lacks (the gaps' when and who, pending, changelog): a writer marks it 4, a reader reads
- * it as it is. One with users records cannot tell their source partitions, so it is left
- * to identity(), which refuses it. Returns 1 for a store read or marked so, 0 for any
- * other, STORE_FULL or -1. */
+ * lacks (the gaps' when and who, pending, changelog), and schema 4 from 5 only in that
+ * its index has no stale entry, which schema 5 allows but does not need: a writer marks
+ * either 5, a reader reads it as it is. One of 2 or 3 with users records cannot tell their
+ * source partitions, so it is left to identity(), which refuses it. Returns 1 for a store
+ * read or marked so, 0 for any other, STORE_FULL or -1. */
 static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = { 6, (void *)"schema" }, v;
@@ -496,7 +497,7 @@ static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errle
 	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 1)
 		return 0;
 	have = *(const char *)v.mv_data;
-	if ((have != '2' && have != '3') || mdb_stat(txn, s->users, &ms) != 0 || ms.ms_entries != 0)
+	if (have != '4' && ((have != '2' && have != '3') || mdb_stat(txn, s->users, &ms) != 0 || ms.ms_entries != 0))
 		return 0;
 	if (s->read_only)
 		return 1;
@@ -1327,34 +1328,25 @@ static void touch_merge(struct store_user *nu, const struct store_user *old, int
 	}
 }
 
-/* The index follows last_seen: drops the entry at old_ts (when indexed: one was
- * written there) and adds one at new_ts, unless it is below the floor. */
-static int index_move(struct store_txn *t, const struct store_touch *tc, int indexed, int64_t old_ts,
-		      int64_t new_ts, int64_t index_floor, char *err, size_t errlen)
+/* Adds the by_time entry of (partition, user) at ts, unless ts is below the floor. The
+ * index is append-only (schema 5): the entry at the old last_seen stays, stale, for
+ * pruning, which deletes it in key order with the rest; a touch never searches the
+ * index for it. */
+static int index_add(struct store_txn *t, int32_t partition, const char *user, size_t len, int64_t ts,
+		     int64_t index_floor, char *err, size_t errlen)
 {
 	MDB_val ik, empty = { 0, NULL };
 	int rc;
 
-	if (indexed) {
-		ik.mv_size = index_key(t->key, old_ts, tc->partition, tc->user, tc->len);
-		ik.mv_data = t->key;
-		rc = mdb_cursor_get(t->index_cur, &ik, NULL, MDB_SET);
-		if (rc == 0)
-			rc = mdb_cursor_del(t->index_cur, 0);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return mdb_fail(rc, "mdb_cursor_del", err, errlen);
-	}
-	if (new_ts >= index_floor) {
-		ik.mv_size = index_key(t->key, new_ts, tc->partition, tc->user, tc->len);
-		ik.mv_data = t->key;
-		/* Fresh events land at the index's end: appending skips the search. */
-		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
-		if (rc == MDB_KEYEXIST)
-			rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
-		if (rc != 0)
-			return mdb_fail(rc, "mdb_cursor_put", err, errlen);
-	}
-	return 0;
+	if (ts < index_floor)
+		return 0;
+	ik.mv_size = index_key(t->key, ts, partition, user, len);
+	ik.mv_data = t->key;
+	/* Fresh events land at the index's end: appending skips the search. */
+	rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+	return rc ? mdb_fail(rc, "mdb_cursor_put", err, errlen) : 0;
 }
 
 /*
@@ -1376,6 +1368,8 @@ static int index_move(struct store_txn *t, const struct store_touch *tc, int ind
  *    insert" (ITS#7828: it "must not change the data size"). Any other size goes through
  *    a plain put, which searches again. The put comes right after the MDB_SET, before
  *    any other write of the txn, so the cursor still sits on the record it found.
+ *  - No delete in by_time (schema 5): the old entry stays for pruning, so the index
+ *    cursor is only ever appended to or put with, never positioned on an old key.
  *  - MDB_APPEND on by_time, which "will cause a MDB_KEYEXIST error" for a key that does
  *    not sort after the last one: mdb_cursor_put returns that before it changes
  *    anything (mdb.c, mdb_cursor_put: the MDB_APPEND branch compares with the last key
@@ -1389,7 +1383,7 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	MDB_val k, v;
 	struct store_user old = { 0, 0, 0, NULL, 0 }, nu;
 	size_t email_len = tc->email_len, old_size = 0, new_size;
-	int rc, exists, indexed;
+	int rc, exists;
 
 	if (tc->len == 0 || tc->len > STORE_USER_KEY_MAX)
 		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", tc->len);
@@ -1410,9 +1404,6 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 				       tc->user);
 		old_size = v.mv_size;
 	}
-	/* Was the old entry written? (Then it is at old.last_seen, unless pruned since.) */
-	indexed = exists;
-
 	touch_merge(&nu, &old, exists, tc, forget_below);
 	/* Copy out of the map now: the write below invalidates old.email. */
 	new_size = user_encode(t->val, &nu);
@@ -1423,29 +1414,87 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
 	if (t->s->changelog && (rc = pending_put(t, &k, err, errlen)) != 0)
 		return rc;
-	crash_point("in-touch"); /* the user written, its index entry not yet moved */
+	crash_point("in-touch"); /* the user written, its index entry not yet added */
 
 	if (exists && nu.last_seen == old.last_seen)
-		return 0; /* the index entry stays where it is */
-	return index_move(t, tc, indexed, old.last_seen, nu.last_seen, index_floor, err, errlen);
+		return 0; /* its entry is there already (or below the floor) */
+	return index_add(t, tc->partition, tc->user, tc->len, nu.last_seen, index_floor, err, errlen);
 }
 
-/* Deletes the by_time entry of the record that v holds (into the map: decoded before any
- * write), wherever it is: at its last_seen, or nowhere. */
+/* Deletes the by_time entries in [from, to] for which match(arg, key) is true: one scan
+ * of the index from `from`, for what goes back in time, which is rare. */
+typedef int (*entry_match_fn)(const void *arg, const MDB_val *k);
+
+static int unindex_range(struct store_txn *t, int64_t from, int64_t to, entry_match_fn match, const void *arg,
+			 char *err, size_t errlen)
+{
+	unsigned char start[8];
+	MDB_cursor *cur;
+	MDB_val k = { 8, start }, v;
+	int rc;
+
+	if (from > to)
+		return 0;
+	put_be64(start, (uint64_t)(from < 0 ? 0 : from)); /* event times are > 0 (event.c) */
+	if ((rc = mdb_cursor_open(t->txn, t->s->by_time, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= 8 && (int64_t)get_be64(k.mv_data) <= to) {
+		/* After a delete the cursor is searched again from our copy of the key: lmdb.h
+		 * does not say where mdb_cursor_del leaves it. */
+		if (match(arg, &k)) {
+			size_t n = k.mv_size < sizeof(t->key) ? k.mv_size : sizeof(t->key);
+			memcpy(t->key, k.mv_data, n);
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			k.mv_size = n;
+			k.mv_data = t->key;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		} else {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "store_unindex", err, errlen);
+	return 0;
+}
+
+/* The record key an index entry belongs to: the entry's key after its time. */
+static int entry_of_record(const void *arg, const MDB_val *k)
+{
+	const MDB_val *rk = arg;
+	return k->mv_size == 8 + rk->mv_size && !memcmp((const char *)k->mv_data + 8, rk->mv_data, rk->mv_size);
+}
+
+/* Deletes the by_time entries of the record that v holds (into the map: decoded before
+ * any write) that a record at new_last_seen (INT64_MIN: none) must not have at or above
+ * the floor: its entry at the old last_seen, and when it goes back in time its stale
+ * entries between. */
 static int record_unindex(struct store_txn *t, const MDB_val *v, int32_t partition, const char *user, size_t len,
-			  char *err, size_t errlen)
+			  int64_t new_last_seen, char *err, size_t errlen)
 {
 	struct store_user old;
-	MDB_val ik;
+	unsigned char rkey[4 + STORE_USER_KEY_MAX];
+	MDB_val ik, rk = { 0, rkey };
+	int64_t floor;
 	int rc;
 
 	if (user_decode(v, &old) < 0)
 		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
+	if (old.last_seen == new_last_seen || old.last_seen <= 0)
+		return 0; /* its entry stays; or it never had one (event times are > 0) */
 	ik.mv_size = index_key(t->key, old.last_seen, partition, user, len);
 	ik.mv_data = t->key;
 	if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(rc, "mdb_del", err, errlen);
-	return 0;
+	if (new_last_seen > old.last_seen)
+		return 0; /* its stale entries stay before its last_seen */
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+		return rc;
+	rk.mv_size = user_key(rkey, partition, user, len);
+	return unindex_range(t, new_last_seen < floor ? floor : new_last_seen + 1, old.last_seen - 1,
+			     entry_of_record, &rk, err, errlen);
 }
 
 /*
@@ -1459,7 +1508,7 @@ static int record_unindex(struct store_txn *t, const MDB_val *v, int32_t partiti
 int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
 		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen)
 {
-	MDB_val k, v, ik, empty = { 0, NULL };
+	MDB_val k, v;
 	size_t size;
 	int rc;
 
@@ -1477,7 +1526,7 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 			return 0;
 		if (rc != 0)
 			return mdb_fail(rc, "mdb_get", err, errlen);
-		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+		if ((rc = record_unindex(t, &v, partition, user, len, INT64_MIN, err, errlen)) != 0)
 			return rc;
 		return (rc = mdb_del(t->txn, t->s->users, &k, NULL)) ? mdb_fail(rc, "mdb_del", err, errlen) : 0;
 	}
@@ -1485,7 +1534,7 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 	v.mv_data = t->val;
 	rc = mdb_put(t->txn, t->s->users, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
-		if ((rc = record_unindex(t, &v, partition, user, len, err, errlen)) != 0)
+		if ((rc = record_unindex(t, &v, partition, user, len, u->last_seen, err, errlen)) != 0)
 			return rc;
 		v.mv_size = size;
 		v.mv_data = t->val;
@@ -1493,14 +1542,7 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 	}
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_put", err, errlen);
-	if (u->last_seen < index_floor)
-		return 0;
-	ik.mv_size = index_key(t->key, u->last_seen, partition, user, len);
-	ik.mv_data = t->key;
-	rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
-	if (rc == MDB_KEYEXIST)
-		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
-	return rc ? mdb_fail(rc, "mdb_cursor_put", err, errlen) : 0;
+	return index_add(t, partition, user, len, u->last_seen, index_floor, err, errlen);
 }
 
 /* Deletes every key of dbi that starts with prefix (plen 0: all). */
@@ -1530,42 +1572,25 @@ static int del_prefix(struct store_txn *t, MDB_dbi dbi, const unsigned char *pre
 }
 
 /* Deletes partition's users records with their by_time entries. */
+/* An index entry of the partition arg points to. */
+static int entry_of_partition(const void *arg, const MDB_val *k)
+{
+	return k->mv_size > 12 && !memcmp((const char *)k->mv_data + 8, arg, 4);
+}
+
+/* The records of a partition and their entries at or above the floor; older entries
+ * are left to pruning, which keeps no record for them. */
 static int drop_records(struct store_txn *t, int32_t partition, char *err, size_t errlen)
 {
 	unsigned char prefix[4];
-	MDB_cursor *cur;
-	MDB_val k, v, uk, ik;
-	struct store_user u;
+	int64_t floor;
 	int rc;
 
 	put_be32(prefix, (uint32_t)partition);
-	if ((rc = mdb_cursor_open(t->txn, t->s->users, &cur)) != 0)
-		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
-	for (;;) {
-		k.mv_size = 4;
-		k.mv_data = prefix;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc != 0 || k.mv_size < 4 || memcmp(k.mv_data, prefix, 4))
-			break;
-		/* Copied: the key and the record point into the map, valid until a write. */
-		uk.mv_size = k.mv_size < sizeof(t->ukey) ? k.mv_size : sizeof(t->ukey);
-		uk.mv_data = t->ukey;
-		memcpy(t->ukey, k.mv_data, uk.mv_size);
-		if (user_decode(&v, &u) == 0) {
-			put_be64(t->key, (uint64_t)u.last_seen);
-			memcpy(t->key + 8, t->ukey, uk.mv_size);
-			ik.mv_size = 8 + uk.mv_size;
-			ik.mv_data = t->key;
-			if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
-				break;
-		}
-		if ((rc = mdb_del(t->txn, t->s->users, &uk, NULL)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(rc, "mdb_del", err, errlen);
-	return 0;
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0 ||
+	    (rc = unindex_range(t, floor, INT64_MAX, entry_of_partition, prefix, err, errlen)) != 0)
+		return rc;
+	return del_prefix(t, t->s->users, prefix, 4, err, errlen);
 }
 
 int store_partition_drop(struct store_txn *t, int32_t partition, char *err, size_t errlen)
@@ -1787,6 +1812,22 @@ int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index
 	return rc < 0 ? rc : 0;
 }
 
+/* Deletes the record uk when the entry at ts being pruned is its last_seen, not a stale
+ * one. Returns 0 (deleted), MDB_NOTFOUND (kept, or none) or an LMDB error. */
+static int prune_record(struct store_txn *t, const MDB_val *uk, int64_t ts)
+{
+	struct store_user u;
+	MDB_val k = *uk, v;
+	int rc = mdb_get(t->txn, t->s->users, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	if (user_decode(&v, &u) < 0 || u.last_seen != ts)
+		return MDB_NOTFOUND; /* stale (a corrupt record is store_check's to name) */
+	k = *uk;
+	return mdb_del(t->txn, t->s->users, &k, NULL);
+}
+
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
 		size_t *pruned, char *err, size_t errlen)
 {
@@ -1815,7 +1856,7 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 			if (uk.mv_size > sizeof(t->ukey))
 				uk.mv_size = sizeof(t->ukey); /* store_check names such a key */
 			memcpy(t->ukey, (char *)k.mv_data + 8, uk.mv_size);
-			rc = mdb_del(t->txn, t->s->users, &uk, NULL);
+			rc = prune_record(t, &uk, ts);
 			if (rc == 0 && t->s->changelog && (prc = pending_put(t, &uk, err, errlen)) != 0) {
 				mdb_cursor_close(cur);
 				*pruned = n;
@@ -2309,7 +2350,9 @@ static int name_valid(const void *p, size_t len, size_t max)
 	return len > 0 && len <= max && !memchr(p, '\0', len) && utf8_valid(p, len);
 }
 
-/* Every index entry must point at a record whose last_seen is that entry's time. */
+/* An index entry at or above the floor must belong to a record whose last_seen is at or
+ * after it (after: stale, waiting for pruning); below the floor it waits for pruning and
+ * need only be well formed. */
 static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
@@ -2330,6 +2373,8 @@ static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 		problem(c, "by_time: entry for '%.*s' has a value of %zu bytes", (int)len, user, v->mv_size);
 	ts = (int64_t)get_be64(k->mv_data);
 	p = (int32_t)get_be32((const unsigned char *)k->mv_data + 8);
+	if (ts < c->index_floor)
+		return 0;
 	uk.mv_size = k->mv_size - 8;
 	uk.mv_data = (char *)k->mv_data + 8;
 	rc = mdb_get(c->t->txn, c->t->s->users, &uk, &uv);
@@ -2340,15 +2385,15 @@ static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 		problem(c, "users: mdb_get: %s", mdb_strerror(rc));
 	else if (user_decode(&uv, &u) < 0)
 		; /* check_user reports it */
-	else if (u.last_seen != ts)
-		problem(c, "by_time: entry at %" PRId64 " for '%.*s' of partition %d, whose last_seen is %" PRId64,
-			ts, (int)len, user, (int)p, u.last_seen);
+	else if (u.last_seen < ts)
+		problem(c, "by_time: entry at %" PRId64 " for '%.*s' of partition %d, whose last_seen is earlier, %"
+			PRId64, ts, (int)len, user, (int)p, u.last_seen);
 	return 0;
 }
 
 /* Every record must decode, belong to a partition with a stored position, and one at
- * or above the floor must have its index entry (exactly one: the index key includes the
- * time, and check_index_entry ties every entry to last_seen). */
+ * or above the floor must have its index entry at its last_seen (the latest of its
+ * entries: check_index_entry allows none after it). */
 static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;

@@ -14,8 +14,13 @@
  * 4: a users record per (source partition, user), by_time keys carry the partition,
  *    and the pending and changelog databases. A store of schema 2 or 3 without users
  *    (notify's, messages', or an active store never fed) is read as it is, and a writer
- *    marks it 4; one with users cannot tell their partitions and is refused. */
-#define STORE_SCHEMA_VERSION "4"
+ *    marks it 4; one with users cannot tell their partitions and is refused.
+ * 5: by_time is append-only: a touch adds an entry at the new last_seen and leaves the
+ *    old one (stale) for pruning. Every entry at or above the floor belongs to a record
+ *    whose last_seen is at or after it, so a record's last_seen is its latest entry.
+ *    A store of schema 4 (an exact index: no stale entry) is read as it is, and a
+ *    writer marks it 5; so are the stores schema 4 read. */
+#define STORE_SCHEMA_VERSION "5"
 
 #define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
 #define STORE_EMAIL_MAX 255
@@ -138,16 +143,18 @@ struct store_touch {
 
 /* Applies tc to its user's record of tc->partition: count + events, last_seen =
  * max(last_seen, ts), and the email replaced when (email_ts, email) is later than the
- * stored one's, so that the result does not depend on the order of events. The by_time
- * entry moves with last_seen; an entry older than index_floor is not written (it would
- * be pruned at once). A stored record whose last_seen is older than forget_below counts
+ * stored one's, so that the result does not depend on the order of events. When
+ * last_seen changes, a by_time entry is added at the new one, unless it is older than
+ * index_floor (it would be pruned at once); the entry at the old one stays, stale, until
+ * pruning reaches it (schema 5: no delete per touch). A stored record whose last_seen is older than forget_below counts
  * as absent (--retain-users; INT64_MIN keeps every user). With a changelog, the record
  * is listed in pending. */
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen);
 
-/* The index floor: no by_time entry older than it need exist, and every user seen at it
- * or later has one. It only moves forward, and lives in meta so that `store check` judges
+/* The index floor: no by_time entry older than it need exist, every user seen at it
+ * or later has one, and every entry at it or later is at or before its record's
+ * last_seen. It only moves forward, and lives in meta so that `store check` judges
  * the index by what the consumer did, not by the clock. raise sets *floor to
  * max(stored, candidate) and stores it; get gives INT64_MIN when none was stored. */
 int store_index_floor_raise(struct store_txn *t, int64_t candidate, int64_t *floor, char *err,
@@ -164,28 +171,33 @@ typedef int (*store_record_fn)(void *arg, int32_t partition, const char *user, s
 int store_records_each(struct store_txn *t, store_record_fn fn, void *arg, char *err, size_t errlen);
 
 /* Replaces the record of (partition, user) with u, moving its by_time entry (written only
- * at index_floor or later), or with u NULL deletes it with its entry. For a restore
- * from the changelog: nothing is added to pending. */
+ * at index_floor or later), or with u NULL deletes it with its entry. A record that
+ * goes back in time (or away) also loses its stale entries from the floor on (a scan of
+ * the index from there: rare, and only then). For a restore from the changelog: nothing
+ * is added to pending. */
 int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
 		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen);
 
 /* Drops everything the store holds of one source partition: its users records and their
- * by_time entries, its position, its rejects, its pending list and its changelog
- * position. Its gaps records stay: they are history. Costs one delete per record. */
+ * by_time entries (those at or above the floor: one scan of the index from there; older
+ * ones are pruning's), its position, its rejects, its pending list and its changelog
+ * position. Its gaps records stay: they are history. */
 int store_partition_drop(struct store_txn *t, int32_t partition, char *err, size_t errlen);
 
-/* by_time: calls fn for each record whose last_seen is in (from, to], oldest first (then
- * by partition and name); fn returns non-zero to stop. A user with records in several
- * partitions may come more than once: active_collect() merges. */
+/* by_time: calls fn for each entry in (from, to], oldest first (then by partition and
+ * name); fn returns non-zero to stop. The raw index: a record may come more than once,
+ * at stale times too; a record's last_seen is its latest entry (at or above the floor),
+ * which is what active_collect() reads. */
 typedef int (*store_index_fn)(void *arg, int32_t partition, const char *user, size_t len, int64_t ts);
 int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
 		      char *err, size_t errlen);
 
-/* Deletes at most max by_time entries older than index_before, oldest first, and with
- * users_before > INT64_MIN also the records of the deleted entries whose last_seen is
- * older than that (listed in pending, with a changelog). Users are found through the index only: one whose entry is already gone
- * (pruned earlier, or never written for being older than index_floor) is kept. Bounded,
- * so that it can run inside every batch txn. *pruned gets the number of entries removed. */
+/* Deletes at most max by_time entries older than index_before, oldest first (stale ones
+ * with the rest), and with users_before > INT64_MIN also the record of each deleted entry
+ * that is its last_seen, when older than that (listed in pending, with a changelog).
+ * Users are found through the index only: one whose entry is already gone (pruned
+ * earlier, or never written for being older than index_floor) is kept. Bounded, so that
+ * it can run inside every batch txn. *pruned gets the number of entries removed. */
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
 		size_t *pruned, char *err, size_t errlen);
 
@@ -278,9 +290,10 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
 /* Verifies every invariant of the store, judging by_time by the stored index floor:
  *  - every key and record of every database has its layout; user names are valid UTF-8
  *    without NUL, emails too;
- *  - users and by_time match one to one at and above the floor: each entry is at its
- *    record's last_seen, each such record has its entry (below the floor an entry may
- *    remain until pruned, but only at its record's last_seen);
+ *  - by_time at and above the floor: each entry belongs to a record whose last_seen is
+ *    at or after it (after it: stale, left for pruning), and each record seen there has
+ *    its entry at its last_seen; below the floor entries wait for pruning, and need only
+ *    be well formed;
  *  - a record's count is > 0 and its email_ts <= last_seen; its partition has a stored
  *    position (records come with their offsets);
  *  - pending entries name a valid user and a txn id no later than the check's;

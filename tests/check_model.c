@@ -20,8 +20,12 @@
  *  3. Applying: with retain_users a user last seen below the floor starts afresh; count
  *     += 1; last_seen = max; a non-empty email replaces the stored one when (ts, bytes) is
  *     greater than (email_ts, stored bytes); an empty or absent one never does.
- *  4. by_time holds (last_seen, user) for every user at or above the floor; below it only
- *     entries not pruned yet, each at its present user's last_seen.
+ *  4. by_time is append-only (schema 5): after a batch, each record the batch applied
+ *     events to gets an entry at its last_seen when that changed (or the record is new,
+ *     or was forgotten) and is at or above the floor; no entry is deleted but by pruning,
+ *     which deletes only entries below the floor. So at and above the floor by_time holds
+ *     exactly the entries the model added there; below it, a subset of them. Every entry
+ *     is at or before its record's last_seen.
  *
  * The generator writes msgpack itself (msgpack-c's packer plus raw headers), so that key
  * order, unknown keys, string and integer header widths and map header forms vary, and it
@@ -234,6 +238,15 @@ struct muser {
 	unsigned char email[NAME_MAX_BYTES];
 	size_t email_len;
 	int64_t email_ts;
+	unsigned long batch;   /* the last batch that applied events to it, and before it: */
+	uint64_t count_before;
+	int64_t last_seen_before;
+};
+
+/* A by_time entry the model added. */
+struct mentry {
+	int64_t ts;
+	const struct muser *u;
 };
 
 struct mreject {
@@ -259,6 +272,11 @@ struct model {
 	size_t nrej, caprej;
 	struct mgap *gaps;
 	size_t ngaps, capgaps;
+	struct mentry *entries;  /* by_time as added, in key order */
+	size_t nentries, capentries;
+	struct muser **touched;  /* the records the batch being applied applied events to */
+	size_t ntouched, captouched;
+	unsigned long batches;   /* batches applied, for muser.batch */
 };
 
 /* A message's fingerprint as pingpong-store(1) describes it, written again here: 64-bit
@@ -1779,6 +1797,15 @@ static void model_event(struct stream *st, int32_t p, const struct lmsg *m, int6
 	size_t old_size = u->has_email ? u->email_len : 0;
 	int existed = u->count > 0;
 
+	if (u->batch != st->md.batches) {
+		/* The batch's first event of this record: what it was before the batch. */
+		u->batch = st->md.batches;
+		u->count_before = u->count;
+		u->last_seen_before = u->last_seen;
+		GROW(st->md.touched, st->md.ntouched, st->md.captouched);
+		st->md.touched[st->md.ntouched++] = u;
+	}
+
 	if (u->count == 0 || (st->retain_users && u->last_seen < fl)) {
 		/* New, or forgotten (--retain-users): it starts afresh. */
 		u->count = 0;
@@ -1809,11 +1836,53 @@ static void model_event(struct stream *st, int32_t p, const struct lmsg *m, int6
 	stats->applied_events++;
 }
 
+/* Rule 4: the entry a batch adds for record u, in key order (be64 ts, then the record's
+ * key); the same key twice cannot happen, as last_seen never comes back to a time. */
+static void model_add_entry(struct model *md, const struct muser *u)
+{
+	size_t lo = 0, hi = md->nentries;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct mentry *e = &md->entries[mid];
+		int c = e->ts != u->last_seen ? (e->ts < u->last_seen ? -1 : 1) :
+			reccmp(e->u->p, e->u->name, e->u->len, u->p, u->name, u->len);
+
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	GROW(md->entries, md->nentries, md->capentries);
+	memmove(md->entries + lo + 1, md->entries + lo, (md->nentries - lo) * sizeof(*md->entries));
+	md->entries[lo].ts = u->last_seen;
+	md->entries[lo].u = u;
+	md->nentries++;
+}
+
+/* After a batch: an entry for each record whose last_seen the batch changed, or that it
+ * made (new, or afresh after being forgotten), at or above the floor. */
+static void model_add_entries(struct stream *st)
+{
+	struct model *md = &st->md;
+	size_t i;
+
+	for (i = 0; i < md->ntouched; i++) {
+		const struct muser *u = md->touched[i];
+		int fresh = u->count_before == 0 || (st->retain_users && u->last_seen_before < md->floor);
+
+		if ((fresh || u->last_seen != u->last_seen_before) && u->last_seen >= md->floor)
+			model_add_entry(md, u);
+	}
+	md->ntouched = 0;
+}
+
 static void model_apply(struct stream *st, const struct op *op)
 {
 	struct model *md = &st->md;
 	char reason[REASON_MAX];
-	size_t i;
+	int64_t nx[MAX_PARTS];
+	size_t i, nlive = 0, live = 0;
 
 	if (tracing)
 		fprintf(stderr, "# batch #%lu: %s now %" PRId64 ", %zu messages\n", op->no,
@@ -1839,9 +1908,26 @@ static void model_apply(struct stream *st, const struct op *op)
 	}
 	if (op->now - st->retain > md->floor)
 		md->floor = op->now - st->retain;
+	/* batch_commit() calls the hook twice, on the first and the second half of the live
+	 * messages (neither skipped nor undecodable), and each call adds its own entries. */
+	memcpy(nx, md->next, sizeof(nx));
+	for (i = 0; i < op->n; i++) {
+		const struct lmsg *m = &st->logs[op->refs[i].p].m[op->refs[i].i];
+		if (m->offset >= nx[op->refs[i].p]) {
+			nx[op->refs[i].p] = m->offset + 1;
+			nlive += !m->reason;
+		}
+	}
+	md->batches++;
+	md->ntouched = 0;
 	for (i = 0; i < op->n; i++) {
 		const struct lmsg *m = &st->logs[op->refs[i].p].m[op->refs[i].i];
 		int32_t p = op->refs[i].p;
+
+		if (m->offset >= md->next[p] && !m->reason && live++ == nlive / 2) {
+			model_add_entries(st); /* the first call's */
+			md->batches++;
+		}
 
 		if (tracing) {
 			char nm[256];
@@ -1874,6 +1960,7 @@ static void model_apply(struct stream *st, const struct op *op)
 			model_event(st, p, m, md->floor);
 		}
 	}
+	model_add_entries(st);
 	stats->batches++;
 	stats->messages += op->n;
 	if (md->nusers > stats->max_users)
@@ -2292,8 +2379,8 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		j++;
 	}
 
-	/* by_time: every entry at its present user's last_seen; every user at or above the
-	 * floor has its entry. */
+	/* by_time (rule 4): every entry at or before its stored record's last_seen; every
+	 * user at or above the floor has its entry; and the entries are the model's. */
 	for (i = 0; i < st->nse; i++) {
 		const struct sentry *e = &st->se[i];
 		const struct suser *s = stored_user(st, e->p, e->name, e->len);
@@ -2301,7 +2388,7 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		if (!s)
 			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s') for a record not stored",
 				    e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len));
-		if (s->u.last_seen != e->ts)
+		if (s->u.last_seen < e->ts)
 			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s'), but its last_seen is %"
 				    PRId64, e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len), s->u.last_seen);
 		if (i > 0 && entry_cmp(st->se[i - 1].ts, st->se[i - 1].p, st->se[i - 1].name, st->se[i - 1].len,
@@ -2316,6 +2403,22 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 			return mismatch(st, no, when, "by_time: no entry for '%s' at its last_seen %" PRId64
 				    " (floor %" PRId64 ")", show(n1, sizeof(n1), s->name, s->len),
 				    s->u.last_seen, md->floor);
+	}
+	for (i = 0, j = 0; i < st->nse || j < md->nentries;) {
+		const struct sentry *e = i < st->nse ? &st->se[i] : NULL;
+		const struct mentry *m = j < md->nentries ? &md->entries[j] : NULL;
+		int c = e && m ? entry_cmp(e->ts, e->p, e->name, e->len, m->ts, m->u->p, m->u->name, m->u->len) :
+			e ? -1 : 1;
+
+		if (c < 0)
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s') was never added (floor %"
+				    PRId64 ")", e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len), md->floor);
+		if (c > 0 && m->ts >= md->floor)
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s') is missing (floor %"
+				    PRId64 ")", m->ts, (int)m->u->p, show(n1, sizeof(n1), m->u->name, m->u->len),
+				    md->floor);
+		i += c <= 0;
+		j++; /* below the floor, a model entry not stored was pruned */
 	}
 
 	/* Rejects, in key order: reason and payload prefix exact. */
@@ -2651,6 +2754,8 @@ static void stream_free(struct stream *st)
 	free(st->md.users);
 	free(st->md.rej);
 	free(st->md.gaps);
+	free(st->md.entries);
+	free(st->md.touched);
 	free(st->pool);
 	free(st->su);
 	free(st->se);

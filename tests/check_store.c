@@ -807,13 +807,16 @@ START_TEST(test_out_of_order_and_duplicates)
 	t = begin(s, 0);
 	assert_user(t, "alice", 100, 3, "a1@example.org"); /* a NULL email keeps the old one */
 	assert_user(t, "bob", 120, 3, "b@example.org");
+	/* The index is append-only: bob's entry at 50 stays, stale, until pruned. */
 	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 2);
-	ck_assert_str_eq(r.user[0], "alice");
-	ck_assert_int_eq(r.ts[0], 100);
-	ck_assert_str_eq(r.user[1], "bob");
-	ck_assert_int_eq(r.ts[1], 120);
-	ck_assert_uint_eq(stat_of(t).index, 2);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_str_eq(r.user[0], "bob");
+	ck_assert_int_eq(r.ts[0], 50);
+	ck_assert_str_eq(r.user[1], "alice");
+	ck_assert_int_eq(r.ts[1], 100);
+	ck_assert_str_eq(r.user[2], "bob");
+	ck_assert_int_eq(r.ts[2], 120);
+	ck_assert_uint_eq(stat_of(t).index, 3);
 	ck_assert_uint_eq(stat_of(t).users, 2);
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
@@ -895,7 +898,8 @@ START_TEST(test_touch_record_size_edges)
 		t = begin(s, 0);
 		ck_assert_int_eq(check(t, 0, &rep), 0);
 		ck_assert_uint_eq(stat_of(t).users, NEDGE);
-		ck_assert_uint_eq(stat_of(t).index, NEDGE);
+		/* An entry per user per round: the older ones stale, left for pruning. */
+		ck_assert_uint_eq(stat_of(t).index, (uint64_t)NEDGE * (uint64_t)(round + 1));
 		for (i = 0; i < NEDGE; i++) {
 			struct store_user u;
 			snprintf(name, sizeof(name), "user%05d", i);
@@ -1162,10 +1166,13 @@ START_TEST(test_snapshot_isolation)
 	r2 = begin(s, 0);
 	assert_user(r2, "bob", 200, 1, NULL);
 	assert_user(r2, "alice", 300, 2, NULL);
-	range(r2, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 2);
-	ck_assert_str_eq(r.user[0], "bob");
-	ck_assert_str_eq(r.user[1], "alice");
+	range(r2, INT64_MIN, INT64_MAX, &r); /* alice's entry at 100 stays, stale */
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_str_eq(r.user[0], "alice");
+	ck_assert_int_eq(r.ts[0], 100);
+	ck_assert_str_eq(r.user[1], "bob");
+	ck_assert_str_eq(r.user[2], "alice");
+	ck_assert_int_eq(r.ts[2], 300);
 	store_txn_abort(r2);
 	store_txn_abort(r1);
 	store_close(s);
@@ -1737,6 +1744,8 @@ START_TEST(test_check_catches_corrupt_index)
 	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* nobody's entry */
 	k = raw_index_key(kb, 350, "carol");
 	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* a second, wrong time */
+	k = raw_index_key(kb, 299, "carol");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* stale: allowed (schema 5) */
 	raw_close(&raw);
 
 	s = open_rw();
@@ -1751,6 +1760,9 @@ START_TEST(test_check_catches_corrupt_index)
 	ck_assert_int_eq(store_check_at(t, 0, NULL, NULL, err, sizeof(err)), 3); /* report is optional */
 	/* bob's hole is below a floor of 201 and no longer counts; the others still do */
 	ck_assert_int_eq(check(t, 201, &rep), 2);
+	/* below the floor an entry waits for pruning, whoever's it is: ghost at 250 */
+	ck_assert_int_eq(check(t, 251, &rep), 1);
+	report_find(&rep, "carol", "350");
 	store_txn_abort(t);
 	store_close(s);
 }
@@ -1836,15 +1848,18 @@ START_TEST(test_partition_records_merge)
 	ck_assert_str_eq(m.user[3], "carol");
 	ck_assert_uint_eq(stat_of(t).users, 4);
 	ck_assert_uint_eq(stat_of(t).records, 6);
-	ck_assert_uint_eq(stat_of(t).index, 6);
-	/* One entry per record: alice three times, at each partition's last_seen. */
+	ck_assert_uint_eq(stat_of(t).index, 7);
+	/* An entry per record at its last_seen, alice three times, and partition 0's alice
+	 * also at 100, stale (the index is append-only). */
 	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 6);
+	ck_assert_uint_eq(r.n, 7);
 	ck_assert_str_eq(r.user[0], "carol");
-	ck_assert_str_eq(r.user[2], "alice");
-	ck_assert_int_eq(r.ts[2], 300);
+	ck_assert_str_eq(r.user[1], "alice");
+	ck_assert_int_eq(r.ts[1], 100);
 	ck_assert_str_eq(r.user[3], "alice");
 	ck_assert_int_eq(r.ts[3], 300);
+	ck_assert_str_eq(r.user[4], "alice");
+	ck_assert_int_eq(r.ts[4], 300);
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
@@ -1899,6 +1914,105 @@ START_TEST(test_record_put_and_partition_drop)
 	range(t, INT64_MIN, INT64_MAX, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_int_eq(check(t, 60, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* Schema 5's stale entries, at each place that deletes from by_time: pruning keeps a
+ * record whose pruned entry is stale, a restore that takes a record back in time (or
+ * away) takes its entries after that time from the floor on, and dropping a partition
+ * takes its stale entries at and above the floor too. */
+START_TEST(test_stale_entries)
+{
+	struct store_options o = { .no_sync = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t = begin(s, 1);
+	struct store_user u = { 150, 1, 0, NULL, 0 };
+	struct seen r = { 0 };
+	struct reports rep;
+	int64_t floor;
+	size_t pruned;
+
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	touch_in(t, 0, "bob", NULL, 110, 0);
+	touch_in(t, 1, "carol", NULL, 120, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch_in(t, 0, "alice", NULL, 200, 0);
+	touch_in(t, 0, "bob", NULL, 210, 0);
+	touch_in(t, 1, "carol", NULL, 220, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch_in(t, 0, "alice", NULL, 300, 0);
+	touch_in(t, 1, "carol", NULL, 320, 0);
+	commit(t);
+	t = begin(s, 0);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 8); /* every time each was seen at */
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+
+	/* Pruning below 201 with its users: the entries at 100, 110 and 120 are stale (each
+	 * has a later one), so no record goes; below 211, bob's 210 is his last_seen. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_index_floor_raise(t, 201, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 201, 201, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 4); /* 100, 110, 120 and alice's 200 */
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 300, 3, NULL);
+	assert_user(t, "bob", 210, 2, NULL);
+	ck_assert_int_eq(check(t, 201, &rep), 0);
+	store_txn_abort(t);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_index_floor_raise(t, 211, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 211, 211, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 1);
+	commit(t);
+	t = begin(s, 0);
+	assert_no_user(t, "bob");
+	assert_user(t, "carol", 320, 3, NULL);
+	ck_assert_int_eq(check(t, 211, &rep), 0);
+	store_txn_abort(t);
+
+	/* A restore takes alice back to 150: her entry at 300 goes, and with the floor at
+	 * 211 nothing of hers is left above it; back to 250 instead of away, carol keeps
+	 * 220 and loses 320. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_record_put(t, 0, "alice", 5, &u, 211, err, sizeof(err)), 0);
+	u.last_seen = 250;
+	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 211, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_str_eq(r.user[0], "carol");
+	ck_assert_int_eq(r.ts[0], 220); /* stale, before her new last_seen */
+	ck_assert_str_eq(r.user[1], "carol");
+	ck_assert_int_eq(r.ts[1], 250);
+	ck_assert_int_eq(check(t, 211, &rep), 0);
+	store_txn_abort(t);
+
+	/* A tombstone takes carol's entries from the floor on; dropping partition 0 takes
+	 * alice's newer entries too. */
+	t = begin(s, 1);
+	touch_in(t, 0, "alice", NULL, 400, 211);
+	touch_in(t, 0, "alice", NULL, 500, 211);
+	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, NULL, 211, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 2); /* alice at 400 (stale) and 500 */
+	ck_assert_int_eq(check(t, 211, &rep), 0);
+	store_txn_abort(t);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	range(t, INT64_MIN, INT64_MAX, &r);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_int_eq(check(t, 211, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
 }
@@ -2067,8 +2181,8 @@ START_TEST(test_meta_and_schema)
 	char buf[8];
 
 	t = begin(s, 1);
-	ck_assert(meta_is(t, "schema", "4"));
-	ck_assert_str_eq(STORE_SCHEMA_VERSION, "4");
+	ck_assert(meta_is(t, "schema", "5"));
+	ck_assert_str_eq(STORE_SCHEMA_VERSION, "5");
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, sizeof(buf)), STORE_NOTFOUND);
 	ck_assert_int_eq(store_meta_put(t, "retain_ms", "3600000", err, sizeof(err)), 0);
 	ck_assert(meta_is(t, "retain_ms", "3600000"));
@@ -2079,7 +2193,7 @@ START_TEST(test_meta_and_schema)
 	s = open_rw();
 	t = begin(s, 0);
 	ck_assert(meta_is(t, "retain_ms", "60000"));
-	ck_assert(meta_is(t, "schema", "4"));
+	ck_assert(meta_is(t, "schema", "5"));
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, 4), 0); /* truncated, terminated */
 	ck_assert_str_eq(buf, "600");
 	store_txn_abort(t);
@@ -2118,13 +2232,13 @@ START_TEST(test_schema_mismatch_ro)
 	int rc;
 
 	store_close(s);
-	set_schema("5");
+	set_schema("6");
 	s = NULL;
 	rc = store_open(&s, dir, &ro, err, sizeof(err));
 	if (rc == 0)
 		store_close(s);
-	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 5");
-	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 5"), "%s", err);
+	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 6");
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 6"), "%s", err);
 }
 END_TEST
 
@@ -2143,8 +2257,8 @@ static void set_old_schema(const char *version)
 	raw_close(&raw);
 }
 
-/* A store of schema 2 or 3 without users records holds nothing that schema 4 reads
- * otherwise: a reader takes it as it is, a writer marks it 4. */
+/* A store of schema 2 or 3 without users records holds nothing that schema 5 reads
+ * otherwise: a reader takes it as it is, a writer marks it 5. */
 START_TEST(test_schema_upgrade)
 {
 	static const char *const versions[] = { "2", "3" };
@@ -2170,11 +2284,49 @@ START_TEST(test_schema_upgrade)
 		store_close(s);
 		s = open_rw();
 		t = begin(s, 0);
-		ck_assert(meta_is(t, "schema", "4"));
+		ck_assert(meta_is(t, "schema", "5"));
 		ck_assert_int_eq(offset_of(t, 0), 42);
 		store_txn_abort(t);
 		store_close(s);
 	}
+}
+END_TEST
+
+/* A store of schema 4 has an exact index, one schema 5 allows (it merely has no stale
+ * entry): a reader takes it as it is, a writer marks it 5 and appends from then on. */
+START_TEST(test_schema4_upgrade)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct seen r = { 0 };
+	struct reports rep;
+
+	touch(t, "alice", NULL, 100, 0);
+	touch(t, "bob", NULL, 200, 0);
+	commit(t);
+	store_close(s);
+	set_schema("4");
+	s = open_ro();
+	t = begin(s, 0);
+	ck_assert(meta_is(t, "schema", "4"));
+	assert_user(t, "alice", 100, 1, NULL);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+	s = open_rw();
+	t = begin(s, 1);
+	ck_assert(meta_is(t, "schema", "5"));
+	touch(t, "alice", NULL, 300, 0);
+	commit(t);
+	t = begin(s, 0);
+	assert_user(t, "alice", 300, 2, NULL);
+	range(t, INT64_MIN, INT64_MAX, &r); /* alice at 100 (stale), bob at 200, alice at 300 */
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_int_eq(r.ts[0], 100);
+	ck_assert_int_eq(r.ts[2], 300);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
 }
 END_TEST
 
@@ -2194,7 +2346,7 @@ START_TEST(test_schema3_users_refused)
 	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "move the store aside"), "%s", err);
 	ck_assert_int_eq(store_open(&s, dir, &rw, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "reads 4"), "%s", err);
+	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "reads 5"), "%s", err);
 }
 END_TEST
 
@@ -2343,6 +2495,7 @@ static Suite *store_suite(void)
 	tc = area(s, "partitions");
 	tcase_add_test(tc, test_partition_records_merge);
 	tcase_add_test(tc, test_record_put_and_partition_drop);
+	tcase_add_test(tc, test_stale_entries);
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_pending_first_changelog);
 	tcase_add_test(tc, test_check_partitions);
@@ -2351,6 +2504,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_schema_mismatch_rw);
 	tcase_add_test(tc, test_schema_mismatch_ro);
 	tcase_add_test(tc, test_schema_upgrade);
+	tcase_add_test(tc, test_schema4_upgrade);
 	tcase_add_test(tc, test_schema3_users_refused);
 	tcase_add_test(tc, test_writer_lock);
 	return s;
