@@ -179,11 +179,16 @@ def build(s, session_ms, broker="mock"):
               key="recovery.e2e." + how,
               beside="" if g is None else "to assignment %.0f ms, assignment to commit %.0f ms; session %d ms"
               % (g, o, session_ms))
-    rss = [x / 1024 for x in v("active.sync.b1000.rss_kib")]
-    allrss = [x / 1024 for k in s if k.startswith("active.") and k.endswith(".rss_kib") for x in v(k)]
-    r.add("8", "memory: active peak RSS, 1,000,000 events", rss, "MiB", goal=("<", 64, "< 64 MiB"), fmt="{:.0f}",
-          key="memory.active",
-          beside="fsync, batch 1000; all configurations: %.0f-%.0f MiB" % (min(allrss), max(allrss)) if allrss else "")
+    # The goal is about the consumer's own memory (librdkafka's queue, the batches), the
+    # mapped store aside, as issue 13 has it: the store's pages are page cache, and an
+    # index kept for 24 h (ACTIVE_OPTS) holds an entry per event of the run.
+    anon = [x / 1024 for x in v("active.sync.b1000.anon_kib")]
+    rss, fil = median(v("active.sync.b1000.rss_kib")), median(v("active.sync.b1000.file_kib"))
+    allanon = [x / 1024 for k in s if k.startswith("active.") and k.endswith(".anon_kib") for x in v(k)]
+    r.add("8", "memory: active peak anonymous RSS, 1,000,000 events", anon, "MiB", goal=("<", 64, "< 64 MiB"),
+          fmt="{:.0f}", key="memory.active",
+          beside="fsync, batch 1000; all configurations: %.0f-%.0f MiB; peak RSS %.0f MiB with %.0f MiB of mapped store"
+          % (min(allanon), max(allanon), (rss or 0) / 1024, (fil or 0) / 1024) if allanon else "")
     anon, fil = median(v("memory.store.anon_kib")), median(v("memory.store.file_kib"))
     r.add("8", "memory: store program, 10M events, 1M users", [x / 1024 for x in v("memory.store.hwm_kib")], "MiB",
           fmt="{:.0f}", key="memory.store", beside="" if anon is None else "peak; at the end %.0f MiB anonymous + %.0f MiB of mapped store; "

@@ -822,7 +822,8 @@ while test "$ROUND" -le "$RUNS"; do
 			say "active --batch $batch $flag"
 			store="$DISK/$key.$ROUND"
 			# shellcheck disable=SC2086
-			run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PP" active -v -t bench \
+			run_consumer "$W/$key.$ROUND.log" "$W/$key.$ROUND.rss" "$PYTHON3" "$top_srcdir/bench/peak-rss.py" \
+				"$W/$key.$ROUND.mem" "$PP" active -v -t bench \
 				--store "$store" -g "bench-$key-$ROUND-$$" --batch "$batch" $flag --exit-at-end \
 				$ACTIVE_OPTS $GROUP_OPTS || continue
 			n=$(consumed "$W/$key.$ROUND.log")
@@ -830,6 +831,9 @@ while test "$ROUND" -le "$RUNS"; do
 			check_consumer "$key" "$store" bench "$TRUTH_EVENTS" "$TRUTH_USERS"
 			sample "$key.eps" "$(rate_between "$W/$key.$ROUND.log" ' assigned: ' ' revoked: ' "$n")"
 			sample "$key.rss_kib" "$(cat "$W/$key.$ROUND.rss")"
+			for f in anon_kib file_kib; do
+				sample "$key.$f" "$(kv "$W/$key.$ROUND.mem" "$f")"
+			done
 			test "$key" = active.sync.b1000 || rm -rf "$store"
 		done
 	done
