@@ -906,6 +906,11 @@ AT=$(($(date +%s) * 1000))
 "$SB" query-store --store "$W/query" --users 100000 --active 1000 --at "$AT" --data "$SRCDATA" >/dev/null ||
 	die "store-bench query-store failed"
 check_store "the query store" "$W/query" bench 100000 100000
+# The same, each active user seen 10 times in the window (a heartbeat every 3 s): with
+# the append-only index (schema 5) a window holds an entry per time a user was seen.
+"$SB" query-store --store "$W/query10" --users 100000 --active 1000 --seen 10 --at "$AT" --data "$SRCDATA" \
+	>/dev/null || die "store-bench query-store --seen 10 failed"
+check_store "the query store, seen 10 times" "$W/query10" bench 109000 100000
 ROUND=1
 while test "$ROUND" -le "$RUNS"; do
 	say "query, round $ROUND"
@@ -914,6 +919,10 @@ while test "$ROUND" -le "$RUNS"; do
 	sample query.users "$(sed -n 's/.* runs, \([0-9]*\) users:.*/\1/p' "$W/query.$ROUND")"
 	sample query.p50_us "$(sed -n 's/.*p50 \([0-9.]*\) us.*/\1/p' "$W/query.$ROUND")"
 	sample query.p99_us "$(sed -n 's/.*p99 \([0-9.]*\) us.*/\1/p' "$W/query.$ROUND")"
+	"$PP" query -t bench --store "$W/query10" active --at "$AT" --repeat 20000 --timing \
+		>/dev/null 2>"$W/query10.$ROUND" || die "query failed: $(cat "$W/query10.$ROUND")"
+	sample query10.p50_us "$(sed -n 's/.*p50 \([0-9.]*\) us.*/\1/p' "$W/query10.$ROUND")"
+	sample query10.p99_us "$(sed -n 's/.*p99 \([0-9.]*\) us.*/\1/p' "$W/query10.$ROUND")"
 	if test -n "$HAVE_REDIS"; then
 		"$RB" query --port "$REDIS_PORT" --users 100000 --active 1000 --at "$AT" --repeat 10000 \
 			--data "$SRCDATA" >"$W/rquery.$ROUND" || die "redis-bench query failed"

@@ -38,7 +38,7 @@ static const char usage[] =
 	"                         [--retain D] [--rate N] [--event-clock] [--partitions N] [--seed N]\n"
 	"                         [--data DIR]\n"
 	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
-	"                               [--data DIR]\n"
+	"                               [--seen N] [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
 	"       store-bench decode [--events N] [--users N] [--seed N] [--data DIR]\n"
 	"\n"
@@ -51,7 +51,8 @@ static const char usage[] =
 	"               now (a steady state: the index holds --retain of events, pruned as\n"
 	"               it goes)\n"
 	"  query-store  write --users users, all of them in the time index, of whom the last\n"
-	"               --active were seen in the --window (default 30s) that ends at TS\n"
+	"               --active were seen in the --window (default 30s) that ends at TS, each\n"
+	"               --seen times (default 1), 1 ms apart\n"
 	"  recover      time opening the store and reading each partition's offset, as a\n"
 	"               restarting consumer does, from the start of main()\n"
 	"  decode       decode N events (default 1000000) of --users users with event_decode()\n"
@@ -274,8 +275,8 @@ release:
 	return rc;
 }
 
-static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int64_t at, int64_t window_ms,
-			   const char *data)
+static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int64_t seen, int64_t at,
+			   int64_t window_ms, const char *data)
 {
 	struct store_options so = { .no_sync = 1 };
 	struct chat_lines names;
@@ -297,12 +298,18 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 		int64_t ts = bench_query_ts((uint64_t)k, (uint64_t)nusers, (uint64_t)nactive, at, window_ms);
 		char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
 		struct store_touch tc = { 0, name, 0, ts, 1, email, 0, ts };
-		int r;
+		int64_t j = k < nusers - nactive ? 0 : seen - 1;
+		int r = 0;
 
 		chat_user(&users, (size_t)k, name, &tc.len, email, &tc.email_len);
 		if (!t && store_txn_begin(s, 1, &t, err, sizeof(err)) != 0)
 			goto fail;
-		r = store_user_touch(t, &tc, INT64_MIN, INT64_MIN, err, sizeof(err));
+		/* An active user seen `seen` times, 1 ms apart, the last at ts: an index entry
+		 * each (schema 5), the older ones stale. */
+		for (; j >= 0 && r == 0; j--) {
+			tc.ts = tc.email_ts = ts - j;
+			r = store_user_touch(t, &tc, INT64_MIN, INT64_MIN, err, sizeof(err));
+		}
 		if (r == STORE_FULL) {
 			/* Redo this chunk after growing the map. */
 			store_txn_abort(t);
@@ -315,9 +322,10 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 		if (r != 0)
 			goto fail;
 		if (k % 10000 == 9999 || k == nusers - 1) {
-			/* Records come with their offsets (store check): as if each user's one event
+			/* Records come with their offsets (store check): as if the users' events
 			 * were read from partition 0, in order. */
-			if (store_offset_put(t, 0, k + 1, err, sizeof(err)) != 0)
+			int64_t act = k + 1 > nusers - nactive ? k + 1 - (nusers - nactive) : 0;
+			if (store_offset_put(t, 0, k + 1 + act * (seen - 1), err, sizeof(err)) != 0)
 				goto fail;
 			r = store_txn_commit(t, err, sizeof(err));
 			t = NULL;
@@ -331,8 +339,8 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 				goto fail;
 		}
 	}
-	printf("users=%" PRId64 " active=%" PRId64 " at=%" PRId64 " window_ms=%" PRId64 "\n", nusers, nactive, at,
-	       window_ms);
+	printf("users=%" PRId64 " active=%" PRId64 " seen=%" PRId64 " events=%" PRId64 " at=%" PRId64 " window_ms=%" PRId64
+	       "\n", nusers, nactive, seen, nusers + nactive * (seen - 1), at, window_ms);
 	goto store_close;
 fail:
 	if (t)
@@ -478,6 +486,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "data", required_argument, NULL, 'd' },
 		{ "active", required_argument, NULL, 'a' },
+		{ "seen", required_argument, NULL, 'k' },
 		{ "at", required_argument, NULL, 'T' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
@@ -485,7 +494,7 @@ int main(int argc, char **argv)
 	};
 	int64_t t_main = clock_mono_ns();
 	int64_t events = 1000000, nusers = 10000, batch = 1000, retain_ms = 24 * 3600 * 1000LL, rate = 1000000;
-	int64_t nparts = 12, seed = 1, nactive = -1, at = 0, window_ms = 30000;
+	int64_t nparts = 12, seed = 1, nactive = -1, seen = 1, at = 0, window_ms = 30000;
 	const char *dir = NULL, *data = NULL, *mode;
 	int flags = 0, c;
 
@@ -535,6 +544,7 @@ int main(int argc, char **argv)
 		case 'S': seed = bench_opt_num("store-bench", "--seed", optarg, 0, INT64_MAX); break;
 		case 'd': data = optarg; break;
 		case 'a': nactive = bench_opt_num("store-bench", "--active", optarg, 0, 100000000); break;
+		case 'k': seen = bench_opt_num("store-bench", "--seen", optarg, 1, 1000); break;
 		case 'T': at = bench_opt_num("store-bench", "--at", optarg, 1, INT64_MAX); break;
 		case 'w': window_ms = bench_opt_ms("store-bench", "--window", optarg); break;
 		default: goto usage_error;
@@ -550,7 +560,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "query-store")) {
 		if (nactive < 0 || nactive > nusers || !at || window_ms < 2)
 			goto usage_error;
-		return run_query_store(dir, nusers, nactive, at, window_ms, data);
+		return run_query_store(dir, nusers, nactive, seen, at, window_ms, data);
 	}
 	if (!strcmp(mode, "recover"))
 		return run_recover(dir, nparts, t_main);
