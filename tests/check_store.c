@@ -197,6 +197,19 @@ static void range(struct store_txn *t, int64_t from, int64_t to, struct seen *s)
 	ck_assert_msg(rc == 0, "store_index_range: %d: %s", rc, err);
 }
 
+/* The whole index, as "user@ts" words in key order, against want ("" for none). */
+static void assert_index(struct store_txn *t, const char *want)
+{
+	struct seen r = { 0 };
+	char got[MAXSEEN * 48] = "";
+	size_t i, len = 0;
+
+	range(t, INT64_MIN, INT64_MAX, &r);
+	for (i = 0; i < r.n; i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s@%" PRId64, i ? " " : "", r.user[i], r.ts[i]);
+	ck_assert_msg(r.total == r.n && !strcmp(got, want), "by_time holds '%s', not '%s'", got, want);
+}
+
 /* Problems reported by store_check. */
 struct reports {
 	int n;
@@ -788,7 +801,6 @@ START_TEST(test_out_of_order_and_duplicates)
 {
 	struct store *s = open_rw();
 	struct store_txn *t;
-	struct seen r = { 0 };
 	struct reports rep;
 
 	t = begin(s, 1);
@@ -808,14 +820,7 @@ START_TEST(test_out_of_order_and_duplicates)
 	assert_user(t, "alice", 100, 3, "a1@example.org"); /* a NULL email keeps the old one */
 	assert_user(t, "bob", 120, 3, "b@example.org");
 	/* The index is append-only: bob's entry at 50 stays, stale, until pruned. */
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 3);
-	ck_assert_str_eq(r.user[0], "bob");
-	ck_assert_int_eq(r.ts[0], 50);
-	ck_assert_str_eq(r.user[1], "alice");
-	ck_assert_int_eq(r.ts[1], 100);
-	ck_assert_str_eq(r.user[2], "bob");
-	ck_assert_int_eq(r.ts[2], 120);
+	assert_index(t, "bob@50 alice@100 bob@120");
 	ck_assert_uint_eq(stat_of(t).index, 3);
 	ck_assert_uint_eq(stat_of(t).users, 2);
 	ck_assert_int_eq(check(t, 0, &rep), 0);
@@ -1166,13 +1171,7 @@ START_TEST(test_snapshot_isolation)
 	r2 = begin(s, 0);
 	assert_user(r2, "bob", 200, 1, NULL);
 	assert_user(r2, "alice", 300, 2, NULL);
-	range(r2, INT64_MIN, INT64_MAX, &r); /* alice's entry at 100 stays, stale */
-	ck_assert_uint_eq(r.n, 3);
-	ck_assert_str_eq(r.user[0], "alice");
-	ck_assert_int_eq(r.ts[0], 100);
-	ck_assert_str_eq(r.user[1], "bob");
-	ck_assert_str_eq(r.user[2], "alice");
-	ck_assert_int_eq(r.ts[2], 300);
+	assert_index(r2, "alice@100 bob@200 alice@300"); /* alice's entry at 100 stays, stale */
 	store_txn_abort(r2);
 	store_txn_abort(r1);
 	store_close(s);
@@ -1817,7 +1816,6 @@ START_TEST(test_partition_records_merge)
 	struct store_txn *t = begin(s, 1);
 	struct store_user u;
 	struct merged m = { 0 };
-	struct seen r = { 0 };
 	struct reports rep;
 
 	touch_in(t, 2, "alice", "a2@x", 300, 0);
@@ -1851,15 +1849,7 @@ START_TEST(test_partition_records_merge)
 	ck_assert_uint_eq(stat_of(t).index, 7);
 	/* An entry per record at its last_seen, alice three times, and partition 0's alice
 	 * also at 100, stale (the index is append-only). */
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 7);
-	ck_assert_str_eq(r.user[0], "carol");
-	ck_assert_str_eq(r.user[1], "alice");
-	ck_assert_int_eq(r.ts[1], 100);
-	ck_assert_str_eq(r.user[3], "alice");
-	ck_assert_int_eq(r.ts[3], 300);
-	ck_assert_str_eq(r.user[4], "alice");
-	ck_assert_int_eq(r.ts[4], 300);
+	assert_index(t, "carol@50 alice@100 bob@200 alice@300 alice@300 alicia@400 alice@500");
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
@@ -1929,7 +1919,6 @@ START_TEST(test_stale_entries)
 	struct store *s = open_opts(&o);
 	struct store_txn *t = begin(s, 1);
 	struct store_user u = { 150, 1, 0, NULL, 0 };
-	struct seen r = { 0 };
 	struct reports rep;
 	int64_t floor;
 	size_t pruned;
@@ -1948,8 +1937,8 @@ START_TEST(test_stale_entries)
 	touch_in(t, 1, "carol", NULL, 320, 0);
 	commit(t);
 	t = begin(s, 0);
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 8); /* every time each was seen at */
+	/* every time each was seen at */
+	assert_index(t, "alice@100 bob@110 carol@120 alice@200 bob@210 carol@220 alice@300 carol@320");
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 
@@ -1985,12 +1974,7 @@ START_TEST(test_stale_entries)
 	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 211, err, sizeof(err)), 0);
 	commit(t);
 	t = begin(s, 0);
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 2);
-	ck_assert_str_eq(r.user[0], "carol");
-	ck_assert_int_eq(r.ts[0], 220); /* stale, before her new last_seen */
-	ck_assert_str_eq(r.user[1], "carol");
-	ck_assert_int_eq(r.ts[1], 250);
+	assert_index(t, "carol@220 carol@250"); /* 220: stale, before her new last_seen */
 	ck_assert_int_eq(check(t, 211, &rep), 0);
 	store_txn_abort(t);
 
@@ -2002,16 +1986,14 @@ START_TEST(test_stale_entries)
 	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, NULL, 211, err, sizeof(err)), 0);
 	commit(t);
 	t = begin(s, 0);
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 2); /* alice at 400 (stale) and 500 */
+	assert_index(t, "alice@400 alice@500"); /* 400: stale */
 	ck_assert_int_eq(check(t, 211, &rep), 0);
 	store_txn_abort(t);
 	t = begin(s, 1);
 	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
 	commit(t);
 	t = begin(s, 0);
-	range(t, INT64_MIN, INT64_MAX, &r);
-	ck_assert_uint_eq(r.n, 0);
+	assert_index(t, "");
 	ck_assert_int_eq(check(t, 211, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
@@ -2298,7 +2280,6 @@ START_TEST(test_schema4_upgrade)
 {
 	struct store *s = open_rw();
 	struct store_txn *t = begin(s, 1);
-	struct seen r = { 0 };
 	struct reports rep;
 
 	touch(t, "alice", NULL, 100, 0);
@@ -2320,10 +2301,7 @@ START_TEST(test_schema4_upgrade)
 	commit(t);
 	t = begin(s, 0);
 	assert_user(t, "alice", 300, 2, NULL);
-	range(t, INT64_MIN, INT64_MAX, &r); /* alice at 100 (stale), bob at 200, alice at 300 */
-	ck_assert_uint_eq(r.n, 3);
-	ck_assert_int_eq(r.ts[0], 100);
-	ck_assert_int_eq(r.ts[2], 300);
+	assert_index(t, "alice@100 bob@200 alice@300"); /* alice at 100: stale */
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 	store_close(s);
