@@ -199,6 +199,10 @@ static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, v
 			goto txn_abort;
 	}
 	crash_point("before-commit");
+	if (crash_fail("before-commit")) {
+		rc = set_err(-1, err, errlen, "the commit failed on purpose (PINGPONG_CRASH)");
+		goto txn_abort;
+	}
 	return store_txn_commit(t, err, errlen);
 
 txn_abort:

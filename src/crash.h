@@ -10,6 +10,11 @@ void crash_point_hit(const char *name);
 extern int crash_armed;
 #define crash_point(name) do { if (crash_armed) crash_point_hit(name); } while (0)
 
+/* With PINGPONG_CRASH=point:N:fail, true the Nth time the point named is reached (once),
+ * for the caller to fail there as a failed write would; no point aborts then. */
+int crash_fail_hit(const char *name);
+#define crash_fail(name) (crash_armed && crash_fail_hit(name))
+
 /* Reads $PINGPONG_CRASH; call once at start. Returns -1 if it is malformed. */
 int crash_init(void);
 

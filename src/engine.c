@@ -44,22 +44,40 @@ struct partition_state {
 	int64_t next;              /* the committed next offset, for the lag; -1: unknown */
 };
 
-/* The writer commits one batch in a thread of its own while the main thread polls and
- * decodes the next: two cores, two halves of the work. The main thread hands it a full
- * batch and takes it back once committed, to run what follows a commit (the committed
- * hook, the offset mirror) in batch order and in the thread of every other callback. */
+/* The writer commits batches in a thread of its own while the main thread polls and
+ * decodes the next: two cores, two halves of the work. The main thread hands it full
+ * batches in order and takes each back once committed, to run what follows a commit (the
+ * committed hook, the offset mirror) in batch order and in the thread of every other
+ * callback.
+ *
+ * Why a queue of ENGINE_BATCHES - 1 and not a single slot: waking a sleeping thread on
+ * this kind of machine (a VM whose idle vCPU halts) takes 0.1-1 ms, as long as a batch's
+ * commit. With one slot, every batch paid two such wake-ups on its critical path (the
+ * writer's for the job, the main thread's for the result); with the next batch already
+ * queued, the writer goes from one commit to the next without sleeping. The queue stays
+ * bounded: the main thread waits when every batch but the one it fills is in flight.
+ *
+ * After a failed commit the writer takes no more jobs: a later batch's offsets must never
+ * be committed past messages that were not. */
+#define ENGINE_BATCHES 3
+
 struct writer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct engine *e;
-	struct batch *job;   /* handed over; NULL while idle */
-	int done;            /* job is committed, or failed */
-	int rc;              /* batch_commit()'s result for job */
-	int64_t now;         /* job's wall-clock time */
+	/* Counts since the start; job i is jobs[i % ENGINE_BATCHES]. handed >= done >=
+	 * collected; the jobs in [collected, handed) are in flight. */
+	uint64_t handed, done, collected;
+	struct writer_job {
+		struct batch *b;
+		int64_t now; /* its wall-clock time */
+		int rc;      /* batch_commit()'s result */
+	} jobs[ENGINE_BATCHES];
+	int failed;          /* a commit failed: no more */
 	int quit;
 	int running;
-	char err[1024];
+	char err[1024];      /* the failed commit's */
 };
 
 struct engine {
@@ -67,9 +85,9 @@ struct engine {
 	const struct engine_hooks *hooks;
 	void *ctx;
 	rd_kafka_t *rk;
-	struct batch batches[2];          /* each owns the rd_kafka_message_t of its messages */
+	struct batch batches[ENGINE_BATCHES]; /* each owns the rd_kafka_message_t of its messages */
 	struct batch *fill;               /* the batch the main thread fills */
-	struct writer w;                  /* commits the other one, with a store */
+	struct writer w;                  /* commits the others, with a store */
 	int64_t batch_started;
 	struct partition_state *parts;
 	int nparts;
@@ -184,15 +202,21 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->quit && (!w->job || w->done))
+		struct writer_job *j;
+
+		while (!w->quit && (w->done == w->handed || w->failed))
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->quit)
 			break;
+		j = &w->jobs[w->done % ENGINE_BATCHES];
 		pthread_mutex_unlock(&w->mu);
-		w->rc = batch_commit(w->job, w->e->cfg->store, w->e->hooks->apply, w->e->ctx, w->now, w->err,
+		/* Only this thread writes err, and only before it sets failed. */
+		j->rc = batch_commit(j->b, w->e->cfg->store, w->e->hooks->apply, w->e->ctx, j->now, w->err,
 				     sizeof(w->err));
 		pthread_mutex_lock(&w->mu);
-		w->done = 1;
+		if (j->rc != 0)
+			w->failed = 1;
+		w->done++;
 		pthread_cond_broadcast(&w->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -223,8 +247,13 @@ static void writer_stop(struct engine *e)
 		pthread_join(w->thread, NULL);
 		w->running = 0;
 	}
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
+}
+
+static void writer_free(struct engine *e)
+{
+	writer_stop(e);
+	pthread_cond_destroy(&e->w.cv);
+	pthread_mutex_destroy(&e->w.mu);
 }
 
 /* What follows a batch's commit, in the main thread: the counts, the committed hook, the
@@ -281,27 +310,38 @@ static int batch_finish(struct engine *e, struct batch *b, int rc, const char *e
 	return 0;
 }
 
-/* Takes back the batch the writer has (waiting for it with wait, else only if done) and
- * finishes it. Returns 0 or an exit code. */
-static int writer_collect(struct engine *e, int wait)
+/* Batches handed to the writer and not yet taken back. */
+static uint64_t in_flight(const struct writer *w)
+{
+	return w->handed - w->collected;
+}
+
+/* Takes back, in order, the batches the writer has committed, and finishes each; waits
+ * until no more than `most` are in flight (ENGINE_BATCHES: never waits). Returns 0 or an
+ * exit code. */
+static int writer_collect(struct engine *e, uint64_t most)
 {
 	struct writer *w = &e->w;
-	struct batch *b;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&w->mu);
-	if (!w->job || (!w->done && !wait)) {
+	while (rc == 0) {
+		struct writer_job *j;
+
+		if (w->collected == w->done) {
+			/* Nothing committed to take: wait, unless no commit is coming. */
+			if (in_flight(w) <= most || w->failed)
+				break;
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		j = &w->jobs[w->collected++ % ENGINE_BATCHES];
 		pthread_mutex_unlock(&w->mu);
-		return 0;
+		rc = batch_finish(e, j->b, j->rc, w->err);
+		pthread_mutex_lock(&w->mu);
 	}
-	while (!w->done)
-		pthread_cond_wait(&w->cv, &w->mu);
-	b = w->job;
-	rc = w->rc;
-	w->job = NULL;
-	w->done = 0;
 	pthread_mutex_unlock(&w->mu);
-	return batch_finish(e, b, rc, w->err);
+	return rc;
 }
 
 /* Commits the batch being filled: hands it to the writer once the one before is done and
@@ -319,15 +359,16 @@ static int flush_batch(struct engine *e)
 				  sizeof(e->err));
 		return batch_finish(e, e->fill, rc, e->err);
 	}
-	if ((rc = writer_collect(e, 1)) != 0)
+	/* Room for this batch and a free one to fill next. */
+	if ((rc = writer_collect(e, ENGINE_BATCHES - 2)) != 0)
 		return rc;
 	pthread_mutex_lock(&w->mu);
-	w->job = e->fill;
-	w->now = clock_now_ms();
-	w->done = 0;
+	w->jobs[w->handed % ENGINE_BATCHES] = (struct writer_job){ e->fill, clock_now_ms(), 0 };
+	w->handed++;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	e->fill = e->fill == &e->batches[0] ? &e->batches[1] : &e->batches[0];
+	/* Batches go round in order, so the one after the last handed is free. */
+	e->fill = &e->batches[w->handed % ENGINE_BATCHES];
 	return 0;
 }
 
@@ -338,7 +379,7 @@ static int drain(struct engine *e)
 	int rc = flush_batch(e);
 
 	if (rc == 0 && e->w.running)
-		rc = writer_collect(e, 1);
+		rc = writer_collect(e, 0);
 	return rc;
 }
 
@@ -875,7 +916,7 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 		if ((rc = flush_batch(e)) != 0)
 			return rc;
 	}
-	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end)) != 0)
+	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end ? 0 : ENGINE_BATCHES)) != 0)
 		return rc;
 	if (cfg->changelog && (rc = changelog_poll(cfg->changelog)) != 0)
 		return rc;
@@ -922,7 +963,7 @@ static int engine_loop(struct engine *e)
 		if ((rkm && (rc = engine_take_polled(e, rkm)) != 0) ||
 		    (rc = engine_housekeep(e, now, !rkm, &next_tick)) != 0)
 			return rc;
-		if (cfg->exit_at_end && e->fill->n == 0 && !e->w.job && all_at_end(e))
+		if (cfg->exit_at_end && e->fill->n == 0 && in_flight(&e->w) == 0 && all_at_end(e))
 			break;
 	}
 	return e->fatal;
@@ -934,7 +975,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	struct engine e;
 	rd_kafka_topic_partition_list_t *sub;
 	rd_kafka_resp_err_t err;
-	int p, rc = 0;
+	int i, p, rc = 0;
 
 	memset(&e, 0, sizeof(e));
 	memset(stats, 0, sizeof(*stats));
@@ -944,8 +985,8 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	e.ctx = ctx;
 	e.stats = stats;
 	e.started = clock_mono_ms();
-	batch_init(&e.batches[0], (size_t)cfg->batch);
-	batch_init(&e.batches[1], (size_t)cfg->batch);
+	for (i = 0; i < ENGINE_BATCHES; i++)
+		batch_init(&e.batches[i], (size_t)cfg->batch);
 	e.fill = &e.batches[0];
 	writer_start(&e);
 	if (!(e.rk = engine_consumer_new(&e))) {
@@ -977,15 +1018,16 @@ consumer_close:
 	for (p = 0; p < e.nparts; p++)
 		if (e.parts[p].held)
 			rd_kafka_message_destroy(e.parts[p].held);
-	writer_collect(&e, 1);
-	batch_drop(&e.batches[0]);
-	batch_drop(&e.batches[1]);
+	writer_collect(&e, 0);
+	writer_stop(&e); /* before the drops: after a failure, queued batches stay uncommitted */
+	for (i = 0; i < ENGINE_BATCHES; i++)
+		batch_drop(&e.batches[i]);
 	kafka_flow_release(&e.flow);
 	rd_kafka_destroy(e.rk);
 engine_free:
-	writer_stop(&e);
-	batch_release(&e.batches[0]);
-	batch_release(&e.batches[1]);
+	writer_free(&e);
+	for (i = 0; i < ENGINE_BATCHES; i++)
+		batch_release(&e.batches[i]);
 	free(e.parts);
 	return rc;
 }

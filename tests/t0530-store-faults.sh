@@ -31,6 +31,25 @@ test_expect_success 'a consumer builds a store to damage' '
 	pp store check --store good
 '
 
+# A failed commit ends the consumer with nothing of its batch stored, and nothing after
+# it either: the writer thread has the next batches queued by then (engine.c), and one
+# of them committed would carry the partitions' offsets past the failed batch's
+# messages, which would be lost. Batches of 10, so that the 20th fails with several queued.
+test_expect_success 'a failed commit: exit 74, no later batch committed, a restart loses nothing' '
+	(
+		PINGPONG_CRASH=before-commit:20:fail &&
+		export PINGPONG_CRASH &&
+		exits_with 74 pp active $GROUP_OPTS --store failed --every 0 --batch 10 --exit-at-end
+	) &&
+	grep "the commit failed on purpose" last.err &&
+	grep "the batch was not committed and no offset advanced" last.err &&
+	pp store check --store failed &&
+	pp query --store failed offsets >failed.offsets &&
+	awk "{ n += \$2 } END { exit !(n > 0 && n <= 190) }" failed.offsets &&
+	pp active $GROUP_OPTS --store failed --every 0 --exit-at-end &&
+	verdict failed events.jsonl
+'
+
 test_expect_success 'a truncated store: check and query say it is damaged and exit 74' '
 	cp -r good trunc &&
 	test_store_check_skip trunc &&
