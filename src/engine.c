@@ -436,6 +436,8 @@ static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_
 		store_txn_abort(t);
 }
 
+static void set_paused(struct engine *e, int32_t partition, int pause);
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
@@ -465,10 +467,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			e->fatal = EX_SOFTWARE;
 			return;
 		}
-		/* librdkafka remembers a pause across assignments: a partition the gate paused
-		 * before it was revoked would come back silent. */
-		if (e->cfg->gate)
-			rd_kafka_resume_partitions(rk, parts);
 		return;
 	}
 
@@ -485,7 +483,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		ps = &e->parts[parts->elems[i].partition];
 		ps->assigned = 0;
 		ps->at_end = 0;
-		ps->paused = 0;
+		/* librdkafka remembers a pause across assignments: a partition the gate paused
+		 * would come back silent. Resumed here, not when it comes back: a resume then
+		 * makes librdkafka drop the answer to the query of its first offset, which it
+		 * asks again 500 ms later. */
+		if (ps->paused)
+			set_paused(e, parts->elems[i].partition, 0);
 		if (ps->held) {
 			/* Not ours any more: the next owner processes it. */
 			rd_kafka_message_destroy(ps->held);
