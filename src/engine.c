@@ -319,7 +319,8 @@ static uint64_t in_flight(const struct writer *w)
 
 /* Takes back, in order, the batches the writer has committed, and finishes each; waits
  * until no more than `most` are in flight (ENGINE_BATCHES: never waits). Returns 0 or an
- * exit code. */
+ * exit code: the first failed commit's once (batch_finish says why), then EX_IOERR for
+ * as long as the batches after it wait in vain, so that none is handed over on top. */
 static int writer_collect(struct engine *e, uint64_t most)
 {
 	struct writer *w = &e->w;
@@ -331,8 +332,12 @@ static int writer_collect(struct engine *e, uint64_t most)
 
 		if (w->collected == w->done) {
 			/* Nothing committed to take: wait, unless no commit is coming. */
-			if (in_flight(w) <= most || w->failed)
+			if (in_flight(w) <= most)
 				break;
+			if (w->failed) {
+				rc = EX_IOERR;
+				break;
+			}
 			pthread_cond_wait(&w->cv, &w->mu);
 			continue;
 		}
@@ -345,9 +350,9 @@ static int writer_collect(struct engine *e, uint64_t most)
 	return rc;
 }
 
-/* Commits the batch being filled: hands it to the writer once the one before is done and
- * fills the other, or, without a writer, commits it here. Returns 0 or an exit code (of
- * this batch or of the one before). */
+/* Commits the batch being filled: hands it to the writer, once there is room in its queue,
+ * and fills the next free one; or, without a writer, commits it here. Returns 0 or an exit
+ * code (of this batch or of one before). */
 static int flush_batch(struct engine *e)
 {
 	struct writer *w = &e->w;
@@ -1005,7 +1010,7 @@ int engine_run(const struct engine_config *cfg, const struct engine_hooks *hooks
 	 * Without it, a partition assigned from the beginning (an empty store) could be
 	 * created by the assignment itself, before it knows its leader: librdkafka then puts
 	 * off the query of its first offset by 500 ms (rd_kafka_toppar_offset_request),
-	 * and in the bench one run in two began to fetch half a second late. */
+	 * and in the bench most runs began to fetch half a second late. */
 	e.rkt = rd_kafka_topic_new(e.rk, cfg->topic, NULL);
 	err = rd_kafka_subscribe(e.rk, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
