@@ -63,6 +63,6 @@ int crash_fail_hit(const char *name)
 {
 	if (!crash_fails || strcmp(name, crash_name) != 0 || --crash_countdown > 0)
 		return 0;
-	crash_fails = 0; /* once */
+	crash_armed = 0; /* once, and no point aborts after it */
 	return 1;
 }
