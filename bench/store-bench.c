@@ -35,10 +35,10 @@
 static const char usage[] =
 	"usage: store-bench users N [--data DIR]\n"
 	"       store-bench apply --store DIR [--events N] [--users N] [--batch N] [--no-sync]\n"
-	"                         [--retain D] [--rate N] [--event-clock] [--partitions N] [--seed N]\n"
-	"                         [--data DIR]\n"
+	"                         [--retain D] [--rate N] [--event-clock] [--upkeep] [--partitions N]\n"
+	"                         [--seed N] [--data DIR]\n"
 	"       store-bench query-store --store DIR --users N --active N --at TS [--window D]\n"
-	"                               [--seen N] [--data DIR]\n"
+	"                               [--seen N] [--compact] [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
 	"       store-bench decode [--events N] [--users N] [--seed N] [--data DIR]\n"
 	"\n"
@@ -49,10 +49,13 @@ static const char usage[] =
 	"               the last one now; the time index is kept for --retain (default 24h);\n"
 	"               --event-clock applies each batch at its last event's time instead of\n"
 	"               now (a steady state: the index holds --retain of events, pruned as\n"
-	"               it goes)\n"
+	"               it goes); --upkeep compacts the index in every batch, as `pingpong\n"
+	"               active` does while caught up\n"
 	"  query-store  write --users users, all of them in the time index, of whom the last\n"
 	"               --active were seen in the --window (default 30s) that ends at TS, each\n"
-	"               --seen times (default 1), 1 ms apart\n"
+	"               --seen times (default 1), 1 ms apart; --compact then compacts the\n"
+	"               index from the window's start, as `pingpong active` does while caught\n"
+	"               up, in steps of 1,000 entries, until a step reaches the end\n"
 	"  recover      time opening the store and reading each partition's offset, as a\n"
 	"               restarting consumer does, from the start of main()\n"
 	"  decode       decode N events (default 1000000) of --users users with event_decode()\n"
@@ -90,6 +93,12 @@ static int bench_apply_hook(void *ctx, struct store_txn *t, struct batch_msg *ms
 {
 	struct bench_apply *a = ctx;
 	return active_apply(&a->apply, t, msgs, n, now, err, errlen);
+}
+
+static int bench_upkeep_hook(void *ctx, struct store_txn *t, size_t nlive, char *err, size_t errlen)
+{
+	struct bench_apply *a = ctx;
+	return active_upkeep(&a->apply, t, nlive, err, errlen);
 }
 
 /* The timed part of a batch: decode each event, then the batch's txn. Never inlined, so
@@ -156,6 +165,7 @@ static int bench_resume(struct store *s, int64_t *offsets, int64_t nparts, char 
 /* run_apply's flags */
 #define APPLY_NO_SYNC 1
 #define APPLY_EVENT_CLOCK 2 /* each batch applied at its last event's time */
+#define APPLY_UPKEEP 4      /* every batch compacts the index, as if caught up */
 
 static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t batch, int flags,
 		     int64_t retain_ms, int64_t rate, int64_t nparts, int64_t seed, const char *data)
@@ -194,6 +204,8 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 	arena = xmalloc(arena_cap);
 	event_encoder_init(&enc);
 	batch_init(&b, (size_t)batch);
+	if (flags & APPLY_UPKEEP)
+		b.upkeep = bench_upkeep_hook;
 
 	if (store_open(&a.store, dir, &so, err, sizeof(err)) != 0 || bench_bind(a.store, retain_ms, err, sizeof(err)) != 0 ||
 	    bench_resume(a.store, offsets, nparts, err, sizeof(err)) != 0) {
@@ -250,11 +262,11 @@ static int run_apply(const char *dir, int64_t events, int64_t nusers, int64_t ba
 		done += (int64_t)n;
 	}
 	printf("events=%" PRId64 " users=%" PRId64 " distinct_users=%" PRId64 " partitions=%" PRId64 " batch=%" PRId64
-	       " sync=%d clock=%s seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
+	       " sync=%d clock=%s upkeep=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f"
 	       " commits=%" PRId64 " map_grows=%" PRId64 " wall_seconds=%.3f map_mib=%" PRIu64
 	       " hwm_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld minflt=%" PRId64 " majflt=%" PRId64 "\n",
 	       done, nusers, distinct, nparts, batch, !(flags & APPLY_NO_SYNC), flags & APPLY_EVENT_CLOCK ? "event" : "wall",
-	       (double)timed_ns / 1e9,
+	       (flags & APPLY_UPKEEP) != 0, (double)timed_ns / 1e9,
 	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
 	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0, a.commits, a.grows,
 	       (double)(clock_mono_ns() - wall0) / 1e9, store_map_size(a.store) >> 20, bench_status_kib("VmHWM"),
@@ -275,9 +287,33 @@ release:
 	return rc;
 }
 
-static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int64_t seen, int64_t at,
-			   int64_t window_ms, const char *data)
+/* Compacts the index from `from` to its end (store_index_compact()), in txns of 1,000
+ * entries examined, as active's upkeep steps (active.c) while caught up. */
+static int compact_all(struct store *s, int64_t from, uint64_t *deleted, char *err, size_t errlen)
 {
+	size_t examined, del, step = 1000;
+	struct store_txn *t;
+	int rc;
+
+	*deleted = 0;
+	do {
+		if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
+			return rc;
+		if ((rc = store_index_compact(t, from, step, &examined, &del, err, errlen)) != 0) {
+			store_txn_abort(t);
+			return rc;
+		}
+		if ((rc = store_txn_commit(t, err, errlen)) != 0)
+			return rc;
+		*deleted += del;
+	} while (examined == step);
+	return 0;
+}
+
+static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int64_t seen, int64_t at,
+			   int64_t window_ms, int compact, const char *data)
+{
+	uint64_t compacted = 0;
 	struct store_options so = { .no_sync = 1 };
 	struct chat_lines names;
 	struct chat_users users;
@@ -339,8 +375,10 @@ static int run_query_store(const char *dir, int64_t nusers, int64_t nactive, int
 				goto fail;
 		}
 	}
+	if (compact && compact_all(s, at - window_ms, &compacted, err, sizeof(err)) != 0)
+		goto fail;
 	printf("users=%" PRId64 " active=%" PRId64 " seen=%" PRId64 " events=%" PRId64 " at=%" PRId64 " window_ms=%" PRId64
-	       "\n", nusers, nactive, seen, nusers + nactive * (seen - 1), at, window_ms);
+	       " compacted=%" PRIu64 "\n", nusers, nactive, seen, nusers + nactive * (seen - 1), at, window_ms, compacted);
 	goto store_close;
 fail:
 	if (t)
@@ -489,6 +527,8 @@ int main(int argc, char **argv)
 		{ "seen", required_argument, NULL, 'k' },
 		{ "at", required_argument, NULL, 'T' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "compact", no_argument, NULL, 'C' },
+		{ "upkeep", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -496,7 +536,7 @@ int main(int argc, char **argv)
 	int64_t events = 1000000, nusers = 10000, batch = 1000, retain_ms = 24 * 3600 * 1000LL, rate = 1000000;
 	int64_t nparts = 12, seed = 1, nactive = -1, seen = 1, at = 0, window_ms = 30000;
 	const char *dir = NULL, *data = NULL, *mode;
-	int flags = 0, c;
+	int flags = 0, compact = 0, c;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
@@ -547,6 +587,8 @@ int main(int argc, char **argv)
 		case 'k': seen = bench_opt_num("store-bench", "--seen", optarg, 1, 1000); break;
 		case 'T': at = bench_opt_num("store-bench", "--at", optarg, 1, INT64_MAX); break;
 		case 'w': window_ms = bench_opt_ms("store-bench", "--window", optarg); break;
+		case 'C': compact = 1; break;
+		case 'U': flags |= APPLY_UPKEEP; break;
 		default: goto usage_error;
 		}
 	}
@@ -560,7 +602,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "query-store")) {
 		if (nactive < 0 || nactive > nusers || !at || window_ms < 2)
 			goto usage_error;
-		return run_query_store(dir, nusers, nactive, seen, at, window_ms, data);
+		return run_query_store(dir, nusers, nactive, seen, at, window_ms, compact, data);
 	}
 	if (!strcmp(mode, "recover"))
 		return run_recover(dir, nparts, t_main);

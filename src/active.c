@@ -130,6 +130,22 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 	return store_prune(t, floor, forget_below, 2 * n > PRUNE_CHUNK ? 2 * n : PRUNE_CHUNK, &pruned, err, errlen);
 }
 
+/* Index entries examined at most per upkeep: UPKEEP_CHUNK, or four times the batch's
+ * events, which may leave as many stale entries, so that compacting outruns them. */
+#define UPKEEP_CHUNK 1000
+
+int active_upkeep(const struct active_apply *a, struct store_txn *t, size_t nlive, char *err, size_t errlen)
+{
+	size_t chunk = a->upkeep_chunk ? a->upkeep_chunk : UPKEEP_CHUNK, examined, deleted;
+	int64_t floor;
+	int rc;
+
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+		return rc;
+	return store_index_compact(t, floor, 4 * nlive > chunk ? 4 * nlive : chunk, &examined, &deleted, err,
+				   errlen);
+}
+
 int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)
 {
 	struct store_txn *t;

@@ -14,6 +14,7 @@ struct active_apply {
 	int64_t retain_ms;       /* the time index keeps this much */
 	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them. When
 				  * set, retain_ms must equal it: one floor serves both */
+	size_t upkeep_chunk;     /* active_upkeep()'s least step; 0: UPKEEP_CHUNK */
 	struct active_fold *fold;
 	size_t cap;
 };
@@ -27,6 +28,12 @@ struct active_apply {
 int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,
 		 int64_t now, char *err, size_t errlen);
 void active_apply_release(struct active_apply *a);
+
+/* Compacts the time index by a bounded step (store_index_compact() from the floor, at
+ * most max(upkeep_chunk, 4 x nlive) entries examined), in the txn of a batch of nlive
+ * events: what `pingpong active` does while caught up, so that a window's report reads
+ * about one entry per user. Returns 0, STORE_FULL or -1 with the reason. */
+int active_upkeep(const struct active_apply *a, struct store_txn *t, size_t nlive, char *err, size_t errlen);
 
 /* Records the time index's retention in the store's meta, in a txn of its own, so that
  * `store check` judges the index by it. */

@@ -191,6 +191,7 @@ static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, v
 		return rc;
 	if ((rc = filter(b, t, err, errlen)) != 0 ||
 	    (rc = apply_halves(b, t, apply, ctx, now, err, errlen)) != 0 ||
+	    (b->upkeep && (rc = b->upkeep(ctx, t, b->nlive, err, errlen)) != 0) ||
 	    (rc = take_hook_rejects(b, t, err, errlen)) != 0)
 		goto txn_abort;
 	for (p = 0; p < b->nparts; p++) {

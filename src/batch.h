@@ -44,6 +44,11 @@ struct batch_msg {
 typedef int (*batch_apply_fn)(void *ctx, struct store_txn *t, struct batch_msg *msgs, size_t n,
 			      int64_t now, char *err, size_t errlen);
 
+/* Work a consumer does only when it has time to spare, such as compacting active's index
+ * (engine.h, upkeep): runs in the batch's txn, after the apply hook's last call, with the
+ * number of messages applied. Returns 0, STORE_FULL or -1 with the reason in err. */
+typedef int (*batch_upkeep_fn)(void *ctx, struct store_txn *t, size_t nlive, char *err, size_t errlen);
+
 /* Per partition of the last batch_commit(): touched, and if so its position. */
 struct batch_part {
 	struct store_position pos; /* next -1: unknown (no stored offset, nothing applied) */
@@ -56,6 +61,8 @@ struct batch {
 	struct batch_msg *msgs; /* cap slots, n used */
 	size_t n, cap;
 	struct batch_msg *live; /* after batch_commit: copies of the messages applied */
+	/* Set by the caller before batch_commit() (given its ctx), or NULL: kept until changed. */
+	batch_upkeep_fn upkeep;
 	size_t nlive;
 	char *reasons;          /* BATCH_REASON_LEN per slot */
 	struct event_decoder dec;
@@ -94,7 +101,8 @@ static inline int batch_full(const struct batch *b)
  * On STORE_FULL the txn is aborted, the map grown and the whole batch redone. With s NULL
  * there is no txn and nothing is skipped; rejected messages keep their reason for the
  * caller to report. Afterwards live[0..nlive) are the messages applied, parts[] the
- * offsets and each partition's counts, and commit_ns the time it all took. Returns 0, or -1 with the reason in err: then nothing was committed. */
+ * offsets and each partition's counts, and commit_ns the time it all took. b->upkeep,
+ * when set, runs in the txn after the hook. Returns 0, or -1 with the reason in err: then nothing was committed. */
 int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen);
 

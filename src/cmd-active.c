@@ -79,6 +79,12 @@ static int active_apply_hook(void *arg, struct store_txn *t, struct batch_msg *m
 	return active_apply(&a->apply, t, msgs, n, now, err, errlen);
 }
 
+static int active_upkeep_hook(void *arg, struct store_txn *t, size_t nlive, char *err, size_t errlen)
+{
+	struct active_ctx *a = arg;
+	return active_upkeep(&a->apply, t, nlive, err, errlen);
+}
+
 static void active_tick(void *arg)
 {
 	struct active_ctx *a = arg;
@@ -140,7 +146,7 @@ static int active_run(int argc, char **argv)
 {
 	struct active_opts o = { .window_ms = 30000, .every_ms = 3000, .max_skew_ms = 300000, .retain_ms = -1 };
 	struct active_ctx a = { 0 };
-	const struct engine_hooks hooks = { active_apply_hook, NULL, active_tick };
+	const struct engine_hooks hooks = { active_apply_hook, NULL, active_tick, active_upkeep_hook };
 	struct consumer c;
 	char err[512];
 	int rc;

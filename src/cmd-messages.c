@@ -75,7 +75,7 @@ static int messages_apply(void *arg, struct store_txn *t, struct batch_msg *msgs
 
 static int messages_run(int argc, char **argv)
 {
-	const struct engine_hooks hooks = { messages_apply, NULL, NULL };
+	const struct engine_hooks hooks = { messages_apply, NULL, NULL, NULL };
 	struct messages_ctx m = { 0 };
 	struct messages_opts o;
 	struct consumer c;

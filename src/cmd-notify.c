@@ -130,7 +130,7 @@ static void notify_committed(void *arg, const struct batch_msg *msgs, size_t n)
 
 static int notify_run(int argc, char **argv)
 {
-	const struct engine_hooks hooks = { notify_apply, notify_committed, NULL };
+	const struct engine_hooks hooks = { notify_apply, notify_committed, NULL, NULL };
 	struct notify_opts o = { .window_ms = 30000 };
 	struct notify_ctx nc = { 0 };
 	struct store_options so = { .read_only = 1, .kind = "active" };

@@ -4,7 +4,7 @@
 
 /* Calls abort() the Nth time the point named in $PINGPONG_CRASH is reached ("any": the
  * Nth point of any name). When the variable is unset this costs one predictable branch.
- * Points: mid-batch, in-touch, in-prune, before-commit, after-commit (batch.c, store.c),
+ * Points: mid-batch, in-touch, in-prune, in-compact, before-commit, after-commit (batch.c, store.c),
  * in-assign (engine.c), before-changelog, in-changelog (changelog.c). */
 void crash_point_hit(const char *name);
 extern int crash_armed;

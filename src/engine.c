@@ -99,6 +99,7 @@ struct engine {
 	rd_kafka_topic_t *rkt;            /* held from the start: see engine_run */
 	int assigned;                     /* an assignment is in place (none during a rebalance) */
 	int64_t last_observe;             /* monotonic ms */
+	int64_t observed_consumed;        /* stats->consumed when the lag was computed */
 	struct kafka_flow flow;           /* keeps the small local queue flowing */
 	struct engine_stats *stats;
 	char err[1024];
@@ -350,6 +351,16 @@ static int writer_collect(struct engine *e, uint64_t most)
 	return rc;
 }
 
+/* Is the consumer caught up, so that the hook's upkeep may ride along with this batch
+ * (never while catching up, which it would only slow)? The lag is ENGINE_OBSERVE_MS old
+ * at most: less what was polled since, no more than a batch is left behind this one. */
+static int caught_up(const struct engine *e)
+{
+	const struct engine_stats *st = e->stats;
+
+	return st->lag >= 0 && st->lag - (st->consumed - e->observed_consumed) <= e->cfg->batch;
+}
+
 /* Commits the batch being filled: hands it to the writer, once there is room in its queue,
  * and fills the next free one; or, without a writer, commits it here. Returns 0 or an exit
  * code (of this batch or of one before). */
@@ -360,6 +371,7 @@ static int flush_batch(struct engine *e)
 
 	if (e->fill->n == 0)
 		return 0;
+	e->fill->upkeep = caught_up(e) ? e->hooks->upkeep : NULL;
 	if (!w->running) {
 		rc = batch_commit(e->fill, e->cfg->store, e->hooks->apply, e->ctx, clock_now_ms(), e->err,
 				  sizeof(e->err));
@@ -785,6 +797,7 @@ static void engine_observe(struct engine *e, int64_t now)
 		return;
 	e->last_observe = now;
 	e->stats->lag = engine_lag(e);
+	e->observed_consumed = e->stats->consumed;
 	if (e->cfg->observe)
 		e->cfg->observe(e->cfg->observe_arg, e->stats);
 }

@@ -50,6 +50,10 @@ struct engine_hooks {
 	void (*committed)(void *ctx, const struct batch_msg *msgs, size_t n);
 	/* Called every tick_ms, outside any txn. May be NULL. */
 	void (*tick)(void *ctx);
+	/* Work that can wait while the consumer catches up: runs in a batch's txn after apply,
+	 * only for a batch handed over while the lag was known and at most one batch
+	 * (batch_upkeep_fn). May be NULL. */
+	batch_upkeep_fn upkeep;
 };
 
 /* Counters, for the closing summary; kept up to date in the polling thread during the

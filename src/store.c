@@ -1883,6 +1883,93 @@ cursor_close:
 	return 0;
 }
 
+/* meta "index_compact_at": the by_time key where the next store_index_compact() goes on;
+ * absent: from the floor. */
+static const MDB_val compact_at_key = { 16, (void *)"index_compact_at" };
+
+/* LMDB's default order of keys: bytes, then a prefix first. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Is the entry k stale: its record's last_seen later than its time? A record not found,
+ * or corrupt, is store_check's to name: its entry stays. */
+static int entry_stale(struct store_txn *t, const MDB_val *k)
+{
+	struct store_user u;
+	MDB_val uk = { k->mv_size - 8, (char *)k->mv_data + 8 }, uv;
+
+	return mdb_get(t->txn, t->s->users, &uk, &uv) == 0 && user_decode(&uv, &u) == 0 &&
+	       u.last_seen > (int64_t)get_be64(k->mv_data);
+}
+
+int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
+			char *err, size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v, at;
+	unsigned char *pos = t->key; /* where to go on: our own copy of a key */
+	size_t plen = 0, n = 0, del = 0;
+	int rc;
+
+	*examined = *deleted = 0;
+	if (from >= 0) {
+		put_be64(pos, (uint64_t)from);
+		plen = 8;
+	}
+	rc = mdb_get(t->txn, t->s->meta, (MDB_val *)&compact_at_key, &at);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (rc == 0 && at.mv_size >= 8 && at.mv_size <= STORE_MAX_KEY &&
+	    key_cmp(at.mv_data, at.mv_size, pos, plen) > 0) {
+		memcpy(pos, at.mv_data, at.mv_size);
+		plen = at.mv_size;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->s->by_time, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	k.mv_size = plen;
+	k.mv_data = pos;
+	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && n < max) {
+		n++;
+		if (k.mv_size < 13 || !entry_stale(t, &k)) { /* time, partition, a name */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		/* Deleted, then found again from a copy of its key: the next one is the first
+		 * at or after it. A search per delete, but no reliance on where LMDB leaves a
+		 * cursor after mdb_cursor_del. */
+		memcpy(pos, k.mv_data, k.mv_size);
+		plen = k.mv_size;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		if (del++ == 0)
+			crash_point("in-compact"); /* deleted, more to go, nothing committed */
+		k.mv_size = plen;
+		k.mv_data = pos;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	if (rc == 0) {
+		/* Out of budget: go on from the first entry not examined. */
+		memcpy(pos, k.mv_data, k.mv_size);
+		at.mv_size = k.mv_size;
+		at.mv_data = pos;
+		rc = mdb_put(t->txn, t->s->meta, (MDB_val *)&compact_at_key, &at, 0);
+	} else if (rc == MDB_NOTFOUND) {
+		/* The end of the index: the next pass starts from the floor. */
+		rc = mdb_del(t->txn, t->s->meta, (MDB_val *)&compact_at_key, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_cursor_close(cur);
+	*examined = n;
+	*deleted = del;
+	return rc ? mdb_fail(rc, "store_index_compact", err, errlen) : 0;
+}
+
 /* ---- pending and changelog positions ---------------------------------------------- */
 
 int store_pending_add(struct store_txn *t, int32_t partition, const char *user, size_t len, char *err,

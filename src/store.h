@@ -146,7 +146,7 @@ struct store_touch {
  * stored one's, so that the result does not depend on the order of events. When
  * last_seen changes, a by_time entry is added at the new one, unless it is older than
  * index_floor (it would be pruned at once); the entry at the old one stays, stale, until
- * pruning reaches it (schema 5: no delete per touch). A stored record whose last_seen is older than forget_below counts
+ * compaction or pruning reaches it (schema 5: no delete per touch). A stored record whose last_seen is older than forget_below counts
  * as absent (--retain-users; INT64_MIN keeps every user). With a changelog, the record
  * is listed in pending. */
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
@@ -200,6 +200,17 @@ int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index
  * it can run inside every batch txn. *pruned gets the number of entries removed. */
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
 		size_t *pruned, char *err, size_t errlen);
+
+/* Deletes stale by_time entries, those older than their record's last_seen, so that a
+ * window holds about one entry per user again (the index is append-only: each touch that
+ * moves last_seen leaves one behind). It walks the index in key order, from where the
+ * last call stopped (meta, in the same txn) or from `from` (the floor) if that is later,
+ * examines at most max entries and deletes the stale ones; at the index's end the next
+ * call starts again from `from`. Only an entry at or after `from` is ever looked at, and
+ * a record's latest entry is never stale, so every invariant of the index holds. For a
+ * consumer that has time to spare: active runs it while caught up (engine.h, upkeep). */
+int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
+			char *err, size_t errlen);
 
 /* rejects: (partition, offset) -> reason and the payload's first bytes. */
 #define STORE_REJECT_PAYLOAD_MAX 64

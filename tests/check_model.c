@@ -26,6 +26,12 @@
  *     which deletes only entries below the floor. So at and above the floor by_time holds
  *     exactly the entries the model added there; below it, a subset of them. Every entry
  *     is at or before its record's last_seen.
+ *  5. A batch applied while the consumer is caught up also compacts by_time (active_upkeep):
+ *     from where the last compaction stopped, or the floor if later, it examines at most
+ *     max(chunk, 4 x the batch's live messages) entries in key order and deletes those
+ *     older than their record's last_seen; the next goes on from the first entry not
+ *     examined, or from the floor once one reached the end. So rule 4's "exactly" becomes
+ *     "exactly those added and not compacted away".
  *
  * The generator writes msgpack itself (msgpack-c's packer plus raw headers), so that key
  * order, unknown keys, string and integer header widths and map header forms vary, and it
@@ -140,6 +146,7 @@ struct stats {
 	uint64_t no_email, empty_email, email_len_change, name_255_multibyte, name_1,
 		 dup_payload, exact_size, nest_edge, unknown_keys;
 	uint64_t rec_same_size, rec_resized, index_not_last;
+	uint64_t upkeeps, compacted, compact_resumed, compact_passes;
 	uint64_t json_payloads, json_escapes, json_bad[NBAD];
 	int failed;
 };
@@ -221,6 +228,7 @@ struct op {
 	int64_t from, to;
 	int64_t now;
 	int fail_at;           /* in this process: the hook call that fails, 0 none */
+	int idle;              /* the consumer is caught up: active_upkeep() runs in the txn */
 	unsigned long no;      /* the batch number the failure messages give */
 	size_t n;
 	struct mref refs[MAX_BATCH];
@@ -274,6 +282,7 @@ struct model {
 	size_t ngaps, capgaps;
 	struct mentry *entries;  /* by_time as added, in key order */
 	size_t nentries, capentries;
+	struct mentry compact_at; /* where the next compaction goes on; u NULL: the floor */
 	struct muser **touched;  /* the records the batch being applied applied events to */
 	size_t ntouched, captouched;
 	unsigned long batches;   /* batches applied, for muser.batch */
@@ -314,7 +323,8 @@ struct stream {
 	int nparts, npool, nops, retain_users;
 	int64_t retain, skew, base;
 	uint64_t map_size;
-	unsigned bad_pct, dup_pct, zombie_pct, crash_pct, gap_pct, fail_pct, json_pct;
+	unsigned bad_pct, dup_pct, zombie_pct, crash_pct, gap_pct, fail_pct, json_pct, idle_pct;
+	size_t upkeep_chunk;
 	/* the generator */
 	struct pname *pool;
 	struct plog logs[MAX_PARTS];
@@ -1614,6 +1624,7 @@ static void plan_batch(struct stream *st, struct op *op)
 
 	op->gap = 0;
 	op->fail_at = chance(r, st->fail_pct) ? (int)rnd_in(r, 1, 3) : 0;
+	op->idle = chance(r, st->idle_pct);
 	/* The clock: mostly forward in small steps, sometimes a jump past the retention, and
 	 * sometimes back (the floor must stay). */
 	if (k < 8) {
@@ -1877,6 +1888,51 @@ static void model_add_entries(struct stream *st)
 	md->ntouched = 0;
 }
 
+/* The order of two entries' keys: be64 ts, then the record's key. */
+static int mentry_cmp(const struct mentry *a, const struct mentry *b)
+{
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return reccmp(a->u->p, a->u->name, a->u->len, b->u->p, b->u->name, b->u->len);
+}
+
+/* Rule 5, in a batch the consumer applied while caught up (active_upkeep): from where the
+ * last compaction stopped, or the floor if that is later, at most max(chunk, 4 x the live
+ * messages) entries are examined in key order, and those older than their record's
+ * last_seen are deleted; the next one goes on from the first entry not examined, or from
+ * the floor when this one reached the index's end. */
+static void model_compact(struct stream *st, size_t nlive)
+{
+	struct model *md = &st->md;
+	size_t chunk = st->upkeep_chunk ? st->upkeep_chunk : 1000, most = 4 * nlive > chunk ? 4 * nlive : chunk;
+	size_t i = 0, n = 0;
+
+	stats->upkeeps++;
+	while (i < md->nentries && md->entries[i].ts < md->floor)
+		i++;
+	if (md->compact_at.u) {
+		stats->compact_resumed++;
+		while (i < md->nentries && mentry_cmp(&md->entries[i], &md->compact_at) < 0)
+			i++;
+	}
+	while (i < md->nentries && n < most) {
+		n++;
+		if (md->entries[i].ts < md->entries[i].u->last_seen) {
+			memmove(md->entries + i, md->entries + i + 1, (md->nentries - i - 1) * sizeof(*md->entries));
+			md->nentries--;
+			stats->compacted++;
+		} else {
+			i++;
+		}
+	}
+	if (i < md->nentries) {
+		md->compact_at = md->entries[i];
+	} else {
+		md->compact_at.u = NULL;
+		stats->compact_passes++;
+	}
+}
+
 static void model_apply(struct stream *st, const struct op *op)
 {
 	struct model *md = &st->md;
@@ -1961,6 +2017,8 @@ static void model_apply(struct stream *st, const struct op *op)
 		}
 	}
 	model_add_entries(st);
+	if (op->idle)
+		model_compact(st, nlive);
 	stats->batches++;
 	stats->messages += op->n;
 	if (md->nusers > stats->max_users)
@@ -2503,6 +2561,19 @@ static int model_hook(void *arg, struct store_txn *t, struct batch_msg *msgs, si
 	return active_apply(&c->apply, t, msgs, n, now, err, errlen);
 }
 
+/* The batch_upkeep_fn of a batch applied while caught up: active_upkeep(), failing when
+ * told, as the third call. */
+static int model_upkeep(void *arg, struct store_txn *t, size_t nlive, char *err, size_t errlen)
+{
+	struct hook_ctx *c = arg;
+
+	if (++c->calls == c->fail_at) {
+		snprintf(err, errlen, INJECTED);
+		return -1;
+	}
+	return active_upkeep(&c->apply, t, nlive, err, errlen);
+}
+
 static int store_up(struct stream *st, char *err, size_t errlen)
 {
 	struct store_options o = { .no_sync = 1, .map_size = st->map_size, .kind = "active" };
@@ -2533,6 +2604,7 @@ static int exec_op(struct stream *st, const struct op *op, int fail_at, char *er
 	st->ctx.now = op->now;
 	st->ctx.calls = 0;
 	st->ctx.fail_at = fail_at;
+	st->b.upkeep = op->idle ? model_upkeep : NULL;
 	rc = batch_commit(&st->b, st->s, model_hook, &st->ctx, op->now, err, errlen);
 	stats->grows += st->b.grows;
 	return rc;
@@ -2609,10 +2681,11 @@ static int run_crashing(struct stream *st)
 	pid_t pid;
 	int status, done, p, committed;
 
-	/* Points per batch: mid-batch, one per user touched, in-prune, before- and after-commit;
+	/* Points per batch: mid-batch, one per user touched, in-prune, in-compact when caught
+	 * up, before- and after-commit;
 	 * fewer users are touched than messages given (replays, rejects, one user's events). */
 	for (i = 0; i < st->nseg; i++)
-		points += st->seg[i].gap ? 0 : 3 + (long)(st->seg[i].n < (size_t)st->npool ? st->seg[i].n : (size_t)st->npool) / 2;
+		points += st->seg[i].gap ? 0 : 3 + st->seg[i].idle + (long)(st->seg[i].n < (size_t)st->npool ? st->seg[i].n : (size_t)st->npool) / 2;
 	n = (long)rnd_in(&st->r, 1, points > 0 ? points : 1);
 	store_close(st->s); /* LMDB: no environment across fork() */
 	st->s = NULL;
@@ -2719,6 +2792,11 @@ static void pick_profile(struct stream *st)
 	/* The original ping-pong's JSON beside msgpack: none, some, most or all. */
 	k = (unsigned)rnd(r, 100);
 	st->json_pct = k < 30 ? 0 : k < 60 ? (unsigned)rnd_in(r, 1, 30) : k < 90 ? (unsigned)rnd_in(r, 31, 99) : 100;
+	/* Caught up (compacting) never, sometimes or always; in steps small enough to stop
+	 * inside the index, or active's own. */
+	k = (unsigned)rnd(r, 100);
+	st->idle_pct = k < 20 ? 0 : k < 80 ? (unsigned)rnd_in(r, 1, 99) : 100;
+	st->upkeep_chunk = chance(r, 80) ? (size_t)rnd_in(r, 1, 40) : 0;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -2798,6 +2876,7 @@ static void run_stream(uint64_t seed, struct child_report *report)
 	st->ctx.apply.max_skew_ms = st->skew;
 	st->ctx.apply.retain_ms = st->retain;
 	st->ctx.apply.retain_users_ms = st->retain_users ? st->retain : 0;
+	st->ctx.apply.upkeep_chunk = st->upkeep_chunk;
 
 	snprintf(tmpl, sizeof(tmpl), "%s/check_model.XXXXXX", scratch_root());
 	ck_assert_ptr_nonnull(mkdtemp(tmpl));
@@ -2882,6 +2961,7 @@ START_TEST(test_coverage)
 	ck_assert(stats->nest_edge > 0 && stats->unknown_keys > 0 && stats->retain_users_streams > 0);
 	ck_assert(stats->rec_same_size > 0 && stats->rec_resized > 0 && stats->index_not_last > 0);
 	ck_assert(stats->json_payloads > 0 && stats->json_escapes > 0);
+	ck_assert(stats->upkeeps > 0 && stats->compacted > 0 && stats->compact_resumed > 0 && stats->compact_passes > 0);
 	for (k = 0; k < NBAD; k++)
 		ck_assert_msg(stats->json_bad[k] > 0 || k == B_EMPTY || k == B_C1 || k == B_DEEP || k == B_NOT_MAP ||
 			      k == B_KEY_NOT_STR, "no JSON payload of kind '%s' was generated", bad_names[k]);
@@ -2983,6 +3063,9 @@ int main(void)
 			PRIu64 ", index keys not last %" PRIu64 "\n", stats->no_email, stats->empty_email,
 			stats->email_len_change, stats->name_255_multibyte, stats->dup_payload, stats->exact_size,
 			stats->nest_edge, stats->rec_same_size, stats->rec_resized, stats->index_not_last);
+		fprintf(stderr, "# coverage: compactions %" PRIu64 " (%" PRIu64 " going on from where one stopped, %" PRIu64
+			" reaching the end), stale entries deleted %" PRIu64 "\n", stats->upkeeps, stats->compact_resumed,
+			stats->compact_passes, stats->compacted);
 		fprintf(stderr, "# coverage: JSON payloads %" PRIu64 " (%" PRIu64 " escapes); JSON rejects by kind:",
 			stats->json_payloads, stats->json_escapes);
 		for (k = 0; k < NBAD; k++)

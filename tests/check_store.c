@@ -2000,6 +2000,84 @@ START_TEST(test_stale_entries)
 }
 END_TEST
 
+/* One store_index_compact() step in a txn of its own, committed. */
+static void compact_step(struct store *s, int64_t from, size_t max, size_t want_examined, size_t want_deleted)
+{
+	struct store_txn *t = begin(s, 1);
+	size_t examined, deleted;
+
+	ck_assert_int_eq(store_index_compact(t, from, max, &examined, &deleted, err, sizeof(err)), 0);
+	ck_assert_uint_eq(examined, want_examined);
+	ck_assert_uint_eq(deleted, want_deleted);
+	commit(t);
+}
+
+/* Compaction deletes exactly the stale entries at or after its start, in steps that go
+ * on from where the last one stopped (across txns), and starts again from the floor once
+ * a step reached the end: at a step that ends on the last entry, on a deleted one, and
+ * with a stored position the floor has passed. */
+START_TEST(test_compact_index)
+{
+	struct store_options o = { .no_sync = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t = begin(s, 1);
+	struct reports rep;
+
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	touch_in(t, 0, "bob", NULL, 110, 0);
+	touch_in(t, 1, "carol", NULL, 120, 0);
+	touch_in(t, 0, "alice", NULL, 200, 0);
+	touch_in(t, 0, "bob", NULL, 210, 0);
+	touch_in(t, 0, "alice", NULL, 300, 0);
+	commit(t);
+	t = begin(s, 0);
+	assert_index(t, "alice@100 bob@110 carol@120 alice@200 bob@210 alice@300");
+	store_txn_abort(t);
+
+	/* From 105: alice@100 is never looked at. Two entries: bob@110 goes, carol@120 (her
+	 * last_seen) stays; the next step goes on at alice@200. */
+	compact_step(s, 105, 2, 2, 1);
+	t = begin(s, 0);
+	assert_index(t, "alice@100 carol@120 alice@200 bob@210 alice@300");
+	store_txn_abort(t);
+	/* alice@200 goes; the step stops on it deleted, and goes on at bob@210 */
+	compact_step(s, 105, 1, 1, 1);
+	/* bob@210 and alice@300 are latest: a step of exactly the rest ends the pass */
+	compact_step(s, 105, 2, 2, 0);
+	t = begin(s, 0);
+	assert_index(t, "alice@100 carol@120 bob@210 alice@300");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+
+	/* The next pass starts from `from` again: from 0 it takes alice@100. */
+	compact_step(s, 0, 10, 4, 1);
+	/* A position the floor has passed counts for nothing. */
+	t = begin(s, 1);
+	touch_in(t, 1, "carol", NULL, 400, 0);
+	touch_in(t, 0, "bob", NULL, 410, 0);
+	commit(t);
+	compact_step(s, 0, 1, 1, 1);   /* carol@120 goes; position: bob@210 */
+	compact_step(s, 300, 5, 3, 0); /* from 300: alice@300, carol@400, bob@410 */
+	t = begin(s, 0);
+	assert_index(t, "bob@210 alice@300 carol@400 bob@410");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	compact_step(s, 0, 5, 4, 1);   /* bob@210 */
+	t = begin(s, 0);
+	assert_index(t, "alice@300 carol@400 bob@410");
+	assert_user(t, "alice", 300, 3, NULL);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	/* An empty index: nothing to examine. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_partition_drop(t, 1, err, sizeof(err)), 0);
+	commit(t);
+	compact_step(s, 0, 5, 0, 0);
+	store_close(s);
+}
+END_TEST
+
 struct pend {
 	size_t n;
 	char what[16][40];
@@ -2474,6 +2552,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_partition_records_merge);
 	tcase_add_test(tc, test_record_put_and_partition_drop);
 	tcase_add_test(tc, test_stale_entries);
+	tcase_add_test(tc, test_compact_index);
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_pending_first_changelog);
 	tcase_add_test(tc, test_check_partitions);
