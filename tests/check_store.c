@@ -252,6 +252,18 @@ static int check(struct store_txn *t, int64_t floor, struct reports *r)
 	return rc;
 }
 
+/* In a read txn of its own: the whole index is want, and store_check finds nothing
+ * wrong with it at floor. */
+static void assert_index_checked(struct store *s, const char *want, int64_t floor)
+{
+	struct store_txn *t = begin(s, 0);
+	struct reports rep;
+
+	assert_index(t, want);
+	ck_assert_int_eq(check(t, floor, &rep), 0);
+	store_txn_abort(t);
+}
+
 /* ---- raw LMDB, for the tests that must get under the API ----------------------------- */
 
 struct raw {
@@ -1973,10 +1985,7 @@ START_TEST(test_stale_entries)
 	u.last_seen = 250;
 	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 211, err, sizeof(err)), 0);
 	commit(t);
-	t = begin(s, 0);
-	assert_index(t, "carol@220 carol@250"); /* 220: stale, before her new last_seen */
-	ck_assert_int_eq(check(t, 211, &rep), 0);
-	store_txn_abort(t);
+	assert_index_checked(s, "carol@220 carol@250", 211); /* 220: stale, before her new last_seen */
 
 	/* A tombstone takes carol's entries from the floor on; dropping partition 0 takes
 	 * alice's newer entries too. */
@@ -1985,17 +1994,11 @@ START_TEST(test_stale_entries)
 	touch_in(t, 0, "alice", NULL, 500, 211);
 	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, NULL, 211, err, sizeof(err)), 0);
 	commit(t);
-	t = begin(s, 0);
-	assert_index(t, "alice@400 alice@500"); /* 400: stale */
-	ck_assert_int_eq(check(t, 211, &rep), 0);
-	store_txn_abort(t);
+	assert_index_checked(s, "alice@400 alice@500", 211); /* 400: stale */
 	t = begin(s, 1);
 	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
 	commit(t);
-	t = begin(s, 0);
-	assert_index(t, "");
-	ck_assert_int_eq(check(t, 211, &rep), 0);
-	store_txn_abort(t);
+	assert_index_checked(s, "", 211);
 	store_close(s);
 }
 END_TEST
@@ -2021,7 +2024,6 @@ START_TEST(test_compact_index)
 	struct store_options o = { .no_sync = 1 };
 	struct store *s = open_opts(&o);
 	struct store_txn *t = begin(s, 1);
-	struct reports rep;
 
 	touch_in(t, 0, "alice", NULL, 100, 0);
 	touch_in(t, 0, "bob", NULL, 110, 0);
@@ -2044,10 +2046,7 @@ START_TEST(test_compact_index)
 	compact_step(s, 105, 1, 1, 1);
 	/* bob@210 and alice@300 are latest: a step of exactly the rest ends the pass */
 	compact_step(s, 105, 2, 2, 0);
-	t = begin(s, 0);
-	assert_index(t, "alice@100 carol@120 bob@210 alice@300");
-	ck_assert_int_eq(check(t, 0, &rep), 0);
-	store_txn_abort(t);
+	assert_index_checked(s, "alice@100 carol@120 bob@210 alice@300", 0);
 
 	/* The next pass starts from `from` again: from 0 it takes alice@100. */
 	compact_step(s, 0, 10, 4, 1);
@@ -2058,15 +2057,11 @@ START_TEST(test_compact_index)
 	commit(t);
 	compact_step(s, 0, 1, 1, 1);   /* carol@120 goes; position: bob@210 */
 	compact_step(s, 300, 5, 3, 0); /* from 300: alice@300, carol@400, bob@410 */
-	t = begin(s, 0);
-	assert_index(t, "bob@210 alice@300 carol@400 bob@410");
-	ck_assert_int_eq(check(t, 0, &rep), 0);
-	store_txn_abort(t);
+	assert_index_checked(s, "bob@210 alice@300 carol@400 bob@410", 0);
 	compact_step(s, 0, 5, 4, 1);   /* bob@210 */
+	assert_index_checked(s, "alice@300 carol@400 bob@410", 0);
 	t = begin(s, 0);
-	assert_index(t, "alice@300 carol@400 bob@410");
 	assert_user(t, "alice", 300, 3, NULL);
-	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 	/* An empty index: nothing to examine. */
 	t = begin(s, 1);
