@@ -1906,6 +1906,23 @@ static int entry_stale(struct store_txn *t, const MDB_val *k)
 	       u.last_seen > (int64_t)get_be64(k->mv_data);
 }
 
+int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, char *err, size_t errlen)
+{
+	MDB_val at;
+	const unsigned char *kp;
+	int rc = mdb_get(t->txn, t->s->meta, (MDB_val *)&compact_at_key, &at);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (at.mv_size < 13 || at.mv_size > STORE_MAX_KEY)
+		return set_err(-1, err, errlen, "meta: index_compact_at has %zu bytes", at.mv_size);
+	kp = at.mv_data;
+	fn(arg, (int32_t)get_be32(kp + 8), (const char *)kp + 12, at.mv_size - 12, (int64_t)get_be64(kp));
+	return 1;
+}
+
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
 			char *err, size_t errlen)
 {

@@ -211,6 +211,9 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
  * consumer that has time to spare: active runs it while caught up (engine.h, upkeep). */
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
 			char *err, size_t errlen);
+/* Where the next store_index_compact() goes on: calls fn once with that entry's key and
+ * returns 1, or returns 0 when it starts from `from` (or -1 with the reason). */
+int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, char *err, size_t errlen);
 
 /* rejects: (partition, offset) -> reason and the payload's first bytes. */
 #define STORE_REJECT_PAYLOAD_MAX 64

@@ -51,7 +51,9 @@
  *
  * Crashes: a few batches run in a forked child with PINGPONG_CRASH=any:N, which abort()s
  * at the Nth crash point inside a transaction. The parent reopens the store, tells from
- * the stored offsets whether the batch in flight committed, compares, and goes on like a
+ * the stored offsets whether the batch in flight committed (where they cannot tell, by the
+ * index floor, or by the store matching the model with the batch and not without it, which
+ * a caught-up batch's compaction alone can cause), compares, and goes on like a
  * restarted consumer: every partition is re-delivered from its stored next offset. In this
  * process, the hook fails at a random call (the txn is aborted, nothing committed) and the
  * batch is retried.
@@ -146,7 +148,7 @@ struct stats {
 	uint64_t no_email, empty_email, email_len_change, name_255_multibyte, name_1,
 		 dup_payload, exact_size, nest_edge, unknown_keys;
 	uint64_t rec_same_size, rec_resized, index_not_last;
-	uint64_t upkeeps, compacted, compact_resumed, compact_passes;
+	uint64_t upkeeps, compacted, compact_resumed, compact_passes, crash_told_by_compaction;
 	uint64_t json_payloads, json_escapes, json_bad[NBAD];
 	int failed;
 };
@@ -795,12 +797,14 @@ static void put_field(struct stream *st, const struct spec *sp, int f)
 	}
 }
 
-/* Writes the payload of sp into st->sb (emptied first). */
-static void build(struct stream *st, const struct spec *sp)
+/* The members of sp's payload into order[] (NF + 16 slots), shuffled: its fields (a
+ * repeated one twice), its unknown keys (100 + i), with msgpack the kinds only msgpack can
+ * have (200: a key that is not a string, 201: 0xc1), and a nesting too deep (202). Both
+ * encodings draw them alike. Returns how many. */
+static int member_order(struct stream *st, const struct spec *sp, int msgpack, int *order)
 {
-	int order[NF + 16], n = 0, i, k;
+	int n = 0, i;
 
-	st->sb.size = 0;
 	for (i = 0; i < NF; i++)
 		if (sp->type[i] != VT_ABSENT)
 			order[n++] = i;
@@ -808,9 +812,9 @@ static void build(struct stream *st, const struct spec *sp)
 		order[n++] = sp->dup;
 	for (i = 0; i < sp->nextra; i++)
 		order[n++] = 100 + i;
-	if (sp->nonstr_key)
+	if (msgpack && sp->nonstr_key)
 		order[n++] = 200;
-	if (sp->c1)
+	if (msgpack && sp->c1)
 		order[n++] = 201;
 	if (sp->deep)
 		order[n++] = 202;
@@ -819,6 +823,16 @@ static void build(struct stream *st, const struct spec *sp)
 		order[i] = order[j];
 		order[j] = t;
 	}
+	return n;
+}
+
+/* Writes the payload of sp into st->sb (emptied first). */
+static void build(struct stream *st, const struct spec *sp)
+{
+	int order[NF + 16], n, i, k;
+
+	st->sb.size = 0;
+	n = member_order(st, sp, 1, order);
 	put_map_header(st, (size_t)n + (sp->pad_to != 0));
 	for (i = 0; i < n; i++) {
 		if (order[i] < NF) {
@@ -1027,23 +1041,10 @@ struct json_marks {
  * string starts with the bytes jbad_seq, which are not UTF-8. */
 static void build_json(struct stream *st, const struct spec *sp, struct json_marks *mk)
 {
-	int order[NF + 16], seen[NF] = { 0 }, n = 0, i, k;
+	int order[NF + 16], seen[NF] = { 0 }, n, i, k;
 
 	st->sb.size = 0;
-	for (i = 0; i < NF; i++)
-		if (sp->type[i] != VT_ABSENT)
-			order[n++] = i;
-	if (sp->dup >= 0)
-		order[n++] = sp->dup;
-	for (i = 0; i < sp->nextra; i++)
-		order[n++] = 100 + i;
-	if (sp->deep)
-		order[n++] = 202;
-	for (i = n - 1; i > 0; i--) {
-		int j = (int)rnd(&st->r, (uint64_t)i + 1), t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
+	n = member_order(st, sp, 0, order);
 	raw(st, "{", 1);
 	for (i = 0; i < n; i++) {
 		int f = order[i];
@@ -1908,6 +1909,8 @@ static void model_compact(struct stream *st, size_t nlive)
 	size_t i = 0, n = 0;
 
 	stats->upkeeps++;
+	if (tracing)
+		fprintf(stderr, "#   compaction: at most %zu entries from %s\n", most, md->compact_at.u ? "where it stopped" : "the floor");
 	while (i < md->nentries && md->entries[i].ts < md->floor)
 		i++;
 	if (md->compact_at.u) {
@@ -1918,6 +1921,9 @@ static void model_compact(struct stream *st, size_t nlive)
 	while (i < md->nentries && n < most) {
 		n++;
 		if (md->entries[i].ts < md->entries[i].u->last_seen) {
+			if (tracing)
+				fprintf(stderr, "#   compaction deletes (%" PRId64 ", %d, %zu bytes)\n", md->entries[i].ts,
+					(int)md->entries[i].u->p, md->entries[i].u->len);
 			memmove(md->entries + i, md->entries + i + 1, (md->nentries - i - 1) * sizeof(*md->entries));
 			md->nentries--;
 			stats->compacted++;
@@ -2356,8 +2362,30 @@ want_free:
 }
 
 /* Compares everything the store holds with the model. Returns 0 or -1 (st->fail says). */
+/* The stored position of the next compaction, as a by_time entry of its own. */
+struct stored_at {
+	int found;
+	int32_t p;
+	unsigned char name[NAME_MAX_BYTES];
+	size_t len;
+	int64_t ts;
+};
+
+static int collect_compact_at(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
+{
+	struct stored_at *at = arg;
+
+	at->found = 1;
+	at->p = partition;
+	at->len = len < sizeof(at->name) ? len : sizeof(at->name);
+	memcpy(at->name, user, at->len);
+	at->ts = ts;
+	return 0;
+}
+
 static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no, const char *when)
 {
+	struct stored_at at = { 0 };
 	struct model *md = &st->md;
 	char err[512], a[400], b[400], n1[256];
 	struct store_stat ss;
@@ -2377,8 +2405,17 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 	    store_offsets_each(t, collect_offset, st, err, sizeof(err)) < 0 ||
 	    store_rejects_each(t, collect_reject, st, err, sizeof(err)) < 0 ||
 	    store_gaps_each(t, collect_gap, st, err, sizeof(err)) < 0 ||
-	    store_stat(t, &ss, err, sizeof(err)) != 0)
+	    store_stat(t, &ss, err, sizeof(err)) != 0 ||
+	    store_index_compact_at(t, collect_compact_at, &at, err, sizeof(err)) < 0)
 		return mismatch(st, no, when, "reading the store: %s", err);
+
+	/* Rule 5's position: where the next compaction goes on. */
+	if (at.found != (md->compact_at.u != NULL) ||
+	    (at.found && entry_cmp(at.ts, at.p, at.name, at.len, md->compact_at.ts, md->compact_at.u->p,
+				   md->compact_at.u->name, md->compact_at.u->len) != 0))
+		return mismatch(st, no, when, "compaction position: expected %s, stored %s",
+				md->compact_at.u ? show(n1, sizeof(n1), md->compact_at.u->name, md->compact_at.u->len) :
+				"the floor", at.found ? show(a, sizeof(a), at.name, at.len) : "the floor");
 
 	if (floor != md->floor)
 		return mismatch(st, no, when, "index floor: expected %" PRId64 ", stored %" PRId64, md->floor, floor);
@@ -2739,13 +2776,20 @@ static int run_crashing(struct stream *st)
 				    "(partition 0: stored %" PRId64 ", before %" PRId64 ", after %" PRId64 ")",
 				    st->soff[0], st->md.next[0], after[0]);
 		if (same_before && same_after) {
-			/* Nothing new in it: only the floor can tell, if it moved. */
+			/* Nothing new in it: only the floor can tell, if it moved; or, in a batch
+			 * applied caught up, its compaction: the store equals the model either
+			 * without the batch or with it. */
 			int64_t fl;
 			if (store_txn_begin(st->s, 0, &t, err, sizeof(err)) != 0)
 				return mismatch(st, op->no, "after the crash", "store_txn_begin: %s", err);
 			store_index_floor_get(t, &fl, err, sizeof(err));
 			store_txn_abort(t);
 			committed = !op->gap && fl != st->md.floor && fl == op->now - st->retain;
+			if (!committed && !op->gap && op->idle &&
+			    compare(st, op->no, "after a crash inside it (nothing of it may be committed)") != 0) {
+				committed = 1;
+				stats->crash_told_by_compaction++;
+			}
 		}
 		if (committed) {
 			model_apply(st, op);
@@ -3064,8 +3108,9 @@ int main(void)
 			stats->email_len_change, stats->name_255_multibyte, stats->dup_payload, stats->exact_size,
 			stats->nest_edge, stats->rec_same_size, stats->rec_resized, stats->index_not_last);
 		fprintf(stderr, "# coverage: compactions %" PRIu64 " (%" PRIu64 " going on from where one stopped, %" PRIu64
-			" reaching the end), stale entries deleted %" PRIu64 "\n", stats->upkeeps, stats->compact_resumed,
-			stats->compact_passes, stats->compacted);
+			" reaching the end), stale entries deleted %" PRIu64 ", crashes after a commit only its compaction"
+			" told %" PRIu64 "\n", stats->upkeeps, stats->compact_resumed, stats->compact_passes, stats->compacted,
+			stats->crash_told_by_compaction);
 		fprintf(stderr, "# coverage: JSON payloads %" PRIu64 " (%" PRIu64 " escapes); JSON rejects by kind:",
 			stats->json_payloads, stats->json_escapes);
 		for (k = 0; k < NBAD; k++)
