@@ -48,6 +48,9 @@ int consumer_metrics_init(struct consumer_metrics *cm, struct metrics *reg, cons
 					       err, errlen)) ||
 	    !(cm->gate_wait_seconds = metrics_counter(reg, "pingpong_gate_wait_seconds_total", "Time messages were "
 						      "held back for the dependencies.", "partition", err, errlen)) ||
+	    !(cm->gate_waiting_since = metrics_gauge(reg, "pingpong_gate_waiting_since_seconds", "Since when (Unix "
+						     "time) the gate has held the partition's next message back for the "
+						     "dependencies; 0 while it holds none.", "partition", err, errlen)) ||
 	    !(cm->stats_errors = metrics_counter(reg, "pingpong_kafka_stats_errors_total", "librdkafka statistics "
 						 "that could not be read.", NULL, err, errlen)))
 		return -1;
@@ -118,6 +121,13 @@ void consumer_metrics_gate_wait(struct consumer_metrics *cm, int32_t partition, 
 		return;
 	metric_inc(by_partition(cm->gate_waits, partition));
 	metric_add(by_partition(cm->gate_wait_seconds, partition), seconds);
+}
+
+void consumer_metrics_gate_waiting(struct consumer_metrics *cm, int32_t partition, int64_t since_ms)
+{
+	if (!cm)
+		return;
+	metric_set(by_partition(cm->gate_waiting_since, partition), (double)since_ms / 1000);
 }
 
 void consumer_metrics_lag(struct consumer_metrics *cm, int32_t partition, int64_t lag)

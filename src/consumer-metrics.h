@@ -15,6 +15,9 @@
  *                                                        lost
  *   pingpong_gate_waits_total{partition}                 counter: messages held back
  *   pingpong_gate_wait_seconds_total{partition}          counter: time they waited
+ *   pingpong_gate_waiting_since_seconds{partition}       gauge: since when (Unix time)
+ *                                                        the gate holds the partition
+ *                                                        back; 0 while it does not
  *   pingpong_kafka_stats_errors_total                    counter: statistics that did not
  *                                                        parse
  *
@@ -36,7 +39,7 @@ struct batch;
 struct consumer_metrics {
 	struct metrics *reg;
 	struct metric *info, *events, *batches, *commit_seconds, *lag, *log_end, *map_size, *map_used,
-		*rebalances, *gate_waits, *gate_wait_seconds, *stats_errors;
+		*rebalances, *gate_waits, *gate_wait_seconds, *gate_waiting_since, *stats_errors;
 };
 
 /* Registers the families in reg (which the caller owns, and frees after the consumer's
@@ -64,6 +67,9 @@ void consumer_metrics_rebalance(struct consumer_metrics *cm, const char *kind);
 
 /* A message the gate held back on partition, and then let through after seconds. */
 void consumer_metrics_gate_wait(struct consumer_metrics *cm, int32_t partition, double seconds);
+
+/* The gate began holding partition back at since_ms (Unix ms), or with 0 holds it no more. */
+void consumer_metrics_gate_waiting(struct consumer_metrics *cm, int32_t partition, int64_t since_ms);
 
 /* Sets the lag of a partition directly (lag -1: unknown, the gauge is left as it is). */
 void consumer_metrics_lag(struct consumer_metrics *cm, int32_t partition, int64_t lag);

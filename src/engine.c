@@ -510,6 +510,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			/* Not ours any more: the next owner processes it. */
 			rd_kafka_message_destroy(ps->held);
 			ps->held = NULL;
+			gate_forget(e->cfg->gate, parts->elems[i].partition);
 		}
 	}
 	if (kafka_rebalance_apply(rk, parts, 0, reason, sizeof(reason)) != 0)

@@ -162,18 +162,29 @@ int gate_allows(struct gate *g, int32_t partition, int64_t offset)
 	if (partition >= g->nparts)
 		dep_grow(g, partition + 1);
 	if (gate_committed(g, partition) > offset) {
-		if (g->wait_since[partition])
+		if (g->wait_since[partition]) {
 			consumer_metrics_gate_wait(g->metrics, partition,
 						   (double)(clock_mono_ms() - g->wait_since[partition]) / 1000);
+			consumer_metrics_gate_waiting(g->metrics, partition, 0);
+		}
 		g->wait_since[partition] = 0;
 		return 1;
 	}
 	if (!g->wait_since[partition]) {
 		g->wait_since[partition] = g->last_log[partition] = clock_mono_ms();
+		consumer_metrics_gate_waiting(g->metrics, partition, clock_now_ms());
 		/* Something waits: look again soon rather than at the backed-off pace. */
 		g->interval_ms = g->poll_ms;
 	}
 	return 0;
+}
+
+void gate_forget(struct gate *g, int32_t partition)
+{
+	if (!g || partition >= g->nparts || !g->wait_since[partition])
+		return;
+	g->wait_since[partition] = 0;
+	consumer_metrics_gate_waiting(g->metrics, partition, 0);
 }
 
 void gate_log_wait(struct gate *g, int32_t partition, int64_t offset)

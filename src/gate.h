@@ -40,6 +40,10 @@ int gate_allows(struct gate *g, int32_t partition, int64_t offset);
  * 8 times that while nothing changes. force re-reads now. Never blocks. */
 void gate_refresh(struct gate *g, int force);
 
+/* The partition was revoked while the gate held it back: that wait is over, uncounted
+ * (the next owner's gate counts it). */
+void gate_forget(struct gate *g, int32_t partition);
+
 /* Logs "waiting for G on chat[1]: committed 120, need > 130" after 5 s of waiting on
  * this partition, and every 5 s after that. */
 void gate_log_wait(struct gate *g, int32_t partition, int64_t offset);

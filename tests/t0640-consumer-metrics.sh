@@ -165,6 +165,19 @@ test_expect_success 'notify --metrics: the gate'"'"'s waits for the active store
 		--after-poll 50ms --metrics 127.0.0.1:0 &&
 	wait_for 30 "serving notify || ! test_bg_running notify" &&
 	wait_for 60 "grep -q \"waiting for act on chat\" notify.err" &&
+	scrape held &&
+	now=$(date +%s.%N) &&
+	grep "waiting for act on chat\[" notify.err | sed "s/.*chat\[\([0-9]*\)\].*/\1/" | sort -u >held.parts &&
+	"$PY" - held.samples held.parts $now <<-\EOF &&
+	import json, sys
+	s = [json.loads(l) for l in open(sys.argv[1])]
+	held, now = open(sys.argv[2]).read().split(), float(sys.argv[3])
+	since = {l["partition"]: v for n, l, v in s if n == "pingpong_gate_waiting_since_seconds"}
+	print(since, held)
+	# a wait logged has lasted 5 s at least (the gate logs it then), and is a time of
+	# this run, not 0 or a monotonic clock
+	assert held and all(now - 120 <= since.get(p, 0) <= now - 4.9 for p in held), (since, held, now)
+	EOF
 	pp active $GROUP_OPTS --store act --every 0 --retain 1h --exit-at-end -q &&
 	ends ends2 &&
 	pp query --store act offsets >act.offsets &&
@@ -183,6 +196,9 @@ test_expect_success 'notify --metrics: the gate'"'"'s waits for the active store
 	assert all(secs[p] > 0 for p in secs), secs
 	# the gate logs a wait once it has lasted 5 s
 	assert waited and all(p in waits and secs[p] >= 5 for p in waited), (waited, secs)
+	# nothing is held back any more
+	since = {l["partition"]: v for n, l, v in s if n == "pingpong_gate_waiting_since_seconds"}
+	assert set(since) == set(waits) and all(v == 0 for v in since.values()), since
 	EOF
 	if test_have_prereq PROMTOOL; then "$PROMTOOL" check metrics <n; fi &&
 	test_kill notify
