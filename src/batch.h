@@ -102,7 +102,8 @@ static inline int batch_full(const struct batch *b)
  * there is no txn and nothing is skipped; rejected messages keep their reason for the
  * caller to report. Afterwards live[0..nlive) are the messages applied, parts[] the
  * offsets and each partition's counts, and commit_ns the time it all took. b->upkeep,
- * when set, runs in the txn after the hook. Returns 0, or -1 with the reason in err: then nothing was committed. */
+ * when set, runs in the txn after the hook. Returns 0, or -1 with the reason in err: then
+ * nothing was committed. */
 int batch_commit(struct batch *b, struct store *s, batch_apply_fn apply, void *ctx, int64_t now, char *err,
 		 size_t errlen);
 

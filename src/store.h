@@ -146,9 +146,9 @@ struct store_touch {
  * stored one's, so that the result does not depend on the order of events. When
  * last_seen changes, a by_time entry is added at the new one, unless it is older than
  * index_floor (it would be pruned at once); the entry at the old one stays, stale, until
- * compaction or pruning reaches it (schema 5: no delete per touch). A stored record whose last_seen is older than forget_below counts
- * as absent (--retain-users; INT64_MIN keeps every user). With a changelog, the record
- * is listed in pending. */
+ * compaction or pruning reaches it (schema 5: no delete per touch). A stored record
+ * whose last_seen is older than forget_below counts as absent (--retain-users;
+ * INT64_MIN keeps every user). With a changelog, the record is listed in pending. */
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen);
 
