@@ -83,6 +83,8 @@ struct store_txn {
 	unsigned char key[STORE_MAX_KEY + 1]; /* scratch for building keys */
 	unsigned char ukey[4 + STORE_USER_KEY_MAX]; /* scratch for a users key */
 	unsigned char val[1024];              /* scratch for building values */
+	unsigned char last[STORE_MAX_KEY];    /* by_time's last key as index_add() knows it */
+	size_t last_len;                      /* 0: not known yet */
 };
 
 static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen);
@@ -113,6 +115,14 @@ static uint64_t get_be64(const unsigned char *p)
 
 /* Names an LMDB failure the house way: "mdb_put: MDB_MAP_FULL: ...". Maps MAP_FULL to
  * STORE_FULL so the caller can grow the map and retry. */
+/* LMDB's default order of keys: bytes, then a prefix first. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
 static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
 {
 	set_err(-1, err, errlen, "%s: %s", call, mdb_strerror(rc));
@@ -1342,11 +1352,32 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
 		return 0;
 	ik.mv_size = index_key(t->key, ts, partition, user, len);
 	ik.mv_data = t->key;
-	/* Fresh events land at the index's end: appending skips the search. */
-	rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+	if (!t->last_len) {
+		MDB_val lk, lv;
+		if ((rc = mdb_cursor_get(t->index_cur, &lk, &lv, MDB_LAST)) == 0 && lk.mv_size <= sizeof(t->last)) {
+			memcpy(t->last, lk.mv_data, lk.mv_size);
+			t->last_len = lk.mv_size;
+		} else if (rc != 0 && rc != MDB_NOTFOUND) {
+			return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+		}
+	}
+	/* Fresh events land at the index's end: appending skips the search. But a refused
+	 * append costs LMDB a walk to the last page first (mdb_cursor_put looks at the last
+	 * key, then compares), so a key that does not sort after the last one we know of
+	 * goes straight to a plain put. LMDB checks each append itself: a guess that has
+	 * gone stale (pruning took the last entry) costs only that walk, never an entry. */
+	rc = MDB_KEYEXIST;
+	if (!t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0)
+		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
 	if (rc == MDB_KEYEXIST)
 		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
-	return rc ? mdb_fail(rc, "mdb_cursor_put", err, errlen) : 0;
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	if (!t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0) {
+		memcpy(t->last, ik.mv_data, ik.mv_size);
+		t->last_len = ik.mv_size;
+	}
+	return 0;
 }
 
 /*
@@ -1886,14 +1917,6 @@ cursor_close:
 /* meta "index_compact_at": the by_time key where the next store_index_compact() goes on;
  * absent: from the floor. */
 static const MDB_val compact_at_key = { 16, (void *)"index_compact_at" };
-
-/* LMDB's default order of keys: bytes, then a prefix first. */
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
 
 /* Is the entry k stale: its record's last_seen later than its time? A record not found,
  * or corrupt, is store_check's to name: its entry stays. */

@@ -2003,6 +2003,39 @@ START_TEST(test_stale_entries)
 }
 END_TEST
 
+/* index_add() appends only keys after the last one it knows of, and learns it once per
+ * txn. Here pruning takes the index's last entry inside the txn, so what it knows goes
+ * stale: a key between the true last and the stale one must still be put (LMDB refuses
+ * the append), one after the stale one is appended, one before both is put. */
+START_TEST(test_index_append_stale_last)
+{
+	struct store_options o = { .no_sync = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t = begin(s, 1);
+	int64_t floor;
+	size_t pruned;
+
+	touch(t, "alice", NULL, 100, 0);
+	touch(t, "bob", NULL, 200, 0); /* the last key known: bob@200 */
+	ck_assert_int_eq(store_index_floor_raise(t, 300, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 300, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 2); /* the index is empty, and the last key known stale */
+	touch(t, "carol", NULL, 150, 0); /* before the stale last: a plain put */
+	touch(t, "dave", NULL, 250, 0);  /* after it: appended, after carol@150 */
+	touch(t, "erin", NULL, 120, 0);  /* before both */
+	touch(t, "frank", NULL, 260, 0); /* after dave@250: appended */
+	commit(t);
+	/* Below the floor now, but every entry written where it belongs. */
+	assert_index_checked(s, "erin@120 carol@150 dave@250 frank@260", 300);
+	t = begin(s, 1);
+	touch(t, "gina", NULL, 255, 0); /* a new txn learns the last key again: before frank */
+	touch(t, "hal", NULL, 400, 0);
+	commit(t);
+	assert_index_checked(s, "erin@120 carol@150 dave@250 gina@255 frank@260 hal@400", 300);
+	store_close(s);
+}
+END_TEST
+
 /* One store_index_compact() step in a txn of its own, committed. */
 static void compact_step(struct store *s, int64_t from, size_t max, size_t want_examined, size_t want_deleted)
 {
@@ -2548,6 +2581,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_record_put_and_partition_drop);
 	tcase_add_test(tc, test_stale_entries);
 	tcase_add_test(tc, test_compact_index);
+	tcase_add_test(tc, test_index_append_stale_last);
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_pending_first_changelog);
 	tcase_add_test(tc, test_check_partitions);
