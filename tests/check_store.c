@@ -2005,8 +2005,8 @@ END_TEST
 
 /* index_add() appends only keys after the last one it knows of, and learns it once per
  * txn. Here pruning takes the index's last entry inside the txn, so what it knows goes
- * stale: a key between the true last and the stale one must still be put (LMDB refuses
- * the append), one after the stale one is appended, one before both is put. */
+ * stale: a key before the stale last key goes to a plain put, one after it is appended
+ * (which LMDB checks against the true last key), and each lands where it belongs. */
 START_TEST(test_index_append_stale_last)
 {
 	struct store_options o = { .no_sync = 1 };
