@@ -113,8 +113,6 @@ static uint64_t get_be64(const unsigned char *p)
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-/* Names an LMDB failure the house way: "mdb_put: MDB_MAP_FULL: ...". Maps MAP_FULL to
- * STORE_FULL so the caller can grow the map and retry. */
 /* LMDB's default order of keys: bytes, then a prefix first. */
 static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
@@ -123,6 +121,8 @@ static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 	return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* Names an LMDB failure the house way: "mdb_put: MDB_MAP_FULL: ...". Maps MAP_FULL to
+ * STORE_FULL so the caller can grow the map and retry. */
 static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
 {
 	set_err(-1, err, errlen, "%s: %s", call, mdb_strerror(rc));
@@ -1346,7 +1346,7 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
 		     int64_t index_floor, char *err, size_t errlen)
 {
 	MDB_val ik, empty = { 0, NULL };
-	int rc;
+	int rc, after;
 
 	if (ts < index_floor)
 		return 0;
@@ -1366,14 +1366,13 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
 	 * key, then compares), so a key that does not sort after the last one we know of
 	 * goes straight to a plain put. LMDB checks each append itself: a guess that has
 	 * gone stale (pruning took the last entry) costs only that walk, never an entry. */
-	rc = MDB_KEYEXIST;
-	if (!t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0)
-		rc = mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND);
+	after = !t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0;
+	rc = after ? mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND) : MDB_KEYEXIST;
 	if (rc == MDB_KEYEXIST)
 		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
-	if (!t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0) {
+	if (after) {
 		memcpy(t->last, ik.mv_data, ik.mv_size);
 		t->last_len = ik.mv_size;
 	}
