@@ -15,7 +15,7 @@ struct active_apply {
 	int64_t retain_users_ms; /* forget users not seen for this long; 0 keeps them. When
 				  * set, retain_ms must equal it: one floor serves both */
 	size_t upkeep_chunk;     /* active_upkeep()'s least step; 0: UPKEEP_CHUNK */
-	struct active_fold *fold;
+	struct active_fold *fold, *spare; /* active_apply()'s sort, and its other half */
 	size_t cap;
 };
 
@@ -28,6 +28,11 @@ struct active_apply {
 int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,
 		 int64_t now, char *err, size_t errlen);
 void active_apply_release(struct active_apply *a);
+
+/* The order in which active_apply() folds and touches the users of msgs[0..n): order[k]
+ * is the index in msgs of the k-th event by its user's LMDB key (partition, then name;
+ * store.h). For tests/check_model.c, which compares it with a sort of its own. */
+void active_fold_order(struct active_apply *a, const struct batch_msg *msgs, size_t n, uint32_t *order);
 
 /* Compacts the time index by a bounded step (store_index_compact() from the floor, at
  * most max(upkeep_chunk, 4 x nlive) entries examined), in the txn of a batch of nlive

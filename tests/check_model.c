@@ -2965,6 +2965,90 @@ static int replaying;
 static long nstreams = 500;
 static struct child_report *report; /* MAP_SHARED, for the crash children */
 
+/* ---- the fold's order ------------------------------------------------------------------ */
+
+/* The users keys' order as LMDB has it (store.h): be32 partition, then the name's bytes,
+ * a name before the longer names it starts. Written from that rule, not from active.c. */
+static int users_key_cmp(const struct batch_msg *x, const struct batch_msg *y)
+{
+	uint32_t px = (uint32_t)x->partition, py = (uint32_t)y->partition;
+	size_t lx = x->ev.user_len, ly = y->ev.user_len;
+	int c;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	c = memcmp(x->ev.user, y->ev.user, lx < ly ? lx : ly);
+	return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* A name for the fold test: a stem from a small pool (so that names share their first 8
+ * bytes, or all of a shorter name), then a tail of 0 to 40 bytes, ASCII or multi-byte; at
+ * most 255 bytes, as event.c allows. */
+static size_t fold_name(struct rng *r, unsigned char stems[][24], const size_t *stem_len, int nstems,
+			unsigned char *out)
+{
+	int k = (int)rnd(r, (uint64_t)nstems);
+	size_t len = stem_len[k], tail = chance(r, 30) ? 0 : (size_t)rnd_in(r, 1, chance(r, 5) ? 231 : 12);
+
+	memcpy(out, stems[k], len);
+	if (tail)
+		rand_utf8(r, out + len, tail, chance(r, 20) ? 40 : 0, 0);
+	return len + tail;
+}
+
+/* active_apply() folds a batch's events in the order of their users' keys, which groups a
+ * user's events (its fold) and hands LMDB its keys in order. The order is a radix sort
+ * of a key prefix with the ties sorted apart (active.c), so it is compared here with a
+ * plain sort by users_key_cmp() over batches of every size up to 3,000, partitions whose
+ * high bytes differ or not, and names that share 0 to 23 leading bytes. */
+START_TEST(test_fold_order)
+{
+	static const int32_t parts[] = { 0, 1, 2, 255, 256, 65535, 65536, 0x00ff0000, 0x01000000, 0x7fffffff };
+	struct rng r = { base_seed ^ 0x5eedf01dULL };
+	struct active_apply a = { 0 };
+	struct batch_msg *msgs = xcalloc(3000, sizeof(*msgs));
+	unsigned char (*names)[256] = xcalloc(3000, sizeof(*names));
+	unsigned char stems[40][24];
+	size_t stem_len[40];
+	uint32_t *order = xcalloc(3000, sizeof(*order));
+	char *seen = xcalloc(3000, 1);
+	int round, k;
+
+	for (round = 0; round < 400; round++) {
+		int nstems = (int)rnd_in(&r, 1, 40), nparts = (int)rnd_in(&r, 1, 10);
+		size_t n = round < 10 ? (size_t)round : (size_t)rnd_in(&r, 1, chance(&r, 20) ? 3000 : 300), i;
+
+		for (k = 0; k < nstems; k++) {
+			stem_len[k] = (size_t)rnd_in(&r, 1, 23);
+			rand_utf8(&r, stems[k], stem_len[k], chance(&r, 30) ? 50 : 0, 0);
+		}
+		for (i = 0; i < n; i++) {
+			memset(&msgs[i], 0, sizeof(msgs[i]));
+			msgs[i].partition = parts[rnd(&r, (uint64_t)nparts)];
+			msgs[i].ev.user_len = fold_name(&r, stems, stem_len, nstems, names[i]);
+			msgs[i].ev.user = (const char *)names[i];
+		}
+		active_fold_order(&a, msgs, n, order);
+		memset(seen, 0, n);
+		for (i = 0; i < n; i++) {
+			ck_assert_msg(order[i] < n && !seen[order[i]], "seed %" PRIu64 " round %d: order is not a permutation at %zu", base_seed, round, i);
+			seen[order[i]] = 1;
+			ck_assert_msg(i == 0 || users_key_cmp(&msgs[order[i - 1]], &msgs[order[i]]) <= 0,
+				      "seed %" PRIu64 " round %d: event %zu of %zu ('%.*s' in %d) folds after '%.*s' in %d",
+				      base_seed, round, i, n,
+				      (int)msgs[order[i]].ev.user_len, msgs[order[i]].ev.user, msgs[order[i]].partition,
+				      (int)msgs[order[i - 1]].ev.user_len, msgs[order[i - 1]].ev.user,
+				      msgs[order[i - 1]].partition);
+		}
+	}
+	active_apply_release(&a);
+	free(msgs);
+	free(names);
+	free(order);
+	free(seen);
+}
+END_TEST
+
 START_TEST(test_streams)
 {
 	long i, first = (long)_i * STREAMS_PER_LOOP;
@@ -3021,6 +3105,9 @@ static Suite *model_suite(void)
 	tcase_add_loop_test(tc, test_streams, 0, (int)loops);
 	tcase_add_test(tc, test_coverage);
 	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fold order");
+	tcase_add_test(tc, test_fold_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
