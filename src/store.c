@@ -34,6 +34,7 @@
  */
 #include "config.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -113,12 +114,41 @@ static uint64_t get_be64(const unsigned char *p)
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-/* LMDB's default order of keys: bytes, then a prefix first. */
+/* LMDB's default order of keys (mdb_cmp_memn: the bytes, then a prefix first), 8 bytes
+ * at a time. The users and by_time trees compare about 17 keys of 12 to 30 bytes per
+ * event, and through memcmp() that was a fifth of the writer thread's time; the order is
+ * the default's, byte for byte (check_store's test_key_order compares the two at every
+ * edge: equal keys, prefixes, lengths on both sides of the 8-byte steps, bytes 0x00, 0x7f,
+ * 0x80 and 0xff). */
 static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
-	int c = memcmp(a, b, alen < blen ? alen : blen);
+	const unsigned char *x = a, *y = b;
+	size_t n = alen < blen ? alen : blen;
 
-	return c ? c : (alen > blen) - (alen < blen);
+	for (; n >= 8; x += 8, y += 8, n -= 8) {
+		uint64_t u, v;
+
+		memcpy(&u, x, 8);
+		memcpy(&v, y, 8);
+		if (u != v)
+			return be64toh(u) < be64toh(v) ? -1 : 1;
+	}
+	for (; n; x++, y++, n--)
+		if (*x != *y)
+			return *x < *y ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
+
+/* The comparator of the users and by_time trees (mdb_set_compare). lmdb.h's conditions:
+ * it "must be called before any data access functions are used", which open_txn does
+ * right after mdb_dbi_open; and "the same comparison function must be used by every
+ * program accessing the database, every time the database is used". A tree's layout
+ * depends only on the order its comparator gives, and this one gives LMDB's default
+ * order, so a program that opens the trees without it (mdb_dump, mdb_load, mdb_stat, a
+ * pingpong from before it) reads and writes the very same trees. */
+int store_key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	return key_cmp(a->mv_data, a->mv_size, b->mv_data, b->mv_size);
 }
 
 /* Names an LMDB failure the house way: "mdb_put: MDB_MAP_FULL: ...". Maps MAP_FULL to
@@ -599,6 +629,8 @@ static int open_txn(struct store *s, const struct store_options *opts, char *err
 			rc = mdb_fail(rc, "mdb_dbi_open", err, errlen);
 		goto txn_abort;
 	}
+	mdb_set_compare(txn, s->users, store_key_cmp);
+	mdb_set_compare(txn, s->by_time, store_key_cmp);
 	{
 		char what[128];
 		snprintf(what, sizeof(what), "this pingpong reads %s (move the store aside: a new one is "

@@ -27,6 +27,11 @@
 
 struct store;     /* one LMDB environment (a directory) and its named databases */
 struct store_txn; /* one LMDB transaction over them */
+struct MDB_val;
+
+/* The users and by_time trees' comparator: LMDB's default order (the bytes, then a
+ * prefix first), only faster. Exposed for tests/check_store.c, which holds it to that. */
+int store_key_cmp(const struct MDB_val *a, const struct MDB_val *b);
 
 struct store_options {
 	int read_only;     /* MDB_RDONLY: for queries; never blocks a writer */

@@ -999,6 +999,117 @@ START_TEST(test_index_floor)
 }
 END_TEST
 
+/* LMDB's default order (mdb_cmp_memn), restated: the common bytes, then the shorter. */
+static int default_order(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = n ? memcmp(a->mv_data, b->mv_data, n) : 0;
+
+	return c ? (c > 0) - (c < 0) : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+static uint64_t next_u64(uint64_t *r) /* xorshift64 */
+{
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return *r;
+}
+
+static int sign_of(int c)
+{
+	return (c > 0) - (c < 0);
+}
+
+/* store.c gives the users and by_time trees a comparator of its own (store_key_cmp),
+ * which lmdb.h allows only if every program that opens them uses the same one: it is
+ * safe because its order is LMDB's default one. So it is held to that order at every
+ * edge: keys of 0 to 40 bytes (each side of the 8-byte steps it compares by), equal
+ * keys, prefixes, one byte changed at any place, bytes 0x00, 0x7f, 0x80 and 0xff. Then a
+ * store written with it is read with LMDB's default: every user key in order, and found
+ * by a lookup. */
+START_TEST(test_key_order)
+{
+	static const unsigned char edge[] = { 0x00, 0x01, 0x7f, 0x80, 0x81, 0xfe, 0xff, 'a' };
+	unsigned char a[48], b[48];
+	uint64_t r = 0x2545f4914f6cdd1dULL;
+	MDB_val ka = { 0, a }, kb = { 0, b }, k, v, prev;
+	struct store *s;
+	struct store_txn *t;
+	struct raw raw;
+	MDB_cursor *cur;
+	char name[64];
+	long i, users = 0;
+	size_t j;
+
+	for (i = 0; i < 400000; i++) {
+		ka.mv_size = (size_t)(next_u64(&r) % 41);
+		for (j = 0; j < ka.mv_size; j++)
+			a[j] = (unsigned char)(next_u64(&r) % 2 ? edge[next_u64(&r) % sizeof(edge)] : next_u64(&r));
+		memcpy(b, a, ka.mv_size);
+		kb.mv_size = ka.mv_size;
+		switch (next_u64(&r) % 5) {
+		case 0: /* equal */
+			break;
+		case 1: /* one byte changed */
+			if (ka.mv_size)
+				b[next_u64(&r) % ka.mv_size] = edge[next_u64(&r) % sizeof(edge)];
+			break;
+		case 4: /* 2 to 4 bytes changed within one 8-byte block */
+			if (ka.mv_size) {
+				size_t base = (size_t)(next_u64(&r) % ((ka.mv_size + 7) / 8)) * 8, at;
+
+				for (j = 2 + (size_t)(next_u64(&r) % 3); j > 0; j--)
+					if ((at = base + (size_t)(next_u64(&r) % 8)) < ka.mv_size)
+						b[at] = edge[next_u64(&r) % sizeof(edge)];
+			}
+			break;
+		case 2: /* a prefix */
+			kb.mv_size = ka.mv_size ? (size_t)(next_u64(&r) % ka.mv_size) : 0;
+			break;
+		default: /* longer, and maybe changed too */
+			kb.mv_size = ka.mv_size + 1 + (size_t)(next_u64(&r) % 7);
+			for (j = ka.mv_size; j < kb.mv_size; j++)
+				b[j] = edge[next_u64(&r) % sizeof(edge)];
+			if (ka.mv_size && next_u64(&r) % 2)
+				b[next_u64(&r) % ka.mv_size] ^= (unsigned char)(1 + next_u64(&r) % 255);
+		}
+		ck_assert_msg(sign_of(store_key_cmp(&ka, &kb)) == default_order(&ka, &kb) &&
+			      sign_of(store_key_cmp(&kb, &ka)) == default_order(&kb, &ka),
+			      "store_key_cmp disagrees with LMDB's order on keys of %zu and %zu bytes (case %ld)",
+			      ka.mv_size, kb.mv_size, i);
+	}
+
+	/* A store written with it, read with LMDB's default comparator. */
+	s = open_rw();
+	t = begin(s, 1);
+	for (i = 0; i < 3000; i++) {
+		size_t len = 1 + (size_t)(next_u64(&r) % 30);
+
+		for (j = 0; j < len; j++)
+			name[j] = (char)(next_u64(&r) % 2 ? "abcdefgh"[next_u64(&r) % 8] : 0x80 + (int)(next_u64(&r) % 0x7f));
+		name[len] = 0;
+		touch_in(t, (int32_t)(next_u64(&r) % 3), name, NULL, 1000 + (int64_t)(next_u64(&r) % 1000), 0);
+	}
+	commit(t);
+	store_close(s);
+	raw_open(&raw, "users");
+	ck_assert_int_eq(mdb_cursor_open(raw.txn, raw.dbi, &cur), 0);
+	for (i = mdb_cursor_get(cur, &k, &v, MDB_FIRST); i == 0; i = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val found;
+
+		ck_assert_msg(users == 0 || default_order(&prev, &k) < 0, "users key %ld is out of LMDB's order", users);
+		ck_assert_msg(mdb_get(raw.txn, raw.dbi, &k, &found) == 0, "users key %ld not found by LMDB's default", users);
+		prev = k;
+		users++;
+	}
+	ck_assert_int_eq(i, MDB_NOTFOUND);
+	ck_assert_int_gt(users, 2500);
+	mdb_cursor_close(cur);
+	raw_close(&raw);
+}
+END_TEST
+
 START_TEST(test_user_name_limits)
 {
 	struct store *s = open_rw();
@@ -2557,6 +2668,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_touch_record_size_edges);
 	tcase_add_test(tc, test_index_append_edges);
 	tcase_add_test(tc, test_user_name_limits);
+	tcase_add_test(tc, test_key_order);
 	tc = area(s, "txn");
 	tcase_add_test(tc, test_offsets);
 	tcase_add_test(tc, test_batch_atomicity);
