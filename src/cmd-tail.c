@@ -105,6 +105,8 @@ struct tail_state {
 	struct kafka_watch watch; /* does any broker answer? (--broker-timeout) */
 	char *at_end;        /* per partition: reached its end since the last message */
 	char *assigned;      /* per partition: currently ours */
+	int64_t *polled;     /* per partition: the offset after the last message polled since
+			      * it was assigned; -1: none (kafka_flow_nudge) */
 	int nparts;
 	struct kafka_flow flow; /* keeps the small local queue flowing (kafka.c) */
 };
@@ -115,9 +117,11 @@ static void tail_grow(struct tail_state *t, int partition)
 		return;
 	t->at_end = xrealloc(t->at_end, (size_t)partition + 1);
 	t->assigned = xrealloc(t->assigned, (size_t)partition + 1);
+	t->polled = xrealloc(t->polled, ((size_t)partition + 1) * sizeof(*t->polled));
 	memset(t->at_end + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
 	memset(t->assigned + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
-	t->nparts = partition + 1;
+	while (t->nparts <= partition)
+		t->polled[t->nparts++] = -1;
 }
 
 static int tail_all_at_end(const struct tail_state *t)
@@ -142,6 +146,7 @@ static void tail_mark(struct tail_state *t, const rd_kafka_topic_partition_list_
 		tail_grow(t, parts->elems[i].partition);
 		t->assigned[parts->elems[i].partition] = (char)on;
 		t->at_end[parts->elems[i].partition] = 0;
+		t->polled[parts->elems[i].partition] = -1;
 	}
 }
 
@@ -155,6 +160,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	const char *what = assign ? "take" : "give up";
 	char buf[1024], reason[512];
 
+	/* Ends the kafka_poll() that runs this: what it returns was polled before. */
+	rd_kafka_yield(rk);
 	kafka_watch_contact(&t->watch); /* the group's coordinator answered */
 	log_verbose("%s: %s", assign ? "assigned" : "revoked", kafka_format_partitions(parts, buf, sizeof(buf)));
 	tail_mark(t, parts, assign);
@@ -324,15 +331,15 @@ static rd_kafka_conf_t *tail_conf_new(struct tail_opts *o, const char *brokers, 
 
 	/* Without a group, librdkafka still wants a group.id for assign(); this one never
 	 * joins a group (assign, not subscribe) and never commits. With one, tail commits
-	 * what it returned, the console consumer's way. */
+	 * what it printed, with librdkafka's automatic commit: offsets are stored by hand,
+	 * once printed (tail_take), not when polled. */
 	snprintf(anon, sizeof(anon), "pingpong-tail-%ld", (long)getpid());
 	conf = kafka_conf_new(&ko, kafka_consumer_tuning, err, sizeof(err));
 	if (!conf ||
 	    kafka_conf_set(conf, "enable.partition.eof", t->exit_at_end ? "true" : "false", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "auto.offset.reset", earliest ? "earliest" : "latest", err, sizeof(err)) < 0 ||
 	    kafka_conf_set(conf, "group.id", o->group ? o->group : anon, err, sizeof(err)) < 0 ||
-	    (o->group && (kafka_conf_set(conf, "enable.auto.commit", "true", err, sizeof(err)) < 0 ||
-			  kafka_conf_set(conf, "enable.auto.offset.store", "true", err, sizeof(err)) < 0))) {
+	    (o->group && kafka_conf_set(conf, "enable.auto.commit", "true", err, sizeof(err)) < 0)) {
 		log_error("%s", err);
 		if (conf)
 			rd_kafka_conf_destroy(conf);
@@ -397,9 +404,41 @@ static void tail_flow(rd_kafka_t *rk, struct tail_state *t, const char *topic)
 	l = rd_kafka_topic_partition_list_new(t->nparts ? t->nparts : 1);
 	for (p = 0; p < t->nparts; p++)
 		if (t->assigned[p] && !t->at_end[p])
-			rd_kafka_topic_partition_list_add(l, topic, p);
+			rd_kafka_topic_partition_list_add(l, topic, p)->offset = t->polled[p];
 	kafka_flow_nudge(&t->flow, rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Takes one polled message: prints it (unless --null) and, as a group member, stores its
+ * offset for the next automatic commit, only once printed. Returns 0, 1 at the end
+ * (--exit-at-end) or an exit code. Destroys m. */
+static int tail_take(struct tail_state *t, const struct tail_opts *o, struct event_decoder *dec,
+		     rd_kafka_message_t *m, int64_t *seen)
+{
+	int rc;
+
+	if (m->err)
+		return tail_event(t, m);
+	tail_grow(t, m->partition);
+	if (!t->assigned[m->partition] || m->offset < t->polled[m->partition]) {
+		/* Polled before a rebalance took it away: its new owner prints it. Or polled
+		 * again: the flow's seek goes back to the last message polled, and what was
+		 * fetched before it may still come first (kafka_poll). */
+		rd_kafka_message_destroy(m);
+		return 0;
+	}
+	t->at_end[m->partition] = 0;
+	t->polled[m->partition] = m->offset + 1;
+	(*seen)++;
+	rc = o->discard ? 0 : print_message(dec, m);
+	if (rc == 0 && o->group)
+		rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+	rd_kafka_message_destroy(m);
+	if (rc != 0) {
+		log_error("cannot write to standard output");
+		return EX_IOERR;
+	}
+	return 0;
 }
 
 /* Reads until the end (--exit-at-end), --count messages, a signal or an error. Returns
@@ -407,42 +446,36 @@ static void tail_flow(rd_kafka_t *rk, struct tail_state *t, const char *topic)
 static int tail_loop(rd_kafka_t *rk, struct tail_state *t, const struct tail_opts *o, const char *brokers,
 		     int64_t *seen)
 {
+	rd_kafka_message_t *msgs[KAFKA_POLL_MAX];
 	struct event_decoder dec;
 	char err[512];
 	int rc = EX_OK;
 
 	event_decoder_init(&dec);
-	while (!stop_requested && !t->fatal && (o->count == 0 || *seen < o->count)) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+	while (rc == EX_OK && !stop_requested && !t->fatal && (o->count == 0 || *seen < o->count)) {
+		/* No more than --count asks for, nor than the flow control lets pass unseen. */
+		size_t max = o->count && (uint64_t)(o->count - *seen) < t->flow.every ? (size_t)(o->count - *seen) :
+			     t->flow.every;
+		size_t n = kafka_poll(rk, t->flow.queue, 100, msgs, max), i;
 
-		/* The queue's length takes its lock: not at every message. */
-		if (!m || *seen % t->flow.every == 0)
-			tail_flow(rk, t, o->co.topic);
-		if (!m) {
+		tail_flow(rk, t, o->co.topic);
+		if (n == 0) {
 			if (t->exit_at_end && tail_all_at_end(t))
 				break;
 			if (kafka_watch_expired(&t->watch, rk, brokers, err, sizeof(err))) {
 				log_error("%s", err);
 				rc = EX_UNAVAILABLE;
-				break;
 			}
 			continue;
 		}
-		if (m->err) {
-			if ((rc = tail_event(t, m)) != 0)
-				break;
-			continue;
-		}
-		kafka_watch_contact(&t->watch);
-		tail_grow(t, m->partition);
-		t->at_end[m->partition] = 0;
-		(*seen)++;
-		rc = o->discard ? 0 : print_message(&dec, m);
-		rd_kafka_message_destroy(m);
-		if (rc != 0) {
-			log_error("cannot write to standard output");
-			rc = EX_IOERR;
-			break;
+		for (i = 0; i < n; i++) {
+			if (rc != EX_OK) {
+				rd_kafka_message_destroy(msgs[i]);
+				continue;
+			}
+			if (!msgs[i]->err)
+				kafka_watch_contact(&t->watch);
+			rc = tail_take(t, o, &dec, msgs[i], seen);
 		}
 	}
 	event_decoder_release(&dec);
@@ -506,6 +539,7 @@ static int tail_run(int argc, char **argv)
 opts_release:
 	free(t.at_end);
 	free(t.assigned);
+	free(t.polled);
 	options_release(&cmd_tail, &o);
 	return rc;
 }

@@ -1,7 +1,6 @@
 /* engine.c: the consumer loop shared by every consumer command.
  *
- * The path of an event: rd_kafka_consumer_poll() hands the engine a message; the engine
- * decodes it (event.c) into the current batch; when the batch is full or has lingered
+ * The path of an event: kafka_poll() hands the engine messages; the engine decodes each (event.c) into the current batch; when the batch is full or has lingered
  * long enough, it opens ONE store txn, drops messages whose offset is below the stored
  * next offset (a replay, or another member sharing the store got there first), records
  * undecodable ones in rejects, hands the rest to the command's apply hook, writes each
@@ -42,6 +41,8 @@ struct partition_state {
 	struct store_position vpos; /* the stored position, when verify */
 	rd_kafka_message_t *held;  /* the message the gate holds back; owned here */
 	int64_t next;              /* the committed next offset, for the lag; -1: unknown */
+	int64_t polled;            /* the offset after the last message polled since it was
+				    * assigned or sought; -1: none (see kafka_poll) */
 };
 
 /* The writer commits batches in a thread of its own while the main thread polls and
@@ -437,6 +438,7 @@ static void position_partitions(struct engine *e, rd_kafka_topic_partition_list_
 
 		ps->verify = 0;
 		ps->next = -1;
+		ps->polled = -1;
 		if (t && store_position_get(t, tp->partition, &pos, e->err, sizeof(e->err)) == 0) {
 			tp->offset = ps->next = pos.next;
 			if (pos.next > 0 && pos.last_hash) {
@@ -462,6 +464,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	char buf[2048], reason[512];
 	int i, rc;
 
+	/* Ends the kafka_poll() that runs this: what it returns was polled before. */
+	rd_kafka_yield(rk);
 	kafka_watch_contact(&e->watch); /* the group's coordinator answered */
 	consumer_metrics_rebalance(e->cfg->metrics, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign" :
 				   rd_kafka_assignment_lost(rk) ? "lost" : "revoke");
@@ -500,6 +504,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		ps = &e->parts[parts->elems[i].partition];
 		ps->assigned = 0;
 		ps->at_end = 0;
+		ps->polled = -1;
 		/* librdkafka remembers a pause across assignments: a partition the gate paused
 		 * would come back silent. Resumed here, not when it comes back: a resume then
 		 * makes librdkafka drop the answer to the query of its first offset, which it
@@ -526,6 +531,7 @@ static int reposition(struct engine *e, int32_t partition, int64_t offset)
 	rd_kafka_error_t *error = NULL;
 	rd_kafka_resp_err_t err = 0;
 
+	e->parts[partition].polled = -1;
 	if (!strcmp(rd_kafka_rebalance_protocol(e->rk), "COOPERATIVE")) {
 		l = rd_kafka_topic_partition_list_new(1);
 		rd_kafka_topic_partition_list_add(l, e->cfg->topic, partition)->offset = offset;
@@ -728,6 +734,7 @@ static void release_held(struct engine *e)
 			return;
 		resume_at = rkm->offset + 1;
 		ps->held = NULL;
+		ps->polled = -1;
 		engine_take(e, rkm);
 		/* Messages fetched after the held one were dropped: read them again. */
 		{
@@ -754,17 +761,12 @@ static void release_held(struct engine *e)
  * (consumer-metrics.c).
  */
 
-/* Where a partition whose committed offset is not known yet is read from: the position
- * of the next message to poll, else where it starts. -1 when neither is known. */
+/* Where a partition whose committed offset is not known yet is read from: after the
+ * last message polled, else where it starts. -1 when neither is known. */
 static int64_t start_of(struct engine *e, int32_t partition, int64_t lo, int64_t hi)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	int64_t next = -1;
+	int64_t next = e->parts[partition].polled;
 
-	rd_kafka_topic_partition_list_add(l, e->cfg->topic, partition);
-	if (rd_kafka_position(e->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		next = l->elems[0].offset;
-	rd_kafka_topic_partition_list_destroy(l);
 	/* With a store, a partition with no stored offset starts at --start. */
 	if (next < 0 && e->cfg->store)
 		next = e->cfg->start_latest ? hi : lo;
@@ -899,7 +901,14 @@ static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
 		rd_kafka_message_destroy(rkm);
 		return 0;
 	}
+	if (rkm->offset < ps->polled) {
+		/* Polled again: a flow seek goes back to the last message polled, and what was
+		 * fetched before it may still come first (kafka_poll). */
+		rd_kafka_message_destroy(rkm);
+		return 0;
+	}
 	ps->at_end = 0;
+	ps->polled = rkm->offset + 1;
 	if (ps->verify && (rc = verify_position(e, rkm)) != 0)
 		return rc == 1 ? 0 : rc;
 	admit(e, rkm);
@@ -918,7 +927,7 @@ static void flow_nudge(struct engine *e)
 	for (p = 0; p < e->nparts; p++) {
 		const struct partition_state *ps = &e->parts[p];
 		if (ps->assigned && !ps->at_end && !ps->paused && !ps->held && !ps->verify)
-			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p);
+			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p)->offset = ps->polled;
 	}
 	kafka_flow_nudge(&e->flow, e->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
@@ -955,36 +964,60 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 	return 0;
 }
 
+/* Takes what one kafka_poll() returned, in order, committing each batch as it fills;
+ * destroys them all, even after an error. Returns 0 or an exit code. */
+static int engine_take_all(struct engine *e, rd_kafka_message_t **msgs, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (rc != 0) {
+			rd_kafka_message_destroy(msgs[i]);
+			continue;
+		}
+		if ((rc = engine_take_polled(e, msgs[i])) == 0 && batch_full(e->fill))
+			rc = flush_batch(e);
+	}
+	return rc;
+}
+
+/* Does any of msgs come from a broker (a message or a partition's end, not an error)? */
+static int broker_answered(rd_kafka_message_t *const *msgs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!msgs[i]->err || msgs[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			return 1;
+	return 0;
+}
+
 /* Polls until a stop, the end (exit_at_end) or an error. Returns 0 or an exit code. */
 static int engine_loop(struct engine *e)
 {
 	const struct engine_config *cfg = e->cfg;
 	int64_t now = clock_mono_ms(), next_tick = cfg->tick_ms ? now + cfg->tick_ms : INT64_MAX;
-	int rc = 0, since_clock = 0;
+	rd_kafka_message_t *msgs[KAFKA_POLL_MAX];
+	int rc = 0;
 
 	while (!*cfg->stop && !e->fatal) {
 		int timeout = 100;
-		rd_kafka_message_t *rkm;
+		size_t n;
 
 		if (e->fill->n) {
 			int64_t left = e->batch_started + cfg->linger_ms - now;
 			timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
 		}
-		rkm = rd_kafka_consumer_poll(e->rk, timeout);
-		/* Reading the clock for every message costs more than the message itself
-		 * while a stream flows; every 64th is precise enough for --linger. */
-		if (!rkm || ++since_clock >= 64) {
-			now = clock_mono_ms();
-			since_clock = 0;
-		}
-		if (rkm && (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+		n = kafka_poll(e->rk, e->flow.queue, timeout, msgs, e->flow.every);
+		now = clock_mono_ms();
+		if (broker_answered(msgs, n)) {
 			kafka_watch_contact(&e->watch);
-		} else if (!rkm && kafka_watch_expired(&e->watch, e->rk, cfg->kafka.brokers, e->err, sizeof(e->err))) {
+		} else if (n == 0 && kafka_watch_expired(&e->watch, e->rk, cfg->kafka.brokers, e->err, sizeof(e->err))) {
 			log_error("%s", e->err);
 			return EX_UNAVAILABLE;
 		}
-		if ((rkm && (rc = engine_take_polled(e, rkm)) != 0) ||
-		    (rc = engine_housekeep(e, now, !rkm, &next_tick)) != 0)
+		if ((rc = engine_take_all(e, msgs, n)) != 0 || (rc = engine_housekeep(e, now, n == 0, &next_tick)) != 0)
 			return rc;
 		if (cfg->exit_at_end && e->fill->n == 0 && in_flight(&e->w) == 0 && all_at_end(e))
 			break;

@@ -101,7 +101,7 @@ extern const char *const kafka_producer_tuning[];
 struct kafka_flow {
 	rd_kafka_queue_t *queue; /* the consumer's queue, for its length */
 	int64_t min;             /* queued.min.messages as set; 0: no flow control */
-	int64_t every;           /* look at the queue at least every this many messages */
+	size_t every;            /* look at the queue at least every this many messages */
 	int stopped;             /* the queue was nearly full: the fetcher has stopped */
 	uint64_t turn;           /* which partition of a broker to seek when none is drained */
 	int32_t *leader;         /* per partition: its leader's broker id, -1 unknown */
@@ -115,13 +115,29 @@ struct kafka_flow {
 void kafka_flow_init(struct kafka_flow *f, rd_kafka_t *rk);
 void kafka_flow_release(struct kafka_flow *f);
 
-/* Looks at the queue's length (a mutex, not a syscall): call it after every poll, or at
- * least every f->every messages and after every empty poll. Returns 1 when the caller
+/* Looks at the queue's length (a mutex, not a syscall): call it after every poll, and
+ * poll no more than f->every messages at a time (kafka_poll's max). Returns 1 when the caller
  * should list the partitions it is fetching and hand them to kafka_flow_nudge. */
 int kafka_flow_due(struct kafka_flow *f);
 
 /* Seeks one partition of l (changed) per broker to where the application stands, which
- * wakes the fetchers. Every 10 s at most, a metadata request first (the leaders). */
+ * wakes the fetchers. Each element's offset is that place, in the caller's own count: the
+ * offset after the last message it polled of the partition since it was assigned or
+ * sought, or -1 if none (then the partition is where it was put, and left alone). Every
+ * 10 s at most, a metadata request first (the leaders). */
 void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l);
+
+/* The most messages one kafka_poll() returns. */
+#define KAFKA_POLL_MAX 256
+
+/* Polls the consumer rk, whose queue (rd_kafka_queue_get_consumer) is queue: up to max
+ * (at most KAFKA_POLL_MAX) messages already waiting, or else one, waiting up to
+ * timeout_ms for it; queue NULL: one. Returns how many it put in msgs; 0 after the
+ * timeout, or when a callback called rd_kafka_yield(). Callbacks (rebalance, commit,
+ * statistics) run inside it, as in rd_kafka_consumer_poll(): one that changes what the
+ * caller consumes must call rd_kafka_yield(rk), so that the messages returned with it
+ * were all polled before it ran (kafka.c says why). Call it from one thread only. */
+size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs,
+		  size_t max);
 
 #endif

@@ -159,4 +159,15 @@ test_expect_success 'a small local queue: the fetcher stops and is woken; every 
 	test "$(cat nudges)" -gt 0
 '
 
+test_expect_success 'tail -g commits what it printed: -c 1000, then the rest (-o beginning where nothing was committed)' '
+	pp tail -t flow -g printed $GROUP_OPTS -o beginning -c 1000 >first.out &&
+	test_line_count = 1000 first.out &&
+	pp tail -t flow -g printed $GROUP_OPTS -o beginning --exit-at-end >rest.out &&
+	test_line_count = 29000 rest.out &&
+	cat first.out rest.out >both.out &&
+	offsets both.out >both.offsets &&
+	offsets flow.out >expect &&
+	test_cmp expect both.offsets
+'
+
 test_done
