@@ -1,10 +1,11 @@
 /* engine.c: the consumer loop shared by every consumer command.
  *
- * The path of an event: kafka_poll() hands the engine messages; the engine decodes each (event.c) into the current batch; when the batch is full or has lingered
- * long enough, it opens ONE store txn, drops messages whose offset is below the stored
- * next offset (a replay, or another member sharing the store got there first), records
- * undecodable ones in rejects, hands the rest to the command's apply hook, writes each
- * partition's next offset, and commits. Only then does it mirror the offsets to Kafka
+ * The path of an event: kafka_poll() hands the engine messages, up to 256 at a time; the
+ * engine decodes each (event.c) into the current batch; when the batch is full or has
+ * lingered long enough, it opens ONE store txn, drops messages whose offset is below the
+ * stored next offset (a replay, or another member sharing the store got there first),
+ * records undecodable ones in rejects, hands the rest to the command's apply hook, writes
+ * each partition's next offset, and commits. Only then does it mirror the offsets to Kafka
  * (asynchronously: LMDB is the truth, Kafka's copy is for lag tools and dependent
  * consumers) and run the command's committed hook.
  *

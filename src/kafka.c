@@ -227,7 +227,8 @@ void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_parti
  *    flow's caller's last polled message), never to rd_kafka_position(), and a resume
  *    always comes with such a seek.
  */
-size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs, size_t max)
+size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs,
+		  size_t max)
 {
 	ssize_t n = 0;
 

@@ -170,4 +170,12 @@ test_expect_success 'tail -g commits what it printed: -c 1000, then the rest (-o
 	test_cmp expect both.offsets
 '
 
+test_expect_success 'tail -g commits nothing it could not write: after a full disk, the same messages again' '
+	test_expect_code 74 pp tail -t flow -g full $GROUP_OPTS -o beginning >/dev/full 2>full.err &&
+	grep "cannot write to standard output" full.err &&
+	pp tail -t flow -g full $GROUP_OPTS -o beginning -c 1000 >again.out &&
+	test_line_count = 1000 again.out &&
+	offsets again.out | awk -F: "!(\$1 in lo) { lo[\$1] = \$2 } END { for (p in lo) if (lo[p] != 0) exit 1 }"
+'
+
 test_done
