@@ -293,20 +293,20 @@ static int compact_all(struct store *s, int64_t from, uint64_t *deleted, char *e
 {
 	size_t examined, del, step = 1000;
 	struct store_txn *t;
-	int rc;
+	int rc, ended;
 
 	*deleted = 0;
 	do {
 		if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
 			return rc;
-		if ((rc = store_index_compact(t, from, step, &examined, &del, err, errlen)) != 0) {
+		if ((rc = store_index_compact(t, from, step, &examined, &del, &ended, err, errlen)) != 0) {
 			store_txn_abort(t);
 			return rc;
 		}
 		if ((rc = store_txn_commit(t, err, errlen)) != 0)
 			return rc;
 		*deleted += del;
-	} while (examined == step);
+	} while (!ended);
 	return 0;
 }
 

@@ -233,12 +233,13 @@ int active_upkeep(const struct active_apply *a, struct store_txn *t, size_t nliv
 {
 	size_t chunk = a->upkeep_chunk ? a->upkeep_chunk : UPKEEP_CHUNK, examined, deleted;
 	int64_t floor;
-	int rc;
+	int rc, ended;
 
-	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0 ||
+	    (rc = store_index_compact(t, floor, 4 * nlive > chunk ? 4 * nlive : chunk, &examined, &deleted, &ended,
+				      err, errlen)) != 0)
 		return rc;
-	return store_index_compact(t, floor, 4 * nlive > chunk ? 4 * nlive : chunk, &examined, &deleted, err,
-				   errlen);
+	return ended;
 }
 
 int active_record_retention(struct store *s, int64_t retain_ms, char *err, size_t errlen)

@@ -37,7 +37,8 @@ void active_fold_order(struct active_apply *a, const struct batch_msg *msgs, siz
 /* Compacts the time index by a bounded step (store_index_compact() from the floor, at
  * most max(upkeep_chunk, 4 x nlive) entries examined), in the txn of a batch of nlive
  * events: what `pingpong active` does while caught up, so that a window's report reads
- * about one entry per user. Returns 0, STORE_FULL or -1 with the reason. */
+ * about one entry per user. Returns 0, 1 when the step reached the index's end (a pass
+ * is over: batch_upkeep_fn), STORE_FULL or -1 with the reason. */
 int active_upkeep(const struct active_apply *a, struct store_txn *t, size_t nlive, char *err, size_t errlen);
 
 /* Records the time index's retention in the store's meta, in a txn of its own, so that

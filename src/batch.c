@@ -189,10 +189,13 @@ static int commit_once(struct batch *b, struct store *s, batch_apply_fn apply, v
 
 	if ((rc = store_txn_begin(s, 1, &t, err, errlen)) != 0)
 		return rc;
+	b->upkeep_ended = 0;
 	if ((rc = filter(b, t, err, errlen)) != 0 ||
 	    (rc = apply_halves(b, t, apply, ctx, now, err, errlen)) != 0 ||
-	    (b->upkeep && (rc = b->upkeep(ctx, t, b->nlive, err, errlen)) != 0) ||
-	    (rc = take_hook_rejects(b, t, err, errlen)) != 0)
+	    (b->upkeep && (rc = b->upkeep(ctx, t, b->nlive, err, errlen)) < 0))
+		goto txn_abort;
+	b->upkeep_ended = rc == 1;
+	if ((rc = take_hook_rejects(b, t, err, errlen)) != 0)
 		goto txn_abort;
 	for (p = 0; p < b->nparts; p++) {
 		if (b->parts[p].touched && b->parts[p].pos.next >= 0 &&

@@ -46,7 +46,9 @@ typedef int (*batch_apply_fn)(void *ctx, struct store_txn *t, struct batch_msg *
 
 /* Work a consumer does only when it has time to spare, such as compacting active's index
  * (engine.h, upkeep): runs in the batch's txn, after the apply hook's last call, with the
- * number of messages applied. Returns 0, STORE_FULL or -1 with the reason in err. */
+ * number of messages applied. Returns 0, 1 when it came to the end of its work (for
+ * active, of a pass over the index: batch.upkeep_ended), STORE_FULL or -1 with the
+ * reason in err. */
 typedef int (*batch_upkeep_fn)(void *ctx, struct store_txn *t, size_t nlive, char *err, size_t errlen);
 
 /* Per partition of the last batch_commit(): touched, and if so its position. */
@@ -73,6 +75,7 @@ struct batch {
 	uint64_t rejected;      /* undecodable, or rejected by the hook */
 	uint64_t ignored;       /* applied as nothing by the hook (in live[] all the same) */
 	uint64_t grows;         /* times the map was grown and the txn redone */
+	char upkeep_ended;      /* the upkeep hook returned 1 */
 	int64_t commit_ns;      /* how long batch_commit() took: apply, txn commit (and fsync) */
 };
 

@@ -103,6 +103,8 @@ struct engine {
 	int64_t last_observe;             /* monotonic ms */
 	int64_t observed_consumed;        /* stats->consumed when the lag was computed */
 	struct kafka_flow flow;           /* keeps the small local queue flowing */
+	int idle_ends;                    /* idle upkeep steps that ended the hook's work, since
+					   * the last batch that applied anything */
 	struct engine_stats *stats;
 	char err[1024];
 };
@@ -287,6 +289,8 @@ static int batch_finish(struct engine *e, struct batch *b, int rc, const char *e
 				log_warn("%s[%d] offset %" PRId64 ": skipped: %s", e->cfg->topic,
 					 (int)b->msgs[i].partition, b->msgs[i].offset, b->msgs[i].reject);
 	}
+	if (b->nlive)
+		e->idle_ends = 0;
 	e->stats->applied += (int64_t)b->nlive;
 	e->stats->rejected += (int64_t)b->rejected;
 	e->stats->skipped += (int64_t)b->skipped;
@@ -934,6 +938,50 @@ static void flow_nudge(struct engine *e)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
+/*
+ * Upkeep while idle. The upkeep rides along with the batches of a caught-up consumer, so
+ * one that gets a burst and then silence would keep what the burst left (for active, the
+ * stale index entries) until events come again. So while polls find nothing and the lag
+ * is 0, the engine commits batches of nothing for the upkeep alone (and for the apply
+ * hook's own bounded work: active's floor and pruning), until the hook has twice said it
+ * came to the end of its work: the first end closes the pass that was under way, the
+ * second a whole pass begun after the last batch that applied anything. One step per
+ * poll that found nothing, which waits 100 ms: a room where events trickle in, each
+ * batch resetting the count, costs at most a step (for active, 1,000 index entries, a
+ * millisecond or two) every 100 ms. Not for a consumer that stops at the end
+ * (--exit-at-end).
+ */
+#define ENGINE_IDLE_ENDS 2
+
+static int idle_upkeep_due(const struct engine *e)
+{
+	const struct engine_config *cfg = e->cfg;
+
+	return cfg->store && e->hooks->upkeep && !cfg->exit_at_end && e->idle_ends < ENGINE_IDLE_ENDS &&
+	       e->assigned && e->stats->lag == 0 && e->fill->n == 0 && in_flight(&e->w) == 0 && !e->fatal;
+}
+
+/* One idle upkeep step, in this thread (the writer has nothing in flight). Returns 0 or
+ * an exit code. */
+static int idle_upkeep(struct engine *e)
+{
+	struct batch *b = e->fill;
+	int rc;
+
+	b->upkeep = e->hooks->upkeep;
+	rc = batch_commit(b, e->cfg->store, e->hooks->apply, e->ctx, clock_now_ms(), e->err, sizeof(e->err));
+	if (rc != 0) {
+		log_error("store '%s': %s; the upkeep was not committed", store_dir(e->cfg->store), e->err);
+		return EX_IOERR;
+	}
+	if (b->upkeep_ended)
+		e->idle_ends++;
+	if (e->cfg->changelog)
+		changelog_committed(e->cfg->changelog);
+	batch_clear(b);
+	return 0;
+}
+
 /* What runs after every poll: the gate, the batch, the mirror, the tick. */
 static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *next_tick)
 {
@@ -950,6 +998,8 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 			return rc;
 	}
 	if (e->w.running && (rc = writer_collect(e, idle && cfg->exit_at_end ? 0 : ENGINE_BATCHES)) != 0)
+		return rc;
+	if (idle && idle_upkeep_due(e) && (rc = idle_upkeep(e)) != 0)
 		return rc;
 	if (cfg->changelog && (rc = changelog_poll(cfg->changelog)) != 0)
 		return rc;

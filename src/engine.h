@@ -52,7 +52,9 @@ struct engine_hooks {
 	void (*tick)(void *ctx);
 	/* Work that can wait while the consumer catches up: runs in a batch's txn after apply,
 	 * only for a batch handed over while the lag was known and at most one batch
-	 * (batch_upkeep_fn). May be NULL. */
+	 * (batch_upkeep_fn); and, while no message comes and the lag is 0, in batches of
+	 * nothing, until it has twice come to the end of its work (engine.c, idle_upkeep).
+	 * May be NULL. */
 	batch_upkeep_fn upkeep;
 };
 

@@ -1979,7 +1979,7 @@ int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, ch
 }
 
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
-			char *err, size_t errlen)
+			int *ended, char *err, size_t errlen)
 {
 	MDB_cursor *cur;
 	MDB_val k, v, at;
@@ -1988,6 +1988,7 @@ int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *e
 	int rc;
 
 	*examined = *deleted = 0;
+	*ended = 0;
 	if (from >= 0) {
 		put_be64(pos, (uint64_t)from);
 		plen = 8;
@@ -2035,6 +2036,7 @@ int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *e
 		rc = mdb_del(t->txn, t->s->meta, (MDB_val *)&compact_at_key, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
+		*ended = rc == 0;
 	}
 	mdb_cursor_close(cur);
 	*examined = n;

@@ -213,9 +213,10 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
  * examines at most max entries and deletes the stale ones; at the index's end the next
  * call starts again from `from`. Only an entry at or after `from` is ever looked at, and
  * a record's latest entry is never stale, so every invariant of the index holds. For a
- * consumer that has time to spare: active runs it while caught up (engine.h, upkeep). */
+ * consumer that has time to spare: active runs it while caught up (engine.h, upkeep).
+ * *ended is 1 when this call reached the index's end (a pass is over), else 0. */
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
-			char *err, size_t errlen);
+			int *ended, char *err, size_t errlen);
 /* Where the next store_index_compact() goes on: calls fn once with that entry's key and
  * returns 1, or returns 0 when it starts from `from` (or -1 with the reason). */
 int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, char *err, size_t errlen);

@@ -148,7 +148,7 @@ struct stats {
 	uint64_t no_email, empty_email, email_len_change, name_255_multibyte, name_1,
 		 dup_payload, exact_size, nest_edge, unknown_keys;
 	uint64_t rec_same_size, rec_resized, index_not_last;
-	uint64_t upkeeps, compacted, compact_resumed, compact_passes, crash_told_by_compaction;
+	uint64_t upkeeps, compacted, compact_resumed, compact_passes, crash_told_by_compaction, idle_steps;
 	uint64_t json_payloads, json_escapes, json_bad[NBAD];
 	int failed;
 };
@@ -285,6 +285,7 @@ struct model {
 	struct mentry *entries;  /* by_time as added, in key order */
 	size_t nentries, capentries;
 	struct mentry compact_at; /* where the next compaction goes on; u NULL: the floor */
+	int pass_ended;           /* the last compaction reached the index's end */
 	struct muser **touched;  /* the records the batch being applied applied events to */
 	size_t ntouched, captouched;
 	unsigned long batches;   /* batches applied, for muser.batch */
@@ -1649,6 +1650,11 @@ static void plan_batch(struct stream *st, struct op *op)
 	k = (unsigned)rnd(r, 100);
 	n = k < 35 ? (size_t)rnd_in(r, 1, 5) : k < 70 ? (size_t)rnd_in(r, 6, 40) :
 	    k < 92 ? (size_t)rnd_in(r, 41, 150) : (size_t)rnd_in(r, 151, MAX_BATCH);
+	/* The engine's idle step: a batch of nothing, for its upkeep (engine.c). */
+	if (op->idle && chance(r, 15)) {
+		n = 0;
+		stats->idle_steps++;
+	}
 	for (p = 0; p < st->nparts; p++)
 		cursor[p] = st->logs[p].pos;
 	if (chance(r, st->zombie_pct)) {
@@ -1931,6 +1937,7 @@ static void model_compact(struct stream *st, size_t nlive)
 			i++;
 		}
 	}
+	md->pass_ended = i >= md->nentries;
 	if (i < md->nentries) {
 		md->compact_at = md->entries[i];
 	} else {
@@ -2671,6 +2678,9 @@ applied:
 		model_apply(st, op);
 		if (compare(st, op->no, "after the batch") != 0)
 			return -1;
+		if (!op->gap && op->idle && st->b.upkeep_ended != st->md.pass_ended)
+			return mismatch(st, op->no, "batch_commit", "the upkeep says a pass %s, the model that it %s",
+					st->b.upkeep_ended ? "ended" : "goes on", st->md.pass_ended ? "ended" : "goes on");
 	}
 	return 0;
 }
@@ -3089,7 +3099,8 @@ START_TEST(test_coverage)
 	ck_assert(stats->nest_edge > 0 && stats->unknown_keys > 0 && stats->retain_users_streams > 0);
 	ck_assert(stats->rec_same_size > 0 && stats->rec_resized > 0 && stats->index_not_last > 0);
 	ck_assert(stats->json_payloads > 0 && stats->json_escapes > 0);
-	ck_assert(stats->upkeeps > 0 && stats->compacted > 0 && stats->compact_resumed > 0 && stats->compact_passes > 0);
+	ck_assert(stats->upkeeps > 0 && stats->compacted > 0 && stats->compact_resumed > 0 && stats->compact_passes > 0 &&
+		  stats->idle_steps > 0);
 	for (k = 0; k < NBAD; k++)
 		ck_assert_msg(stats->json_bad[k] > 0 || k == B_EMPTY || k == B_C1 || k == B_DEEP || k == B_NOT_MAP ||
 			      k == B_KEY_NOT_STR, "no JSON payload of kind '%s' was generated", bad_names[k]);
@@ -3195,8 +3206,9 @@ int main(void)
 			stats->email_len_change, stats->name_255_multibyte, stats->dup_payload, stats->exact_size,
 			stats->nest_edge, stats->rec_same_size, stats->rec_resized, stats->index_not_last);
 		fprintf(stderr, "# coverage: compactions %" PRIu64 " (%" PRIu64 " going on from where one stopped, %" PRIu64
-			" reaching the end), stale entries deleted %" PRIu64 ", crashes after a commit only its compaction"
-			" told %" PRIu64 "\n", stats->upkeeps, stats->compact_resumed, stats->compact_passes, stats->compacted,
+			" reaching the end, %" PRIu64 " in batches of nothing), stale entries deleted %" PRIu64
+			", crashes after a commit only its compaction told %" PRIu64 "\n", stats->upkeeps,
+			stats->compact_resumed, stats->compact_passes, stats->idle_steps, stats->compacted,
 			stats->crash_told_by_compaction);
 		fprintf(stderr, "# coverage: JSON payloads %" PRIu64 " (%" PRIu64 " escapes); JSON rejects by kind:",
 			stats->json_payloads, stats->json_escapes);

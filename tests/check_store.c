@@ -2148,21 +2148,24 @@ START_TEST(test_index_append_stale_last)
 END_TEST
 
 /* One store_index_compact() step in a txn of its own, committed. */
-static void compact_step(struct store *s, int64_t from, size_t max, size_t want_examined, size_t want_deleted)
+static void compact_step(struct store *s, int64_t from, size_t max, size_t want_examined, size_t want_deleted,
+			 int want_ended)
 {
 	struct store_txn *t = begin(s, 1);
 	size_t examined, deleted;
+	int ended;
 
-	ck_assert_int_eq(store_index_compact(t, from, max, &examined, &deleted, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_index_compact(t, from, max, &examined, &deleted, &ended, err, sizeof(err)), 0);
 	ck_assert_uint_eq(examined, want_examined);
 	ck_assert_uint_eq(deleted, want_deleted);
+	ck_assert_int_eq(ended, want_ended);
 	commit(t);
 }
 
 /* Compaction deletes exactly the stale entries at or after its start, in steps that go
  * on from where the last one stopped (across txns), and starts again from the floor once
- * a step reached the end: at a step that ends on the last entry, on a deleted one, and
- * with a stored position the floor has passed. */
+ * a step reached the end (and says so: ended): at a step that ends on the last entry, on
+ * a deleted one, and with a stored position the floor has passed. */
 START_TEST(test_compact_index)
 {
 	struct store_options o = { .no_sync = 1 };
@@ -2182,27 +2185,27 @@ START_TEST(test_compact_index)
 
 	/* From 105: alice@100 is never looked at. Two entries: bob@110 goes, carol@120 (her
 	 * last_seen) stays; the next step goes on at alice@200. */
-	compact_step(s, 105, 2, 2, 1);
+	compact_step(s, 105, 2, 2, 1, 0);
 	t = begin(s, 0);
 	assert_index(t, "alice@100 carol@120 alice@200 bob@210 alice@300");
 	store_txn_abort(t);
 	/* alice@200 goes; the step stops on it deleted, and goes on at bob@210 */
-	compact_step(s, 105, 1, 1, 1);
+	compact_step(s, 105, 1, 1, 1, 0);
 	/* bob@210 and alice@300 are latest: a step of exactly the rest ends the pass */
-	compact_step(s, 105, 2, 2, 0);
+	compact_step(s, 105, 2, 2, 0, 1);
 	assert_index_checked(s, "alice@100 carol@120 bob@210 alice@300", 0);
 
 	/* The next pass starts from `from` again: from 0 it takes alice@100. */
-	compact_step(s, 0, 10, 4, 1);
+	compact_step(s, 0, 10, 4, 1, 1);
 	/* A position the floor has passed counts for nothing. */
 	t = begin(s, 1);
 	touch_in(t, 1, "carol", NULL, 400, 0);
 	touch_in(t, 0, "bob", NULL, 410, 0);
 	commit(t);
-	compact_step(s, 0, 1, 1, 1);   /* carol@120 goes; position: bob@210 */
-	compact_step(s, 300, 5, 3, 0); /* from 300: alice@300, carol@400, bob@410 */
+	compact_step(s, 0, 1, 1, 1, 0); /* carol@120 goes; position: bob@210 */
+	compact_step(s, 300, 5, 3, 0, 1); /* from 300: alice@300, carol@400, bob@410 */
 	assert_index_checked(s, "bob@210 alice@300 carol@400 bob@410", 0);
-	compact_step(s, 0, 5, 4, 1);   /* bob@210 */
+	compact_step(s, 0, 5, 4, 1, 1); /* bob@210 */
 	assert_index_checked(s, "alice@300 carol@400 bob@410", 0);
 	t = begin(s, 0);
 	assert_user(t, "alice", 300, 3, NULL);
@@ -2212,7 +2215,7 @@ START_TEST(test_compact_index)
 	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
 	ck_assert_int_eq(store_partition_drop(t, 1, err, sizeof(err)), 0);
 	commit(t);
-	compact_step(s, 0, 5, 0, 0);
+	compact_step(s, 0, 5, 0, 0, 1);
 	store_close(s);
 }
 END_TEST

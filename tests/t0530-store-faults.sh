@@ -131,16 +131,19 @@ test_expect_success 'two members starting at once on a missing store directory b
 '
 
 # LMDB cannot survive its lock file being deleted under a live writer: a second process
-# would take a write lock of its own. The running one stops at its next batch; a new
-# one refuses the store while the old one lives.
+# would take a write lock of its own. The running one stops at its next write (a batch,
+# or the step it takes while idle: it is held stopped meanwhile); a new one refuses the
+# store while the old one lives.
 test_expect_success 'the lock file deleted under a running consumer: it stops, and no second one starts' '
 	test_bg live "$PP" active $GROUP_OPTS --store live --every 0 --batch 10 -v &&
 	partition_ends >ends &&
 	wait_for 60 "pp query --store live offsets 2>/dev/null | cmp -s - ends" &&
+	kill -STOP $(test_pid live) &&
 	rm live/lock.mdb &&
 	"$PY" "$H/gen-events.py" --users 50 --count 500 --seed 18 --now $(now_ms) >more.jsonl &&
 	exits_with 74 pp active $GROUP_OPTS --store live --every 0 --exit-at-end &&
 	grep "lock file was replaced while process" last.err &&
+	kill -CONT $(test_pid live) &&
 	pp produce --from more.jsonl -q &&
 	test_wait live 60
 	test $? = 74 &&
