@@ -1517,8 +1517,10 @@ static void gen_bad(struct stream *st, struct lmsg *m, int k, int u, int64_t ts)
 			do {
 				st->sb.size = 0;
 				put_any(st, 2);
-			} while ((unsigned char)st->sb.data[0] >= 0x80 && (unsigned char)st->sb.data[0] <= 0x8f);
-			/* a fixmap, the only map put_any writes at the top, was redrawn */
+			} while (((unsigned char)st->sb.data[0] >= 0x80 && (unsigned char)st->sb.data[0] <= 0x8f) ||
+				 st->sb.data[0] == '{');
+			/* a fixmap, the only map put_any writes at the top, was redrawn; and the
+			 * integer 123, whose byte 0x7b ('{') makes the payload JSON (event_is_json) */
 		}
 	} else if (json) {
 		struct json_marks mk = { 0, 0 };
