@@ -420,15 +420,12 @@ static int tail_take(struct tail_state *t, const struct tail_opts *o, struct eve
 	if (m->err)
 		return tail_event(t, m);
 	tail_grow(t, m->partition);
-	if (!t->assigned[m->partition] || m->offset < t->polled[m->partition]) {
-		/* Polled before a rebalance took it away: its new owner prints it. Or polled
-		 * again: the flow's seek goes back to the last message polled, and what was
-		 * fetched before it may still come first (kafka_poll). */
+	if (!t->assigned[m->partition] || kafka_polled_again(&t->polled[m->partition], m)) {
+		/* Polled before a rebalance took it away (its new owner prints it), or again. */
 		rd_kafka_message_destroy(m);
 		return 0;
 	}
 	t->at_end[m->partition] = 0;
-	t->polled[m->partition] = m->offset + 1;
 	(*seen)++;
 	rc = o->discard ? 0 : print_message(dec, m);
 	if (rc == 0 && o->group)

@@ -906,14 +906,11 @@ static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
 		rd_kafka_message_destroy(rkm);
 		return 0;
 	}
-	if (rkm->offset < ps->polled) {
-		/* Polled again: a flow seek goes back to the last message polled, and what was
-		 * fetched before it may still come first (kafka_poll). */
+	if (kafka_polled_again(&ps->polled, rkm)) {
 		rd_kafka_message_destroy(rkm);
 		return 0;
 	}
 	ps->at_end = 0;
-	ps->polled = rkm->offset + 1;
 	if (ps->verify && (rc = verify_position(e, rkm)) != 0)
 		return rc == 1 ? 0 : rc;
 	admit(e, rkm);

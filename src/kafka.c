@@ -244,6 +244,14 @@ size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_ka
 	return msgs[0] != NULL;
 }
 
+int kafka_polled_again(int64_t *polled, const rd_kafka_message_t *m)
+{
+	if (m->offset < *polled)
+		return 1;
+	*polled = m->offset + 1;
+	return 0;
+}
+
 const char *const kafka_producer_tuning[] = {
 	"linger.ms", "5",
 	"compression.type", "lz4",

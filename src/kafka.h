@@ -140,4 +140,10 @@ void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_parti
 size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs,
 		  size_t max);
 
+/* Was m polled before? A flow seek (kafka_flow_nudge) goes back to the last message
+ * polled, and what was fetched before the seek may still come first. If not, records m
+ * in *polled: the offset after the last message polled of its partition (-1: none since
+ * it was assigned or sought), the offset the caller hands kafka_flow_nudge. */
+int kafka_polled_again(int64_t *polled, const rd_kafka_message_t *m);
+
 #endif
