@@ -72,6 +72,7 @@ struct store {
 	 * the main thread reads. */
 	pthread_rwlock_t map_lock;
 	int writer_fd;               /* lock.mdb, holding the writer lock; -1 for a reader */
+	int writemap;                /* written through the map (MDB_WRITEMAP): see choose_way() */
 	char topic[256];
 	int changelog;               /* list changed records in pending */
 	int has_v4_dbs;              /* pending and changelog exist (not in an older store) */
@@ -356,33 +357,90 @@ static int check_writer(struct store *s, MDB_txn *txn, char *err, size_t errlen)
  * check_existing), and releases it after mdb_env_close. */
 #define WRITER_LOCK_AT ((off_t)1 << 30)
 
-/* The pid of a process other than this one that holds the writer lock in a way that
- * conflicts with `type`, or 0; -1 on error. */
-static long writer_holder(int fd, short type)
+/* The pid of a process other than this one that holds byte `at` of lock.mdb in a way
+ * that conflicts with `type`, or 0; -1 on error. */
+static long lock_holder(int fd, short type, off_t at)
 {
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = WRITER_LOCK_AT, .l_len = 1 };
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1 };
 
 	if (fcntl(fd, F_GETLK, &fl) != 0)
 		return -1;
 	return fl.l_type == F_UNLCK ? 0 : (long)fl.l_pid;
 }
 
-static int writer_lock(struct store *s, int exclusive, char *err, size_t errlen)
+/* Locks (F_RDLCK, F_WRLCK) or unlocks (F_UNLCK) byte `at` of lock.mdb; `wait`: F_SETLKW. */
+static int lock_byte(int fd, short type, off_t at, int wait)
 {
-	struct flock fl = { .l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
-			    .l_start = WRITER_LOCK_AT, .l_len = 1 };
-	char path[4096], cmd[200];
-	long pid;
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1 };
+
+	while (fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) != 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/*
+ * MDB_WRITEMAP, chosen by each writer, one way per store at a time. Writing through the
+ * map saves LMDB a copy of every dirty page into the file: the store alone, --no-sync,
+ * 1.10-1.22 M events/s against 0.90-0.96 M without (bench/README.md). But it slows a
+ * commit that syncs: msync() leaves every page it wrote clean and write-protected, and
+ * the next txn takes a page fault (ext4_page_mkwrite) on each page it writes again. With
+ * fsync per batch of 1,000 the store alone ran at 253-296 k events/s through the map,
+ * 335-347 k with LMDB's own writes. So a --no-sync writer writes through the map, and a
+ * syncing one does not.
+ *
+ * lmdb.h's condition for MDB_WRITEMAP: "Do not mix processes with and without
+ * MDB_WRITEMAP on the same environment." Writers may share a store (members of one group
+ * on one host), so a writer takes the way of the writers already there: each holds a
+ * shared lock on one of two bytes of lock.mdb, one per way, and decides, and takes its
+ * byte, while it holds a third byte alone, so two writers that start together decide one
+ * after the other. Readers (MDB_RDONLY) write nothing and take no part. The bytes are
+ * past the writer lock's, far from those LMDB locks itself. Opens s->writer_fd (with
+ * lock.mdb itself, for a new store: LMDB opens the file it finds, and initializes it
+ * when it is the first to hold it).
+ */
+#define WAY_DECIDE_AT (WRITER_LOCK_AT + 1)
+#define WAY_MAP_AT (WRITER_LOCK_AT + 2)
+#define WAY_PLAIN_AT (WRITER_LOCK_AT + 3)
+
+static int choose_way(struct store *s, int no_sync, char *err, size_t errlen)
+{
+	char path[4096];
+	long other;
+	int map = no_sync, rc;
 
 	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
-	if ((s->writer_fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if ((s->writer_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return set_err(-1, err, errlen, "cannot open store '%s': lock.mdb: %s", s->dir, strerror(errno));
-	if (fcntl(s->writer_fd, F_SETLK, &fl) == 0)
+	if (lock_byte(s->writer_fd, F_WRLCK, WAY_DECIDE_AT, 1) != 0)
+		return set_err(-1, err, errlen, "cannot open store '%s': fcntl F_SETLKW lock.mdb: %s", s->dir,
+			       strerror(errno));
+	if ((other = lock_holder(s->writer_fd, F_WRLCK, map ? WAY_PLAIN_AT : WAY_MAP_AT)) > 0)
+		map = !map;
+	rc = other < 0 ? -1 : lock_byte(s->writer_fd, F_RDLCK, map ? WAY_MAP_AT : WAY_PLAIN_AT, 0);
+	if (rc != 0)
+		set_err(-1, err, errlen, "cannot open store '%s': fcntl lock.mdb: %s", s->dir, strerror(errno));
+	lock_byte(s->writer_fd, F_UNLCK, WAY_DECIDE_AT, 0);
+	s->writemap = map;
+	return rc;
+}
+
+int store_writes_through_map(const struct store *s)
+{
+	return s->writemap;
+}
+
+static int writer_lock(struct store *s, int exclusive, char *err, size_t errlen)
+{
+	char cmd[200];
+	long pid;
+
+	if (lock_byte(s->writer_fd, exclusive ? F_WRLCK : F_RDLCK, WRITER_LOCK_AT, 0) == 0)
 		return 0;
 	if (errno != EACCES && errno != EAGAIN)
 		return set_err(-1, err, errlen, "cannot open store '%s': fcntl F_SETLK lock.mdb: %s", s->dir,
 			       strerror(errno));
-	pid = writer_holder(s->writer_fd, F_WRLCK);
+	pid = lock_holder(s->writer_fd, F_WRLCK, WRITER_LOCK_AT);
 	if (pid <= 0)
 		return set_err(-1, err, errlen, "store '%s' was %s by a process that has just ended: try again",
 			       s->dir, exclusive ? "open for writing" : "being reset");
@@ -407,7 +465,7 @@ int store_writer_pid(const char *dir, long *pid, char *err, size_t errlen)
 			return 0;
 		return set_err(-1, err, errlen, "store '%s': cannot open lock.mdb: %s", dir, strerror(errno));
 	}
-	*pid = writer_holder(fd, F_WRLCK);
+	*pid = lock_holder(fd, F_WRLCK, WRITER_LOCK_AT);
 	close(fd);
 	if (*pid < 0) {
 		*pid = 0;
@@ -710,13 +768,10 @@ static int env_open(struct store *s, const struct store_options *opts, char *err
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : STORE_DEFAULT_MAP);
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
-	/* Writing through the map saves LMDB a copy of every dirty page into the file; its
-	 * copy-on-write tree still makes a commit all-or-nothing. lmdb.h's conditions: no
-	 * nested transactions (we have none), and "do not mix processes with and without
-	 * MDB_WRITEMAP on the same environment", which is about durability of writes: every
-	 * writer of a store opens it so; readers (MDB_RDONLY) write nothing. A full disk is
-	 * dealt with by reserve(). */
-	if (!opts->read_only)
+	/* Through the map or not, as choose_way() decided; the copy-on-write tree makes a
+	 * commit all-or-nothing either way. lmdb.h's other condition for MDB_WRITEMAP: no
+	 * nested transactions (we have none). A full disk is dealt with by reserve(). */
+	if (s->writemap)
 		flags |= MDB_WRITEMAP;
 	if (opts->no_sync)
 		flags |= MDB_NOSYNC | MDB_MAPASYNC;
@@ -747,6 +802,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	s->writer_fd = -1;
 	if (store_precheck(dir, opts->read_only, err, errlen) != 0)
 		goto s_free;
+	if (!opts->read_only && choose_way(s, opts->no_sync, err, errlen) != 0)
+		goto env_close;
 	if (env_open(s, opts, err, errlen) != 0)
 		goto env_close;
 	/* Before the first write txn: an exclusive writer's record must not be overwritten. */
@@ -1437,8 +1494,8 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
  *    not sort after the last one: mdb_cursor_put returns that before it changes
  *    anything (mdb.c, mdb_cursor_put: the MDB_APPEND branch compares with the last key
  *    and returns), and we then put the key the ordinary way.
- *  - MDB_WRITEMAP (store_open): pages are written in place in the map, which the
- *    copy-on-write tree keeps all-or-nothing per commit; see store_open.
+ *  - MDB_WRITEMAP, when choose_way() took it: pages are written in place in the map,
+ *    which the copy-on-write tree keeps all-or-nothing per commit; see env_open.
  */
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen)

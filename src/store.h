@@ -69,6 +69,11 @@ void store_close(struct store *s);
  * opening the store: 1 with its pid in *pid (one of them, when members of a group share
  * the store), 0 when none does (or there is no store), -1 with the reason. */
 int store_writer_pid(const char *dir, long *pid, char *err, size_t errlen);
+
+/* Whether this writer writes through LMDB's map (MDB_WRITEMAP): a --no-sync writer does,
+ * a syncing one does not, and a writer joining others takes their way (store.c,
+ * choose_way()). 0 for a reader. */
+int store_writes_through_map(const struct store *s);
 const char *store_dir(const struct store *s);
 uint64_t store_map_size(const struct store *s);
 

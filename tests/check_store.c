@@ -2550,7 +2550,7 @@ END_TEST
 
 /* The writer lock, across processes: a child opens the store as told and waits; the
  * parent tries its own open and store_writer_pid() meanwhile. */
-static pid_t hold_store(int exclusive, int *release)
+static pid_t hold_store_opts(const struct store_options *o, int *release)
 {
 	int up[2], down[2];
 	pid_t pid;
@@ -2561,9 +2561,8 @@ static pid_t hold_store(int exclusive, int *release)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct store_options o = { .no_sync = 1, .exclusive = exclusive };
 		struct store *s;
-		if (store_open(&s, dir, &o, err, sizeof(err)) != 0 || write(up[1], "o", 1) != 1 ||
+		if (store_open(&s, dir, o, err, sizeof(err)) != 0 || write(up[1], "o", 1) != 1 ||
 		    read(down[0], &c, 1) != 1)
 			_exit(2);
 		store_close(s);
@@ -2575,6 +2574,12 @@ static pid_t hold_store(int exclusive, int *release)
 	close(up[0]);
 	*release = down[1];
 	return pid;
+}
+
+static pid_t hold_store(int exclusive, int *release)
+{
+	struct store_options o = { .no_sync = 1, .exclusive = exclusive };
+	return hold_store_opts(&o, release);
 }
 
 static void release_store(pid_t pid, int release)
@@ -2627,6 +2632,70 @@ START_TEST(test_writer_lock)
 
 	/* with nobody holding it, an exclusive open works */
 	s = open_opts(&excl);
+	store_close(s);
+}
+END_TEST
+
+/* One user seen at ts, in a batch of its own. */
+static void way_touch(struct store *s, const char *user, int64_t ts)
+{
+	struct store_txn *t = begin(s, 1);
+
+	touch(t, user, NULL, ts, INT64_MIN);
+	commit(t);
+}
+
+/* MDB_WRITEMAP: a --no-sync writer writes through the map, a syncing one does not, and
+ * a writer that joins others takes their way, whichever it asked for: lmdb.h, "Do not
+ * mix processes with and without MDB_WRITEMAP on the same environment" (store.c,
+ * choose_way()). Both ways write the same store. */
+START_TEST(test_writer_way)
+{
+	static const char *const users[] = { "ann", "bob", "cid", "dee" };
+	struct store_options nosync = { .no_sync = 1 }, sync = { 0 };
+	struct store *s = open_opts(&nosync);
+	struct store_txn *t;
+	int release, i;
+	pid_t pid;
+
+	/* alone: each its own way, and a reader none */
+	ck_assert_int_eq(store_writes_through_map(s), 1);
+	way_touch(s, users[0], 10);
+	store_close(s);
+	s = open_opts(&sync);
+	ck_assert_int_eq(store_writes_through_map(s), 0);
+	way_touch(s, users[1], 20);
+	store_close(s);
+	s = open_ro();
+	ck_assert_int_eq(store_writes_through_map(s), 0);
+	store_close(s);
+
+	/* joining a --no-sync writer, a syncing one writes through the map too */
+	pid = hold_store_opts(&nosync, &release);
+	s = open_opts(&sync);
+	ck_assert_int_eq(store_writes_through_map(s), 1);
+	way_touch(s, users[2], 30);
+	store_close(s);
+	release_store(pid, release);
+
+	/* and joining a syncing writer, a --no-sync one does not */
+	pid = hold_store_opts(&sync, &release);
+	s = open_opts(&nosync);
+	ck_assert_int_eq(store_writes_through_map(s), 0);
+	way_touch(s, users[3], 40);
+	store_close(s);
+	release_store(pid, release);
+
+	/* alone again, its own way; and what each way wrote is there, checked */
+	s = open_opts(&nosync);
+	ck_assert_int_eq(store_writes_through_map(s), 1);
+	store_close(s);
+	s = open_ro();
+	t = begin(s, 0);
+	for (i = 0; i < 4; i++)
+		assert_user(t, users[i], 10 * (i + 1), 1, NULL);
+	store_txn_abort(t);
+	assert_index_checked(s, "ann@10 bob@20 cid@30 dee@40", INT64_MIN);
 	store_close(s);
 }
 END_TEST
@@ -2708,6 +2777,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_schema4_upgrade);
 	tcase_add_test(tc, test_schema3_users_refused);
 	tcase_add_test(tc, test_writer_lock);
+	tcase_add_test(tc, test_writer_way);
 	return s;
 }
 
