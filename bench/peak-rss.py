@@ -7,8 +7,9 @@ about, and the pages of the store's file that it maps (MDB_WRITEMAP), which the 
 holds and can take back. So /proc/PID/status is read every 20 ms and the peaks of
 RssAnon and RssFile (+ RssShmem) are kept, besides the peak RSS of the whole (ru_maxrss).
 
-OUT gets one line: hwm_kib=N anon_kib=N file_kib=N samples=N. Standard input, output and
-error are CMD's; the exit status is CMD's (128 + N when a signal N ended it).
+OUT gets one line: hwm_kib=N anon_kib=N file_kib=N samples=N cpu_s=S, S being CMD's CPU
+time, user and system (its rusage). Standard input, output and error are CMD's; the exit
+status is CMD's (128 + N when a signal N ended it).
 """
 import os
 import subprocess
@@ -48,7 +49,8 @@ def main():
             fil = max(fil, s.get("RssFile", 0) + s.get("RssShmem", 0))
         time.sleep(0.02)
     with open(out, "w") as f:
-        f.write("hwm_kib=%d anon_kib=%d file_kib=%d samples=%d\n" % (ru.ru_maxrss, anon, fil, samples))
+        f.write("hwm_kib=%d anon_kib=%d file_kib=%d samples=%d cpu_s=%.3f\n"
+                % (ru.ru_maxrss, anon, fil, samples, ru.ru_utime + ru.ru_stime))
     if os.WIFSIGNALED(st):
         return 128 + os.WTERMSIG(st)
     return os.WEXITSTATUS(st)

@@ -308,6 +308,14 @@ print(sum(o), len(o))')
 		die "$1: the offsets of '$2' add up to $_offs (events partitions), not $(kv "$3" events) $(kv "$3" partitions)"
 }
 
+# check_lmdb WHAT OUTPUT: a store-bench lmdb run put every event, and its tree holds one
+# entry per user it drew.
+check_lmdb () {
+	test "$(kv "$2" events)" -gt 0 && test "$(kv "$2" entries)" = "$(kv "$2" distinct_users)" ||
+		die "$1: $(kv "$2" entries) entries for $(kv "$2" distinct_users) users drawn ($(kv "$2" events) events)"
+	CHECKED=$((CHECKED + 1))
+}
+
 # ---- the Kafka Streams peer (PEERS=kstreams) --------------------------------------
 KS_TARGET="$top_builddir/bench/peers/kstreams/target"
 KS_JAR="$KS_TARGET/pingpong-kstreams.jar"
@@ -644,9 +652,10 @@ fi
 # ---- make bench-scale ------------------------------------------------------------------
 # The store alone (users:events, batch 1,000, no-sync, on the build directory's disk) and
 # the active consumer (users; 1,000,000 events, --no-sync, batch 1,000) at each size, every
-# run checked as in make bench. The stores' B-tree depths (mdb_stat) once.
+# run checked as in make bench; LMDB alone (users; 1,000,000 events) under them. The stores' B-tree depths (mdb_stat) once.
 SCALE_STORE="10000:1000000 100000:1000000 1000000:1000000 10000:10000000 1000000:10000000"
 SCALE_ACTIVE="10000 1000000"
+SCALE_LMDB="10000 100000 1000000"
 
 scale_topic () {
 	case $1 in
@@ -687,6 +696,20 @@ scale_store () {
 	rm -rf "$DISK/$key"
 }
 
+# scale_lmdb USERS: LMDB alone (store-bench lmdb), 1,000,000 events of USERS users, batch
+# 1,000, no-sync: the floor under the store's rows (bench/README.md, "The bounds").
+scale_lmdb () {
+	key=scale.lmdb.u$1
+	say "LMDB alone: $EVENTS events from $1 users"
+	"$SB" lmdb --store "$DISK/$key" --events "$EVENTS" --users "$1" --batch 1000 --no-sync --data "$SRCDATA" \
+		>"$W/$key.$ROUND" || die "store-bench lmdb failed"
+	check_lmdb "$key" "$W/$key.$ROUND"
+	for f in events_per_s cpu_events_per_s; do
+		sample "$key.$f" "$(kv "$W/$key.$ROUND" "$f")"
+	done
+	rm -rf "$DISK/$key"
+}
+
 # scale_active USERS: one active run of round $ROUND on that size's topic.
 scale_active () {
 	t=$(scale_topic "$1")
@@ -718,6 +741,9 @@ if test -n "$SCALE"; then
 		done
 		for u in $SCALE_ACTIVE; do
 			scale_active "$u"
+		done
+		for u in $SCALE_LMDB; do
+			scale_lmdb "$u"
 		done
 		ROUND=$((ROUND + 1))
 	done
@@ -806,12 +832,22 @@ ROUND=1
 while test "$ROUND" -le "$RUNS"; do
 	say "round $ROUND of $RUNS"
 
-	# 2. raw ceiling
-	"$PP" tail -t bench --null --from-beginning --exit-at-end 2>"$W/tail.$ROUND.err" >/dev/null ||
-		die "tail failed: $(cat "$W/tail.$ROUND.err")"
+	# 2. raw ceiling, and its CPU per event (user and system, the whole process) for the bound below
+	/usr/bin/time -f '%U %S' -o "$W/tail.$ROUND.time" "$PP" tail -t bench --null --from-beginning --exit-at-end \
+		2>"$W/tail.$ROUND.err" >/dev/null || die "tail failed: $(cat "$W/tail.$ROUND.err")"
 	n=$(sed -n 's/.*: \([0-9]*\) events in .*/\1/p' "$W/tail.$ROUND.err")
 	test "$n" = "$EVENTS" || die "tail read $n events, not $EVENTS: the broker's retention cap dropped some"
 	sample raw.eps "$(sed -n 's/.* events in .* (\([0-9]*\) events\/s).*/\1/p' "$W/tail.$ROUND.err")"
+	sample raw.cpu_ns "$(awk -v n="$n" '{ printf "%.0f", ($1 + $2) * 1e9 / n }' "$W/tail.$ROUND.time")"
+
+	# The bound of figure 3's fsync goal, in the same round as the ceiling it is set
+	# against (bench/README.md, "The bounds"): LMDB alone, fsync per batch of 1,000.
+	say "bound: LMDB alone, fsync per batch of 1000"
+	"$SB" lmdb --store "$DISK/bound.lmdb.$ROUND" --events "$EVENTS" --users "$USERS" --batch 1000 \
+		--data "$SRCDATA" >"$W/bound.lmdb.$ROUND" || die "store-bench lmdb failed"
+	check_lmdb "LMDB alone, fsync (bound)" "$W/bound.lmdb.$ROUND"
+	sample bound.lmdb.sync.eps "$(kv "$W/bound.lmdb.$ROUND" events_per_s)"
+	rm -rf "$DISK/bound.lmdb.$ROUND"
 
 	# 3. active end to end, from an empty store each time
 	for sync in sync nosync; do
@@ -834,6 +870,8 @@ while test "$ROUND" -le "$RUNS"; do
 			for f in anon_kib file_kib; do
 				sample "$key.$f" "$(kv "$W/$key.$ROUND.mem" "$f")"
 			done
+			sample "$key.cpu_ns" "$(awk -v n="$n" -v s="$(kv "$W/$key.$ROUND.mem" cpu_s)" \
+				'BEGIN { printf "%.0f", s * 1e9 / n }')"
 			test "$key" = active.sync.b1000 || rm -rf "$store"
 		done
 	done

@@ -8,10 +8,16 @@
  * `decode` times event_decode() alone over the same kind of events, so that the decoder's
  * cost (callgrind: --toggle-collect='*bench_timed_decode*') is seen without the store.
  *
+ * `lmdb` is LMDB alone, the floor under any store built on it: the same users' keys put
+ * with mdb_put(), one put per user per batch, in key order, no decoding, no index, no
+ * offsets, and a value smaller than a user record. What LMDB alone cannot do, the store
+ * cannot (bench/README.md: the bounds).
+ *
  * Output is one line of key=value pairs on stdout, for bench/run.sh.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +27,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <sysexits.h>
+
+#include <lmdb.h>
 
 #include "active.h"
 #include "bench-events.h"
@@ -41,6 +49,8 @@ static const char usage[] =
 	"                               [--seen N] [--compact] [--data DIR]\n"
 	"       store-bench recover --store DIR [--partitions N]\n"
 	"       store-bench decode [--events N] [--users N] [--seed N] [--data DIR]\n"
+	"       store-bench lmdb --store DIR [--events N] [--users N] [--batch N] [--no-sync]\n"
+	"                        [--partitions N] [--seed N] [--data DIR]\n"
 	"\n"
 	"  users        print the first N user names of the benchmarks, one a line\n"
 	"  apply        apply N events (default 1000000) of --users users (default 10000) in\n"
@@ -59,7 +69,10 @@ static const char usage[] =
 	"  recover      time opening the store and reading each partition's offset, as a\n"
 	"               restarting consumer does, from the start of main()\n"
 	"  decode       decode N events (default 1000000) of --users users with event_decode()\n"
-	"               alone, from a pool of 10,000 encoded events\n";
+	"               alone, from a pool of 10,000 encoded events\n"
+	"  lmdb         LMDB alone: the users' keys of `apply`'s events put with mdb_put() in\n"
+	"               a new environment opened as the store opens its own, one put of a\n"
+	"               24-byte value per user per batch, in key order; nothing else\n";
 
 struct bench_apply {
 	struct store *store;
@@ -282,6 +295,142 @@ release:
 	free(batchv);
 	active_apply_release(&a.apply);
 	free(offsets);
+	chat_lines_release(&names);
+	chat_lines_release(&msgs);
+	return rc;
+}
+
+/* A key of `lmdb`: as store.c's users keys, the partition (big-endian) and the name. */
+struct bare_key {
+	unsigned char b[4 + STORE_USER_KEY_MAX];
+	size_t len;
+};
+
+/* LMDB's default order (mdb_cmp_memn): the bytes, then the shorter first. */
+static int bare_key_cmp(const void *x, const void *y)
+{
+	const struct bare_key *a = x, *b = y;
+	int c = memcmp(a->b, b->b, a->len < b->len ? a->len : b->len);
+
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* LMDB alone (`lmdb`): each batch's keys drawn and sorted, and equal ones folded, untimed,
+ * as active's fold does; then timed, one write txn with an mdb_put() per key. The
+ * environment is opened as the store's only writer opens its own (store.c, choose_way()
+ * and env_open()): with --no-sync, MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC, else none of
+ * them. Checked at the end: the tree holds one entry per user drawn. */
+static int run_lmdb(const char *dir, int64_t events, int64_t nusers, int64_t batch, int flags, int64_t nparts,
+		    int64_t seed, const char *data)
+{
+	struct chat_lines names, msgs;
+	struct chat_users users;
+	struct bare_key *keys = xcalloc((size_t)batch, sizeof(*keys));
+	unsigned char *drawn = xcalloc((size_t)(nusers + 7) / 8, 1);
+	unsigned char val[24];
+	uint64_t rng = chat_rng_seed((uint64_t)seed);
+	int64_t done = 0, distinct = 0, timed_ns = 0, cpu_ns = 0, puts = 0, now0 = clock_now_ms();
+	unsigned int envflags = flags & APPLY_NO_SYNC ? MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC : 0;
+	MDB_env *env = NULL;
+	MDB_dbi dbi;
+	MDB_stat st;
+	MDB_txn *txn;
+	const char *call = NULL;
+	int rc = 0;
+
+	bench_load_data("store-bench", data, &names, &msgs);
+	chat_users_init(&users, &names, (size_t)nusers);
+	memset(val, 0, sizeof(val));
+	if (mkdir(dir, 0700) != 0) {
+		fprintf(stderr, "store-bench: cannot create '%s': %s\n", dir, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto release;
+	}
+	/* Room for every user's page and a batch's copies, as the store grows its own. */
+	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_mapsize(env, (size_t)(nusers * 512 + (256 << 20)))) != 0 ||
+	    (rc = mdb_env_open(env, dir, envflags, 0600)) != 0) {
+		call = "mdb_env_open";
+		goto fail;
+	}
+	while (done < events) {
+		size_t n = (size_t)(events - done < batch ? events - done : batch), i, j;
+		int64_t t0, c0;
+
+		for (i = 0; i < n; i++) {
+			struct event ev;
+			char name[CHAT_NAME_MAX], email[CHAT_EMAIL_MAX];
+			size_t k;
+			uint32_t p;
+
+			bench_event_next(&rng, &users, &msgs, now0, &ev, &k, name, email);
+			if (!(drawn[k / 8] & (1u << (k % 8)))) {
+				drawn[k / 8] |= (unsigned char)(1u << (k % 8));
+				distinct++;
+			}
+			p = fnv1a(ev.user, ev.user_len) % (uint32_t)nparts;
+			keys[i].b[0] = (unsigned char)(p >> 24);
+			keys[i].b[1] = (unsigned char)(p >> 16);
+			keys[i].b[2] = (unsigned char)(p >> 8);
+			keys[i].b[3] = (unsigned char)p;
+			memcpy(keys[i].b + 4, ev.user, ev.user_len);
+			keys[i].len = 4 + ev.user_len;
+		}
+		qsort(keys, n, sizeof(*keys), bare_key_cmp);
+		for (i = j = 0; i < n; i++)
+			if (!j || bare_key_cmp(&keys[j - 1], &keys[i]) != 0)
+				keys[j++] = keys[i];
+
+		t0 = clock_mono_ns();
+		c0 = thread_cpu_ns();
+		if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+			call = "mdb_txn_begin";
+			goto fail;
+		}
+		if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0) {
+			mdb_txn_abort(txn);
+			call = "mdb_dbi_open";
+			goto fail;
+		}
+		for (i = 0; i < j; i++) {
+			MDB_val k = { keys[i].len, keys[i].b }, v = { sizeof(val), val };
+
+			memcpy(val, &done, sizeof(done));
+			if ((rc = mdb_put(txn, dbi, &k, &v, 0)) != 0) {
+				mdb_txn_abort(txn);
+				call = "mdb_put";
+				goto fail;
+			}
+		}
+		if ((rc = mdb_txn_commit(txn)) != 0) {
+			call = "mdb_txn_commit";
+			goto fail;
+		}
+		timed_ns += clock_mono_ns() - t0;
+		cpu_ns += thread_cpu_ns() - c0;
+		puts += (int64_t)j;
+		done += (int64_t)n;
+	}
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0 || (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0 ||
+	    (rc = mdb_stat(txn, dbi, &st)) != 0) {
+		call = "mdb_stat";
+		goto fail;
+	}
+	mdb_txn_abort(txn);
+	printf("events=%" PRId64 " users=%" PRId64 " distinct_users=%" PRId64 " entries=%zu puts=%" PRId64
+	       " batch=%" PRId64 " sync=%d seconds=%.3f events_per_s=%.0f cpu_events_per_s=%.0f\n",
+	       done, nusers, distinct, st.ms_entries, puts, batch, !(flags & APPLY_NO_SYNC), (double)timed_ns / 1e9,
+	       timed_ns ? (double)done * 1e9 / (double)timed_ns : 0.0,
+	       cpu_ns ? (double)done * 1e9 / (double)cpu_ns : 0.0);
+	rc = EX_OK;
+	goto release;
+fail:
+	fprintf(stderr, "store-bench: '%s': %s: %s\n", dir, call ? call : "mdb_env_create", mdb_strerror(rc));
+	rc = EX_IOERR;
+release:
+	if (env)
+		mdb_env_close(env);
+	free(keys);
+	free(drawn);
 	chat_lines_release(&names);
 	chat_lines_release(&msgs);
 	return rc;
@@ -606,6 +755,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "recover"))
 		return run_recover(dir, nparts, t_main);
+	if (!strcmp(mode, "lmdb"))
+		return run_lmdb(dir, events, nusers, batch, flags, nparts, seed, data);
 
 usage_error:
 	fputs(usage, stderr);
