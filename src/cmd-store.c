@@ -507,8 +507,9 @@ static int store_reset_cmd(const struct store_opts *o)
 		goto store_close;
 	}
 	if (moved && reset_write(s, &r, err, sizeof(err)) != 0) {
+		log_error("store '%s': %s", o->dir, err); /* an open store's error (store.c) */
 		rc = EX_IOERR;
-		goto fail;
+		goto store_close;
 	}
 	if (o->co.verbosity >= 0)
 		printf("store reset: %d partition(s) moved; see pingpong query --store %s gaps\n", moved, o->dir);

@@ -161,6 +161,17 @@ static int mdb_fail(int rc, const char *call, char *err, size_t errlen)
 	return rc == MDB_MAP_FULL ? STORE_FULL : -1;
 }
 
+/* The errors of store_open() name the store, and its callers print them as they are;
+ * those of an open store do not, and its callers name it ("store 'DIR': ..."). This
+ * names it in err, for an error of an open store's that store_open() passes on. */
+static void name_store(const char *dir, char *err, size_t errlen)
+{
+	char *was = xstrdup(err);
+
+	snprintf(err, errlen, "store '%s': %s", dir, was);
+	free(was);
+}
+
 /* A damaged store must never kill a command by a signal: LMDB has no page checksums, so a
  * truncated file or a garbage page faults (SIGBUS, SIGSEGV) or trips one of LMDB's
  * assertions deep in a read. While a txn is open, a fault is taken for the store's: the
@@ -656,9 +667,8 @@ static int reserve(struct store *s, uint64_t size, char *err, size_t errlen)
 		unsigned long long avail = 0;
 		if (fstatvfs(fd, &fs) == 0)
 			avail = (unsigned long long)fs.f_bavail * fs.f_frsize;
-		return set_err(-1, err, errlen, "store '%s': cannot reserve %" PRIu64 " MiB for its map: %s "
-			       "(%llu MiB free); free space, or move the store", s->dir, size >> 20,
-			       strerror(rc), avail >> 20);
+		return set_err(-1, err, errlen, "cannot reserve %" PRIu64 " MiB for its map: %s (%llu MiB "
+			       "free); free space, or move the store", size >> 20, strerror(rc), avail >> 20);
 	}
 }
 
@@ -822,8 +832,10 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	fault_what = NULL;
 	if (rc != 0)
 		goto env_close;
-	if (reserve(s, store_map_size(s), err, errlen) != 0)
+	if (reserve(s, store_map_size(s), err, errlen) != 0) {
+		name_store(s->dir, err, errlen); /* as every error of store_open */
 		goto env_close;
+	}
 	*out = s;
 	return 0;
 
@@ -911,9 +923,9 @@ static int lock_intact(const struct store *s, char *err, size_t errlen)
 
 	if (stat_lock(s, &st) == 0 && (uint64_t)st.st_dev == s->lock_dev && (uint64_t)st.st_ino == s->lock_ino)
 		return 0;
-	return set_err(-1, err, errlen, "store '%s': its lock file was deleted or replaced while this process "
-		       "had it open; LMDB cannot keep writers apart any more, so this process stops here (restart "
-		       "every process of the store)", s->dir);
+	return set_err(-1, err, errlen, "its lock file was deleted or replaced while this process had it "
+		       "open; LMDB cannot keep writers apart any more, so this process stops here (restart every "
+		       "process of the store)");
 }
 
 int store_txn_begin(struct store *s, int write, struct store_txn **out, char *err, size_t errlen)
@@ -922,7 +934,7 @@ int store_txn_begin(struct store *s, int write, struct store_txn **out, char *er
 	int rc;
 
 	if (write && s->read_only)
-		return set_err(-1, err, errlen, "store '%s' is open read-only", s->dir);
+		return set_err(-1, err, errlen, "the store is open read-only");
 	/* A stat per write txn, once per batch: cheap next to the commit. */
 	if (write && lock_intact(s, err, errlen) != 0)
 		return -1;

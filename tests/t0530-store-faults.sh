@@ -147,7 +147,8 @@ test_expect_success 'the lock file deleted under a running consumer: it stops, a
 	pp produce --from more.jsonl -q &&
 	test_wait live 60
 	test $? = 74 &&
-	grep "lock file was deleted or replaced" live.err
+	grep "store .live.: its lock file was deleted or replaced" live.err &&
+	! grep "store .live.: store" live.err
 '
 
 test_expect_success 'with the writer gone, the store opens again and catches up exactly' '
@@ -174,6 +175,7 @@ test_expect_success ROOT 'a full disk: exit 74 naming the store and the free spa
 	fallocate -l $(($(df --output=avail -B1 small | tail -n 1) - 4096)) small/filler &&
 	exits_with 74 pp active $GROUP_OPTS --store small/st --every 0 --exit-at-end &&
 	grep "store .small/st.: cannot reserve 64 MiB" last.err &&
+	! grep "store .small/st.: store" last.err &&
 	grep "MiB free" last.err &&
 	rm small/filler &&
 	pp produce --from more.jsonl -q &&
