@@ -2645,6 +2645,21 @@ static void way_touch(struct store *s, const char *user, int64_t ts)
 	commit(t);
 }
 
+/* While another process holds the store as `held`, a writer opened as `own` writes
+ * through the map or not (`through_map`), and writes user at ts. */
+static void join_writer(const struct store_options *held, const struct store_options *own, int through_map,
+			const char *user, int64_t ts)
+{
+	int release;
+	pid_t pid = hold_store_opts(held, &release);
+	struct store *s = open_opts(own);
+
+	ck_assert_int_eq(store_writes_through_map(s), through_map);
+	way_touch(s, user, ts);
+	store_close(s);
+	release_store(pid, release);
+}
+
 /* MDB_WRITEMAP: a --no-sync writer writes through the map, a syncing one does not, and
  * a writer that joins others takes their way, whichever it asked for: lmdb.h, "Do not
  * mix processes with and without MDB_WRITEMAP on the same environment" (store.c,
@@ -2655,8 +2670,7 @@ START_TEST(test_writer_way)
 	struct store_options nosync = { .no_sync = 1 }, sync = { 0 };
 	struct store *s = open_opts(&nosync);
 	struct store_txn *t;
-	int release, i;
-	pid_t pid;
+	int i;
 
 	/* alone: each its own way, and a reader none */
 	ck_assert_int_eq(store_writes_through_map(s), 1);
@@ -2670,21 +2684,10 @@ START_TEST(test_writer_way)
 	ck_assert_int_eq(store_writes_through_map(s), 0);
 	store_close(s);
 
-	/* joining a --no-sync writer, a syncing one writes through the map too */
-	pid = hold_store_opts(&nosync, &release);
-	s = open_opts(&sync);
-	ck_assert_int_eq(store_writes_through_map(s), 1);
-	way_touch(s, users[2], 30);
-	store_close(s);
-	release_store(pid, release);
-
-	/* and joining a syncing writer, a --no-sync one does not */
-	pid = hold_store_opts(&sync, &release);
-	s = open_opts(&nosync);
-	ck_assert_int_eq(store_writes_through_map(s), 0);
-	way_touch(s, users[3], 40);
-	store_close(s);
-	release_store(pid, release);
+	/* joining a --no-sync writer, a syncing one writes through the map too; and joining
+	 * a syncing writer, a --no-sync one does not */
+	join_writer(&nosync, &sync, 1, users[2], 30);
+	join_writer(&sync, &nosync, 0, users[3], 40);
 
 	/* alone again, its own way; and what each way wrote is there, checked */
 	s = open_opts(&nosync);
