@@ -3,7 +3,8 @@
 
 /usr/bin/time gives a process's peak RSS as one number. A consumer's RSS is two things:
 its anonymous memory (librdkafka's queue, its buffers, ours), which the 64 MiB goal is
-about, and the pages of the store's file that it maps (MDB_WRITEMAP), which the page cache
+about, and the pages of the store's file that it maps (LMDB reads through a map of the
+file, and with --no-sync writes through it too: MDB_WRITEMAP), which the page cache
 holds and can take back. So /proc/PID/status is read every 20 ms and the peaks of
 RssAnon and RssFile (+ RssShmem) are kept, besides the peak RSS of the whole (ru_maxrss).
 

@@ -308,8 +308,7 @@ print(sum(o), len(o))')
 		die "$1: the offsets of '$2' add up to $_offs (events partitions), not $(kv "$3" events) $(kv "$3" partitions)"
 }
 
-# check_lmdb WHAT OUTPUT: a store-bench lmdb run put every event, and its tree holds one
-# entry per user it drew.
+# check_lmdb WHAT OUTPUT: a store-bench lmdb run's tree holds one entry per user it drew.
 check_lmdb () {
 	test "$(kv "$2" events)" -gt 0 && test "$(kv "$2" entries)" = "$(kv "$2" distinct_users)" ||
 		die "$1: $(kv "$2" entries) entries for $(kv "$2" distinct_users) users drawn ($(kv "$2" events) events)"
@@ -652,7 +651,8 @@ fi
 # ---- make bench-scale ------------------------------------------------------------------
 # The store alone (users:events, batch 1,000, no-sync, on the build directory's disk) and
 # the active consumer (users; 1,000,000 events, --no-sync, batch 1,000) at each size, every
-# run checked as in make bench; LMDB alone (users; 1,000,000 events) under them. The stores' B-tree depths (mdb_stat) once.
+# run checked as in make bench; LMDB alone (users; 1,000,000 events) under them. The
+# stores' B-tree depths (mdb_stat) once.
 SCALE_STORE="10000:1000000 100000:1000000 1000000:1000000 10000:10000000 1000000:10000000"
 SCALE_ACTIVE="10000 1000000"
 SCALE_LMDB="10000 100000 1000000"
