@@ -135,6 +135,7 @@ static void fold_reserve(struct active_apply *a, size_t n)
 		a->cap = n;
 		a->fold = xrealloc(a->fold, n * sizeof(*a->fold));
 		a->spare = xrealloc(a->spare, n * sizeof(*a->spare));
+		a->touches = xrealloc(a->touches, n * sizeof(*a->touches));
 	}
 }
 
@@ -184,7 +185,7 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 {
 	int64_t floor, forget_below;
 	struct active_fold *fold;
-	size_t i, k, nfold = 0, pruned;
+	size_t i, k, nfold = 0, ntouch = 0, pruned;
 	int rc;
 
 	/* The floor only moves forward, even if the clock does not. */
@@ -213,14 +214,15 @@ int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *
 	for (i = 0; i < nfold; i = k) {
 		const struct batch_msg *m = &msgs[fold[i].i];
 		const struct event *first = &m->ev;
-		struct store_touch tc = { m->partition, first->user, first->user_len, 0, 0, NULL, 0, 0 };
+		struct store_touch *tc = &a->touches[ntouch++];
 
+		*tc = (struct store_touch){ m->partition, first->user, first->user_len, 0, 0, NULL, 0, 0 };
 		for (k = i; k < nfold && fold[k].prefix == fold[i].prefix && fold[k].partition == fold[i].partition &&
 			    !tail_cmp(&msgs[fold[k].i].ev, first); k++)
-			fold_event(&tc, &msgs[fold[k].i].ev);
-		if ((rc = store_user_touch(t, &tc, floor, forget_below, err, errlen)) != 0)
-			return rc;
+			fold_event(tc, &msgs[fold[k].i].ev);
 	}
+	if ((rc = store_users_touch(t, a->touches, ntouch, floor, forget_below, err, errlen)) != 0)
+		return rc;
 	/* Retention rides along in the batch txn, in bounded chunks: no separate pass. */
 	return store_prune(t, floor, forget_below, 2 * n > PRUNE_CHUNK ? 2 * n : PRUNE_CHUNK, &pruned, err, errlen);
 }
@@ -262,8 +264,10 @@ void active_apply_release(struct active_apply *a)
 {
 	free(a->fold);
 	free(a->spare);
+	free(a->touches);
 	a->fold = NULL;
 	a->spare = NULL;
+	a->touches = NULL;
 	a->cap = 0;
 }
 

@@ -16,6 +16,7 @@ struct active_apply {
 				  * set, retain_ms must equal it: one floor serves both */
 	size_t upkeep_chunk;     /* active_upkeep()'s least step; 0: UPKEEP_CHUNK */
 	struct active_fold *fold, *spare; /* active_apply()'s sort, and its other half */
+	struct store_touch *touches;      /* active_apply()'s, one per user */
 	size_t cap;
 };
 
@@ -23,7 +24,8 @@ struct active_apply {
  * batch_apply_fn's work; pingpong-store(1) states the rules): the index floor moves up to
  * now - retain_ms; events too far in the future are marked rejected (batch_commit
  * records them); with retain_users_ms, events older than the floor are marked ignored; the
- * events of one user are folded into one store_user_touch(); the time index is pruned by
+ * events of one user are folded into one touch, all of them applied by one
+ * store_users_touch(); the time index is pruned by
  * a bounded chunk. Returns 0, STORE_FULL or -1 with the reason. */
 int active_apply(struct active_apply *a, struct store_txn *t, struct batch_msg *msgs, size_t n,
 		 int64_t now, char *err, size_t errlen);

@@ -1482,8 +1482,9 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
 }
 
 /*
- * LMDB fast paths in store_user_touch(), each with the condition under which lmdb.h
- * (0.9.24) makes it safe; tests/check_store.c and tests/check_model.c exercise each edge.
+ * LMDB fast paths in store_users_touch() (touch_record, index_add), each with the
+ * condition under which lmdb.h (0.9.24) makes it safe; tests/check_store.c and
+ * tests/check_model.c exercise each edge.
  *
  *  - A reused cursor (users_cur, index_cur), opened once per write txn and closed
  *    before it ends: "A cursor in a write-transaction can be closed before its
@@ -1505,25 +1506,71 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
  *  - MDB_APPEND on by_time, which "will cause a MDB_KEYEXIST error" for a key that does
  *    not sort after the last one: mdb_cursor_put returns that before it changes
  *    anything (mdb.c, mdb_cursor_put: the MDB_APPEND branch compares with the last key
- *    and returns), and we then put the key the ordinary way.
+ *    and returns), and we then put the key the ordinary way. A batch's entries go in
+ *    after its records, sorted by time, so that fresh ones append rather than search;
+ *    the order decides only how fast (check_store's test_touch_batch_as_one_by_one).
  *  - MDB_WRITEMAP, when choose_way() took it: pages are written in place in the map,
  *    which the copy-on-write tree keeps all-or-nothing per commit; see env_open.
  */
-int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
-		     int64_t forget_below, char *err, size_t errlen)
+
+/* A by_time entry a batch of touches adds, kept until the batch's records are written. */
+struct index_add {
+	uint64_t ts; /* the key's first 8 bytes, as a number: by_time's order */
+	const struct store_touch *tc;
+};
+
+/* Sorts a[0..n) by ts, keeping the order of equal ones: an LSD radix sort over the bytes
+ * in which some of the times differ (two or three of eight for a batch of fresh events).
+ * Returns where the sorted array is: a or spare. */
+static struct index_add *sort_by_time(struct index_add *a, struct index_add *spare, size_t n)
+{
+	uint64_t all = ~(uint64_t)0, any = 0;
+	unsigned shift;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		all &= a[i].ts;
+		any |= a[i].ts;
+	}
+	for (shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = { 0 }, at = 0, c;
+		struct index_add *swap;
+		unsigned d;
+
+		if (!(((all ^ any) >> shift) & 0xff))
+			continue; /* every time has the same byte here */
+		for (i = 0; i < n; i++)
+			count[(a[i].ts >> shift) & 0xff]++;
+		for (d = 0; d < 256; d++) {
+			c = count[d];
+			count[d] = at;
+			at += c;
+		}
+		for (i = 0; i < n; i++)
+			spare[count[(a[i].ts >> shift) & 0xff]++] = a[i];
+		swap = a;
+		a = spare;
+		spare = swap;
+	}
+	return a;
+}
+
+/* Writes tc's record; sets *index_ts to the time of the by_time entry it needs, or to
+ * INT64_MIN for none (last_seen did not change, or is below the floor). */
+static int touch_record(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
+			int64_t forget_below, int64_t *index_ts, char *err, size_t errlen)
 {
 	MDB_val k, v;
 	struct store_user old = { 0, 0, 0, NULL, 0 }, nu;
 	size_t email_len = tc->email_len, old_size = 0, new_size;
 	int rc, exists;
 
+	*index_ts = INT64_MIN;
 	if (tc->len == 0 || tc->len > STORE_USER_KEY_MAX)
 		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", tc->len);
 	if (email_len > STORE_EMAIL_MAX)
 		return set_err(-1, err, errlen, "email of %zu bytes is longer than %d", email_len,
 			       STORE_EMAIL_MAX);
-	if ((rc = touch_cursors(t, err, errlen)) != 0)
-		return rc;
 	k.mv_size = user_key(t->ukey, tc->partition, tc->user, tc->len);
 	k.mv_data = t->ukey;
 	rc = mdb_cursor_get(t->users_cur, &k, &v, MDB_SET);
@@ -1548,9 +1595,51 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 		return rc;
 	crash_point("in-touch"); /* the user written, its index entry not yet added */
 
-	if (exists && nu.last_seen == old.last_seen)
-		return 0; /* its entry is there already (or below the floor) */
-	return index_add(t, tc->partition, tc->user, tc->len, nu.last_seen, index_floor, err, errlen);
+	/* Unchanged: its entry is there already (or below the floor). */
+	if (!(exists && nu.last_seen == old.last_seen) && nu.last_seen >= index_floor)
+		*index_ts = nu.last_seen;
+	return 0;
+}
+
+int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t n, int64_t index_floor,
+		      int64_t forget_below, char *err, size_t errlen)
+{
+	struct index_add one[2], *adds = one, *sorted;
+	size_t i, nadd = 0;
+	int rc;
+
+	if ((rc = touch_cursors(t, err, errlen)) != 0)
+		return rc;
+	if (n > 1)
+		adds = xmalloc(2 * n * sizeof(*adds));
+	for (i = 0; i < n; i++) {
+		int64_t ts;
+
+		if ((rc = touch_record(t, &tcs[i], index_floor, forget_below, &ts, err, errlen)) != 0)
+			goto out;
+		if (ts != INT64_MIN)
+			adds[nadd++] = (struct index_add){ (uint64_t)ts, &tcs[i] };
+	}
+	/* In by_time's order, fresh entries are appends (index_add): the records' order
+	 * (their keys') is the entries' order among equal times, which the sort keeps. */
+	sorted = sort_by_time(adds, adds + n, nadd);
+	for (i = 0; i < nadd; i++) {
+		const struct store_touch *tc = sorted[i].tc;
+
+		if ((rc = index_add(t, tc->partition, tc->user, tc->len, (int64_t)sorted[i].ts, index_floor, err,
+				    errlen)) != 0)
+			goto out;
+	}
+out:
+	if (adds != one)
+		free(adds);
+	return rc;
+}
+
+int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
+		     int64_t forget_below, char *err, size_t errlen)
+{
+	return store_users_touch(t, tc, 1, index_floor, forget_below, err, errlen);
 }
 
 /* Deletes the by_time entries in [from, to] for which match(arg, key) is true: one scan

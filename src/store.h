@@ -162,6 +162,13 @@ struct store_touch {
 int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t index_floor,
 		     int64_t forget_below, char *err, size_t errlen);
 
+/* store_user_touch() of tcs[0..n) in turn, to the same result, but with the by_time
+ * entries added after all the records, in time order, so that fresh events append to
+ * the index. Records go fastest in their keys' order (active.c folds a user's events
+ * into one touch, in that order). */
+int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t n, int64_t index_floor,
+		      int64_t forget_below, char *err, size_t errlen);
+
 /* The index floor: no by_time entry older than it need exist, every user seen at it
  * or later has one, and every entry at it or later is at or before its record's
  * last_seen. It only moves forward, and lives in meta so that `store check` judges

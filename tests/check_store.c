@@ -17,6 +17,7 @@
 #include <endian.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -928,6 +929,146 @@ START_TEST(test_touch_record_size_edges)
 		store_txn_abort(t);
 	}
 	store_close(s);
+}
+END_TEST
+
+/* A text dump of a store's records and index entries, to compare two stores. */
+struct dump {
+	char *buf;
+	size_t len, cap;
+};
+
+static void dump_add(struct dump *d, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(d->buf + d->len, d->cap - d->len, fmt, ap);
+		va_end(ap);
+		ck_assert_int_ge(n, 0);
+		if ((size_t)n < d->cap - d->len)
+			break;
+		d->cap = 2 * d->cap + (size_t)n + 1;
+		d->buf = realloc(d->buf, d->cap);
+		ck_assert_ptr_nonnull(d->buf);
+	}
+	d->len += (size_t)n;
+}
+
+static int dump_record(void *arg, int32_t partition, const char *user, size_t len, const struct store_user *u)
+{
+	dump_add(arg, "record %d %.*s %" PRId64 " %" PRIu64 " %" PRId64 " %.*s\n", (int)partition, (int)len, user,
+		 u->last_seen, u->count, u->email_ts, u->email ? (int)u->email_len : 4,
+		 u->email ? u->email : "none");
+	return 0;
+}
+
+static int dump_entry(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
+{
+	dump_add(arg, "entry %" PRId64 " %d %.*s\n", ts, (int)partition, (int)len, user);
+	return 0;
+}
+
+static char *dump_store(struct store_txn *t)
+{
+	struct dump d = { NULL, 0, 0 };
+
+	dump_add(&d, "%s", "");
+	ck_assert_int_eq(store_records_each(t, dump_record, &d, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_index_range(t, INT64_MIN, INT64_MAX, dump_entry, &d, err, sizeof(err)), 0);
+	return d.buf;
+}
+
+/* Asserts two dumps are the same, naming the first line where they differ. */
+static void assert_same_dump(const char *a, const char *b)
+{
+	size_t i = 0, line = 0;
+
+	while (a[i] && a[i] == b[i])
+		i++;
+	if (a[i] == b[i])
+		return;
+	while (i > 0 && a[i - 1] != '\n')
+		i--;
+	for (size_t k = 0; k < i; k++)
+		line += a[k] == '\n';
+	ck_assert_msg(0, "dumps differ at line %zu: '%.100s' against '%.100s'", line + 1, a + i, b + i);
+}
+
+/* store_users_touch() writes the records as it is given them and adds their index
+ * entries afterwards, sorted by time (a radix sort over the bytes in which the times
+ * differ): the store must come out as from the same touches one at a time. Times
+ * straddle the sort's byte boundaries and repeat; users repeat within a batch, names
+ * and partitions vary, emails come and go, some touches leave last_seen as it was or
+ * fall below the floor, some users are forgotten. */
+START_TEST(test_touch_batch_as_one_by_one)
+{
+	static const int64_t bases[] = { 1, 0xff, 0x100, 0xfff0, 0x10000, 0xffffff, 0x1000000,
+					 (int64_t)1 << 40, ((int64_t)1 << 40) + 0xff00, INT64_MAX - 300 };
+	static const char *const names[] = { "a", "bob", "Zoë", "user00001", "user00002", "user000010",
+					     "ürsula-the-longest-name-in-this-test-xx", "carol", "dave", "émile" };
+	struct store *sa, *sb;
+	char dir_a[sizeof(dir)], dir_b[sizeof(dir)];
+	unsigned seed = 7;
+	int64_t floor = INT64_MIN;
+	int round;
+
+	snprintf(dir_a, sizeof(dir_a), "%s", dir);
+	snprintf(dir_b, sizeof(dir_b), "%s/st-one", tmp);
+	sa = open_rw();
+	snprintf(dir, sizeof(dir), "%s", dir_b);
+	sb = open_rw();
+	snprintf(dir, sizeof(dir), "%s", dir_a);
+	for (round = 0; round < 40; round++) {
+		struct store_touch tcs[300];
+		char emails[300][16];
+		struct store_txn *ta = begin(sa, 1), *tb = begin(sb, 1);
+		int64_t forget_below = round % 3 == 2 ? floor : INT64_MIN;
+		struct reports rep;
+		char *da, *db;
+		size_t n = 1 + rand_r(&seed) % 300, i;
+		int32_t p;
+
+		for (i = 0; i < n; i++) {
+			int64_t ts = bases[rand_r(&seed) % 10] + (int64_t)(rand_r(&seed) % 256) - 128;
+			const char *name = names[rand_r(&seed) % 10];
+
+			if (ts <= 0)
+				ts = 1 + rand_r(&seed) % 3;
+			snprintf(emails[i], sizeof(emails[i]), "e%u@x", rand_r(&seed) % 5);
+			tcs[i] = (struct store_touch){ (int32_t)(rand_r(&seed) % 4), name, strlen(name), ts,
+						       1 + rand_r(&seed) % 3, NULL, 0, ts };
+			if (rand_r(&seed) % 2) {
+				tcs[i].email = emails[i];
+				tcs[i].email_len = strlen(emails[i]);
+			}
+		}
+		ck_assert_int_eq(store_users_touch(ta, tcs, n, floor, forget_below, err, sizeof(err)), 0);
+		for (i = 0; i < n; i++)
+			ck_assert_int_eq(store_user_touch(tb, &tcs[i], floor, forget_below, err, sizeof(err)), 0);
+		for (p = 0; p < 4; p++) {
+			ck_assert_int_eq(store_offset_put(ta, p, round + 1, err, sizeof(err)), 0);
+			ck_assert_int_eq(store_offset_put(tb, p, round + 1, err, sizeof(err)), 0);
+		}
+		commit(ta);
+		commit(tb);
+		ta = begin(sa, 0);
+		tb = begin(sb, 0);
+		da = dump_store(ta);
+		db = dump_store(tb);
+		assert_same_dump(da, db);
+		ck_assert_int_eq(check(ta, floor, &rep), 0);
+		free(da);
+		free(db);
+		store_txn_abort(ta);
+		store_txn_abort(tb);
+		if (round % 4 == 3) /* the floor moves up, past some of the times */
+			floor = bases[round / 4] + 64;
+	}
+	store_close(sa);
+	store_close(sb);
 }
 END_TEST
 
@@ -2742,6 +2883,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_index_floor);
 	tcase_add_test(tc, test_touch_record_size_edges);
 	tcase_add_test(tc, test_index_append_edges);
+	tcase_add_test(tc, test_touch_batch_as_one_by_one);
 	tcase_add_test(tc, test_user_name_limits);
 	tcase_add_test(tc, test_key_order);
 	tc = area(s, "txn");
