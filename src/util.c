@@ -391,6 +391,10 @@ int utf8_valid(const char *str, size_t len)
 		}
 		if (i >= len)
 			break;
+		if (s[i] < 0x80) { /* the last few bytes, or ASCII after a longer character */
+			i++;
+			continue;
+		}
 		if (!(n = utf8_char_len(s + i, len - i)))
 			return 0;
 		i += n;
