@@ -108,7 +108,9 @@ static int take_hook_rejects(struct batch *b, struct store_txn *t, char *err, si
 		if (!m->reject) {
 			b->ignored += (uint64_t)m->ignored;
 			b->parts[m->partition].applied++;
-			b->live[kept++] = *m;
+			if (kept != i) /* nothing moves until a reject leaves a hole */
+				b->live[kept] = *m;
+			kept++;
 			continue;
 		}
 		if (t && (rc = store_reject_put(t, m->partition, m->offset, m->reject, m->payload, m->len, err,
