@@ -1514,7 +1514,7 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
  */
 
 /* A by_time entry a batch of touches adds, kept until the batch's records are written. */
-struct index_add {
+struct new_entry {
 	uint64_t ts; /* the key's first 8 bytes, as a number: by_time's order */
 	const struct store_touch *tc;
 };
@@ -1522,7 +1522,7 @@ struct index_add {
 /* Sorts a[0..n) by ts, keeping the order of equal ones: an LSD radix sort over the bytes
  * in which some of the times differ (two or three of eight for a batch of fresh events).
  * Returns where the sorted array is: a or spare. */
-static struct index_add *sort_by_time(struct index_add *a, struct index_add *spare, size_t n)
+static struct new_entry *sort_by_time(struct new_entry *a, struct new_entry *spare, size_t n)
 {
 	uint64_t all = ~(uint64_t)0, any = 0;
 	unsigned shift;
@@ -1534,7 +1534,7 @@ static struct index_add *sort_by_time(struct index_add *a, struct index_add *spa
 	}
 	for (shift = 0; shift < 64; shift += 8) {
 		size_t count[256] = { 0 }, at = 0, c;
-		struct index_add *swap;
+		struct new_entry *swap;
 		unsigned d;
 
 		if (!(((all ^ any) >> shift) & 0xff))
@@ -1604,7 +1604,7 @@ static int touch_record(struct store_txn *t, const struct store_touch *tc, int64
 int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t n, int64_t index_floor,
 		      int64_t forget_below, char *err, size_t errlen)
 {
-	struct index_add one[2], *adds = one, *sorted;
+	struct new_entry one[2], *adds = one, *sorted;
 	size_t i, nadd = 0;
 	int rc;
 
@@ -1618,7 +1618,7 @@ int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t
 		if ((rc = touch_record(t, &tcs[i], index_floor, forget_below, &ts, err, errlen)) != 0)
 			goto out;
 		if (ts != INT64_MIN)
-			adds[nadd++] = (struct index_add){ (uint64_t)ts, &tcs[i] };
+			adds[nadd++] = (struct new_entry){ (uint64_t)ts, &tcs[i] };
 	}
 	/* In by_time's order, fresh entries are appends (index_add): the records' order
 	 * (their keys') is the entries' order among equal times, which the sort keeps. */
