@@ -408,7 +408,7 @@ struct root_map {
 /* One element of the root map, its header byte b, q[0..n) as for field_value_of. A key
  * must be a string, a field may appear once and unknown keys are skipped; only the first
  * defect counts, as when the map is read pair by pair. */
-static void root_element(struct root_map *m, unsigned char b, const unsigned char *q, uint64_t n)
+static inline void root_element(struct root_map *m, unsigned char b, const unsigned char *q, uint64_t n)
 {
 	if (m->started++ % 2) {
 		if (m->key < FIELD_COUNT)
@@ -448,6 +448,44 @@ static int walk_msgpack(const unsigned char *p, size_t len, struct root_map *m, 
 		uint64_t body = 0;	/* bytes of payload after those */
 		uint64_t slots = 0;	/* elements a container holds */
 		bool container = false;
+
+		/* The root map's usual elements, keys and values that are short strings or
+		 * integers, in a straight line: each read as the general step below would read
+		 * it (the same body, nothing opened), without its bookkeeping for containers.
+		 * Any other element, or one that runs past the payload, is left to that step,
+		 * which reads it again from its first byte and says what is wrong. */
+		if (depth == 1 && m->is_map) {
+			while (open[0] > 0 && off < len) {
+				size_t hdr = 1;
+
+				b = p[off];
+				if (b >= 0xa0 && b <= 0xbf) {		/* fixstr */
+					body = b & 0x1f;
+				} else if (b == 0xd9) {			/* str8 */
+					if (len - off < 2)
+						break;
+					hdr = 2;
+					body = p[off + 1];
+				} else if (b <= 0x7f || b >= 0xe0) {	/* fixint */
+					body = 0;
+				} else if (b >= 0xcc && b <= 0xd3) {	/* (u)int 8 to 64 */
+					body = (uint64_t)1 << ((b - 0xcc) & 3);
+				} else {
+					break;
+				}
+				if (body > len - off - hdr)
+					break;
+				root_element(m, b, p + off + hdr, body);
+				off += hdr + (size_t)body;
+				owed--;
+				open[0]--;
+			}
+			body = 0;
+			if (open[0] == 0) {
+				depth = 0; /* the map is read whole: the loop ends, owing nothing */
+				continue;
+			}
+		}
 
 		if (off >= len)
 			goto truncated;

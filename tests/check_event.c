@@ -852,6 +852,67 @@ START_TEST(test_unknown_value_formats)
 END_TEST
 
 /* One decoder over many events, good and bad: every result is right. */
+/* walk_msgpack() reads the root map's short strings and integers in a straight line and
+ * leaves anything else, or an element that runs past the end, to its general step. An
+ * event whose map holds each format the straight line reads, as keys' values and as keys,
+ * next to one it does not (a float): whole it decodes, and cut anywhere, inside a header,
+ * a length byte or a body, it reads as truncated, as the general step says. */
+START_TEST(test_straight_line_prefixes)
+{
+	static const char tail[] =
+		"\xa1" "a" "\x05"				/* positive fixint */
+		"\xa1" "b" "\xe0"				/* negative fixint */
+		"\xa1" "c" "\xcc\xff"			/* uint8 */
+		"\xa1" "d" "\xcd\xff\xff"			/* uint16 */
+		"\xa1" "e" "\xce\x00\x00\x00\x01"		/* uint32 */
+		"\xa1" "f" "\xcf\x00\x00\x00\x00\x00\x00\x00\x01" /* uint64 */
+		"\xa1" "g" "\xd0\x80"			/* int8 */
+		"\xa1" "h" "\xd1\x80\x00"			/* int16 */
+		"\xa1" "i" "\xd2\x80\x00\x00\x00"		/* int32 */
+		"\xa1" "j" "\xd3\x80\x00\x00\x00\x00\x00\x00\x00" /* int64 */
+		"\xa1" "k" "\xca\x00\x00\x00\x00"		/* float32: the general step's */
+		"\xd9\x01" "l" "\xa0"			/* a str8 key, an empty fixstr */
+		"\x07" "\xa1" "m"				/* an integer key: refused at the end */
+		;
+	struct event_decoder dec;
+	struct event ev;
+	struct pkbuf b;
+	char *email = repeat('e', 200), err[256] = "";
+	size_t n;
+	int rc;
+
+	pkbuf_init(&b);
+	base(&b.pk, NULL, 14);
+	kv_str(&b.pk, "email", email); /* str8, 200 bytes */
+	raw(&b.pk, tail, sizeof(tail) - 1);
+	event_decoder_init(&dec);
+	rc = event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err));
+	ck_assert_msg(rc == -1 && !strcmp(err, "map key is not a string"), "whole: rc %d, '%s'", rc, err);
+	for (n = 1; n < b.sbuf.size; n++) {
+		/* Each cut in a buffer of its own size: a read past it is the sanitizers' to see. */
+		char *cut = malloc(n);
+
+		memcpy(cut, b.sbuf.data, n);
+		rc = event_decode(&dec, cut, n, &ev, err, sizeof(err));
+		ck_assert_msg(rc == -1 && !strcmp(err, "truncated msgpack"), "cut at %zu of %zu: rc %d, '%s'", n,
+			      b.sbuf.size, rc, err);
+		free(cut);
+	}
+	/* Without the integer key, it decodes, and the fields are the ones the map holds. */
+	pkbuf_release(&b);
+	pkbuf_init(&b);
+	base(&b.pk, NULL, 13);
+	kv_str(&b.pk, "email", email);
+	raw(&b.pk, tail, sizeof(tail) - 1 - 3);
+	rc = event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert(ev.user_len == 5 && !memcmp(ev.user, "alice", 5) && ev.email_len == 200 && ev.ts == TS);
+	event_decoder_release(&dec);
+	pkbuf_release(&b);
+	free(email);
+}
+END_TEST
+
 START_TEST(test_decoder_reuse)
 {
 	struct event_encoder enc;
@@ -1680,6 +1741,7 @@ static Suite *event_suite(void)
 	tcase_add_loop_test(tc, test_decode_rejects, 0, NBAD);
 	tcase_add_test(tc, test_unknown_keys_ignored);
 	tcase_add_loop_test(tc, test_unknown_value_formats, 0, NFORMATS);
+	tcase_add_test(tc, test_straight_line_prefixes);
 	tcase_add_test(tc, test_decoder_reuse);
 	tcase_add_test(tc, test_decoder_big_tree);
 	tcase_add_test(tc, test_decode_as_msgpack_c);
