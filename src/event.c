@@ -10,7 +10,8 @@
  * so that what the producer accepts the consumers accept too, with the same reasons.
  *
  * A msgpack event is decoded in one walk over its bytes, without an object tree:
- * walk_msgpack() reads each header once, checks that the payload is exactly one whole
+ * walk_msgpack() reads each header (the root map's short strings and integers in a
+ * straight line, the rest in a general step), checks that the payload is exactly one whole
  * object, and hands the root map's keys and values to root_element(), which keeps the
  * five fields' values; the strings point into the payload (zero-copy) and nothing is
  * allocated. msgpack-c is the encoder only. Its unpacker (msgpack_unpack, and the
