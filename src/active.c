@@ -1,10 +1,11 @@
 /* active.c: the active-users report: who was seen in the window that ends at a time.
  *
- * It reads only the by_time index, whose key already holds the time and the name, so a
- * report costs one range scan, from the window's start to the index's end (the entries
+ * It reads only the by_time index, whose entries already hold the time and the name, so
+ * a report costs one range scan, from the window's start to the index's end (the entries
  * after the window are few: events at most max-skew ahead), and no lookup per user. The
- * index is append-only (store.h, schema 5): a record's latest entry is its last_seen,
- * and its older entries, stale, are skipped here (resolve_users).
+ * index is append-only (store.h, schema 5 on): a record's latest entry is its last_seen,
+ * and its older entries, stale, are skipped here (resolve_users). Within a second the
+ * index is in write order (schema 6), so the users found are sorted by time here.
  */
 #include "config.h"
 
@@ -354,33 +355,26 @@ static int seen_before(const struct active_set *a, size_t *slots, size_t nslots,
 	return 0;
 }
 
-/* A user once, for the report's order. */
-struct active_one {
-	int64_t ts;
-	const char *name;
-	size_t off;
-};
-
-/* (time, name): the order of one partition's index. */
-static int by_time_name(const void *x, const void *y)
+/* Two entries' names (what: the entry's index in the set): the order of equal times. */
+static int by_name(const void *x, const void *y, void *arg)
 {
-	const struct active_one *a = x, *b = y;
+	const struct active_set *a = arg;
+	size_t i = (size_t)((const struct keyed *)x)->what, j = (size_t)((const struct keyed *)y)->what;
 
-	if (a->ts != b->ts)
-		return a->ts < b->ts ? -1 : 1;
-	return strcmp(a->name, b->name);
+	return strcmp(a->names + a->offs[i], a->names + a->offs[j]);
 }
 
 /* The entries from the window's start on, in index order, down to the users seen in the
- * window: a record's latest entry is its last_seen (store.h, schema 5), so walking
- * backwards the first entry of a record is the one that counts, and the others are
- * stale; a record whose last_seen is after `to` is out. A user with records of several
- * partitions in the window is kept once, at its latest time, and the users are ordered by
- * (time, name). Two hash sets: records seen, and users kept. */
+ * window: a record's entries come in its time order (store.h), so walking backwards the
+ * first entry of a record is its last_seen, the one that counts, and the others are
+ * stale; a record whose last_seen is after `to` is out. The records kept are sorted by
+ * (time, name): within a second the index is in write order. A user with records of
+ * several partitions in the window is kept once, at its latest time. Two hash sets:
+ * records seen, and users kept. */
 static void resolve_users(struct active_set *a, int64_t to)
 {
-	size_t i, nslots = 16, kept = 0, *records, *users, nsets = a->partitions > 1 ? 2 : 1;
-	struct active_one *one = xmalloc((a->n ? a->n : 1) * sizeof(*one));
+	size_t i, k, nslots = 16, kept = 0, *records, *users, nsets = a->partitions > 1 ? 2 : 1;
+	struct keyed *one = xmalloc(2 * (a->n ? a->n : 1) * sizeof(*one)), *sorted;
 
 	while (nslots < a->n * 2)
 		nslots *= 2;
@@ -394,19 +388,37 @@ static void resolve_users(struct active_set *a, int64_t to)
 	for (i = a->n; i-- > 0;) {
 		if (seen_before(a, records, nslots, i, 1) || a->ts[i] > to)
 			continue; /* stale, or last seen after the window */
-		if (a->partitions > 1 && seen_before(a, users, nslots, i, 0))
-			continue; /* a later record of the same user is kept */
-		one[kept].ts = a->ts[i];
-		one[kept].name = a->names + a->offs[i];
-		one[kept++].off = a->offs[i];
+		/* Times in the index are > 0 (event.c): as unsigned, in their order. */
+		one[kept++] = (struct keyed){ (uint64_t)a->ts[i], (const void *)i };
 	}
-	/* Kept backwards: reversed, one partition's entries are in (time, name) order. */
-	if (a->partitions > 1)
-		qsort(one, kept, sizeof(*one), by_time_name);
+	/* By time, then by name among equal times: a radix sort, then each run of equal
+	 * times (a qsort() of the whole was half of a report's time). */
+	sorted = sort_keyed(one, one + a->n, kept);
+	for (i = 0; i < kept; i = k) {
+		for (k = i + 1; k < kept && sorted[k].key == sorted[i].key; k++)
+			;
+		if (k - i > 1)
+			qsort_r(sorted + i, k - i, sizeof(*sorted), by_name, a);
+	}
+	if (a->partitions > 1) {
+		/* From the latest down, a user's first record is the one kept. */
+		size_t n = kept;
+		for (i = n; i-- > 0;)
+			if (seen_before(a, users, nslots, (size_t)sorted[i].what, 0))
+				sorted[i].what = (const void *)SIZE_MAX;
+		for (i = 0, kept = 0; i < n; i++)
+			if ((size_t)sorted[i].what != SIZE_MAX)
+				sorted[kept++] = sorted[i];
+	}
+	/* Copied out first: entry i of the set may be another's source. */
 	for (i = 0; i < kept; i++) {
-		size_t from = a->partitions > 1 ? i : kept - 1 - i;
-		a->ts[i] = one[from].ts;
-		a->offs[i] = one[from].off;
+		size_t j = (size_t)sorted[i].what;
+		sorted[i].key = (uint64_t)a->ts[j];
+		sorted[i].what = (const void *)a->offs[j];
+	}
+	for (i = 0; i < kept; i++) {
+		a->ts[i] = (int64_t)sorted[i].key;
+		a->offs[i] = (size_t)sorted[i].what;
 	}
 	a->n = kept;
 	free(one);

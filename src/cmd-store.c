@@ -158,6 +158,7 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		json_object_set_new(o, "users", json_integer((json_int_t)st.users));
 		json_object_set_new(o, "records", json_integer((json_int_t)st.records));
 		json_object_set_new(o, "index", json_integer((json_int_t)st.index));
+		json_object_set_new(o, "segments", json_integer((json_int_t)st.segments));
 		json_object_set_new(o, "offsets", json_integer((json_int_t)st.offsets));
 		json_object_set_new(o, "rejects", json_integer((json_int_t)st.rejects));
 		json_object_set_new(o, "gaps", json_integer((json_int_t)st.gaps));
@@ -172,10 +173,10 @@ static int store_stat_cmd(struct store_txn *t, int json)
 		fputs("\ngroup:     ", stdout);
 		fput_escaped(group, strlen(group), stdout);
 		printf("\nusers:     %" PRIu64 "\nrecords:   %" PRIu64 "\nindex:     %" PRIu64
-		       "\noffsets:   %" PRIu64 "\nrejects:   %" PRIu64 "\ngaps:      %" PRIu64
+		       "\nsegments:  %" PRIu64 "\noffsets:   %" PRIu64 "\nrejects:   %" PRIu64 "\ngaps:      %" PRIu64
 		       "\noutbox:    %" PRIu64 "\npending:   %" PRIu64 "\nmap size:  %" PRIu64
 		       " MiB\nused:      %.1f MiB\n",
-		       st.users, st.records, st.index, st.offsets, st.rejects, st.gaps, st.outbox, st.pending,
+		       st.users, st.records, st.index, st.segments, st.offsets, st.rejects, st.gaps, st.outbox, st.pending,
 		       st.map_size >> 20, (double)st.used_bytes / (1 << 20));
 	}
 	return 0;

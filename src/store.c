@@ -7,8 +7,9 @@
  *   users     be32(partition) user -> { int64 last_seen, uint64 count, int64 email_ts,
  *             uint16 email_len, email }: what one source partition's events add up to
  *             for a user; queries merge a user's records
- *   by_time   be64(ts) be32(partition) user -> empty: the time-ordered index (the Redis
- *             sorted set's job), one entry per record
+ *   by_time   be64(second) be64(write) -> entries, each be32(partition)
+ *             u8(name length) be64(ts) user: the time-ordered index (the Redis sorted
+ *             set's job) in segments, one per write and second (see seg_write)
  *   rejects   be32(partition) be64(offset) -> reason NUL payload's first bytes
  *   gaps      be32(partition) be64(from) be64(at_ms) -> be64(to) u8(kind) who: a skipped
  *             gap or a reset, when and by whom (schema 2: be32(partition) be64(from) ->
@@ -24,14 +25,14 @@
  * of it or none of it, so after a crash the offsets say exactly which events the state
  * holds: nothing lost, nothing applied twice. The pending entries of the batch's changes
  * are in the same txn, so a crash before they reach the changelog loses none. Invariant:
- * by_time holds one entry per record at that record's last_seen (unless pruned for being
- * older than the retention). Keeping each partition's records apart lets a store drop
- * one partition's state and restore it alone (changelog.c), since every record knows the
- * partition it came from.
+ * by_time holds an entry per record at that record's last_seen (unless pruned for being
+ * older than the retention), and its stale entries, older, until compaction or pruning.
+ * Keeping each partition's records apart lets a store drop one partition's state and
+ * restore it alone (changelog.c), since every record knows the partition it came from.
  *
- * Big-endian keys make LMDB's byte order the numeric order, so by_time scans in time and
- * a partition's records are one key range. users and by_time compare keys with
- * store_key_cmp(), LMDB's default order done faster (see there).
+ * Big-endian keys make LMDB's byte order the numeric order, so by_time scans in time (by
+ * the second) and a partition's records are one key range. users and by_time compare
+ * keys with store_key_cmp(), LMDB's default order done faster (see there).
  */
 #include "config.h"
 
@@ -86,8 +87,9 @@ struct store_txn {
 	unsigned char key[STORE_MAX_KEY + 1]; /* scratch for building keys */
 	unsigned char ukey[4 + STORE_USER_KEY_MAX]; /* scratch for a users key */
 	unsigned char val[1024];              /* scratch for building values */
-	unsigned char last[STORE_MAX_KEY];    /* by_time's last key as index_add() knows it */
+	unsigned char last[STORE_MAX_KEY];    /* by_time's last key as seg_write() knows it */
 	size_t last_len;                      /* 0: not known yet */
+	uint64_t index_writes;                /* meta "index_writes" as this txn left it; 0: not read yet */
 };
 
 static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen);
@@ -591,12 +593,17 @@ static int identity(struct store *s, MDB_txn *txn, const char *key, const char *
 	return 0;
 }
 
+static int rebuild_index(struct store *s, MDB_txn *txn, char *err, size_t errlen);
+
 /* A store of schema 2 or 3 without users records differs from schema 4 only in what it
  * lacks (the gaps' when and who, pending, changelog), and schema 4 from 5 only in that
- * its index has no stale entry, which schema 5 allows but does not need: a writer marks
- * either 5, a reader reads it as it is. One of 2 or 3 with users records cannot tell their
- * source partitions, so it is left to identity(), which refuses it. Returns 1 for a store
- * read or marked so, 0 for any other, STORE_FULL or -1. */
+ * its index has no stale entry, which schema 5 allows but does not need. Schema 6 keeps
+ * the index in segments (by_time, below): a writer rebuilds the index of a store of
+ * schema 4 or 5 from its records and marks it 6, and marks one of 2 or 3 without users
+ * 6; a reader reads one whose index is empty as it is, and refuses one whose index it
+ * cannot read, saying how to upgrade it. One of 2 or 3 with users records cannot tell
+ * their source partitions, so it is left to identity(), which refuses it. Returns 1 for
+ * a store read or marked so, 0 for any other, STORE_FULL or -1. */
 static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = { 6, (void *)"schema" }, v;
@@ -607,10 +614,18 @@ static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errle
 	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 1)
 		return 0;
 	have = *(const char *)v.mv_data;
-	if (have != '4' && ((have != '2' && have != '3') || mdb_stat(txn, s->users, &ms) != 0 || ms.ms_entries != 0))
+	if (have != '4' && have != '5' &&
+	    ((have != '2' && have != '3') || mdb_stat(txn, s->users, &ms) != 0 || ms.ms_entries != 0))
 		return 0;
-	if (s->read_only)
-		return 1;
+	if (s->read_only) {
+		if (mdb_stat(txn, s->by_time, &ms) == 0 && ms.ms_entries == 0)
+			return 1;
+		return set_err(-1, err, errlen, "store '%s' is of schema %c, whose time index this pingpong (schema %s) "
+			       "reads only once a writer has rebuilt it: run the consumer on it once (pingpong active "
+			       "--store %s ...)", s->dir, have, STORE_SCHEMA_VERSION, s->dir);
+	}
+	if ((have == '4' || have == '5') && (rc = rebuild_index(s, txn, err, errlen)) != 0)
+		return rc;
 	v.mv_size = strlen(STORE_SCHEMA_VERSION);
 	v.mv_data = (void *)STORE_SCHEMA_VERSION;
 	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
@@ -1285,11 +1300,87 @@ static size_t user_key(unsigned char *buf, int32_t partition, const char *user, 
 	return len + 4;
 }
 
-/* A by_time key: be64(ts), then the users key of its record. */
-static size_t index_key(unsigned char *buf, int64_t ts, int32_t partition, const char *user, size_t len)
+/*
+ * by_time (schema 6) holds segments: each write of index entries (the entries one
+ * store_users_touch() adds, or one store_record_put()'s) is stored as one LMDB value per
+ * second of event time its entries fall in, keyed be64(bucket) be64(write): the second's
+ * first millisecond, and the segment's number, from a counter in meta ("index_writes")
+ * that only grows and travels with the store (a txn id would not: a compacting copy,
+ * mdb_copy -c, starts it again at 1). So a batch's entries cost one put, not one each,
+ * and the segments of fresh events append at the tree's end. The value is the entries
+ * one after the other, each be32(partition) u8(name length) be64(ts) name.
+ *
+ * Within a second the index is in write order, not in time order; across seconds it is
+ * in time order. A record's entries are in its time order either way: a touch adds an
+ * entry only when last_seen moves forward, in a later write, and a record that goes back
+ * (store_record_put) first loses its entries from there on. So its latest entry is its
+ * last_seen, as in schema 5.
+ */
+#define INDEX_BUCKET_MS 1000
+#define SEG_KEY 16       /* be64(bucket) be64(write) */
+#define SEG_ENTRY_HEAD 13 /* be32(partition) u8(name length) be64(ts) */
+#define SEG_ENTRY_MAX (SEG_ENTRY_HEAD + STORE_USER_KEY_MAX)
+#define REBUILT_SEGMENT 1024 /* entries at most per segment of a rebuilt index */
+
+/* meta "index_compact_at": the by_time key where the next store_index_compact() goes on;
+ * absent: from the floor. meta "index_writes": the number of the last segment written,
+ * uint64 in host order (like every number in the store); absent: none. */
+static const MDB_val compact_at_key = { 16, (void *)"index_compact_at" };
+static const MDB_val index_writes_key = { 12, (void *)"index_writes" };
+
+/* The first millisecond of ts's second: its segments' bucket. Event times are > 0
+ * (event.c); anything before the epoch sorts first. */
+static int64_t bucket_of(int64_t ts)
 {
-	put_be64(buf, (uint64_t)ts);
-	return 8 + user_key(buf + 8, partition, user, len);
+	return ts > 0 ? ts - ts % INDEX_BUCKET_MS : 0;
+}
+
+/* One entry of a segment. */
+struct seg_entry {
+	int32_t partition;
+	const char *user; /* points into the segment */
+	size_t len;
+	int64_t ts;
+};
+
+/* Reads the entry at *at of segment v: 1 with *at moved past it, 0 at the segment's end,
+ * -1 when what is there is not an entry (store_check names it). */
+static int seg_next(const MDB_val *v, size_t *at, struct seg_entry *e)
+{
+	const unsigned char *p = (const unsigned char *)v->mv_data + *at;
+	size_t left = v->mv_size - *at;
+
+	if (left == 0)
+		return 0;
+	if (left < SEG_ENTRY_HEAD || p[4] == 0 || left - SEG_ENTRY_HEAD < p[4])
+		return -1;
+	e->partition = (int32_t)get_be32(p);
+	e->len = p[4];
+	e->ts = (int64_t)get_be64(p + 5);
+	e->user = (const char *)p + SEG_ENTRY_HEAD;
+	*at += SEG_ENTRY_HEAD + e->len;
+	return 1;
+}
+
+/* Writes an entry at buf (room for SEG_ENTRY_MAX bytes); returns its size. */
+static size_t seg_entry_put(unsigned char *buf, int32_t partition, const char *user, size_t len, int64_t ts)
+{
+	put_be32(buf, (uint32_t)partition);
+	buf[4] = (unsigned char)len;
+	put_be64(buf + 5, (uint64_t)ts);
+	memcpy(buf + SEG_ENTRY_HEAD, user, len);
+	return SEG_ENTRY_HEAD + len;
+}
+
+/* The number of entries of segment v (up to the first malformed one). */
+static size_t seg_count(const MDB_val *v)
+{
+	struct seg_entry e;
+	size_t at = 0, n = 0;
+
+	while (seg_next(v, &at, &e) > 0)
+		n++;
+	return n;
 }
 
 int store_record_get(struct store_txn *t, int32_t partition, const char *user, size_t len, struct store_user *u,
@@ -1440,20 +1531,18 @@ static void touch_merge(struct store_user *nu, const struct store_user *old, int
 	}
 }
 
-/* Adds the by_time entry of (partition, user) at ts, unless ts is below the floor. The
- * index is append-only (schema 5): the entry at the old last_seen stays, stale, for
- * pruning, which deletes it in key order with the rest; a touch never searches the
- * index for it. */
-static int index_add(struct store_txn *t, int32_t partition, const char *user, size_t len, int64_t ts,
-		     int64_t index_floor, char *err, size_t errlen)
+/* Stores entries buf[0..size), all of one bucket, as a new segment of this write txn.
+ * Fresh events' segments land at the index's end: appending skips the search. But a
+ * refused append costs LMDB a walk to the last page first (mdb_cursor_put looks at the
+ * last key, then compares), so a key that does not sort after the last one we know of
+ * goes straight to a plain put. LMDB checks each append itself: a guess that has gone
+ * stale (pruning took the last segment) costs only that walk, never an entry. */
+static int seg_write(struct store_txn *t, int64_t bucket, const void *buf, size_t size, char *err, size_t errlen)
 {
-	MDB_val ik, empty = { 0, NULL };
+	unsigned char key[SEG_KEY];
+	MDB_val k = { SEG_KEY, key }, v;
 	int rc, after;
 
-	if (ts < index_floor)
-		return 0;
-	ik.mv_size = index_key(t->key, ts, partition, user, len);
-	ik.mv_data = t->key;
 	if (!t->last_len) {
 		MDB_val lk, lv;
 		if ((rc = mdb_cursor_get(t->index_cur, &lk, &lv, MDB_LAST)) == 0 && lk.mv_size <= sizeof(t->last)) {
@@ -1463,26 +1552,54 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
 			return mdb_fail(rc, "mdb_cursor_get", err, errlen);
 		}
 	}
-	/* Fresh events land at the index's end: appending skips the search. But a refused
-	 * append costs LMDB a walk to the last page first (mdb_cursor_put looks at the last
-	 * key, then compares), so a key that does not sort after the last one we know of
-	 * goes straight to a plain put. LMDB checks each append itself: a guess that has
-	 * gone stale (pruning took the last entry) costs only that walk, never an entry. */
-	after = !t->last_len || key_cmp(ik.mv_data, ik.mv_size, t->last, t->last_len) > 0;
-	rc = after ? mdb_cursor_put(t->index_cur, &ik, &empty, MDB_APPEND) : MDB_KEYEXIST;
-	if (rc == MDB_KEYEXIST)
-		rc = mdb_cursor_put(t->index_cur, &ik, &empty, 0);
+	if (!t->index_writes) {
+		MDB_val w;
+		if ((rc = mdb_get(t->txn, t->s->meta, (MDB_val *)&index_writes_key, &w)) == 0 &&
+		    w.mv_size == sizeof(t->index_writes))
+			memcpy(&t->index_writes, w.mv_data, sizeof(t->index_writes));
+		else if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_fail(rc, "mdb_get", err, errlen);
+	}
+	do {
+		/* A number is never used twice, but a store whose meta was damaged could hold
+		 * a segment of it already: never overwritten, the next one. */
+		put_be64(key, (uint64_t)bucket);
+		put_be64(key + 8, ++t->index_writes);
+		v.mv_size = size;
+		v.mv_data = (void *)buf;
+		after = !t->last_len || key_cmp(key, SEG_KEY, t->last, t->last_len) > 0;
+		rc = after ? mdb_cursor_put(t->index_cur, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
+		if (rc == MDB_KEYEXIST)
+			rc = mdb_cursor_put(t->index_cur, &k, &v, MDB_NOOVERWRITE);
+	} while (rc == MDB_KEYEXIST);
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_cursor_put", err, errlen);
+	v.mv_size = sizeof(t->index_writes);
+	v.mv_data = &t->index_writes;
+	if ((rc = mdb_put(t->txn, t->s->meta, (MDB_val *)&index_writes_key, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
 	if (after) {
-		memcpy(t->last, ik.mv_data, ik.mv_size);
-		t->last_len = ik.mv_size;
+		memcpy(t->last, key, SEG_KEY);
+		t->last_len = SEG_KEY;
 	}
 	return 0;
 }
 
+/* Adds the by_time entry of (partition, user) at ts, unless ts is below the floor: a
+ * segment of its own (store_record_put). The index is append-only: the entry at the
+ * old last_seen stays, stale, for compaction or pruning. */
+static int index_add(struct store_txn *t, int32_t partition, const char *user, size_t len, int64_t ts,
+		     int64_t index_floor, char *err, size_t errlen)
+{
+	unsigned char buf[SEG_ENTRY_MAX];
+
+	if (ts < index_floor)
+		return 0;
+	return seg_write(t, bucket_of(ts), buf, seg_entry_put(buf, partition, user, len, ts), err, errlen);
+}
+
 /*
- * LMDB fast paths in store_users_touch() (touch_record, index_add), each with the
+ * LMDB fast paths in store_users_touch() (touch_record, seg_write), each with the
  * condition under which lmdb.h (0.9.24) makes it safe; tests/check_store.c and
  * tests/check_model.c exercise each edge.
  *
@@ -1501,59 +1618,21 @@ static int index_add(struct store_txn *t, int32_t partition, const char *user, s
  *    insert" (ITS#7828: it "must not change the data size"). Any other size goes through
  *    a plain put, which searches again. The put comes right after the MDB_SET, before
  *    any other write of the txn, so the cursor still sits on the record it found.
- *  - No delete in by_time (schema 5): the old entry stays for pruning, so the index
- *    cursor is only ever appended to or put with, never positioned on an old key.
+ *  - No delete in by_time on a touch (schema 5 on): the old entry stays for pruning, so
+ *    the index cursor is only ever appended to or put with, never positioned on an old
+ *    key.
  *  - MDB_APPEND on by_time, which "will cause a MDB_KEYEXIST error" for a key that does
  *    not sort after the last one: mdb_cursor_put returns that before it changes
  *    anything (mdb.c, mdb_cursor_put: the MDB_APPEND branch compares with the last key
- *    and returns), and we then put the key the ordinary way. A batch's entries go in
- *    after its records, sorted by time, so that fresh ones append rather than search;
- *    the order decides only how fast (check_store's test_touch_batch_as_one_by_one).
+ *    and returns), and we then put the key the ordinary way, with MDB_NOOVERWRITE, which
+ *    "will return MDB_KEYEXIST if the key already appears in the database" and writes
+ *    nothing. A segment's key holds the next number of the store's counter of writes,
+ *    above every earlier segment's, so a segment of a second that is the index's last is
+ *    an append; check_store's test_segment_keys tries the edges (an earlier second, a
+ *    key taken).
  *  - MDB_WRITEMAP, when choose_way() took it: pages are written in place in the map,
  *    which the copy-on-write tree keeps all-or-nothing per commit; see env_open.
  */
-
-/* A by_time entry a batch of touches adds, kept until the batch's records are written. */
-struct new_entry {
-	uint64_t ts; /* the key's first 8 bytes, as a number: by_time's order */
-	const struct store_touch *tc;
-};
-
-/* Sorts a[0..n) by ts, keeping the order of equal ones: an LSD radix sort over the bytes
- * in which some of the times differ (two or three of eight for a batch of fresh events).
- * Returns where the sorted array is: a or spare. */
-static struct new_entry *sort_by_time(struct new_entry *a, struct new_entry *spare, size_t n)
-{
-	uint64_t all = ~(uint64_t)0, any = 0;
-	unsigned shift;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		all &= a[i].ts;
-		any |= a[i].ts;
-	}
-	for (shift = 0; shift < 64; shift += 8) {
-		size_t count[256] = { 0 }, at = 0, c;
-		struct new_entry *swap;
-		unsigned d;
-
-		if (!(((all ^ any) >> shift) & 0xff))
-			continue; /* every time has the same byte here */
-		for (i = 0; i < n; i++)
-			count[(a[i].ts >> shift) & 0xff]++;
-		for (d = 0; d < 256; d++) {
-			c = count[d];
-			count[d] = at;
-			at += c;
-		}
-		for (i = 0; i < n; i++)
-			spare[count[(a[i].ts >> shift) & 0xff]++] = a[i];
-		swap = a;
-		a = spare;
-		spare = swap;
-	}
-	return a;
-}
 
 /* Writes tc's record; sets *index_ts to the time of the by_time entry it needs, or to
  * INT64_MIN for none (last_seen did not change, or is below the floor). */
@@ -1601,10 +1680,47 @@ static int touch_record(struct store_txn *t, const struct store_touch *tc, int64
 	return 0;
 }
 
+/* Writes the entries e[0..n) (keyed by time, each what a struct store_touch), in time
+ * order, as one segment per second they fall in. */
+static int index_write(struct store_txn *t, const struct keyed *e, size_t n, int64_t index_floor, char *err,
+		       size_t errlen)
+{
+	unsigned char *buf;
+	size_t i, size = 0;
+	int64_t bucket = 0;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	/* Room for them all, and no more: a batch's 1,000 entries of short names take some
+	 * 25 KiB, where 1,000 of the longest would take 268. */
+	for (i = 0; i < n; i++)
+		size += SEG_ENTRY_HEAD + ((const struct store_touch *)e[i].what)->len;
+	buf = xmalloc(size);
+	size = 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct store_touch *tc = e[i].what;
+		int64_t ts = (int64_t)e[i].key;
+
+		if (ts < index_floor)
+			continue; /* it would be pruned at once */
+		if (size && bucket_of(ts) != bucket) {
+			rc = seg_write(t, bucket, buf, size, err, errlen);
+			size = 0;
+		}
+		bucket = bucket_of(ts);
+		size += seg_entry_put(buf + size, tc->partition, tc->user, tc->len, ts);
+	}
+	if (rc == 0 && size)
+		rc = seg_write(t, bucket, buf, size, err, errlen);
+	free(buf);
+	return rc;
+}
+
 int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t n, int64_t index_floor,
 		      int64_t forget_below, char *err, size_t errlen)
 {
-	struct new_entry one[2], *adds = one, *sorted;
+	struct keyed one[2], *adds = one, *sorted; /* the entries to add, by time */
 	size_t i, nadd = 0;
 	int rc;
 
@@ -1618,21 +1734,93 @@ int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t
 		if ((rc = touch_record(t, &tcs[i], index_floor, forget_below, &ts, err, errlen)) != 0)
 			goto out;
 		if (ts != INT64_MIN)
-			adds[nadd++] = (struct new_entry){ (uint64_t)ts, &tcs[i] };
+			adds[nadd++] = (struct keyed){ (uint64_t)ts, &tcs[i] };
 	}
-	/* In by_time's order, fresh entries are appends (index_add): the records' order
-	 * (their keys') is the entries' order among equal times, which the sort keeps. */
-	sorted = sort_by_time(adds, adds + n, nadd);
-	for (i = 0; i < nadd; i++) {
-		const struct store_touch *tc = sorted[i].tc;
-
-		if ((rc = index_add(t, tc->partition, tc->user, tc->len, (int64_t)sorted[i].ts, index_floor, err,
-				    errlen)) != 0)
-			goto out;
-	}
+	/* Grouped by second, each group one segment: sorted by time, which keeps the
+	 * records' order among equal times, and a record touched twice in this call has its
+	 * later entry last. */
+	sorted = sort_keyed(adds, adds + n, nadd);
+	rc = index_write(t, sorted, nadd, index_floor, err, errlen);
 out:
 	if (adds != one)
 		free(adds);
+	return rc;
+}
+
+/* One entry of a rebuilt index: its time, and where rebuild_index() encoded it. */
+struct rebuilt {
+	int64_t ts;
+	size_t off, size;
+};
+
+static int rebuilt_cmp(const void *a, const void *b)
+{
+	const struct rebuilt *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* Rebuilds by_time in segments (schema 6) from the users records, in the txn that marks
+ * the store 6: one entry per record at its last_seen, below the floor too, which pruning
+ * then takes with the record's retention as before. Stale entries are not kept. */
+static int rebuild_index(struct store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	struct store_txn t = { .s = s, .txn = txn };
+	struct rebuilt *r = NULL;
+	unsigned char *ents = NULL, *seg = NULL;
+	size_t n = 0, cap = 0, used = 0, ecap = 0, i, j, size;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_drop(txn, s->by_time, 0)) != 0)
+		return mdb_fail(rc, "mdb_drop", err, errlen);
+	if ((rc = mdb_del(txn, s->meta, (MDB_val *)&compact_at_key, NULL)) != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_del", err, errlen);
+	if ((rc = mdb_cursor_open(txn, s->users, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct store_user u;
+
+		if (k.mv_size <= 4 || k.mv_size > 4 + STORE_USER_KEY_MAX || user_decode(&v, &u) < 0 || u.last_seen <= 0)
+			continue; /* store_check names it */
+		if (n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			r = xrealloc(r, cap * sizeof(*r));
+		}
+		if (used + SEG_ENTRY_MAX > ecap) {
+			ecap = 2 * (used + SEG_ENTRY_MAX);
+			ents = xrealloc(ents, ecap);
+		}
+		r[n].ts = u.last_seen;
+		r[n].off = used;
+		r[n].size = seg_entry_put(ents + used, (int32_t)get_be32(k.mv_data), (const char *)k.mv_data + 4,
+					  k.mv_size - 4, u.last_seen);
+		used += r[n++].size;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		rc = mdb_fail(rc, "mdb_cursor_get", err, errlen);
+		goto out;
+	}
+	rc = 0;
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(r, n, sizeof(*r), rebuilt_cmp);
+	seg = xmalloc(REBUILT_SEGMENT * SEG_ENTRY_MAX);
+	if ((rc = touch_cursors(&t, err, errlen)) != 0)
+		goto out;
+	/* A segment per second, of at most REBUILT_SEGMENT entries. */
+	for (i = 0; i < n && rc == 0; i = j) {
+		for (j = i, size = 0; j < n && j - i < REBUILT_SEGMENT && bucket_of(r[j].ts) == bucket_of(r[i].ts); j++) {
+			memcpy(seg + size, ents + r[j].off, r[j].size);
+			size += r[j].size;
+		}
+		rc = seg_write(&t, bucket_of(r[i].ts), seg, size, err, errlen);
+	}
+out:
+	close_cursors(&t);
+	free(r);
+	free(ents);
+	free(seg);
 	return rc;
 }
 
@@ -1642,50 +1830,112 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 	return store_users_touch(t, tc, 1, index_floor, forget_below, err, errlen);
 }
 
-/* Deletes the by_time entries in [from, to] for which match(arg, key) is true: one scan
- * of the index from `from`, for what goes back in time, which is rare. */
-typedef int (*entry_match_fn)(const void *arg, const MDB_val *k);
+/* Which entries of a segment seg_filter() leaves out. */
+typedef int (*entry_pred_fn)(void *arg, const struct seg_entry *e);
 
+/* Copies the entries of segment v that drop() keeps into *buf (grown to fit; v points
+ * into the map and is read before any write), their size into *kept. Returns how many it
+ * left out, or -1 for a segment that is not one (it stays as it is: store_check's to
+ * name). */
+static long seg_filter(const MDB_val *v, entry_pred_fn drop, void *arg, unsigned char **buf, size_t *cap,
+		       size_t *kept)
+{
+	struct seg_entry e;
+	size_t at = 0, from = 0;
+	long dropped = 0;
+	int rc;
+
+	if (v->mv_size > *cap) {
+		*cap = v->mv_size;
+		*buf = xrealloc(*buf, *cap);
+	}
+	*kept = 0;
+	while ((rc = seg_next(v, &at, &e)) > 0) {
+		if (drop(arg, &e)) {
+			dropped++;
+		} else {
+			memcpy(*buf + *kept, (const char *)v->mv_data + from, at - from);
+			*kept += at - from;
+		}
+		from = at;
+	}
+	return rc < 0 ? -1 : dropped;
+}
+
+/* Writes the segment at key (our own copy) as buf[0..size), or deletes it when size is
+ * 0, then moves cur to the first segment after it. */
+static int seg_rewrite(struct store_txn *t, MDB_cursor *cur, const unsigned char *key, const void *buf,
+		       size_t size, MDB_val *k, MDB_val *v)
+{
+	MDB_val nk = { SEG_KEY, (void *)key }, nv = { size, (void *)buf };
+	int rc = size ? mdb_put(t->txn, t->s->by_time, &nk, &nv, 0) : mdb_del(t->txn, t->s->by_time, &nk, NULL);
+
+	if (rc != 0)
+		return rc;
+	/* Found again from our copy of the key: lmdb.h does not say where a write through
+	 * the txn leaves another cursor. */
+	k->mv_size = SEG_KEY;
+	k->mv_data = (void *)key;
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	if (rc == 0 && k->mv_size == SEG_KEY && !memcmp(k->mv_data, key, SEG_KEY))
+		rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+	return rc;
+}
+
+/* The entries unindex_range() removes: in [from, to], and picked by match. */
+typedef int (*entry_match_fn)(const void *arg, const struct seg_entry *e);
+struct unindex_pick {
+	int64_t from, to;
+	entry_match_fn match;
+	const void *arg;
+};
+
+static int unindex_pred(void *arg, const struct seg_entry *e)
+{
+	const struct unindex_pick *u = arg;
+	return e->ts >= u->from && e->ts <= u->to && u->match(u->arg, e);
+}
+
+/* Deletes the by_time entries in [from, to] for which match(arg, entry) is true: one scan
+ * of the segments of those seconds, each that loses an entry written again without it,
+ * for what goes back in time, which is rare. */
 static int unindex_range(struct store_txn *t, int64_t from, int64_t to, entry_match_fn match, const void *arg,
 			 char *err, size_t errlen)
 {
-	unsigned char start[8];
+	struct unindex_pick pick = { from, to, match, arg };
+	unsigned char pos[SEG_KEY], *buf = NULL;
+	size_t cap = 0, kept;
 	MDB_cursor *cur;
-	MDB_val k = { 8, start }, v;
+	MDB_val k = { 8, pos }, v;
 	int rc;
 
 	if (from > to)
 		return 0;
-	put_be64(start, (uint64_t)(from < 0 ? 0 : from)); /* event times are > 0 (event.c) */
+	put_be64(pos, (uint64_t)bucket_of(from));
 	if ((rc = mdb_cursor_open(t->txn, t->s->by_time, &cur)) != 0)
 		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (rc == 0 && k.mv_size >= 8 && (int64_t)get_be64(k.mv_data) <= to) {
-		/* After a delete the cursor is searched again from our copy of the key: lmdb.h
-		 * does not say where mdb_cursor_del leaves it. */
-		if (match(arg, &k)) {
-			size_t n = k.mv_size < sizeof(t->key) ? k.mv_size : sizeof(t->key);
-			memcpy(t->key, k.mv_data, n);
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-			k.mv_size = n;
-			k.mv_data = t->key;
-			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (k.mv_size == SEG_KEY && seg_filter(&v, unindex_pred, &pick, &buf, &cap, &kept) > 0) {
+			memcpy(pos, k.mv_data, SEG_KEY);
+			rc = seg_rewrite(t, cur, pos, buf, kept, &k, &v);
 		} else {
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 	}
 	mdb_cursor_close(cur);
+	free(buf);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(rc, "store_unindex", err, errlen);
 	return 0;
 }
 
-/* The record key an index entry belongs to: the entry's key after its time. */
-static int entry_of_record(const void *arg, const MDB_val *k)
+/* The entries of the record whose users key arg points to. */
+static int entry_of_record(const void *arg, const struct seg_entry *e)
 {
 	const MDB_val *rk = arg;
-	return k->mv_size == 8 + rk->mv_size && !memcmp((const char *)k->mv_data + 8, rk->mv_data, rk->mv_size);
+	return rk->mv_size == 4 + e->len && (int32_t)get_be32(rk->mv_data) == e->partition &&
+	       !memcmp((const char *)rk->mv_data + 4, e->user, e->len);
 }
 
 /* Deletes the by_time entries of the record that v holds (into the map: decoded before
@@ -1697,25 +1947,23 @@ static int record_unindex(struct store_txn *t, const MDB_val *v, int32_t partiti
 {
 	struct store_user old;
 	unsigned char rkey[4 + STORE_USER_KEY_MAX];
-	MDB_val ik, rk = { 0, rkey };
-	int64_t floor;
+	MDB_val rk = { 0, rkey };
+	int64_t floor, from;
 	int rc;
 
 	if (user_decode(v, &old) < 0)
 		return set_err(-1, err, errlen, "user record of '%.*s' is corrupt", (int)len, user);
 	if (old.last_seen == new_last_seen || old.last_seen <= 0)
 		return 0; /* its entry stays; or it never had one (event times are > 0) */
-	ik.mv_size = index_key(t->key, old.last_seen, partition, user, len);
-	ik.mv_data = t->key;
-	if ((rc = mdb_del(t->txn, t->s->by_time, &ik, NULL)) != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(rc, "mdb_del", err, errlen);
-	if (new_last_seen > old.last_seen)
-		return 0; /* its stale entries stay before its last_seen */
-	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
-		return rc;
 	rk.mv_size = user_key(rkey, partition, user, len);
-	return unindex_range(t, new_last_seen < floor ? floor : new_last_seen + 1, old.last_seen - 1,
-			     entry_of_record, &rk, err, errlen);
+	from = old.last_seen; /* forward: only its entry at the old last_seen goes; stale ones stay */
+	if (new_last_seen < old.last_seen) {
+		if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0)
+			return rc;
+		if ((new_last_seen < floor ? floor : new_last_seen + 1) < from)
+			from = new_last_seen < floor ? floor : new_last_seen + 1;
+	}
+	return unindex_range(t, from, old.last_seen, entry_of_record, &rk, err, errlen);
 }
 
 /*
@@ -1731,7 +1979,7 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 {
 	MDB_val k, v;
 	size_t size;
-	int rc;
+	int rc, unchanged = 0;
 
 	if (len == 0 || len > STORE_USER_KEY_MAX)
 		return set_err(-1, err, errlen, "user name of %zu bytes does not fit a key", len);
@@ -1755,6 +2003,9 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 	v.mv_data = t->val;
 	rc = mdb_put(t->txn, t->s->users, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
+		struct store_user old;
+		if (user_decode(&v, &old) == 0 && old.last_seen == u->last_seen)
+			unchanged = 1; /* its entry is there already (or below the floor) */
 		if ((rc = record_unindex(t, &v, partition, user, len, u->last_seen, err, errlen)) != 0)
 			return rc;
 		v.mv_size = size;
@@ -1763,7 +2014,7 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
 	}
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_put", err, errlen);
-	return index_add(t, partition, user, len, u->last_seen, index_floor, err, errlen);
+	return unchanged ? 0 : index_add(t, partition, user, len, u->last_seen, index_floor, err, errlen);
 }
 
 /* Deletes every key of dbi that starts with prefix (plen 0: all). */
@@ -1792,11 +2043,10 @@ static int del_prefix(struct store_txn *t, MDB_dbi dbi, const unsigned char *pre
 	return 0;
 }
 
-/* Deletes partition's users records with their by_time entries. */
 /* An index entry of the partition arg points to. */
-static int entry_of_partition(const void *arg, const MDB_val *k)
+static int entry_of_partition(const void *arg, const struct seg_entry *e)
 {
-	return k->mv_size > 12 && !memcmp((const char *)k->mv_data + 8, arg, 4);
+	return e->partition == *(const int32_t *)arg;
 }
 
 /* The records of a partition and their entries at or above the floor; older entries
@@ -1809,7 +2059,7 @@ static int drop_records(struct store_txn *t, int32_t partition, char *err, size_
 
 	put_be32(prefix, (uint32_t)partition);
 	if ((rc = store_index_floor_get(t, &floor, err, errlen)) != 0 ||
-	    (rc = unindex_range(t, floor, INT64_MAX, entry_of_partition, prefix, err, errlen)) != 0)
+	    (rc = unindex_range(t, floor, INT64_MAX, entry_of_partition, &partition, err, errlen)) != 0)
 		return rc;
 	return del_prefix(t, t->s->users, prefix, 4, err, errlen);
 }
@@ -2005,18 +2255,18 @@ struct index_walk {
 static int index_step(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct index_walk *w = arg;
-	const unsigned char *kp = k->mv_data;
-	int64_t ts;
+	struct seg_entry e;
+	size_t at = 0;
+	int rc;
 
-	(void)v;
-	if (k->mv_size <= 12)
-		return 0;
-	ts = (int64_t)get_be64(kp);
-	if (ts > w->to)
+	if (k->mv_size != SEG_KEY)
+		return 0; /* not a segment: store_check names it */
+	if ((int64_t)get_be64(k->mv_data) > w->to)
 		return 1;
-	if (ts <= w->from)
-		return 0;
-	return w->fn(w->arg, (int32_t)get_be32(kp + 8), (const char *)kp + 12, k->mv_size - 12, ts);
+	while (seg_next(v, &at, &e) > 0)
+		if (e.ts > w->from && e.ts <= w->to && (rc = w->fn(w->arg, e.partition, e.user, e.len, e.ts)) != 0)
+			return rc;
+	return 0;
 }
 
 int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
@@ -2027,8 +2277,8 @@ int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index
 	MDB_val k = { 8, start };
 	int rc;
 
-	/* (from, to]: start at the first key of from + 1 ms. */
-	put_be64(start, (uint64_t)(from < INT64_MAX ? from + 1 : from));
+	/* (from, to]: start at the segments of from + 1 ms's second. */
+	put_be64(start, (uint64_t)bucket_of(from < INT64_MAX ? from + 1 : from));
 	rc = walk(t, t->s->by_time, from < 0 ? NULL : &k, index_step, &w, err, errlen);
 	return rc < 0 ? rc : 0;
 }
@@ -2049,12 +2299,39 @@ static int prune_record(struct store_txn *t, const MDB_val *uk, int64_t ts)
 	return mdb_del(t->txn, t->s->users, &k, NULL);
 }
 
+/* The records whose last_seen is an entry of segment v older than users_before: deleted
+ * (listed in pending, with a changelog). v is copied first: the deletes are writes. */
+static int prune_records(struct store_txn *t, const MDB_val *v, int64_t users_before, char *err, size_t errlen)
+{
+	MDB_val copy = { v->mv_size, xmalloc(v->mv_size ? v->mv_size : 1) }, uk;
+	struct seg_entry e;
+	size_t at = 0;
+	int rc = 0;
+
+	memcpy(copy.mv_data, v->mv_data, v->mv_size);
+	while (rc == 0 && seg_next(&copy, &at, &e) > 0) {
+		if (e.ts >= users_before)
+			continue;
+		uk.mv_size = user_key(t->ukey, e.partition, e.user, e.len);
+		uk.mv_data = t->ukey;
+		rc = prune_record(t, &uk, e.ts);
+		if (rc == 0 && t->s->changelog)
+			rc = pending_put(t, &uk, err, errlen);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		else if (rc != 0)
+			rc = mdb_fail(rc, "store_prune", err, errlen);
+	}
+	free(copy.mv_data);
+	return rc;
+}
+
 int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before, size_t max,
 		size_t *pruned, char *err, size_t errlen)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
-	size_t n = 0;
+	size_t n = 0, segs = 0;
 	int rc, prc;
 
 	*pruned = 0;
@@ -2062,36 +2339,25 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0 && n < max) {
-		int64_t ts;
+		int64_t bucket;
 
-		if (k.mv_size < 8)
+		if (k.mv_size != SEG_KEY)
+			break; /* not a segment: store_check names it */
+		/* Whole segments only: every entry of its second older than index_before. */
+		bucket = (int64_t)get_be64(k.mv_data);
+		if (bucket >= index_before || index_before - bucket < INDEX_BUCKET_MS)
 			break;
-		ts = (int64_t)get_be64(k.mv_data);
-		if (ts >= index_before)
-			break;
-		if (ts < users_before) {
-			/* The record's key is the entry's after its time. Our own copy of it: k
-			 * points into the page, and "values returned from the database are
-			 * valid only until a subsequent update operation". */
-			MDB_val uk = { k.mv_size - 8, t->ukey };
-			if (uk.mv_size > sizeof(t->ukey))
-				uk.mv_size = sizeof(t->ukey); /* store_check names such a key */
-			memcpy(t->ukey, (char *)k.mv_data + 8, uk.mv_size);
-			rc = prune_record(t, &uk, ts);
-			if (rc == 0 && t->s->changelog && (prc = pending_put(t, &uk, err, errlen)) != 0) {
-				mdb_cursor_close(cur);
-				*pruned = n;
-				return prc; /* a tombstone for the changelog, the txn's to abort */
-			}
-			if (rc != 0 && rc != MDB_NOTFOUND)
-				goto cursor_close;
+		n += seg_count(&v);
+		if (users_before > INT64_MIN && (prc = prune_records(t, &v, users_before, err, errlen)) != 0) {
+			mdb_cursor_close(cur);
+			*pruned = n;
+			return prc; /* the txn's to abort */
 		}
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			goto cursor_close;
-		n++;
-		if (n == 1)
+		if (segs++ == 0)
 			crash_point("in-prune"); /* deleted, more to go, nothing committed */
-		/* Always from the front: the oldest remaining entry is the next candidate. */
+		/* Always from the front: the oldest remaining segment is the next candidate. */
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	}
 	if (rc == MDB_NOTFOUND)
@@ -2104,22 +2370,30 @@ cursor_close:
 	return 0;
 }
 
-/* meta "index_compact_at": the by_time key where the next store_index_compact() goes on;
- * absent: from the floor. */
-static const MDB_val compact_at_key = { 16, (void *)"index_compact_at" };
 
-/* Is the entry k stale: its record's last_seen later than its time? A record not found,
- * or corrupt, is store_check's to name: its entry stays. */
-static int entry_stale(struct store_txn *t, const MDB_val *k)
+/* What compaction leaves out: an entry at or after `from` whose record's last_seen is
+ * later (stale). A record not found, or corrupt, is store_check's to name: its entry
+ * stays. */
+struct compact_pick {
+	struct store_txn *t;
+	int64_t from;
+};
+
+static int compact_pred(void *arg, const struct seg_entry *e)
 {
+	struct compact_pick *c = arg;
 	struct store_user u;
-	MDB_val uk = { k->mv_size - 8, (char *)k->mv_data + 8 }, uv;
+	MDB_val uk, uv;
 
-	return mdb_get(t->txn, t->s->users, &uk, &uv) == 0 && user_decode(&uv, &u) == 0 &&
-	       u.last_seen > (int64_t)get_be64(k->mv_data);
+	if (e->ts < c->from)
+		return 0;
+	uk.mv_size = user_key(c->t->ukey, e->partition, e->user, e->len);
+	uk.mv_data = c->t->ukey;
+	return mdb_get(c->t->txn, c->t->s->users, &uk, &uv) == 0 && user_decode(&uv, &u) == 0 &&
+	       u.last_seen > e->ts;
 }
 
-int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, char *err, size_t errlen)
+int store_index_compact_at(struct store_txn *t, store_segment_fn fn, void *arg, char *err, size_t errlen)
 {
 	MDB_val at;
 	const unsigned char *kp;
@@ -2129,33 +2403,33 @@ int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, ch
 		return 0;
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_get", err, errlen);
-	if (at.mv_size < 13 || at.mv_size > STORE_MAX_KEY)
+	if (at.mv_size != SEG_KEY)
 		return set_err(-1, err, errlen, "meta: index_compact_at has %zu bytes", at.mv_size);
 	kp = at.mv_data;
-	fn(arg, (int32_t)get_be32(kp + 8), (const char *)kp + 12, at.mv_size - 12, (int64_t)get_be64(kp));
+	fn(arg, (int64_t)get_be64(kp), get_be64(kp + 8));
 	return 1;
 }
 
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
 			int *ended, char *err, size_t errlen)
 {
+	struct compact_pick pick = { t, from };
 	MDB_cursor *cur;
 	MDB_val k, v, at;
-	unsigned char *pos = t->key; /* where to go on: our own copy of a key */
-	size_t plen = 0, n = 0, del = 0;
+	unsigned char pos[SEG_KEY], *buf = NULL; /* pos: where to go on, our own copy of a key */
+	size_t plen = 0, n = 0, del = 0, cap = 0, kept;
 	int rc;
 
 	*examined = *deleted = 0;
 	*ended = 0;
 	if (from >= 0) {
-		put_be64(pos, (uint64_t)from);
+		put_be64(pos, (uint64_t)bucket_of(from));
 		plen = 8;
 	}
 	rc = mdb_get(t->txn, t->s->meta, (MDB_val *)&compact_at_key, &at);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(rc, "mdb_get", err, errlen);
-	if (rc == 0 && at.mv_size >= 8 && at.mv_size <= STORE_MAX_KEY &&
-	    key_cmp(at.mv_data, at.mv_size, pos, plen) > 0) {
+	if (rc == 0 && at.mv_size == SEG_KEY && key_cmp(at.mv_data, at.mv_size, pos, plen) > 0) {
 		memcpy(pos, at.mv_data, at.mv_size);
 		plen = at.mv_size;
 	}
@@ -2164,29 +2438,27 @@ int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *e
 	k.mv_size = plen;
 	k.mv_data = pos;
 	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	/* Whole segments: their entries count towards max. */
 	while (rc == 0 && n < max) {
-		n++;
-		if (k.mv_size < 13 || !entry_stale(t, &k)) { /* time, partition, a name */
+		long dropped;
+
+		if (k.mv_size != SEG_KEY || (dropped = seg_filter(&v, compact_pred, &pick, &buf, &cap, &kept)) <= 0) {
+			n += k.mv_size == SEG_KEY ? seg_count(&v) + (v.mv_size == 0) : 1;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			continue;
 		}
-		/* Deleted, then found again from a copy of its key: the next one is the first
-		 * at or after it. A search per delete, but no reliance on where LMDB leaves a
-		 * cursor after mdb_cursor_del. */
-		memcpy(pos, k.mv_data, k.mv_size);
-		plen = k.mv_size;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		n += seg_count(&v);
+		memcpy(pos, k.mv_data, SEG_KEY);
+		if ((rc = seg_rewrite(t, cur, pos, buf, kept, &k, &v)) != 0 && rc != MDB_NOTFOUND)
 			break;
-		if (del++ == 0)
-			crash_point("in-compact"); /* deleted, more to go, nothing committed */
-		k.mv_size = plen;
-		k.mv_data = pos;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (del == 0)
+			crash_point("in-compact"); /* rewritten, more to go, nothing committed */
+		del += (size_t)dropped;
 	}
 	if (rc == 0) {
-		/* Out of budget: go on from the first entry not examined. */
-		memcpy(pos, k.mv_data, k.mv_size);
-		at.mv_size = k.mv_size;
+		/* Out of budget: go on from the first segment not examined. */
+		memcpy(pos, k.mv_data, k.mv_size < SEG_KEY ? k.mv_size : SEG_KEY);
+		at.mv_size = k.mv_size < SEG_KEY ? k.mv_size : SEG_KEY;
 		at.mv_data = pos;
 		rc = mdb_put(t->txn, t->s->meta, (MDB_val *)&compact_at_key, &at, 0);
 	} else if (rc == MDB_NOTFOUND) {
@@ -2197,6 +2469,7 @@ int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *e
 		*ended = rc == 0;
 	}
 	mdb_cursor_close(cur);
+	free(buf);
 	*examined = n;
 	*deleted = del;
 	return rc ? mdb_fail(rc, "store_index_compact", err, errlen) : 0;
@@ -2575,12 +2848,22 @@ static int count_user(void *arg, const char *user, size_t len, const struct stor
 	return 0;
 }
 
-/* The databases' entries, and the distinct users: a merged walk over the records. */
+static int count_entries(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct store_stat *st = arg;
+
+	st->segments++;
+	if (k->mv_size == SEG_KEY)
+		st->index += seg_count(v);
+	return 0;
+}
+
+/* The databases' entries, the index's entries (a walk of its segments), and the distinct
+ * users: a merged walk over the records. */
 int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen)
 {
 	const struct { MDB_dbi dbi; uint64_t *n; } dbs[] = {
-		{ t->s->users, &st->records }, { t->s->by_time, &st->index },
-		{ t->s->offsets, &st->offsets }, { t->s->rejects, &st->rejects },
+		{ t->s->users, &st->records }, { t->s->offsets, &st->offsets }, { t->s->rejects, &st->rejects },
 		{ t->s->gaps, &st->gaps }, { t->s->outbox, &st->outbox }, { t->s->pending, &st->pending },
 	};
 	size_t i, ndbs = sizeof(dbs) / sizeof(dbs[0]) - !t->s->has_v4_dbs;
@@ -2594,6 +2877,8 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
 			return mdb_fail(rc, "mdb_stat", err, errlen);
 		*dbs[i].n = ms.ms_entries;
 	}
+	if ((rc = walk(t, t->s->by_time, NULL, count_entries, st, err, errlen)) < 0)
+		return rc;
 	if (st->records && (rc = merge_walk(t, count_user, &st->users, err, errlen)) < 0)
 		return rc;
 	mdb_env_info(t->s->env, &info);
@@ -2647,6 +2932,9 @@ struct check_state {
 	store_progress_fn progress; /* or NULL */
 	void *parg;
 	uint64_t done, total;       /* records read, and to read */
+	uint64_t at_last_seen;      /* index entries at or above the floor at their record's last_seen */
+	uint64_t need_entry;        /* records at or above the floor, each of which needs one */
+	uint64_t index_writes;      /* meta "index_writes": no segment has a later number */
 };
 
 static void problem(struct check_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -2669,45 +2957,151 @@ static int name_valid(const void *p, size_t len, size_t max)
 	return len > 0 && len <= max && !memchr(p, '\0', len) && utf8_valid(p, len);
 }
 
-/* An index entry at or above the floor must belong to a record whose last_seen is at or
- * after it (after: stale, waiting for pruning); below the floor it waits for pruning and
- * need only be well formed. */
+/* The record of index entry e, decoded into u: 0, MDB_NOTFOUND, -2 for a corrupt
+ * record (check_user names it), or an LMDB error. */
+static int entry_record(struct store_txn *t, const struct seg_entry *e, struct store_user *u)
+{
+	MDB_val uk, uv;
+	int rc;
+
+	uk.mv_size = user_key(t->ukey, e->partition, e->user, e->len);
+	uk.mv_data = t->ukey;
+	if ((rc = mdb_get(t->txn, t->s->users, &uk, &uv)) != 0)
+		return rc;
+	return user_decode(&uv, u) < 0 ? -2 : 0;
+}
+
+/* A segment: its key, then each entry. An entry at or above the floor must belong to a
+ * record whose last_seen is at or after it (after: stale, waiting for compaction or
+ * pruning); below the floor it waits for pruning and need only be well formed. The
+ * entries at their record's last_seen are counted: check_run() compares them with the
+ * records that need one. */
 static int check_index_entry(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
-	const char *user = (const char *)k->mv_data + 12;
-	size_t len = k->mv_size - 12;
 	struct store_user u;
-	MDB_val uk, uv;
+	struct seg_entry e;
 	char buf[600];
-	int64_t ts;
-	int32_t p;
+	int64_t bucket;
+	uint64_t no;
+	size_t at = 0;
 	int rc;
 
-	if (k->mv_size <= 12 || !name_valid(user, len, STORE_USER_KEY_MAX)) {
+	bucket = k->mv_size == SEG_KEY ? (int64_t)get_be64(k->mv_data) : -1;
+	if (bucket < 0 || bucket % INDEX_BUCKET_MS != 0) {
 		problem(c, "by_time: malformed key '%s'", quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64));
 		return 0;
 	}
-	if (v->mv_size != 0)
-		problem(c, "by_time: entry for '%.*s' has a value of %zu bytes", (int)len, user, v->mv_size);
-	ts = (int64_t)get_be64(k->mv_data);
-	p = (int32_t)get_be32((const unsigned char *)k->mv_data + 8);
-	if (ts < c->index_floor)
-		return 0;
-	uk.mv_size = k->mv_size - 8;
-	uk.mv_data = (char *)k->mv_data + 8;
-	rc = mdb_get(c->t->txn, c->t->s->users, &uk, &uv);
-	if (rc == MDB_NOTFOUND)
-		problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s' of partition %d", ts, (int)len,
-			user, (int)p);
-	else if (rc != 0)
-		problem(c, "users: mdb_get: %s", mdb_strerror(rc));
-	else if (user_decode(&uv, &u) < 0)
-		; /* check_user reports it */
-	else if (u.last_seen < ts)
-		problem(c, "by_time: entry at %" PRId64 " for '%.*s' of partition %d, whose last_seen is earlier, %"
-			PRId64, ts, (int)len, user, (int)p, u.last_seen);
+	no = get_be64((const unsigned char *)k->mv_data + 8);
+	if (no == 0 || no > c->index_writes)
+		problem(c, "by_time: the segment of second %" PRId64 " is write %" PRIu64 ", past the store's count "
+			"of %" PRIu64, bucket, no, c->index_writes);
+	while ((rc = seg_next(v, &at, &e)) > 0) {
+		if (!name_valid(e.user, e.len, STORE_USER_KEY_MAX) || e.partition < 0 || e.ts <= 0 ||
+		    bucket_of(e.ts) != bucket) {
+			problem(c, "by_time: malformed entry (%" PRId64 ", %d, '%s') in the segment of second %" PRId64,
+				e.ts, (int)e.partition, quote_bytes(buf, sizeof(buf), e.user, e.len, 64), bucket);
+			continue;
+		}
+		if (e.ts < c->index_floor)
+			continue;
+		rc = entry_record(c->t, &e, &u);
+		if (rc == MDB_NOTFOUND)
+			problem(c, "by_time: entry at %" PRId64 " for unknown user '%.*s' of partition %d", e.ts,
+				(int)e.len, e.user, (int)e.partition);
+		else if (rc == -2)
+			; /* check_user reports it */
+		else if (rc != 0)
+			problem(c, "users: mdb_get: %s", mdb_strerror(rc));
+		else if (u.last_seen < e.ts)
+			problem(c, "by_time: entry at %" PRId64 " for '%.*s' of partition %d, whose last_seen is earlier, %"
+				PRId64, e.ts, (int)e.len, e.user, (int)e.partition, u.last_seen);
+		else if (u.last_seen == e.ts)
+			c->at_last_seen++;
+	}
+	if (rc < 0 || v->mv_size == 0)
+		problem(c, "by_time: the segment of second %" PRId64 " (write %" PRIu64 ") is malformed at byte %zu of "
+			"%zu", bucket, no, at, v->mv_size);
 	return 0;
+}
+
+/* When the entries at last_seen and the records that need one do not add up: which
+ * records have none, and which have two. The keys of the records found at their
+ * last_seen, sorted, against a walk of the records. */
+struct entry_keys {
+	struct check_state *c;
+	MDB_val *keys;
+	size_t n, cap, at;
+};
+
+static int collect_at_last_seen(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct entry_keys *w = arg;
+	struct store_user u;
+	struct seg_entry e;
+	size_t at = 0;
+
+	if (k->mv_size != SEG_KEY)
+		return 0;
+	while (seg_next(v, &at, &e) > 0) {
+		if (e.ts < w->c->index_floor || e.len == 0 || entry_record(w->c->t, &e, &u) != 0 || u.last_seen != e.ts)
+			continue;
+		if (w->n == w->cap) {
+			w->cap = w->cap ? 2 * w->cap : 256;
+			w->keys = xrealloc(w->keys, w->cap * sizeof(*w->keys));
+		}
+		w->keys[w->n].mv_size = user_key(w->c->t->ukey, e.partition, e.user, e.len);
+		w->keys[w->n].mv_data = xmalloc(w->keys[w->n].mv_size);
+		memcpy(w->keys[w->n].mv_data, w->c->t->ukey, w->keys[w->n].mv_size);
+		w->n++;
+	}
+	return 0;
+}
+
+static int val_cmp(const void *a, const void *b)
+{
+	return store_key_cmp(a, b);
+}
+
+static int name_missing(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct entry_keys *w = arg;
+	struct store_user u;
+	int c = 1;
+
+	if (k->mv_size <= 4 || user_decode(v, &u) < 0 || u.last_seen < w->c->index_floor)
+		return 0;
+	/* Both in key order: a merge. */
+	while (w->at < w->n && (c = store_key_cmp(&w->keys[w->at], k)) < 0)
+		w->at++;
+	if (c != 0 || w->at == w->n)
+		problem(w->c, "by_time: no entry for '%.*s' of partition %d at its last_seen %" PRId64,
+			(int)k->mv_size - 4, (const char *)k->mv_data + 4, (int)get_be32(k->mv_data), u.last_seen);
+	return 0;
+}
+
+static int check_entries_add_up(struct check_state *c, char *err, size_t errlen)
+{
+	struct entry_keys w = { c, NULL, 0, 0, 0 };
+	size_t i;
+	int rc;
+
+	if (c->at_last_seen == c->need_entry)
+		return 0;
+	if ((rc = walk(c->t, c->t->s->by_time, NULL, collect_at_last_seen, &w, err, errlen)) >= 0) {
+		if (w.n > 1) /* qsort(NULL, 0, ...) is undefined */
+			qsort(w.keys, w.n, sizeof(*w.keys), val_cmp);
+		for (i = 1; i < w.n; i++)
+			if (!store_key_cmp(&w.keys[i - 1], &w.keys[i]))
+				problem(c, "by_time: two entries for '%.*s' of partition %d at its last_seen",
+					(int)w.keys[i].mv_size - 4, (const char *)w.keys[i].mv_data + 4,
+					(int)get_be32(w.keys[i].mv_data));
+		rc = walk(c->t, c->t->s->users, NULL, name_missing, &w, err, errlen);
+	}
+	for (i = 0; i < w.n; i++)
+		free(w.keys[i].mv_data);
+	free(w.keys);
+	return rc < 0 ? rc : 0;
 }
 
 /* Every record must decode, belong to a partition with a stored position, and one at
@@ -2719,10 +3113,8 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 	const char *name = (const char *)k->mv_data + 4;
 	int nlen = (int)k->mv_size - 4;
 	struct store_user u;
-	MDB_val ik, iv;
 	char buf[600];
 	int32_t p;
-	int rc;
 
 	if (k->mv_size <= 4 || !name_valid(name, k->mv_size - 4, STORE_USER_KEY_MAX)) {
 		problem(c, "users: malformed key '%s'", quote_bytes(buf, sizeof(buf), k->mv_data, k->mv_size, 64));
@@ -2745,18 +3137,8 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 	if (u.email && u.email_ts > u.last_seen)
 		problem(c, "users: '%.*s' has an email of %" PRId64 ", after its last_seen %" PRId64, nlen, name,
 			u.email_ts, u.last_seen);
-	if (u.last_seen < c->index_floor)
-		return 0;
-	put_be64(c->t->key, (uint64_t)u.last_seen);
-	memcpy(c->t->key + 8, k->mv_data, k->mv_size);
-	ik.mv_size = 8 + k->mv_size;
-	ik.mv_data = c->t->key;
-	rc = mdb_get(c->t->txn, c->t->s->by_time, &ik, &iv);
-	if (rc == MDB_NOTFOUND)
-		problem(c, "by_time: no entry for '%.*s' of partition %d at its last_seen %" PRId64, nlen, name,
-			(int)p, u.last_seen);
-	else if (rc != 0)
-		problem(c, "by_time: mdb_get: %s", mdb_strerror(rc));
+	if (u.last_seen >= c->index_floor)
+		c->need_entry++;
 	return 0;
 }
 
@@ -2902,12 +3284,21 @@ static int check_run(struct check_state *c, char *err, size_t errlen)
 	MDB_stat ms;
 	int rc = -1;
 
+	MDB_val w;
+
 	for (i = 0; c->progress && i < ndbs; i++)
 		if (mdb_stat(c->t->txn, dbs[i], &ms) == 0)
 			c->total += ms.ms_entries;
+	if (mdb_get(c->t->txn, s->meta, (MDB_val *)&index_writes_key, &w) == 0 && w.mv_size == sizeof(c->index_writes))
+		memcpy(&c->index_writes, w.mv_data, sizeof(c->index_writes));
+	else if (mdb_stat(c->t->txn, s->by_time, &ms) == 0 && ms.ms_entries)
+		problem(c, "meta: index_writes is missing or malformed, and by_time holds %zu segments",
+			(size_t)ms.ms_entries);
 	for (i = 0; i < ndbs; i++)
 		if (check_db(c, dbs[i], fns[i], err, errlen) < 0)
 			goto out;
+	if (check_entries_add_up(c, err, errlen) < 0)
+		goto out;
 	rc = c->problems;
 out:
 	free(c->next);
@@ -2917,14 +3308,14 @@ out:
 int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
 		   size_t errlen)
 {
-	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0, NULL, NULL, 0, 0 };
+	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0 };
 	return check_run(&c, err, errlen);
 }
 
 int store_check_progress(struct store_txn *t, store_report_fn report, void *arg, store_progress_fn progress,
 			 void *parg, char *err, size_t errlen)
 {
-	struct check_state c = { t, 0, report, arg, 0, NULL, 0, progress, parg, 0, 0 };
+	struct check_state c = { t, 0, report, arg, 0, NULL, 0, progress, parg, 0, 0, 0, 0, 0 };
 
 	if (store_index_floor_get(t, &c.index_floor, err, errlen) != 0)
 		return -1;

@@ -19,8 +19,12 @@
  *    old one (stale) for pruning. Every entry at or above the floor belongs to a record
  *    whose last_seen is at or after it, so a record's last_seen is its latest entry.
  *    A store of schema 4 (an exact index: no stale entry) is read as it is, and a
- *    writer marks it 5; so are the stores schema 4 read. */
-#define STORE_SCHEMA_VERSION "5"
+ *    writer marks it 5; so are the stores schema 4 read.
+ * 6: by_time in segments: the entries one write adds in one second of event time are one
+ *    LMDB value (store.c, seg_write), a batch's one put. A writer rebuilds the index of a
+ *    store of schema 4 or 5 from its records and marks it 6; a reader refuses one whose
+ *    index is not empty until then. */
+#define STORE_SCHEMA_VERSION "6"
 
 #define STORE_USER_KEY_MAX 255 /* a user name's bytes (EVENT_USER_MAX) */
 #define STORE_EMAIL_MAX 255
@@ -163,8 +167,9 @@ int store_user_touch(struct store_txn *t, const struct store_touch *tc, int64_t 
 		     int64_t forget_below, char *err, size_t errlen);
 
 /* store_user_touch() of tcs[0..n) in turn, to the same result, but with the by_time
- * entries added after all the records, in time order, so that fresh events append to
- * the index. Records go fastest in their keys' order (active.c folds a user's events
+ * entries added after all the records, in time order, one segment per second they fall
+ * in (schema 6): a batch's index is one put per second, appended at the index's end for
+ * fresh events. Records go fastest in their keys' order (active.c folds a user's events
  * into one touch, in that order). */
 int store_users_touch(struct store_txn *t, const struct store_touch *tcs, size_t n, int64_t index_floor,
 		      int64_t forget_below, char *err, size_t errlen);
@@ -188,10 +193,10 @@ typedef int (*store_record_fn)(void *arg, int32_t partition, const char *user, s
 int store_records_each(struct store_txn *t, store_record_fn fn, void *arg, char *err, size_t errlen);
 
 /* Replaces the record of (partition, user) with u, moving its by_time entry (written only
- * at index_floor or later), or with u NULL deletes it with its entry. A record that
- * goes back in time (or away) also loses its stale entries from the floor on (a scan of
- * the index from there: rare, and only then). For a restore from the changelog: nothing
- * is added to pending. */
+ * at index_floor or later, in a segment of its own; none when last_seen is unchanged), or
+ * with u NULL deletes it with its entry. A record that goes back in time (or away) also
+ * loses its stale entries from the floor on (a scan of the index from there: rare, and
+ * only then). For a restore from the changelog: nothing is added to pending. */
 int store_record_put(struct store_txn *t, int32_t partition, const char *user, size_t len,
 		     const struct store_user *u, int64_t index_floor, char *err, size_t errlen);
 
@@ -201,17 +206,20 @@ int store_record_put(struct store_txn *t, int32_t partition, const char *user, s
  * position. Its gaps records stay: they are history. */
 int store_partition_drop(struct store_txn *t, int32_t partition, char *err, size_t errlen);
 
-/* by_time: calls fn for each entry in (from, to], oldest first (then by partition and
- * name); fn returns non-zero to stop. The raw index: a record may come more than once,
- * at stale times too; a record's last_seen is its latest entry (at or above the floor),
- * which is what active_collect() reads. */
+/* by_time: calls fn for each entry in (from, to], by the second (within a second, in
+ * the order they were written); fn returns non-zero to stop. The raw index: a record may
+ * come more than once, at stale times too, and always in its own time order, so that its
+ * last entry (at or above the floor) is its last_seen, which is what active_collect()
+ * reads. */
 typedef int (*store_index_fn)(void *arg, int32_t partition, const char *user, size_t len, int64_t ts);
 int store_index_range(struct store_txn *t, int64_t from, int64_t to, store_index_fn fn, void *arg,
 		      char *err, size_t errlen);
 
-/* Deletes at most max by_time entries older than index_before, oldest first (stale ones
- * with the rest), and with users_before > INT64_MIN also the record of each deleted entry
- * that is its last_seen, when older than that (listed in pending, with a changelog).
+/* Deletes the by_time segments of the seconds that end at or before index_before, oldest
+ * first (stale entries with the rest), until max entries or more are gone, and with
+ * users_before > INT64_MIN also the record of each deleted entry that is its last_seen,
+ * when older than that (listed in pending, with a changelog). Whole segments: an entry
+ * older than index_before in the second it falls in waits for that second to pass.
  * Users are found through the index only: one whose entry is already gone (pruned
  * earlier, or never written for being older than index_floor) is kept. Bounded, so that
  * it can run inside every batch txn. *pruned gets the number of entries removed. */
@@ -220,18 +228,21 @@ int store_prune(struct store_txn *t, int64_t index_before, int64_t users_before,
 
 /* Deletes stale by_time entries, those older than their record's last_seen, so that a
  * window holds about one entry per user again (the index is append-only: each touch that
- * moves last_seen leaves one behind). It walks the index in key order, from where the
- * last call stopped (meta, in the same txn) or from `from` (the floor) if that is later,
- * examines at most max entries and deletes the stale ones; at the index's end the next
- * call starts again from `from`. Only an entry at or after `from` is ever looked at, and
+ * moves last_seen leaves one behind). It walks the segments in key order, from where the
+ * last call stopped (meta, in the same txn) or from the second of `from` (the floor) if
+ * that is later, examines whole segments until max entries or more, and writes each that
+ * held a stale entry again without it (or deletes it); at the index's end the next call
+ * starts again from `from`. Only an entry at or after `from` is ever looked at, and
  * a record's latest entry is never stale, so every invariant of the index holds. For a
  * consumer that has time to spare: active runs it while caught up (engine.h, upkeep).
  * *ended is 1 when this call reached the index's end (a pass is over), else 0. */
 int store_index_compact(struct store_txn *t, int64_t from, size_t max, size_t *examined, size_t *deleted,
 			int *ended, char *err, size_t errlen);
-/* Where the next store_index_compact() goes on: calls fn once with that entry's key and
- * returns 1, or returns 0 when it starts from `from` (or -1 with the reason). */
-int store_index_compact_at(struct store_txn *t, store_index_fn fn, void *arg, char *err, size_t errlen);
+/* Where the next store_index_compact() goes on: calls fn once with that segment's key
+ * (its second, and its number among the store's segment writes) and returns 1, or
+ * returns 0 when it starts from `from` (or -1 with the reason). */
+typedef void (*store_segment_fn)(void *arg, int64_t second, uint64_t write);
+int store_index_compact_at(struct store_txn *t, store_segment_fn fn, void *arg, char *err, size_t errlen);
 
 /* rejects: (partition, offset) -> reason and the payload's first bytes. */
 #define STORE_REJECT_PAYLOAD_MAX 64
@@ -314,7 +325,9 @@ int store_changelog_put(struct store_txn *t, int32_t partition, int64_t next, ch
 struct store_stat {
 	uint64_t users;   /* distinct users, over all partitions */
 	uint64_t records; /* users records: one per (partition, user) */
-	uint64_t index, offsets, rejects, gaps, outbox, pending;
+	uint64_t index;   /* by_time's entries */
+	uint64_t segments; /* and the LMDB records that hold them (store.c, seg_write) */
+	uint64_t offsets, rejects, gaps, outbox, pending;
 	uint64_t map_size, used_bytes, page_size;
 };
 int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t errlen);

@@ -558,3 +558,36 @@ const char *process_cmdline(long pid, char *buf, size_t len)
 	buf[n] = '\0';
 	return buf;
 }
+
+struct keyed *sort_keyed(struct keyed *a, struct keyed *spare, size_t n)
+{
+	uint64_t all = ~(uint64_t)0, any = 0;
+	unsigned shift;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		all &= a[i].key;
+		any |= a[i].key;
+	}
+	for (shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = { 0 }, at = 0, c;
+		struct keyed *swap;
+		unsigned d;
+
+		if (!(((all ^ any) >> shift) & 0xff))
+			continue; /* every key has the same byte here */
+		for (i = 0; i < n; i++)
+			count[(a[i].key >> shift) & 0xff]++;
+		for (d = 0; d < 256; d++) {
+			c = count[d];
+			count[d] = at;
+			at += c;
+		}
+		for (i = 0; i < n; i++)
+			spare[count[(a[i].key >> shift) & 0xff]++] = a[i];
+		swap = a;
+		a = spare;
+		spare = swap;
+	}
+	return a;
+}

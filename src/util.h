@@ -93,4 +93,15 @@ const char *process_cmdline(long pid, char *buf, size_t len);
  * a replaced log from the one a store was built from, not an attacker's forgery. */
 uint64_t fingerprint64(const void *key, size_t keylen, const void *payload, size_t len);
 
+/* An element of sort_keyed(): a key, and what it stands for. */
+struct keyed {
+	uint64_t key;
+	const void *what;
+};
+
+/* Sorts a[0..n) by key, keeping the order of equal keys: an LSD radix sort over the bytes
+ * in which some of the keys differ (two or three of eight for times of one batch or one
+ * window), with spare as room for n. Returns where the sorted array is: a or spare. */
+struct keyed *sort_keyed(struct keyed *a, struct keyed *spare, size_t n);
+
 #endif

@@ -20,18 +20,22 @@
  *  3. Applying: with retain_users a user last seen below the floor starts afresh; count
  *     += 1; last_seen = max; a non-empty email replaces the stored one when (ts, bytes) is
  *     greater than (email_ts, stored bytes); an empty or absent one never does.
- *  4. by_time is append-only (schema 5): after a batch, each record the batch applied
- *     events to gets an entry at its last_seen when that changed (or the record is new,
- *     or was forgotten) and is at or above the floor; no entry is deleted but by pruning,
- *     which deletes only entries below the floor. So at and above the floor by_time holds
- *     exactly the entries the model added there; below it, a subset of them. Every entry
- *     is at or before its record's last_seen.
+ *  4. by_time is append-only (schema 5 on): after a batch (each of its two hook calls),
+ *     each record the batch applied events to gets an entry at its last_seen when that
+ *     changed (or the record is new, or was forgotten) and is at or above the floor; no
+ *     entry is deleted but by pruning, which deletes only entries below the floor. So at
+ *     and above the floor by_time holds exactly the entries the model added there; below
+ *     it, a subset of them. Every entry is at or before its record's last_seen. In segments
+ *     (schema 6): a call's entries of one second are one segment, after the second's
+ *     earlier ones; the index reads by the second, each record's entries in its time
+ *     order.
  *  5. A batch applied while the consumer is caught up also compacts by_time (active_upkeep):
- *     from where the last compaction stopped, or the floor if later, it examines at most
- *     max(chunk, 4 x the batch's live messages) entries in key order and deletes those
- *     older than their record's last_seen; the next goes on from the first entry not
- *     examined, or from the floor once one reached the end. So rule 4's "exactly" becomes
- *     "exactly those added and not compacted away".
+ *     from where the last compaction stopped, or the floor's second if later, it examines
+ *     whole segments in key order until max(chunk, 4 x the batch's live messages) entries
+ *     or more, and deletes those at or above the floor older than their record's
+ *     last_seen; the next goes on from the first segment not examined, or from the floor
+ *     once one reached the end. So rule 4's "exactly" becomes "exactly those added and not
+ *     compacted away".
  *
  * The generator writes msgpack itself (msgpack-c's packer plus raw headers), so that key
  * order, unknown keys, string and integer header widths and map header forms vary, and it
@@ -253,10 +257,14 @@ struct muser {
 	int64_t last_seen_before;
 };
 
-/* A by_time entry the model added. */
+/* A by_time entry the model added, and the segment it is in (store.h, schema 6): the
+ * second of its time, and the write that added it, counted here (the store's txn id and
+ * seq sort the same way). */
 struct mentry {
 	int64_t ts;
 	const struct muser *u;
+	int64_t second;
+	uint64_t write;
 };
 
 struct mreject {
@@ -282,9 +290,11 @@ struct model {
 	size_t nrej, caprej;
 	struct mgap *gaps;
 	size_t ngaps, capgaps;
-	struct mentry *entries;  /* by_time as added, in key order */
+	struct mentry *entries;  /* by_time as added, in (time, record) order */
 	size_t nentries, capentries;
-	struct mentry compact_at; /* where the next compaction goes on; u NULL: the floor */
+	uint64_t writes;         /* segments written */
+	struct mentry compact_at; /* where the next compaction goes on, its second and write;
+				   * u NULL: the floor */
 	int pass_ended;           /* the last compaction reached the index's end */
 	struct muser **touched;  /* the records the batch being applied applied events to */
 	size_t ntouched, captouched;
@@ -349,7 +359,7 @@ struct stream {
 	struct hook_ctx ctx;
 	struct child_report *report;
 	/* the comparison's scratch */
-	struct suser { int32_t p; const unsigned char *name; size_t len; struct store_user u; } *su;
+	struct suser { int32_t p; const unsigned char *name; size_t len; struct store_user u; int64_t seen; } *su;
 	size_t nsu, capsu;
 	struct sentry { int32_t p; const unsigned char *name; size_t len; int64_t ts; } *se;
 	size_t nse, capse;
@@ -1857,9 +1867,15 @@ static void model_event(struct stream *st, int32_t p, const struct lmsg *m, int6
 	stats->applied_events++;
 }
 
-/* Rule 4: the entry a batch adds for record u, in key order (be64 ts, then the record's
- * key); the same key twice cannot happen, as last_seen never comes back to a time. */
-static void model_add_entry(struct model *md, const struct muser *u)
+/* The second a time falls in: its segments' (store.c, bucket_of). */
+static int64_t second_of(int64_t ts)
+{
+	return ts > 0 ? ts - ts % 1000 : 0;
+}
+
+/* Rule 4: the entry a batch adds for record u, in (time, record) order; the same one
+ * twice cannot happen, as last_seen never comes back to a time. */
+static void model_add_entry(struct model *md, const struct muser *u, uint64_t write)
 {
 	size_t lo = 0, hi = md->nentries;
 
@@ -1878,75 +1894,122 @@ static void model_add_entry(struct model *md, const struct muser *u)
 	memmove(md->entries + lo + 1, md->entries + lo, (md->nentries - lo) * sizeof(*md->entries));
 	md->entries[lo].ts = u->last_seen;
 	md->entries[lo].u = u;
+	md->entries[lo].second = second_of(u->last_seen);
+	md->entries[lo].write = write;
 	md->nentries++;
 }
 
-/* After a batch: an entry for each record whose last_seen the batch changed, or that it
- * made (new, or afresh after being forgotten), at or above the floor. */
+static int int64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* After a batch (a call of the hook): an entry for each record whose last_seen the batch
+ * changed, or that it made (new, or afresh after being forgotten), at or above the floor;
+ * one segment per second they fall in, written in the order of the seconds. */
 static void model_add_entries(struct stream *st)
 {
 	struct model *md = &st->md;
-	size_t i;
+	int64_t *seconds = malloc((md->ntouched + 1) * sizeof(*seconds));
+	size_t i, k, n = 0;
 
+	ck_assert_ptr_nonnull(seconds);
 	for (i = 0; i < md->ntouched; i++) {
 		const struct muser *u = md->touched[i];
 		int fresh = u->count_before == 0 || (st->retain_users && u->last_seen_before < md->floor);
 
 		if ((fresh || u->last_seen != u->last_seen_before) && u->last_seen >= md->floor)
-			model_add_entry(md, u);
+			seconds[n++] = second_of(u->last_seen);
 	}
+	qsort(seconds, n, sizeof(*seconds), int64_cmp);
+	for (k = 0; k < n; k++) {
+		if (k > 0 && seconds[k] == seconds[k - 1])
+			continue;
+		md->writes++;
+		for (i = 0; i < md->ntouched; i++) {
+			const struct muser *u = md->touched[i];
+			int fresh = u->count_before == 0 || (st->retain_users && u->last_seen_before < md->floor);
+
+			if ((fresh || u->last_seen != u->last_seen_before) && u->last_seen >= md->floor &&
+			    second_of(u->last_seen) == seconds[k])
+				model_add_entry(md, u, md->writes);
+		}
+	}
+	free(seconds);
 	md->ntouched = 0;
 }
 
-/* The order of two entries' keys: be64 ts, then the record's key. */
-static int mentry_cmp(const struct mentry *a, const struct mentry *b)
+/* The order of two segments: second, then write. */
+static int segment_cmp(int64_t as, uint64_t aw, int64_t bs, uint64_t bw)
 {
-	if (a->ts != b->ts)
-		return a->ts < b->ts ? -1 : 1;
-	return reccmp(a->u->p, a->u->name, a->u->len, b->u->p, b->u->name, b->u->len);
+	if (as != bs)
+		return as < bs ? -1 : 1;
+	return (aw > bw) - (aw < bw);
+}
+
+static int mentry_segment_cmp(const void *a, const void *b)
+{
+	const struct mentry *x = *(const struct mentry *const *)a, *y = *(const struct mentry *const *)b;
+	return segment_cmp(x->second, x->write, y->second, y->write);
 }
 
 /* Rule 5, in a batch the consumer applied while caught up (active_upkeep): from where the
- * last compaction stopped, or the floor if that is later, at most max(chunk, 4 x the live
- * messages) entries are examined in key order, and those older than their record's
- * last_seen are deleted; the next one goes on from the first entry not examined, or from
- * the floor when this one reached the index's end. */
+ * last compaction stopped, or the second of the floor if that is later, whole segments
+ * are examined in key order until max(chunk, 4 x the live messages) entries or more have
+ * been, and their entries at or above the floor older than their record's last_seen are
+ * deleted; the next one goes on from the first segment not examined, or from the floor
+ * when this one reached the index's end. */
 static void model_compact(struct stream *st, size_t nlive)
 {
 	struct model *md = &st->md;
 	size_t chunk = st->upkeep_chunk ? st->upkeep_chunk : 1000, most = 4 * nlive > chunk ? 4 * nlive : chunk;
-	size_t i = 0, n = 0;
+	size_t i = 0, j, k, n = 0, kept = 0;
+	int64_t start = md->floor >= 0 ? second_of(md->floor) : INT64_MIN;
+	struct mentry **seg = malloc((md->nentries + 1) * sizeof(*seg));
+	char *gone = calloc(md->nentries + 1, 1);
 
+	ck_assert(seg && gone);
 	stats->upkeeps++;
 	if (tracing)
 		fprintf(stderr, "#   compaction: at most %zu entries from %s\n", most, md->compact_at.u ? "where it stopped" : "the floor");
-	while (i < md->nentries && md->entries[i].ts < md->floor)
+	for (j = 0; j < md->nentries; j++)
+		seg[j] = &md->entries[j];
+	qsort(seg, md->nentries, sizeof(*seg), mentry_segment_cmp);
+	while (i < md->nentries && seg[i]->second < start)
 		i++;
-	if (md->compact_at.u) {
+	if (md->compact_at.u && md->compact_at.second >= start) {
 		stats->compact_resumed++;
-		while (i < md->nentries && mentry_cmp(&md->entries[i], &md->compact_at) < 0)
+		while (i < md->nentries &&
+		       segment_cmp(seg[i]->second, seg[i]->write, md->compact_at.second, md->compact_at.write) < 0)
 			i++;
 	}
 	while (i < md->nentries && n < most) {
-		n++;
-		if (md->entries[i].ts < md->entries[i].u->last_seen) {
-			if (tracing)
-				fprintf(stderr, "#   compaction deletes (%" PRId64 ", %d, %zu bytes)\n", md->entries[i].ts,
-					(int)md->entries[i].u->p, md->entries[i].u->len);
-			memmove(md->entries + i, md->entries + i + 1, (md->nentries - i - 1) * sizeof(*md->entries));
-			md->nentries--;
-			stats->compacted++;
-		} else {
-			i++;
+		for (k = i; k < md->nentries && seg[k]->second == seg[i]->second && seg[k]->write == seg[i]->write; k++) {
+			n++;
+			if (seg[k]->ts >= md->floor && seg[k]->ts < seg[k]->u->last_seen) {
+				if (tracing)
+					fprintf(stderr, "#   compaction deletes (%" PRId64 ", %d, %zu bytes)\n", seg[k]->ts,
+						(int)seg[k]->u->p, seg[k]->u->len);
+				gone[seg[k] - md->entries] = 1;
+				stats->compacted++;
+			}
 		}
+		i = k;
 	}
 	md->pass_ended = i >= md->nentries;
 	if (i < md->nentries) {
-		md->compact_at = md->entries[i];
+		md->compact_at = *seg[i];
 	} else {
 		md->compact_at.u = NULL;
 		stats->compact_passes++;
 	}
+	for (j = 0; j < md->nentries; j++)
+		if (!gone[j])
+			md->entries[kept++] = md->entries[j];
+	md->nentries = kept;
+	free(seg);
+	free(gone);
 }
 
 static void model_apply(struct stream *st, const struct op *op)
@@ -2069,6 +2132,7 @@ static int collect_user(void *arg, int32_t partition, const char *user, size_t l
 	st->su[st->nsu].name = (const unsigned char *)user;
 	st->su[st->nsu].len = len;
 	st->su[st->nsu].u = *u;
+	st->su[st->nsu].seen = INT64_MIN; /* its latest entry so far in the index's order */
 	st->nsu++;
 	return 0;
 }
@@ -2372,25 +2436,27 @@ want_free:
 }
 
 /* Compares everything the store holds with the model. Returns 0 or -1 (st->fail says). */
-/* The stored position of the next compaction, as a by_time entry of its own. */
+/* The stored position of the next compaction: a segment's key. The model numbers its
+ * writes its own way, so only the second is compared; a wrong segment of the right
+ * second shows in the entries a later compaction leaves. */
 struct stored_at {
 	int found;
-	int32_t p;
-	unsigned char name[NAME_MAX_BYTES];
-	size_t len;
-	int64_t ts;
+	int64_t second;
 };
 
-static int collect_compact_at(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
+static void collect_compact_at(void *arg, int64_t second, uint64_t write)
 {
 	struct stored_at *at = arg;
 
+	(void)write;
 	at->found = 1;
-	at->p = partition;
-	at->len = len < sizeof(at->name) ? len : sizeof(at->name);
-	memcpy(at->name, user, at->len);
-	at->ts = ts;
-	return 0;
+	at->second = second;
+}
+
+static int sentry_cmp(const void *a, const void *b)
+{
+	const struct sentry *x = a, *y = b;
+	return entry_cmp(x->ts, x->p, x->name, x->len, y->ts, y->p, y->name, y->len);
 }
 
 static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no, const char *when)
@@ -2420,12 +2486,32 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		return mismatch(st, no, when, "reading the store: %s", err);
 
 	/* Rule 5's position: where the next compaction goes on. */
-	if (at.found != (md->compact_at.u != NULL) ||
-	    (at.found && entry_cmp(at.ts, at.p, at.name, at.len, md->compact_at.ts, md->compact_at.u->p,
-				   md->compact_at.u->name, md->compact_at.u->len) != 0))
+	if (at.found != (md->compact_at.u != NULL) || (at.found && at.second != md->compact_at.second)) {
+		snprintf(a, sizeof(a), "the segment of second %" PRId64, at.second);
+		snprintf(b, sizeof(b), "the segment of second %" PRId64, md->compact_at.second);
 		return mismatch(st, no, when, "compaction position: expected %s, stored %s",
-				md->compact_at.u ? show(n1, sizeof(n1), md->compact_at.u->name, md->compact_at.u->len) :
-				"the floor", at.found ? show(a, sizeof(a), at.name, at.len) : "the floor");
+				md->compact_at.u ? b : "the floor", at.found ? a : "the floor");
+	}
+
+	/* The index's own order (store.h, schema 6): by the second, and each record's
+	 * entries in its time order, so that its last one is its last_seen. Then the
+	 * entries are compared in (time, record) order. */
+	for (i = 0; i < st->nse; i++) {
+		const struct sentry *e = &st->se[i];
+		struct suser *s = (struct suser *)stored_user(st, e->p, e->name, e->len);
+
+		if (i > 0 && e->ts - e->ts % 1000 < st->se[i - 1].ts - st->se[i - 1].ts % 1000)
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", '%s') in an earlier second than "
+				    "the one before it", e->ts, show(n1, sizeof(n1), e->name, e->len));
+		if (s && e->ts <= s->seen)
+			return mismatch(st, no, when, "by_time: entry (%" PRId64 ", %d, '%s') after one of %" PRId64
+				    " of the same record", e->ts, (int)e->p, show(n1, sizeof(n1), e->name, e->len),
+				    s->seen);
+		if (s)
+			s->seen = e->ts;
+	}
+	if (st->nse > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(st->se, st->nse, sizeof(*st->se), sentry_cmp);
 
 	if (floor != md->floor)
 		return mismatch(st, no, when, "index floor: expected %" PRId64 ", stored %" PRId64, md->floor, floor);

@@ -187,6 +187,26 @@ static int seen_add(void *arg, int32_t partition, const char *user, size_t len, 
 	return s->stop_after && s->total >= s->stop_after;
 }
 
+/* Sorts what range() saw by (time, name): within a second the index is in the order
+ * it was written (store.h, schema 6), so the tests compare it in time order, keeping the
+ * order of equal entries (a record's entries come in its time order: test_segment_order). */
+static void seen_sort(struct seen *s)
+{
+	size_t i, j;
+
+	for (i = 1; i < s->n; i++)
+		for (j = i; j > 0 && (s->ts[j - 1] > s->ts[j] ||
+				      (s->ts[j - 1] == s->ts[j] && strcmp(s->user[j - 1], s->user[j]) > 0)); j--) {
+			char u[sizeof(s->user[0])];
+			int64_t ts = s->ts[j];
+			memcpy(u, s->user[j], sizeof(u));
+			memcpy(s->user[j], s->user[j - 1], sizeof(u));
+			memcpy(s->user[j - 1], u, sizeof(u));
+			s->ts[j] = s->ts[j - 1];
+			s->ts[j - 1] = ts;
+		}
+}
+
 static void range(struct store_txn *t, int64_t from, int64_t to, struct seen *s)
 {
 	size_t stop_after = s->stop_after;
@@ -196,6 +216,7 @@ static void range(struct store_txn *t, int64_t from, int64_t to, struct seen *s)
 	s->stop_after = stop_after;
 	rc = store_index_range(t, from, to, seen_add, s, err, sizeof(err));
 	ck_assert_msg(rc == 0, "store_index_range: %d: %s", rc, err);
+	seen_sort(s);
 }
 
 /* The whole index, as "user@ts" words in key order, against want ("" for none). */
@@ -294,18 +315,45 @@ static void raw_close(struct raw *r)
 
 /* A by_time key as store.c's header documents it: be64(ts) be32(partition) user, here
  * of partition 0. */
-static MDB_val raw_index_key(unsigned char *buf, int64_t ts, const char *user)
+/* A by_time segment of schema 6 written by hand (store.c): its key, of the second of ts
+ * and write number no, and its value, one entry of partition 0 at ts. */
+static MDB_val raw_segment_key(unsigned char *buf, int64_t ts, uint64_t no)
 {
-	MDB_val k;
+	uint64_t be = htobe64((uint64_t)(ts - ts % 1000)), beno = htobe64(no);
+
+	memcpy(buf, &be, 8);
+	memcpy(buf + 8, &beno, 8);
+	return (MDB_val){ 16, buf };
+}
+
+static MDB_val raw_segment_entry(unsigned char *buf, int64_t ts, const char *user)
+{
 	size_t len = strlen(user);
 	uint64_t be = htobe64((uint64_t)ts);
 
-	memcpy(buf, &be, 8);
-	memset(buf + 8, 0, 4);
-	memcpy(buf + 12, user, len);
-	k.mv_size = 12 + len;
-	k.mv_data = buf;
-	return k;
+	memset(buf, 0, 4);
+	buf[4] = (unsigned char)len;
+	memcpy(buf + 5, &be, 8);
+	memcpy(buf + 13, user, len);
+	return (MDB_val){ 13 + len, buf };
+}
+
+/* Deletes the by_time segment that holds user's entry (each segment here holds one). */
+static void raw_delete_segment_of(struct raw *raw, const char *user)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t len = strlen(user);
+	int rc, found = 0;
+
+	ck_assert_int_eq(mdb_cursor_open(raw->txn, raw->dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (v.mv_size == 13 + len && !memcmp((char *)v.mv_data + 13, user, len)) {
+			ck_assert_int_eq(mdb_cursor_del(cur, 0), 0);
+			found = 1;
+		}
+	mdb_cursor_close(cur);
+	ck_assert_msg(found, "no segment of '%s'", user);
 }
 
 /* ---- open and bind ----------------------------------------------------------------- */
@@ -971,13 +1019,34 @@ static int dump_entry(void *arg, int32_t partition, const char *user, size_t len
 	return 0;
 }
 
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The records, then the index entries sorted: within a second the index is in the order
+ * it was written (store.h), which depends on how the touches were grouped. */
 static char *dump_store(struct store_txn *t)
 {
-	struct dump d = { NULL, 0, 0 };
+	struct dump d = { NULL, 0, 0 }, e = { NULL, 0, 0 };
+	char **lines = NULL, *p;
+	size_t n = 0, i;
 
 	dump_add(&d, "%s", "");
+	dump_add(&e, "%s", "");
 	ck_assert_int_eq(store_records_each(t, dump_record, &d, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_index_range(t, INT64_MIN, INT64_MAX, dump_entry, &d, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_index_range(t, INT64_MIN, INT64_MAX, dump_entry, &e, err, sizeof(err)), 0);
+	for (p = strtok(e.buf, "\n"); p; p = strtok(NULL, "\n")) {
+		lines = realloc(lines, (n + 1) * sizeof(*lines));
+		ck_assert_ptr_nonnull(lines);
+		lines[n++] = p;
+	}
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(lines, n, sizeof(*lines), line_cmp);
+	for (i = 0; i < n; i++)
+		dump_add(&d, "%s\n", lines[i]);
+	free(lines);
+	free(e.buf);
 	return d.buf;
 }
 
@@ -1454,7 +1523,7 @@ static void fill_prune(struct store *s)
 
 	for (i = 1; i <= NPRUNE; i++) {
 		snprintf(name, sizeof(name), "u%d", i);
-		touch(t, name, NULL, i, 0);
+		touch(t, name, NULL, i + 999, 0); /* u1 at 1000: pruning goes by whole seconds */
 	}
 	commit(t);
 }
@@ -1471,24 +1540,24 @@ START_TEST(test_prune_index)
 
 	fill_prune(s);
 	t = begin(s, 1);
-	ck_assert_int_eq(store_prune(t, 5001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 6000, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
 	ck_assert_uint_eq(pruned, 1000);
 	st = stat_of(t);
 	ck_assert_uint_eq(st.index, NPRUNE - 1000);
 	ck_assert_uint_eq(st.users, NPRUNE);
-	range(t, 0, 1000, &r); /* the oldest went first */
+	range(t, 0, 1999, &r); /* the oldest went first */
 	ck_assert_uint_eq(r.n, 0);
 	r.stop_after = 1;
 	range(t, INT64_MIN, INT64_MAX, &r);
 	ck_assert_str_eq(r.user[0], "u1001");
-	ck_assert_int_eq(r.ts[0], 1001);
+	ck_assert_int_eq(r.ts[0], 2000);
 	r.stop_after = 0;
 	commit(t);
 
 	total = 1000;
 	do {
 		t = begin(s, 1);
-		ck_assert_int_eq(store_prune(t, 5001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+		ck_assert_int_eq(store_prune(t, 6000, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
 		ck_assert_uint_le(pruned, 1000);
 		total += pruned;
 		commit(t);
@@ -1501,14 +1570,14 @@ START_TEST(test_prune_index)
 	st = stat_of(t);
 	ck_assert_uint_eq(st.index, 5000);
 	ck_assert_uint_eq(st.users, NPRUNE); /* users_before = INT64_MIN keeps them all */
-	assert_user(t, "u1", 1, 1, NULL);
-	assert_user(t, "u5000", 5000, 1, NULL);
-	range(t, INT64_MIN, 5000, &r);
+	assert_user(t, "u1", 1000, 1, NULL);
+	assert_user(t, "u5000", 5999, 1, NULL);
+	range(t, INT64_MIN, 5999, &r);
 	ck_assert_uint_eq(r.n, 0);
 	r.stop_after = 1;
 	range(t, INT64_MIN, INT64_MAX, &r);
 	ck_assert_str_eq(r.user[0], "u5001");
-	ck_assert_int_eq(check(t, 5001, &rep), 0);
+	ck_assert_int_eq(check(t, 6000, &rep), 0);
 	/* the check is live: below the pruned floor every user lacks its entry */
 	ck_assert_int_eq(check(t, 0, &rep), 5000);
 	store_txn_abort(t);
@@ -1528,7 +1597,7 @@ START_TEST(test_prune_users)
 	fill_prune(s);
 	do {
 		t = begin(s, 1);
-		ck_assert_int_eq(store_prune(t, 5001, 5001, 1000, &pruned, err, sizeof(err)), 0);
+		ck_assert_int_eq(store_prune(t, 6000, 6000, 1000, &pruned, err, sizeof(err)), 0);
 		total += pruned;
 		commit(t);
 		ck_assert_int_lt(++rounds, 20);
@@ -1541,9 +1610,9 @@ START_TEST(test_prune_users)
 	ck_assert_uint_eq(st.users, 5000);
 	assert_no_user(t, "u1");
 	assert_no_user(t, "u5000");
-	assert_user(t, "u5001", 5001, 1, NULL);
-	assert_user(t, "u10000", 10000, 1, NULL);
-	ck_assert_int_eq(check(t, 5001, &rep), 0);
+	assert_user(t, "u5001", 6000, 1, NULL);
+	assert_user(t, "u10000", 10999, 1, NULL);
+	ck_assert_int_eq(check(t, 6000, &rep), 0);
 	ck_assert_int_eq(check(t, 0, &rep), 0); /* nothing left below the floor to miss */
 	store_txn_abort(t);
 	store_close(s);
@@ -1561,22 +1630,22 @@ START_TEST(test_prune_users_after_index_prune)
 	int rounds = 0;
 
 	fill_prune(s);
-	do { /* index only, up to 2001 */
+	do { /* index only, below 3000 */
 		t = begin(s, 1);
-		ck_assert_int_eq(store_prune(t, 2001, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+		ck_assert_int_eq(store_prune(t, 3000, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
 		commit(t);
 		ck_assert_int_lt(++rounds, 20);
 	} while (pruned != 0);
-	do { /* then users too, up to 5001 */
+	do { /* then users too, below 6000 */
 		t = begin(s, 1);
-		ck_assert_int_eq(store_prune(t, 5001, 5001, 1000, &pruned, err, sizeof(err)), 0);
+		ck_assert_int_eq(store_prune(t, 6000, 6000, 1000, &pruned, err, sizeof(err)), 0);
 		commit(t);
 		ck_assert_int_lt(++rounds, 40);
 	} while (pruned != 0);
 
 	t = begin(s, 0);
 	st = stat_of(t);
-	assert_user(t, "u1000", 1000, 1, NULL); /* its entry went first: kept */
+	assert_user(t, "u1000", 1999, 1, NULL); /* its entry went first: kept */
 	ck_assert_int_eq(store_user_get(t, "u3000", 5, &(struct store_user){ 0 }, err, sizeof(err)),
 			 STORE_NOTFOUND);
 	store_txn_abort(t);
@@ -1986,8 +2055,9 @@ START_TEST(test_check_catches_corrupt_index)
 	struct store_txn *t = begin(s, 1);
 	struct reports rep;
 	struct raw raw;
-	unsigned char kb[64];
-	MDB_val k, empty = { 0, NULL };
+	unsigned char kb[64], vb[64];
+	uint64_t writes = 1003;
+	MDB_val k, v;
 	int i;
 
 	touch(t, "alice", NULL, 100, 0);
@@ -2001,14 +2071,21 @@ START_TEST(test_check_catches_corrupt_index)
 	store_close(s);
 
 	raw_open(&raw, "by_time");
-	k = raw_index_key(kb, 200, "bob");
-	ck_assert_int_eq(mdb_del(raw.txn, raw.dbi, &k, NULL), 0); /* bob loses his entry */
-	k = raw_index_key(kb, 250, "ghost");
-	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* nobody's entry */
-	k = raw_index_key(kb, 350, "carol");
-	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* a second, wrong time */
-	k = raw_index_key(kb, 299, "carol");
-	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0); /* stale: allowed (schema 5) */
+	raw_delete_segment_of(&raw, "bob"); /* bob loses his entry */
+	k = raw_segment_key(kb, 250, 1001);
+	v = raw_segment_entry(vb, 250, "ghost");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0); /* nobody's entry */
+	k = raw_segment_key(kb, 350, 1002);
+	v = raw_segment_entry(vb, 350, "carol");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0); /* a second, wrong time */
+	k = raw_segment_key(kb, 299, 1003);
+	v = raw_segment_entry(vb, 299, "carol");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0); /* stale: allowed (schema 5 on) */
+	raw_close(&raw);
+	raw_open(&raw, "meta"); /* the count of writes, as a writer of those three would leave it */
+	k = (MDB_val){ 12, (void *)"index_writes" };
+	v = (MDB_val){ sizeof(writes), &writes };
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
 	raw_close(&raw);
 
 	s = open_rw();
@@ -2182,75 +2259,75 @@ START_TEST(test_stale_entries)
 	struct store_options o = { .no_sync = 1 };
 	struct store *s = open_opts(&o);
 	struct store_txn *t = begin(s, 1);
-	struct store_user u = { 150, 1, 0, NULL, 0 };
+	struct store_user u = { 150000, 1, 0, NULL, 0 };
 	struct reports rep;
 	int64_t floor;
 	size_t pruned;
 
-	touch_in(t, 0, "alice", NULL, 100, 0);
-	touch_in(t, 0, "bob", NULL, 110, 0);
-	touch_in(t, 1, "carol", NULL, 120, 0);
+	touch_in(t, 0, "alice", NULL, 100000, 0);
+	touch_in(t, 0, "bob", NULL, 110000, 0);
+	touch_in(t, 1, "carol", NULL, 120000, 0);
 	commit(t);
 	t = begin(s, 1);
-	touch_in(t, 0, "alice", NULL, 200, 0);
-	touch_in(t, 0, "bob", NULL, 210, 0);
-	touch_in(t, 1, "carol", NULL, 220, 0);
+	touch_in(t, 0, "alice", NULL, 200000, 0);
+	touch_in(t, 0, "bob", NULL, 210000, 0);
+	touch_in(t, 1, "carol", NULL, 220000, 0);
 	commit(t);
 	t = begin(s, 1);
-	touch_in(t, 0, "alice", NULL, 300, 0);
-	touch_in(t, 1, "carol", NULL, 320, 0);
+	touch_in(t, 0, "alice", NULL, 300000, 0);
+	touch_in(t, 1, "carol", NULL, 320000, 0);
 	commit(t);
 	t = begin(s, 0);
 	/* every time each was seen at */
-	assert_index(t, "alice@100 bob@110 carol@120 alice@200 bob@210 carol@220 alice@300 carol@320");
+	assert_index(t, "alice@100000 bob@110000 carol@120000 alice@200000 bob@210000 carol@220000 alice@300000 carol@320000");
 	ck_assert_int_eq(check(t, 0, &rep), 0);
 	store_txn_abort(t);
 
-	/* Pruning below 201 with its users: the entries at 100, 110 and 120 are stale (each
-	 * has a later one), so no record goes; below 211, bob's 210 is his last_seen. */
+	/* Pruning below 201000 with its users: the entries at 100000, 110000 and 120000 are stale (each
+	 * has a later one), so no record goes; below 211000, bob's 210000 is his last_seen. */
 	t = begin(s, 1);
-	ck_assert_int_eq(store_index_floor_raise(t, 201, &floor, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_prune(t, 201, 201, 1000, &pruned, err, sizeof(err)), 0);
-	ck_assert_uint_eq(pruned, 4); /* 100, 110, 120 and alice's 200 */
+	ck_assert_int_eq(store_index_floor_raise(t, 201000, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 201000, 201000, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 4); /* 100000, 110000, 120000 and alice's 200000 */
 	commit(t);
 	t = begin(s, 0);
-	assert_user(t, "alice", 300, 3, NULL);
-	assert_user(t, "bob", 210, 2, NULL);
-	ck_assert_int_eq(check(t, 201, &rep), 0);
+	assert_user(t, "alice", 300000, 3, NULL);
+	assert_user(t, "bob", 210000, 2, NULL);
+	ck_assert_int_eq(check(t, 201000, &rep), 0);
 	store_txn_abort(t);
 	t = begin(s, 1);
-	ck_assert_int_eq(store_index_floor_raise(t, 211, &floor, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_prune(t, 211, 211, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_index_floor_raise(t, 211000, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 211000, 211000, 1000, &pruned, err, sizeof(err)), 0);
 	ck_assert_uint_eq(pruned, 1);
 	commit(t);
 	t = begin(s, 0);
 	assert_no_user(t, "bob");
-	assert_user(t, "carol", 320, 3, NULL);
-	ck_assert_int_eq(check(t, 211, &rep), 0);
+	assert_user(t, "carol", 320000, 3, NULL);
+	ck_assert_int_eq(check(t, 211000, &rep), 0);
 	store_txn_abort(t);
 
-	/* A restore takes alice back to 150: her entry at 300 goes, and with the floor at
-	 * 211 nothing of hers is left above it; back to 250 instead of away, carol keeps
-	 * 220 and loses 320. */
+	/* A restore takes alice back to 150000: her entry at 300000 goes, and with the floor at
+	 * 211000 nothing of hers is left above it; back to 250000 instead of away, carol keeps
+	 * 220000 and loses 320. */
 	t = begin(s, 1);
-	ck_assert_int_eq(store_record_put(t, 0, "alice", 5, &u, 211, err, sizeof(err)), 0);
-	u.last_seen = 250;
-	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 211, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_record_put(t, 0, "alice", 5, &u, 211000, err, sizeof(err)), 0);
+	u.last_seen = 250000;
+	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, &u, 211000, err, sizeof(err)), 0);
 	commit(t);
-	assert_index_checked(s, "carol@220 carol@250", 211); /* 220: stale, before her new last_seen */
+	assert_index_checked(s, "carol@220000 carol@250000", 211000); /* 220000: stale, before her new last_seen */
 
 	/* A tombstone takes carol's entries from the floor on; dropping partition 0 takes
 	 * alice's newer entries too. */
 	t = begin(s, 1);
-	touch_in(t, 0, "alice", NULL, 400, 211);
-	touch_in(t, 0, "alice", NULL, 500, 211);
-	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, NULL, 211, err, sizeof(err)), 0);
+	touch_in(t, 0, "alice", NULL, 400000, 211000);
+	touch_in(t, 0, "alice", NULL, 500000, 211000);
+	ck_assert_int_eq(store_record_put(t, 1, "carol", 5, NULL, 211000, err, sizeof(err)), 0);
 	commit(t);
-	assert_index_checked(s, "alice@400 alice@500", 211); /* 400: stale */
+	assert_index_checked(s, "alice@400000 alice@500000", 211000); /* 400000: stale */
 	t = begin(s, 1);
 	ck_assert_int_eq(store_partition_drop(t, 0, err, sizeof(err)), 0);
 	commit(t);
-	assert_index_checked(s, "", 211);
+	assert_index_checked(s, "", 211000);
 	store_close(s);
 }
 END_TEST
@@ -2267,23 +2344,150 @@ START_TEST(test_index_append_stale_last)
 	int64_t floor;
 	size_t pruned;
 
-	touch(t, "alice", NULL, 100, 0);
-	touch(t, "bob", NULL, 200, 0); /* the last key known: bob@200 */
-	ck_assert_int_eq(store_index_floor_raise(t, 300, &floor, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_prune(t, 300, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	touch(t, "alice", NULL, 100000, 0);
+	touch(t, "bob", NULL, 200000, 0); /* the last key known: bob@200000 */
+	ck_assert_int_eq(store_index_floor_raise(t, 300000, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 300000, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
 	ck_assert_uint_eq(pruned, 2); /* the index is empty, and the last key known stale */
-	touch(t, "carol", NULL, 150, 0); /* before the stale last: a plain put */
-	touch(t, "dave", NULL, 250, 0);  /* after it: appended, after carol@150 */
-	touch(t, "erin", NULL, 120, 0);  /* before both */
-	touch(t, "frank", NULL, 260, 0); /* after dave@250: appended */
+	touch(t, "carol", NULL, 150000, 0); /* before the stale last: a plain put */
+	touch(t, "dave", NULL, 250000, 0);  /* after it: appended, after carol@150000 */
+	touch(t, "erin", NULL, 120000, 0);  /* before both */
+	touch(t, "frank", NULL, 260000, 0); /* after dave@250000: appended */
 	commit(t);
 	/* Below the floor now, but every entry written where it belongs. */
-	assert_index_checked(s, "erin@120 carol@150 dave@250 frank@260", 300);
+	assert_index_checked(s, "erin@120000 carol@150000 dave@250000 frank@260000", 300000);
 	t = begin(s, 1);
-	touch(t, "gina", NULL, 255, 0); /* a new txn learns the last key again: before frank */
-	touch(t, "hal", NULL, 400, 0);
+	touch(t, "gina", NULL, 255000, 0); /* a new txn learns the last key again: before frank */
+	touch(t, "hal", NULL, 400000, 0);
 	commit(t);
-	assert_index_checked(s, "erin@120 carol@150 dave@250 gina@255 frank@260 hal@400", 300);
+	assert_index_checked(s, "erin@120000 carol@150000 dave@250000 gina@255000 frank@260000 hal@400000", 300000);
+	store_close(s);
+}
+END_TEST
+
+/* The index in its own order (store_index_range, not sorted), as "user@ts" words. */
+static int raw_entry(void *arg, int32_t partition, const char *user, size_t len, int64_t ts)
+{
+	struct dump *d = arg;
+
+	(void)partition;
+	dump_add(d, "%s%.*s@%" PRId64, d->len ? " " : "", (int)len, user, ts);
+	return 0;
+}
+
+static void assert_raw_index(struct store_txn *t, const char *want)
+{
+	struct dump d = { NULL, 0, 0 };
+
+	dump_add(&d, "%s", "");
+	ck_assert_int_eq(store_index_range(t, INT64_MIN, INT64_MAX, raw_entry, &d, err, sizeof(err)), 0);
+	ck_assert_msg(!strcmp(d.buf, want), "by_time in its order holds '%s', not '%s'", d.buf, want);
+	free(d.buf);
+}
+
+/* Segments (schema 6): within a second the index is in write order, across seconds in
+ * time order, and a record's entries always in its own time order: touched again in the
+ * same second, in a later txn or twice in one call, and taken back by a restore. */
+START_TEST(test_segment_order)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct store_touch tcs[3] = {
+		{ 0, "amy", 3, 5300, 1, NULL, 0, 0 },
+		{ 0, "amy", 3, 5400, 1, NULL, 0, 0 },
+		{ 0, "bob", 3, 6100, 1, NULL, 0, 0 },
+	};
+	struct store_user u = { 5350, 3, 0, NULL, 0 };
+	struct reports rep;
+
+	touch(t, "zoe", NULL, 5900, 0);
+	touch(t, "amy", NULL, 5100, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch(t, "amy", NULL, 5200, 0); /* a later write, the same second */
+	ck_assert_int_eq(store_users_touch(t, tcs, 3, 0, INT64_MIN, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	/* One segment per write and second: zoe and amy, amy, amy twice (one call), then
+	 * bob's second. */
+	assert_raw_index(t, "zoe@5900 amy@5100 amy@5200 amy@5300 amy@5400 bob@6100");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	/* A restore takes amy back to 5350: her entries after it go, 5400 with them. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_record_put(t, 0, "amy", 3, &u, 0, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	assert_raw_index(t, "zoe@5900 amy@5100 amy@5200 amy@5300 amy@5350 bob@6100");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	/* The same record again (a changelog read twice): its entry is there already. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_record_put(t, 0, "amy", 3, &u, 0, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	assert_raw_index(t, "zoe@5900 amy@5100 amy@5200 amy@5300 amy@5350 bob@6100");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* seg_write's edges: a segment of an earlier second than the index's last is put, not
+ * appended; a number already taken (as a damaged count would leave it) is never
+ * overwritten, the next one is; pruning takes whole seconds, so a floor inside a second
+ * keeps all of it. */
+START_TEST(test_segment_keys)
+{
+	struct store *s = open_rw();
+	struct store_txn *t = begin(s, 1);
+	struct reports rep;
+	struct raw raw;
+	unsigned char kb[64], vb[64];
+	MDB_val k, v;
+	size_t pruned;
+	int64_t floor;
+
+	touch(t, "zoe", NULL, 5100, 0);
+	touch(t, "yan", NULL, 9100, 0);
+	commit(t);
+	t = begin(s, 1);
+	touch(t, "xia", NULL, 7100, 0); /* before the last second: a plain put */
+	commit(t);
+	/* Three segments written: take the fourth number, in 5000's second, with a stale
+	 * entry of zoe's, as a damaged count would leave it. */
+	raw_open(&raw, "by_time");
+	k = raw_segment_key(kb, 5000, 4);
+	v = raw_segment_entry(vb, 5050, "zoe");
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
+	raw_close(&raw);
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 1);
+	report_find(&rep, "write 4", "past the store's count of 3");
+	store_txn_abort(t);
+	t = begin(s, 1);
+	touch(t, "amy", NULL, 5200, 0); /* its number is taken: the next one */
+	commit(t);
+	t = begin(s, 0);
+	assert_raw_index(t, "zoe@5100 zoe@5050 amy@5200 xia@7100 yan@9100");
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	/* A floor at 7100, inside 7000's second: 5000's segments go, 7000's stays whole. */
+	t = begin(s, 1);
+	ck_assert_int_eq(store_index_floor_raise(t, 7100, &floor, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_prune(t, 7100, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 3);
+	commit(t);
+	t = begin(s, 0);
+	assert_raw_index(t, "xia@7100 yan@9100");
+	ck_assert_int_eq(check(t, 7100, &rep), 0);
+	store_txn_abort(t);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_prune(t, 7101, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 0);
+	ck_assert_int_eq(store_prune(t, 8000, INT64_MIN, 1000, &pruned, err, sizeof(err)), 0);
+	ck_assert_uint_eq(pruned, 1);
+	commit(t);
 	store_close(s);
 }
 END_TEST
@@ -2313,43 +2517,43 @@ START_TEST(test_compact_index)
 	struct store *s = open_opts(&o);
 	struct store_txn *t = begin(s, 1);
 
-	touch_in(t, 0, "alice", NULL, 100, 0);
-	touch_in(t, 0, "bob", NULL, 110, 0);
-	touch_in(t, 1, "carol", NULL, 120, 0);
-	touch_in(t, 0, "alice", NULL, 200, 0);
-	touch_in(t, 0, "bob", NULL, 210, 0);
-	touch_in(t, 0, "alice", NULL, 300, 0);
+	touch_in(t, 0, "alice", NULL, 100000, 0);
+	touch_in(t, 0, "bob", NULL, 110000, 0);
+	touch_in(t, 1, "carol", NULL, 120000, 0);
+	touch_in(t, 0, "alice", NULL, 200000, 0);
+	touch_in(t, 0, "bob", NULL, 210000, 0);
+	touch_in(t, 0, "alice", NULL, 300000, 0);
 	commit(t);
 	t = begin(s, 0);
-	assert_index(t, "alice@100 bob@110 carol@120 alice@200 bob@210 alice@300");
+	assert_index(t, "alice@100000 bob@110000 carol@120000 alice@200000 bob@210000 alice@300000");
 	store_txn_abort(t);
 
-	/* From 105: alice@100 is never looked at. Two entries: bob@110 goes, carol@120 (her
-	 * last_seen) stays; the next step goes on at alice@200. */
-	compact_step(s, 105, 2, 2, 1, 0);
+	/* From 105000: alice@100000 is never looked at. Two entries: bob@110000 goes, carol@120000 (her
+	 * last_seen) stays; the next step goes on at alice@200000. */
+	compact_step(s, 105000, 2, 2, 1, 0);
 	t = begin(s, 0);
-	assert_index(t, "alice@100 carol@120 alice@200 bob@210 alice@300");
+	assert_index(t, "alice@100000 carol@120000 alice@200000 bob@210000 alice@300000");
 	store_txn_abort(t);
-	/* alice@200 goes; the step stops on it deleted, and goes on at bob@210 */
-	compact_step(s, 105, 1, 1, 1, 0);
-	/* bob@210 and alice@300 are latest: a step of exactly the rest ends the pass */
-	compact_step(s, 105, 2, 2, 0, 1);
-	assert_index_checked(s, "alice@100 carol@120 bob@210 alice@300", 0);
+	/* alice@200000 goes; the step stops on it deleted, and goes on at bob@210000 */
+	compact_step(s, 105000, 1, 1, 1, 0);
+	/* bob@210000 and alice@300000 are latest: a step of exactly the rest ends the pass */
+	compact_step(s, 105000, 2, 2, 0, 1);
+	assert_index_checked(s, "alice@100000 carol@120000 bob@210000 alice@300000", 0);
 
-	/* The next pass starts from `from` again: from 0 it takes alice@100. */
+	/* The next pass starts from `from` again: from 0 it takes alice@100000. */
 	compact_step(s, 0, 10, 4, 1, 1);
 	/* A position the floor has passed counts for nothing. */
 	t = begin(s, 1);
-	touch_in(t, 1, "carol", NULL, 400, 0);
-	touch_in(t, 0, "bob", NULL, 410, 0);
+	touch_in(t, 1, "carol", NULL, 400000, 0);
+	touch_in(t, 0, "bob", NULL, 410000, 0);
 	commit(t);
-	compact_step(s, 0, 1, 1, 1, 0); /* carol@120 goes; position: bob@210 */
-	compact_step(s, 300, 5, 3, 0, 1); /* from 300: alice@300, carol@400, bob@410 */
-	assert_index_checked(s, "bob@210 alice@300 carol@400 bob@410", 0);
-	compact_step(s, 0, 5, 4, 1, 1); /* bob@210 */
-	assert_index_checked(s, "alice@300 carol@400 bob@410", 0);
+	compact_step(s, 0, 1, 1, 1, 0); /* carol@120000 goes; position: bob@210000 */
+	compact_step(s, 300000, 5, 3, 0, 1); /* from 300000: alice@300000, carol@400000, bob@410000 */
+	assert_index_checked(s, "bob@210000 alice@300000 carol@400000 bob@410000", 0);
+	compact_step(s, 0, 5, 4, 1, 1); /* bob@210000 */
+	assert_index_checked(s, "alice@300000 carol@400000 bob@410000", 0);
 	t = begin(s, 0);
-	assert_user(t, "alice", 300, 3, NULL);
+	assert_user(t, "alice", 300000, 3, NULL);
 	store_txn_abort(t);
 	/* An empty index: nothing to examine. */
 	t = begin(s, 1);
@@ -2524,8 +2728,8 @@ START_TEST(test_meta_and_schema)
 	char buf[8];
 
 	t = begin(s, 1);
-	ck_assert(meta_is(t, "schema", "5"));
-	ck_assert_str_eq(STORE_SCHEMA_VERSION, "5");
+	ck_assert(meta_is(t, "schema", "6"));
+	ck_assert_str_eq(STORE_SCHEMA_VERSION, "6");
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, sizeof(buf)), STORE_NOTFOUND);
 	ck_assert_int_eq(store_meta_put(t, "retain_ms", "3600000", err, sizeof(err)), 0);
 	ck_assert(meta_is(t, "retain_ms", "3600000"));
@@ -2536,7 +2740,7 @@ START_TEST(test_meta_and_schema)
 	s = open_rw();
 	t = begin(s, 0);
 	ck_assert(meta_is(t, "retain_ms", "60000"));
-	ck_assert(meta_is(t, "schema", "5"));
+	ck_assert(meta_is(t, "schema", "6"));
 	ck_assert_int_eq(store_meta_get(t, "retain_ms", buf, 4), 0); /* truncated, terminated */
 	ck_assert_str_eq(buf, "600");
 	store_txn_abort(t);
@@ -2575,13 +2779,13 @@ START_TEST(test_schema_mismatch_ro)
 	int rc;
 
 	store_close(s);
-	set_schema("6");
+	set_schema("7");
 	s = NULL;
 	rc = store_open(&s, dir, &ro, err, sizeof(err));
 	if (rc == 0)
 		store_close(s);
-	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 6");
-	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 6"), "%s", err);
+	ck_assert_msg(rc == -1, "a read-only open accepted a store of schema version 7");
+	ck_assert_msg(strstr(err, "schema") && strstr(err, "version 7"), "%s", err);
 }
 END_TEST
 
@@ -2600,8 +2804,8 @@ static void set_old_schema(const char *version)
 	raw_close(&raw);
 }
 
-/* A store of schema 2 or 3 without users records holds nothing that schema 5 reads
- * otherwise: a reader takes it as it is, a writer marks it 5. */
+/* A store of schema 2 or 3 without users records holds nothing that schema 6 reads
+ * otherwise: a reader takes it as it is, a writer marks it 6. */
 START_TEST(test_schema_upgrade)
 {
 	static const char *const versions[] = { "2", "3" };
@@ -2627,7 +2831,7 @@ START_TEST(test_schema_upgrade)
 		store_close(s);
 		s = open_rw();
 		t = begin(s, 0);
-		ck_assert(meta_is(t, "schema", "5"));
+		ck_assert(meta_is(t, "schema", "6"));
 		ck_assert_int_eq(offset_of(t, 0), 42);
 		store_txn_abort(t);
 		store_close(s);
@@ -2635,37 +2839,71 @@ START_TEST(test_schema_upgrade)
 }
 END_TEST
 
-/* A store of schema 4 has an exact index, one schema 5 allows (it merely has no stale
- * entry): a reader takes it as it is, a writer marks it 5 and appends from then on. */
-START_TEST(test_schema4_upgrade)
+/* by_time as schema 4 and 5 keep it: an entry per key be64(ts) be32(partition) name, no
+ * value. */
+static void set_old_index(const char *version, const int64_t *ts, const char *const *users, size_t n)
 {
-	struct store *s = open_rw();
-	struct store_txn *t = begin(s, 1);
-	struct reports rep;
+	struct raw raw;
+	unsigned char kb[64];
+	MDB_val k, empty = { 0, NULL };
+	size_t i;
 
-	touch(t, "alice", NULL, 100, 0);
-	touch(t, "bob", NULL, 200, 0);
-	commit(t);
-	store_close(s);
-	set_schema("4");
-	s = open_ro();
-	t = begin(s, 0);
-	ck_assert(meta_is(t, "schema", "4"));
-	assert_user(t, "alice", 100, 1, NULL);
-	ck_assert_int_eq(check(t, 0, &rep), 0);
-	store_txn_abort(t);
-	store_close(s);
-	s = open_rw();
-	t = begin(s, 1);
-	ck_assert(meta_is(t, "schema", "5"));
-	touch(t, "alice", NULL, 300, 0);
-	commit(t);
-	t = begin(s, 0);
-	assert_user(t, "alice", 300, 2, NULL);
-	assert_index(t, "alice@100 bob@200 alice@300"); /* alice at 100: stale */
-	ck_assert_int_eq(check(t, 0, &rep), 0);
-	store_txn_abort(t);
-	store_close(s);
+	raw_open(&raw, "by_time");
+	ck_assert_int_eq(mdb_drop(raw.txn, raw.dbi, 0), 0);
+	for (i = 0; i < n; i++) {
+		uint64_t be = htobe64((uint64_t)ts[i]);
+		size_t len = strlen(users[i]);
+		memcpy(kb, &be, 8);
+		memset(kb + 8, 0, 4);
+		memcpy(kb + 12, users[i], len);
+		k.mv_size = 12 + len;
+		k.mv_data = kb;
+		ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &empty, 0), 0);
+	}
+	raw_close(&raw);
+	set_schema(version);
+}
+
+/* A store of schema 4 or 5 keeps its index an entry per key: a reader cannot read it and
+ * says how to upgrade; a writer rebuilds it in segments from the records (the stale
+ * entry goes), marks the store 6, and goes on from there. */
+START_TEST(test_schema5_upgrade)
+{
+	static const char *const versions[] = { "4", "5" };
+	static const int64_t ts[] = { 50, 100, 200 };
+	static const char *const users[] = { "alice", "alice", "bob" };
+	struct store_options ro = { .read_only = 1 };
+	struct reports rep;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct store *s = open_rw();
+		struct store_txn *t = begin(s, 1);
+
+		touch(t, "alice", NULL, 100, 0);
+		touch(t, "bob", NULL, 200, 0);
+		commit(t);
+		store_close(s);
+		set_old_index(versions[i], ts, users, 3);
+		s = NULL;
+		ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "schema ") && strstr(err, "run the consumer on it once"), "%s", err);
+		s = open_rw();
+		t = begin(s, 1);
+		ck_assert(meta_is(t, "schema", "6"));
+		assert_index(t, "alice@100 bob@200");
+		touch(t, "alice", NULL, 300, 0);
+		commit(t);
+		t = begin(s, 0);
+		assert_user(t, "alice", 300, 2, NULL);
+		assert_index(t, "alice@100 bob@200 alice@300"); /* alice at 100: stale */
+		ck_assert_int_eq(check(t, 0, &rep), 0);
+		store_txn_abort(t);
+		store_close(s);
+		ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), 0);
+		store_close(s);
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); /* the next version, a new store */
+	}
 }
 END_TEST
 
@@ -2685,7 +2923,7 @@ START_TEST(test_schema3_users_refused)
 	ck_assert_int_eq(store_open(&s, dir, &ro, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "move the store aside"), "%s", err);
 	ck_assert_int_eq(store_open(&s, dir, &rw, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "reads 5"), "%s", err);
+	ck_assert_msg(strstr(err, "schema version 3") && strstr(err, "reads 6"), "%s", err);
 }
 END_TEST
 
@@ -2910,6 +3148,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_record_put_and_partition_drop);
 	tcase_add_test(tc, test_stale_entries);
 	tcase_add_test(tc, test_compact_index);
+	tcase_add_test(tc, test_segment_order);
+	tcase_add_test(tc, test_segment_keys);
 	tcase_add_test(tc, test_index_append_stale_last);
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_pending_first_changelog);
@@ -2919,7 +3159,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_schema_mismatch_rw);
 	tcase_add_test(tc, test_schema_mismatch_ro);
 	tcase_add_test(tc, test_schema_upgrade);
-	tcase_add_test(tc, test_schema4_upgrade);
+	tcase_add_test(tc, test_schema5_upgrade);
 	tcase_add_test(tc, test_schema3_users_refused);
 	tcase_add_test(tc, test_writer_lock);
 	tcase_add_test(tc, test_writer_way);

@@ -209,7 +209,7 @@ test_expect_success 'query rejects and store stat: no raw control either' '
 from helpers import check_clean
 assert len(check_clean(\"rejects.out\", tabs=True)) == 4
 lines = check_clean(\"stat.out\")
-assert len(lines) == 12, lines
+assert len(lines) == 13, lines
 assert lines[1] == \"group:     grp\\\\x1b[2J\\\\nusers:     0\", lines[1]
 "
 '

@@ -54,8 +54,8 @@ test_expect_success 'not on a terminal, a log line every 10 s' '
 	! grep -q "$(printf "\r")" log.err
 '
 
-test_expect_success 'a store of 12,000 records' '
-	"$PY" "$H/gen-events.py" --users 6000 --count 6000 --seed 5 --simple \
+test_expect_success 'a store of more than 8,192 records' '
+	"$PY" "$H/gen-events.py" --users 9000 --count 9000 --seed 5 --simple \
 		--now $("$PY" -c "import time; print(int(time.time() * 1000))") >events.jsonl &&
 	pp produce --from events.jsonl -q &&
 	pp active $GROUP_OPTS --store st --every 0 --exit-at-end --retain 100000d -q &&
@@ -63,7 +63,7 @@ test_expect_success 'a store of 12,000 records' '
 	total=$("$PY" -c "
 import json
 s = json.load(open(\"stat.json\"))
-print(s[\"users\"] + s[\"index\"] + s[\"offsets\"] + s[\"rejects\"] + s[\"gaps\"])
+print(s[\"users\"] + s[\"segments\"] + s[\"offsets\"] + s[\"rejects\"] + s[\"gaps\"])
 ") &&
 	test $total -gt 8192
 '
