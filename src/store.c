@@ -2371,6 +2371,20 @@ cursor_close:
 }
 
 
+/* The record of index entry e, decoded into u: 0, MDB_NOTFOUND, -2 for a corrupt
+ * record (store_check names it), or an LMDB error. */
+static int entry_record(struct store_txn *t, const struct seg_entry *e, struct store_user *u)
+{
+	MDB_val uk, uv;
+	int rc;
+
+	uk.mv_size = user_key(t->ukey, e->partition, e->user, e->len);
+	uk.mv_data = t->ukey;
+	if ((rc = mdb_get(t->txn, t->s->users, &uk, &uv)) != 0)
+		return rc;
+	return user_decode(&uv, u) < 0 ? -2 : 0;
+}
+
 /* What compaction leaves out: an entry at or after `from` whose record's last_seen is
  * later (stale). A record not found, or corrupt, is store_check's to name: its entry
  * stays. */
@@ -2383,14 +2397,8 @@ static int compact_pred(void *arg, const struct seg_entry *e)
 {
 	struct compact_pick *c = arg;
 	struct store_user u;
-	MDB_val uk, uv;
 
-	if (e->ts < c->from)
-		return 0;
-	uk.mv_size = user_key(c->t->ukey, e->partition, e->user, e->len);
-	uk.mv_data = c->t->ukey;
-	return mdb_get(c->t->txn, c->t->s->users, &uk, &uv) == 0 && user_decode(&uv, &u) == 0 &&
-	       u.last_seen > e->ts;
+	return e->ts >= c->from && entry_record(c->t, e, &u) == 0 && u.last_seen > e->ts;
 }
 
 int store_index_compact_at(struct store_txn *t, store_segment_fn fn, void *arg, char *err, size_t errlen)
@@ -2955,20 +2963,6 @@ static void problem(struct check_state *c, const char *fmt, ...)
 static int name_valid(const void *p, size_t len, size_t max)
 {
 	return len > 0 && len <= max && !memchr(p, '\0', len) && utf8_valid(p, len);
-}
-
-/* The record of index entry e, decoded into u: 0, MDB_NOTFOUND, -2 for a corrupt
- * record (check_user names it), or an LMDB error. */
-static int entry_record(struct store_txn *t, const struct seg_entry *e, struct store_user *u)
-{
-	MDB_val uk, uv;
-	int rc;
-
-	uk.mv_size = user_key(t->ukey, e->partition, e->user, e->len);
-	uk.mv_data = t->ukey;
-	if ((rc = mdb_get(t->txn, t->s->users, &uk, &uv)) != 0)
-		return rc;
-	return user_decode(&uv, u) < 0 ? -2 : 0;
 }
 
 /* A segment: its key, then each entry. An entry at or above the floor must belong to a
