@@ -28,6 +28,9 @@ const struct option_spec consumer_options[] = {
 	OPTION_STRING(0, "store", "DIR", CONS(store_dir), "the LMDB store that holds the state and the offsets"),
 	OPTION_INT(0, "batch", "N", CONS(batch), 1, 1000000, "messages per transaction (default 1000)"),
 	OPTION_DURATION(0, "linger", CONS(linger_ms), "or what arrived within D (default 100ms)"),
+	OPTION_DURATION(0, "mirror-interval", CONS(mirror_interval_ms),
+			"mirror the stored offsets to Kafka at most every D (default 100ms; 0: after "
+			"every batch)"),
 	OPTION_CHOICE(0, "start", CONS(start_latest), start_choices,
 		      "where a partition with no stored offset starts (default earliest)"),
 	OPTION_FLAG(0, "exit-at-end", CONS(exit_at_end), "stop once every assigned partition is read to its end"),
@@ -54,6 +57,7 @@ void consumer_opts_init(struct consumer_opts *o, const char *default_group)
 	o->group = default_group;
 	o->batch = 1000;
 	o->linger_ms = 100;
+	o->mirror_interval_ms = 100;
 	o->after_poll_ms = 200;
 	o->broker_timeout_ms = -1; /* not given */
 }
@@ -144,6 +148,7 @@ int consumer_open(struct consumer *c, const struct command *cmd, const struct co
 	c->cfg.store = c->store;
 	c->cfg.batch = o->batch;
 	c->cfg.linger_ms = o->linger_ms;
+	c->cfg.mirror_interval_ms = o->mirror_interval_ms;
 	c->cfg.start_latest = o->start_latest;
 	c->cfg.exit_at_end = o->exit_at_end;
 	/* A consumer that runs for ever waits for its brokers for ever, unless told; one that

@@ -14,7 +14,7 @@ struct consumer_opts {
 	const char *group;
 	const char *store_dir;
 	const char *instance_id;
-	int64_t batch, linger_ms;
+	int64_t batch, linger_ms, mirror_interval_ms;
 	int start_latest, exit_at_end, on_gap_skip, no_sync;
 	int64_t broker_timeout_ms;        /* -1 until given: then 30s with --exit-at-end, else 0 */
 	struct option_list after_groups;  /* --after GROUP */

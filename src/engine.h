@@ -24,6 +24,8 @@ struct engine_config {
 	struct store *store;     /* NULL: offsets are committed to Kafka after each batch */
 	int64_t batch;           /* at most this many messages per transaction */
 	int64_t linger_ms;       /* ... or what arrived within this time */
+	int64_t mirror_interval_ms; /* with a store: mirror offsets to Kafka at most this often;
+				     * 0 after every batch */
 	int start_latest;        /* where a partition with no stored offset starts */
 	int exit_at_end;         /* stop once every assigned partition is at its end */
 	int64_t broker_timeout_ms; /* give up (EX_UNAVAILABLE) when no broker answers this

@@ -4,7 +4,8 @@
  * committed an offset greater than o on p. Progress comes from two sources:
  *   --after GROUP      the group's committed Kafka offsets (ListConsumerGroupOffsets with
  *                      an explicit partition list); pingpong's consumers mirror their
- *                      store offsets there after each commit, so this works across hosts;
+ *                      store offsets there after their commits (at most every
+ *                      --mirror-interval), so this works across hosts;
  *   --after-store DIR  the dependency's own LMDB store, in a read-only txn: exact, and
  *                      cheap on one host.
  * Requests to Kafka are asynchronous: gate_refresh() sends one and picks up the answer on
