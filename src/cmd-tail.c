@@ -105,8 +105,6 @@ struct tail_state {
 	struct kafka_watch watch; /* does any broker answer? (--broker-timeout) */
 	char *at_end;        /* per partition: reached its end since the last message */
 	char *assigned;      /* per partition: currently ours */
-	int64_t *polled;     /* per partition: the offset after the last message polled since
-			      * it was assigned; -1: none (kafka_flow_nudge) */
 	int nparts;
 	struct kafka_flow flow; /* keeps the small local queue flowing (kafka.c) */
 };
@@ -117,11 +115,9 @@ static void tail_grow(struct tail_state *t, int partition)
 		return;
 	t->at_end = xrealloc(t->at_end, (size_t)partition + 1);
 	t->assigned = xrealloc(t->assigned, (size_t)partition + 1);
-	t->polled = xrealloc(t->polled, ((size_t)partition + 1) * sizeof(*t->polled));
 	memset(t->at_end + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
 	memset(t->assigned + t->nparts, 0, (size_t)(partition + 1 - t->nparts));
-	while (t->nparts <= partition)
-		t->polled[t->nparts++] = -1;
+	t->nparts = partition + 1;
 }
 
 static int tail_all_at_end(const struct tail_state *t)
@@ -146,7 +142,6 @@ static void tail_mark(struct tail_state *t, const rd_kafka_topic_partition_list_
 		tail_grow(t, parts->elems[i].partition);
 		t->assigned[parts->elems[i].partition] = (char)on;
 		t->at_end[parts->elems[i].partition] = 0;
-		t->polled[parts->elems[i].partition] = -1;
 	}
 }
 
@@ -404,7 +399,7 @@ static void tail_flow(rd_kafka_t *rk, struct tail_state *t, const char *topic)
 	l = rd_kafka_topic_partition_list_new(t->nparts ? t->nparts : 1);
 	for (p = 0; p < t->nparts; p++)
 		if (t->assigned[p] && !t->at_end[p])
-			rd_kafka_topic_partition_list_add(l, topic, p)->offset = t->polled[p];
+			rd_kafka_topic_partition_list_add(l, topic, p);
 	kafka_flow_nudge(&t->flow, rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 }
@@ -420,8 +415,8 @@ static int tail_take(struct tail_state *t, const struct tail_opts *o, struct eve
 	if (m->err)
 		return tail_event(t, m);
 	tail_grow(t, m->partition);
-	if (!t->assigned[m->partition] || kafka_polled_again(&t->polled[m->partition], m)) {
-		/* Polled before a rebalance took it away (its new owner prints it), or again. */
+	if (!t->assigned[m->partition]) {
+		/* Polled before a rebalance took it away: its new owner prints it. */
 		rd_kafka_message_destroy(m);
 		return 0;
 	}
@@ -536,7 +531,6 @@ static int tail_run(int argc, char **argv)
 opts_release:
 	free(t.at_end);
 	free(t.assigned);
-	free(t.polled);
 	options_release(&cmd_tail, &o);
 	return rc;
 }

@@ -951,10 +951,7 @@ static int engine_take_polled(struct engine *e, rd_kafka_message_t *rkm)
 		rd_kafka_message_destroy(rkm);
 		return 0;
 	}
-	if (kafka_polled_again(&ps->polled, rkm)) {
-		rd_kafka_message_destroy(rkm);
-		return 0;
-	}
+	ps->polled = rkm->offset + 1;
 	ps->at_end = 0;
 	if (ps->verify && (rc = verify_position(e, rkm)) != 0)
 		return rc == 1 ? 0 : rc;
@@ -974,7 +971,7 @@ static void flow_nudge(struct engine *e)
 	for (p = 0; p < e->nparts; p++) {
 		const struct partition_state *ps = &e->parts[p];
 		if (ps->assigned && !ps->at_end && !ps->paused && !ps->held && !ps->verify)
-			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p)->offset = ps->polled;
+			rd_kafka_topic_partition_list_add(l, e->cfg->topic, p);
 	}
 	kafka_flow_nudge(&e->flow, e->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);

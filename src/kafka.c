@@ -38,24 +38,28 @@ const char *const kafka_consumer_tuning[] = {
  * Flow control. librdkafka 2.0.2 stops fetching once the consumer's queue holds
  * queued.min.messages, and decides again only when the broker thread wakes up, which with
  * nothing to do it does once a second (rd_kafka_max_block_ms, rdkafka_broker.c): a
- * consumer that empties the queue faster than that waits out the rest of the second. A
- * seek is an operation for the broker thread, so it wakes it, and a woken broker thread
- * decides again for every partition it serves (rdkafka_fetcher.c). But a seek also drops
- * what the queue holds of that partition (a new fetch version). So when the queue runs
- * low after a stop, one partition per broker is sought, to where the application stands
- * (by its own count, not rd_kafka_position(): see kafka_poll; nothing lost, nothing
- * skipped): one whose fetched messages have
- * all been consumed if there is one (its position at its last known log end), which drops
- * nothing, else the next in turn; the rest of the queue is consumed meanwhile. The
- * leaders come from a metadata request, at most every 10 s; without them every partition
- * is sought. A queue that was never nearly full (a consumer at the live end, or one that
+ * consumer that empties the queue faster than that waits out the rest of the second. Any
+ * request sent from another thread is an operation for the broker thread, which wakes
+ * it (rd_kafka_broker_buf_enq_replyq), and a woken broker thread decides again for every
+ * partition it serves (rdkafka_fetcher.c). So when the queue runs low after a stop, the
+ * leaders of the partitions being fetched are asked for their log ends: one ListOffsets
+ * per broker (rd_kafka_offsets_for_times), sent without waiting for the answer, which
+ * nothing needs. A queue that was never nearly full (a consumer at the live end, or one that
  * keeps up with its fetcher) never stopped the fetcher and is left alone.
  *
- * Measured on the mock, 1,000,000 events of 12 partitions, medians (bench/README.md): on
- * one broker, tail --null read 1.54 M events/s, as with a queue of a million (1.51 M),
- * where seeking every partition at a quarter full read 1.21 M; active --no-sync 596 k
- * events/s against 514 k, at 60 MiB peak RSS. On three brokers, one partition in all
- * (not one per broker) left two of them asleep: 0.74 M against 2.2 M.
+ * Why not a seek, as before (to where the application stands, one partition per broker):
+ * a seek wakes the broker thread too, but drops what the queue holds of that partition (a
+ * new fetch version), which is then fetched and decompressed again; and when the other
+ * partitions are at their ends, the fetch in flight is one the broker holds for
+ * fetch.wait.max.ms. In a traced run of active on Kafka 4.4, a seek near the end dropped
+ * 4,259 queued messages, which came back 94 ms later. Measured (bench/README.md): three
+ * mock brokers, a queue of 5,000, tail --null over 300,000 events in 0.175 s (median of
+ * 12) against 0.265 s with the seeks; one broker, active --no-sync 1.04 times as fast on
+ * Kafka 4.4 and 1.09 on the mock (10 interleaved rounds each).
+ *
+ * The queue's size, measured with the seeks, on the mock, 1,000,000 events of 12
+ * partitions, medians: tail --null read 1.54 M events/s, as with a queue of a million
+ * (1.51 M); active --no-sync 596 k events/s against 514 k, at 60 MiB peak RSS.
  */
 void kafka_flow_init(struct kafka_flow *f, rd_kafka_t *rk)
 {
@@ -80,9 +84,6 @@ void kafka_flow_release(struct kafka_flow *f)
 	if (f->queue)
 		rd_kafka_queue_destroy(f->queue);
 	f->queue = NULL;
-	free(f->leader);
-	f->leader = NULL;
-	f->nleader = 0;
 }
 
 int kafka_flow_due(struct kafka_flow *f)
@@ -99,109 +100,26 @@ int kafka_flow_due(struct kafka_flow *f)
 	return f->stopped && n <= f->min / 2;
 }
 
-/* Reads the leader of each partition of topic into f->leader (-1: unknown), at most every
- * 10 s: a metadata request, which blocks up to 500 ms. */
-static void flow_leaders(struct kafka_flow *f, rd_kafka_t *rk, const char *topic)
+void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l)
 {
-	const struct rd_kafka_metadata *md;
-	rd_kafka_topic_t *rkt;
-	int64_t now = clock_mono_ms();
-	int i;
-
-	if (f->leader && now - f->leaders_ms < 10000)
-		return;
-	f->leaders_ms = now;
-	for (i = 0; i < f->nleader; i++)
-		f->leader[i] = -1;
-	if (!(rkt = rd_kafka_topic_new(rk, topic, NULL)))
-		return;
-	if (rd_kafka_metadata(rk, 0, rkt, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			const struct rd_kafka_metadata_topic *t = &md->topics[0];
-			for (i = 0; i < t->partition_cnt; i++) {
-				int32_t p = t->partitions[i].id;
-				if (p < 0)
-					continue;
-				if (p >= f->nleader) {
-					f->leader = xrealloc(f->leader, (size_t)(p + 1) * sizeof(*f->leader));
-					while (f->nleader <= p)
-						f->leader[f->nleader++] = -1;
-				}
-				f->leader[p] = t->partitions[i].leader;
-			}
-		}
-		rd_kafka_metadata_destroy(md);
-	}
-	rd_kafka_topic_destroy(rkt);
-}
-
-static int32_t flow_leader_of(const struct kafka_flow *f, int32_t p)
-{
-	return p < f->nleader ? f->leader[p] : -1;
-}
-
-/* Whether every message fetched of tp has been consumed: its position (tp->offset) is at
- * the log end that the last fetch saw. */
-static int flow_drained(rd_kafka_t *rk, const rd_kafka_topic_partition_t *tp)
-{
-	int64_t lo, hi;
-
-	return rd_kafka_get_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi) == 0 && hi >= 0 &&
-	       tp->offset >= hi;
-}
-
-/* The partitions of l to seek: per leader, a drained one if there is one, else the first
- * in turn; and every partition whose leader is unknown. Caller destroys the list. */
-static rd_kafka_topic_partition_list_t *flow_pick(struct kafka_flow *f, rd_kafka_t *rk,
-						 const rd_kafka_topic_partition_list_t *l)
-{
-	rd_kafka_topic_partition_list_t *pick = rd_kafka_topic_partition_list_new(l->cnt);
-	int *chosen = xcalloc((size_t)l->cnt, sizeof(*chosen)); /* indexes into l */
-	int32_t *leaders = xcalloc((size_t)l->cnt, sizeof(*leaders));
-	int n = 0, j, k, turn = (int)(f->turn++ % (uint64_t)l->cnt);
-
-	for (j = 0; j < l->cnt; j++) {
-		int i = (turn + j) % l->cnt;
-		int32_t leader = flow_leader_of(f, l->elems[i].partition);
-
-		for (k = 0; k < n && (leader < 0 || leaders[k] != leader); k++)
-			;
-		if (k == n) {
-			chosen[n] = i;
-			leaders[n++] = leader;
-		} else if (!flow_drained(rk, &l->elems[chosen[k]]) && flow_drained(rk, &l->elems[i])) {
-			chosen[k] = i;
-		}
-	}
-	for (k = 0; k < n; k++)
-		rd_kafka_topic_partition_list_add(pick, l->elems[chosen[k]].topic,
-						  l->elems[chosen[k]].partition)->offset = l->elems[chosen[k]].offset;
-	free(chosen);
-	free(leaders);
-	return pick;
-}
-
-void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l)
-{
-	rd_kafka_topic_partition_list_t *pick;
-	rd_kafka_error_t *error;
+	rd_kafka_topic_partition_list_t *ask;
+	rd_kafka_resp_err_t err;
 	int i;
 
 	f->stopped = 0;
-	/* A partition that has returned nothing yet is where it was put. */
-	for (i = l->cnt - 1; i >= 0; i--)
-		if (l->elems[i].offset < 0)
-			rd_kafka_topic_partition_list_del_by_idx(l, i);
 	if (!l->cnt)
 		return;
-	flow_leaders(f, rk, l->elems[0].topic);
-	pick = flow_pick(f, rk, l);
-	if ((error = rd_kafka_seek_partitions(rk, pick, 0)) != NULL) {
-		log_verbose("rd_kafka_seek_partitions: %s", rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	}
-	f->nudges += pick->cnt;
-	rd_kafka_topic_partition_list_destroy(pick);
+	ask = rd_kafka_topic_partition_list_copy(l);
+	for (i = 0; i < ask->cnt; i++)
+		ask->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a time: the log end */
+	/* Sent, not waited for: with no time to wait, the call sends a request to each
+	 * leader it knows (its metadata cache) and returns __TIMED_OUT; librdkafka drops the
+	 * answers that come after (rd_kafka_get_offsets_for_times_resp_cb, ERR__DESTROY). */
+	err = rd_kafka_offsets_for_times(rk, ask, 0);
+	if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_verbose("flow control: asking for the log ends: %s", rd_kafka_err2str(err));
+	f->nudges++;
+	rd_kafka_topic_partition_list_destroy(ask);
 }
 
 /*
@@ -223,9 +141,8 @@ void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_parti
  *    array the messages of that partition polled before it (a version barrier), although
  *    librdkafka has already moved its position past them (librdkafka #4208, fixed in
  *    2.1.0). So rd_kafka_position() may stand past messages never returned. Every seek
- *    pingpong makes goes to an offset of its own count (the engine's stored offsets, the
- *    flow's caller's last polled message), never to rd_kafka_position(), and a resume
- *    always comes with such a seek.
+ *    pingpong makes goes to an offset of its own count (the engine's stored offsets),
+ *    never to rd_kafka_position(), and a resume always comes with such a seek.
  */
 size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs,
 		  size_t max)
@@ -242,14 +159,6 @@ size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_ka
 		return 0;
 	msgs[0] = rd_kafka_consumer_poll(rk, timeout_ms);
 	return msgs[0] != NULL;
-}
-
-int kafka_polled_again(int64_t *polled, const rd_kafka_message_t *m)
-{
-	if (m->offset < *polled)
-		return 1;
-	*polled = m->offset + 1;
-	return 0;
 }
 
 const char *const kafka_producer_tuning[] = {

@@ -103,11 +103,7 @@ struct kafka_flow {
 	int64_t min;             /* queued.min.messages as set; 0: no flow control */
 	size_t every;            /* look at the queue at least every this many messages */
 	int stopped;             /* the queue was nearly full: the fetcher has stopped */
-	uint64_t turn;           /* which partition of a broker to seek when none is drained */
-	int32_t *leader;         /* per partition: its leader's broker id, -1 unknown */
-	int nleader;
-	int64_t leaders_ms;      /* when they were read, monotonic */
-	int64_t nudges;          /* partitions sought so far (-v) */
+	int64_t nudges;          /* times the fetchers were woken (-v) */
 };
 
 /* After rd_kafka_poll_set_consumer(rk). Pair with kafka_flow_release, before
@@ -120,12 +116,10 @@ void kafka_flow_release(struct kafka_flow *f);
  * should list the partitions it is fetching and hand them to kafka_flow_nudge. */
 int kafka_flow_due(struct kafka_flow *f);
 
-/* Seeks one partition of l (changed) per broker to where the application stands, which
- * wakes the fetchers. Each element's offset is that place, in the caller's own count: the
- * offset after the last message it polled of the partition since it was assigned or
- * sought, or -1 if none (then the partition is where it was put, and left alone). Every
- * 10 s at most, a metadata request first (the leaders). */
-void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l);
+/* Wakes the fetchers of the partitions in l (those being fetched; offsets ignored): asks
+ * their leaders for their log ends, without waiting for the answers. Nothing is sought,
+ * so nothing fetched is dropped. */
+void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l);
 
 /* The most messages one kafka_poll() returns. */
 #define KAFKA_POLL_MAX 256
@@ -139,11 +133,5 @@ void kafka_flow_nudge(struct kafka_flow *f, rd_kafka_t *rk, rd_kafka_topic_parti
  * were all polled before it ran (kafka.c says why). Call it from one thread only. */
 size_t kafka_poll(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms, rd_kafka_message_t **msgs,
 		  size_t max);
-
-/* Was m polled before? A flow seek (kafka_flow_nudge) goes back to the last message
- * polled, and what was fetched before the seek may still come first. If not, records m
- * in *polled: the offset after the last message polled of its partition (-1: none since
- * it was assigned or sought), the offset the caller hands kafka_flow_nudge. */
-int kafka_polled_again(int64_t *polled, const rd_kafka_message_t *m);
 
 #endif

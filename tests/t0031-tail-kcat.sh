@@ -148,7 +148,7 @@ print(t.strftime(\"%Y-%m-%dT%H:%M:%S\") + \".%03dZ\" % ($at % 1000))") &&
 '
 
 # A local queue of 1,000 messages: the fetcher stops at it and kafka_flow wakes it by
-# seeking a partition to where tail stands, which must lose and repeat nothing.
+# asking the leaders for the log ends, which must lose and repeat nothing.
 test_expect_success 'a small local queue: the fetcher stops and is woken; every message once' '
 	pp produce -t flow --count 30000 --rate 0 -q &&
 	pp tail -v -t flow --from-beginning --exit-at-end -X queued.min.messages=1000 >flow.out 2>flow.err &&

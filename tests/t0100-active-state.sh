@@ -143,7 +143,7 @@ test_expect_success 'a second run over the same topic is a no-op' '
 '
 
 # A local queue of 1,000 messages: the fetcher stops at it and kafka_flow wakes it by
-# seeking a partition to where the engine stands, which must lose and repeat nothing.
+# asking the leaders for the log ends, which must lose and repeat nothing.
 test_expect_success 'a small local queue: the fetcher stops and is woken; the same store' '
 	pp active -v $GROUP_OPTS --store st2 --group flow --exit-at-end --every 0 --retain 1h \
 		-X queued.min.messages=1000 2>flow.err &&
