@@ -155,8 +155,8 @@ static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
 }
 
 /*
- * Mirrors the committed offsets not mirrored yet: at once when `now` is -1, else at most
- * every mirror_interval_ms. Why not after every batch, as a plain consumer commits: each
+ * Mirrors the committed offsets not mirrored yet, asynchronously or not: at once when
+ * `now` is -1, else at most every mirror_interval_ms. Why not after every batch, as a plain consumer commits: each
  * mirror is an OffsetCommit that the group coordinator appends to __consumer_offsets, and
  * a consumer catching up commits hundreds of batches a second. On Kafka 4.4 that cost the
  * broker 0.16 s of CPU per 1,000,000 events, three times what serving the fetches did, on
@@ -164,7 +164,7 @@ static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
  * every 200 ms by default) and a lag tool see offsets at most that much older, as with a
  * consumer's own auto.commit.interval.ms.
  */
-static void mirror_committed(struct engine *e, int64_t now)
+static void mirror_committed(struct engine *e, int64_t now, int async)
 {
 	rd_kafka_topic_partition_list_t *offsets;
 	int p;
@@ -179,7 +179,7 @@ static void mirror_committed(struct engine *e, int64_t now)
 			ps->mirrored = ps->next;
 		}
 	}
-	mirror_offsets(e, offsets, 1);
+	mirror_offsets(e, offsets, async);
 	rd_kafka_topic_partition_list_destroy(offsets);
 	e->unmirrored = 0;
 	e->last_mirror = now >= 0 ? now : clock_mono_ms();
@@ -301,7 +301,6 @@ static void writer_free(struct engine *e)
  * offset mirror; then the batch's messages go. Returns 0 or an exit code. */
 static int batch_finish(struct engine *e, struct batch *b, int rc, const char *err)
 {
-	rd_kafka_topic_partition_list_t *offsets;
 	struct store *s = e->cfg->store;
 	size_t i;
 	int p;
@@ -339,24 +338,17 @@ static int batch_finish(struct engine *e, struct batch *b, int rc, const char *e
 	if (e->cfg->changelog)
 		changelog_committed(e->cfg->changelog);
 
-	offsets = rd_kafka_topic_partition_list_new(b->nparts ? b->nparts : 1);
 	for (p = 0; p < b->nparts; p++)
 		if (b->parts[p].touched && b->parts[p].pos.next >= 0) {
-			rd_kafka_topic_partition_list_add(offsets, e->cfg->topic, p)->offset = b->parts[p].pos.next;
 			e->parts[p].next = b->parts[p].pos.next;
 			e->unmirrored = 1;
 		}
 	/* With a store, Kafka holds a mirror, sent asynchronously when due; without one,
 	 * Kafka's offsets are the truth and the commit must be done before we go on. */
-	if (s) {
-		mirror_committed(e, e->cfg->mirror_interval_ms ? clock_mono_ms() : -1);
-	} else {
-		mirror_offsets(e, offsets, 0);
-		for (p = 0; p < offsets->cnt; p++)
-			e->parts[offsets->elems[p].partition].mirrored = offsets->elems[p].offset;
-		e->unmirrored = 0;
-	}
-	rd_kafka_topic_partition_list_destroy(offsets);
+	if (s)
+		mirror_committed(e, e->cfg->mirror_interval_ms ? clock_mono_ms() : -1, 1);
+	else
+		mirror_committed(e, -1, 0);
 	batch_drop(b);
 	return 0;
 }
@@ -545,7 +537,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	log_info("revoked: %s", kafka_format_partitions(parts, buf, sizeof(buf)));
 	if ((rc = drain(e)) != 0)
 		e->fatal = rc;
-	mirror_committed(e, -1);
+	mirror_committed(e, -1, 1);
 	if (e->cfg->changelog && (rc = changelog_revoked(e->cfg->changelog, parts)) != 0)
 		e->fatal = rc;
 	for (i = 0; i < parts->cnt; i++) {
@@ -1044,7 +1036,7 @@ static int engine_housekeep(struct engine *e, int64_t now, int idle, int64_t *ne
 		return rc;
 	flow_nudge(e);
 	engine_observe(e, now);
-	mirror_committed(e, now);
+	mirror_committed(e, now, 1);
 	if (e->mirror_failed)
 		retry_mirror(e);
 	if (now >= *next_tick) {
