@@ -54,7 +54,7 @@ const char *const kafka_consumer_tuning[] = {
  * fetch.wait.max.ms. In a traced run of active on Kafka 4.4, a seek near the end dropped
  * 4,259 queued messages, which came back 94 ms later. Measured (bench/README.md): three
  * mock brokers, a queue of 5,000, tail --null over 300,000 events in 0.175 s (median of
- * 12) against 0.265 s with the seeks; one broker, active --no-sync 1.04 times as fast on
+ * 12) against 0.26 s with the seeks; one broker, active --no-sync 1.04 times as fast on
  * Kafka 4.4 and 1.09 on the mock (10 interleaved rounds each).
  *
  * The queue's size, measured with the seeks, on the mock, 1,000,000 events of 12
