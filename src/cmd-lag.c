@@ -3,9 +3,10 @@
  * For each partition: the offset in the store, the offset the group committed in Kafka
  * (the consumers mirror their store offsets there after their commits, asynchronously and
  * at most every --mirror-interval), the log start and end, and the lag: end less the
- * stored offset (less the committed one without a store). The store is read in one read-only txn, so lag runs beside a live
- * consumer and never blocks it. The store is read first, then Kafka: the log end only
- * grows, so a running consumer never shows a negative lag.
+ * stored offset (less the committed one without a store). The store is read in one
+ * read-only txn, so lag runs beside a live consumer and never blocks it. The store is
+ * read first, then Kafka: the log end only grows, so a running consumer never shows a
+ * negative lag.
  */
 #include "config.h"
 

@@ -156,9 +156,10 @@ static void on_offset_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
 
 /*
  * Mirrors the committed offsets not mirrored yet, asynchronously or not: at once when
- * `now` is -1, else at most every mirror_interval_ms. Why not after every batch, as a plain consumer commits: each
- * mirror is an OffsetCommit that the group coordinator appends to __consumer_offsets, and
- * a consumer catching up commits hundreds of batches a second. On Kafka 4.4 that cost the
+ * `now` is -1, else at most every mirror_interval_ms. Why not after every batch, as a
+ * plain consumer commits: each mirror is an OffsetCommit that the group coordinator
+ * appends to __consumer_offsets, and a consumer catching up commits hundreds of batches a
+ * second. On Kafka 4.4 that cost the
  * broker 0.16 s of CPU per 1,000,000 events, three times what serving the fetches did, on
  * the cores the consumer runs on. Once every 100 ms, a dependant (--after, which re-reads
  * every 200 ms by default) and a lag tool see offsets at most that much older, as with a

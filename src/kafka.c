@@ -44,8 +44,8 @@ const char *const kafka_consumer_tuning[] = {
  * partition it serves (rdkafka_fetcher.c). So when the queue runs low after a stop, the
  * leaders of the partitions being fetched are asked for their log ends: one ListOffsets
  * per broker (rd_kafka_offsets_for_times), sent without waiting for the answer, which
- * nothing needs. A queue that was never nearly full (a consumer at the live end, or one that
- * keeps up with its fetcher) never stopped the fetcher and is left alone.
+ * nothing needs. A queue that was never nearly full (a consumer at the live end, or one
+ * that keeps up with its fetcher) never stopped the fetcher and is left alone.
  *
  * Why not a seek, as before (to where the application stands, one partition per broker):
  * a seek wakes the broker thread too, but drops what the queue holds of that partition (a
