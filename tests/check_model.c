@@ -2436,21 +2436,23 @@ want_free:
 }
 
 /* Compares everything the store holds with the model. Returns 0 or -1 (st->fail says). */
-/* The stored position of the next compaction: a segment's key. The model numbers its
- * writes its own way, so only the second is compared; a wrong segment of the right
- * second shows in the entries a later compaction leaves. */
+/* The stored position of the next compaction: a segment's key, compared whole. The
+ * model numbers its writes as the store's counter does (one per hook call and second),
+ * so the write must match too: a compaction that moved on within one second and deleted
+ * nothing, in a batch of nothing that crashed after its commit, shows nowhere else. */
 struct stored_at {
 	int found;
 	int64_t second;
+	uint64_t write;
 };
 
 static void collect_compact_at(void *arg, int64_t second, uint64_t write)
 {
 	struct stored_at *at = arg;
 
-	(void)write;
 	at->found = 1;
 	at->second = second;
+	at->write = write;
 }
 
 static int sentry_cmp(const void *a, const void *b)
@@ -2486,9 +2488,11 @@ static int compare_txn(struct stream *st, struct store_txn *t, unsigned long no,
 		return mismatch(st, no, when, "reading the store: %s", err);
 
 	/* Rule 5's position: where the next compaction goes on. */
-	if (at.found != (md->compact_at.u != NULL) || (at.found && at.second != md->compact_at.second)) {
-		snprintf(a, sizeof(a), "the segment of second %" PRId64, at.second);
-		snprintf(b, sizeof(b), "the segment of second %" PRId64, md->compact_at.second);
+	if (at.found != (md->compact_at.u != NULL) ||
+	    (at.found && (at.second != md->compact_at.second || at.write != md->compact_at.write))) {
+		snprintf(a, sizeof(a), "the segment (second %" PRId64 ", write %" PRIu64 ")", at.second, at.write);
+		snprintf(b, sizeof(b), "the segment (second %" PRId64 ", write %" PRIu64 ")", md->compact_at.second,
+			 md->compact_at.write);
 		return mismatch(st, no, when, "compaction position: expected %s, stored %s",
 				md->compact_at.u ? b : "the floor", at.found ? a : "the floor");
 	}
