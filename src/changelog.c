@@ -6,7 +6,7 @@
  * to the changelog partition of the same number, then a commit marker per partition
  * with the partition's stored position. Once all of it is delivered (an idempotent
  * producer: nothing twice, nothing out of order), one write txn clears the entries
- * listed up to the read txn's id (one changed since keeps its newer id) and records the
+ * listed up to the read txn's write count (one changed since has a later one) and records the
  * offset after the marker as the partition's changelog position. A crash anywhere
  * leaves the entries, which are produced again: harmless, since records are states, not
  * increments. One pass is in flight at a time; what changes meanwhile waits for the
@@ -116,7 +116,7 @@ struct changelog {
 	int flying;               /* a produce pass is in flight */
 	size_t outstanding;       /* its messages not yet delivered */
 	int failed;               /* one of them failed */
-	uint64_t upto;            /* its read txn's id */
+	uint64_t upto;            /* its read txn's store_pending_upto() */
 	int dirty;                /* something to produce may be pending */
 	int64_t retry_at, last_standby;
 	int rewound;              /* set by txn_rewind: what was taken from the queue is stale */
@@ -526,12 +526,12 @@ static void txn_abort(struct changelog *cl)
 
 /* ---- the store, outside the reading's txn --------------------------------------------- */
 
-static int note_pending(void *arg, int32_t partition, const char *user, size_t len, uint64_t txn)
+static int note_pending(void *arg, int32_t partition, const char *user, size_t len, uint64_t write)
 {
 	(void)partition;
 	(void)user;
 	(void)len;
-	(void)txn;
+	(void)write;
 	*(int *)arg = 1;
 	return 1;
 }
@@ -911,7 +911,7 @@ struct pass {
 	int rc;
 };
 
-static int pass_record(void *arg, int32_t partition, const char *user, size_t len, uint64_t txn)
+static int pass_record(void *arg, int32_t partition, const char *user, size_t len, uint64_t write)
 {
 	struct pass *ps = arg;
 	unsigned char buf[CHANGELOG_VALUE_MAX];
@@ -919,7 +919,7 @@ static int pass_record(void *arg, int32_t partition, const char *user, size_t le
 	size_t vlen = 0;
 	int rc = store_record_get(ps->t, partition, user, len, &u, ps->cl->err, sizeof(ps->cl->err));
 
-	(void)txn;
+	(void)write;
 	if (rc != 0 && rc != STORE_NOTFOUND) {
 		ps->rc = EX_IOERR;
 		return 1;
@@ -979,7 +979,11 @@ static int produce_pass(struct changelog *cl)
 		log_error("store '%s': %s", store_dir(cl->cfg.store), cl->err);
 		return EX_IOERR;
 	}
-	cl->upto = store_txn_id(t);
+	if (store_pending_upto(t, &cl->upto, cl->err, sizeof(cl->err)) != 0) {
+		log_error("store '%s': %s", store_dir(cl->cfg.store), cl->err);
+		store_txn_abort(t);
+		return EX_IOERR;
+	}
 	for (p = 0; p < cl->nparts && rc == 0; p++)
 		if (cl->parts[p].mode == P_OWNED)
 			rc = produce_partition(cl, t, p);

@@ -15,8 +15,9 @@
  *             gap or a reset, when and by whom (schema 2: be32(partition) be64(from) ->
  *             be64(to), a skipped gap; read as it is)
  *   outbox    be32(partition) be64(offset) recipient -> notification text
- *   pending   be32(partition) user -> uint64 txn id: records changed and not yet produced
- *             to the changelog (store.h)
+ *   pending   be32(partition) user -> uint64 write: records changed and not yet produced
+ *             to the changelog, by the number of the txn's write (meta "pending_writes",
+ *             store.h)
  *   changelog be32(partition) -> int64: how far the partition's records reflect the
  *             changelog topic
  *
@@ -90,6 +91,7 @@ struct store_txn {
 	unsigned char last[STORE_MAX_KEY];    /* by_time's last key as seg_write() knows it */
 	size_t last_len;                      /* 0: not known yet */
 	uint64_t index_writes;                /* meta "index_writes" as this txn left it; 0: not read yet */
+	uint64_t pending_write;               /* this txn's number in pending; 0: none yet */
 };
 
 static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen);
@@ -633,6 +635,64 @@ static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errle
 	return 1;
 }
 
+/* meta "pending_writes": the number of the last write txn that listed records in pending,
+ * uint64 in host order, which an entry of pending holds as the write that last listed it.
+ * A counter of our own rather than LMDB's txn id, which a compacting copy (mdb_copy -c)
+ * starts again at 1: the copy's new writes would then sort before its old entries. A
+ * store from before it (absent) numbered its entries by txn id; a writer's open carries
+ * the count on from the largest of the two (open_changelog_dbs). */
+static const MDB_val pending_writes_key = { 14, (void *)"pending_writes" };
+
+/* The count in txn's snapshot; absent, the txn's id, which is at least every entry of a
+ * store from before the count (the txn's own id for a write txn). */
+static int pending_writes_get(MDB_txn *txn, const struct store *s, uint64_t *n, char *err, size_t errlen)
+{
+	MDB_val v;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, (MDB_val *)&pending_writes_key, &v)) == MDB_NOTFOUND) {
+		*n = (uint64_t)mdb_txn_id(txn);
+		return 0;
+	}
+	if (rc != 0)
+		return mdb_fail(rc, "mdb_get", err, errlen);
+	if (v.mv_size != sizeof(*n))
+		return set_err(-1, err, errlen, "meta pending_writes is malformed (%zu bytes)", v.mv_size);
+	memcpy(n, v.mv_data, sizeof(*n));
+	return 0;
+}
+
+/* A writer's open of a store whose pending has no count yet: the count starts above every
+ * entry, so that clearing up to a later read's count clears them all, even in a copy made
+ * by mdb_copy -c before this count existed, where they are above the txn id. */
+static int pending_writes_start(struct store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	uint64_t n = (uint64_t)mdb_txn_id(txn), id;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, (MDB_val *)&pending_writes_key, &v)) != MDB_NOTFOUND)
+		return rc ? mdb_fail(rc, "mdb_get", err, errlen) : 0;
+	if ((rc = mdb_cursor_open(txn, s->pending, &cur)) != 0)
+		return mdb_fail(rc, "mdb_cursor_open", err, errlen);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != sizeof(id))
+			continue; /* store check names it */
+		memcpy(&id, v.mv_data, sizeof(id));
+		if (id > n)
+			n = id;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "mdb_cursor_get", err, errlen);
+	v.mv_size = sizeof(n);
+	v.mv_data = &n;
+	if ((rc = mdb_put(txn, s->meta, (MDB_val *)&pending_writes_key, &v, 0)) != 0)
+		return mdb_fail(rc, "mdb_put", err, errlen);
+	return 0;
+}
+
 /* The databases of schema 4, and the changelog setting (store_options.changelog): a
  * writer creates them; a reader of an older store (schema_upgrade) finds none, and reads
  * them as empty. */
@@ -650,6 +710,8 @@ static int open_changelog_dbs(struct store *s, MDB_txn *txn, const struct store_
 	}
 	s->has_v4_dbs = 1;
 	s->changelog = mdb_get(txn, s->meta, &k, &v) == 0;
+	if (!opts->read_only && (rc = pending_writes_start(s, txn, err, errlen)) != 0)
+		return rc;
 	if (!opts->changelog || opts->read_only || s->changelog)
 		return 0;
 	/* Turned on now: what the store holds is not in the changelog yet. */
@@ -1483,13 +1545,25 @@ int store_user_get(struct store_txn *t, const char *user, size_t len, struct sto
 	return n ? 0 : STORE_NOTFOUND;
 }
 
-/* Lists (t->ukey, k) in pending, as changed by this txn. */
+/* Lists (t->ukey, k) in pending, as changed by this txn: the txn's first listing takes
+ * the next number of meta "pending_writes". */
 static int pending_put(struct store_txn *t, const MDB_val *k, char *err, size_t errlen)
 {
-	uint64_t id = (uint64_t)mdb_txn_id(t->txn);
-	MDB_val key = *k, v = { sizeof(id), &id };
-	int rc = mdb_put(t->txn, t->s->pending, &key, &v, 0);
+	MDB_val key = *k, v;
+	int rc;
 
+	if (!t->pending_write) {
+		if ((rc = pending_writes_get(t->txn, t->s, &t->pending_write, err, errlen)) != 0)
+			return rc;
+		t->pending_write++;
+		v.mv_size = sizeof(t->pending_write);
+		v.mv_data = &t->pending_write;
+		if ((rc = mdb_put(t->txn, t->s->meta, (MDB_val *)&pending_writes_key, &v, 0)) != 0)
+			return mdb_fail(rc, "mdb_put", err, errlen);
+	}
+	v.mv_size = sizeof(t->pending_write);
+	v.mv_data = &t->pending_write;
+	rc = mdb_put(t->txn, t->s->pending, &key, &v, 0);
 	return rc ? mdb_fail(rc, "mdb_put", err, errlen) : 0;
 }
 
@@ -2597,9 +2671,9 @@ int store_pending_clear(struct store_txn *t, int32_t partition, uint64_t upto, c
 	return 0;
 }
 
-uint64_t store_txn_id(struct store_txn *t)
+int store_pending_upto(struct store_txn *t, uint64_t *upto, char *err, size_t errlen)
 {
-	return (uint64_t)mdb_txn_id(t->txn);
+	return pending_writes_get(t->txn, t->s, upto, err, errlen);
 }
 
 int store_has_changelog(const struct store *s)
@@ -2943,6 +3017,7 @@ struct check_state {
 	uint64_t at_last_seen;      /* index entries at or above the floor at their record's last_seen */
 	uint64_t need_entry;        /* records at or above the floor, each of which needs one */
 	uint64_t index_writes;      /* meta "index_writes": no segment has a later number */
+	uint64_t pending_writes;    /* meta "pending_writes": no pending entry has a later one */
 };
 
 static void problem(struct check_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -3136,7 +3211,7 @@ static int check_user(void *arg, const MDB_val *k, const MDB_val *v)
 	return 0;
 }
 
-/* A pending entry names a valid user and a txn that has been (or is being) committed. */
+/* A pending entry names a valid user and a write that has been (or is being) committed. */
 static int check_pending(void *arg, const MDB_val *k, const MDB_val *v)
 {
 	struct check_state *c = arg;
@@ -3150,10 +3225,10 @@ static int check_pending(void *arg, const MDB_val *k, const MDB_val *v)
 		return 0;
 	}
 	memcpy(&id, v->mv_data, sizeof(id));
-	if (id == 0 || id > store_txn_id(c->t))
-		problem(c, "pending: '%.*s' of partition %d names txn %" PRIu64 ", later than the store's %" PRIu64,
+	if (id == 0 || id > c->pending_writes)
+		problem(c, "pending: '%.*s' of partition %d names write %" PRIu64 ", later than the store's %" PRIu64,
 			(int)k->mv_size - 4, (const char *)k->mv_data + 4, (int)get_be32(k->mv_data), id,
-			store_txn_id(c->t));
+			c->pending_writes);
 	return 0;
 }
 
@@ -3276,9 +3351,9 @@ static int check_run(struct check_state *c, char *err, size_t errlen)
 			  check_changelog };
 	size_t i, ndbs = sizeof(dbs) / sizeof(dbs[0]) - (s->has_v4_dbs ? 0 : 2);
 	MDB_stat ms;
-	int rc = -1;
-
 	MDB_val w;
+	char why[256];
+	int rc = -1;
 
 	for (i = 0; c->progress && i < ndbs; i++)
 		if (mdb_stat(c->t->txn, dbs[i], &ms) == 0)
@@ -3288,6 +3363,8 @@ static int check_run(struct check_state *c, char *err, size_t errlen)
 	else if (mdb_stat(c->t->txn, s->by_time, &ms) == 0 && ms.ms_entries)
 		problem(c, "meta: index_writes is missing or malformed, and by_time holds %zu segments",
 			(size_t)ms.ms_entries);
+	if (s->has_v4_dbs && pending_writes_get(c->t->txn, s, &c->pending_writes, why, sizeof(why)) != 0)
+		problem(c, "%s", why); /* and every pending entry, each above 0 */
 	for (i = 0; i < ndbs; i++)
 		if (check_db(c, dbs[i], fns[i], err, errlen) < 0)
 			goto out;
@@ -3302,14 +3379,14 @@ out:
 int store_check_at(struct store_txn *t, int64_t index_floor, store_report_fn report, void *arg, char *err,
 		   size_t errlen)
 {
-	struct check_state c = { t, index_floor, report, arg, 0, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0 };
+	struct check_state c = { .t = t, .index_floor = index_floor, .report = report, .arg = arg };
 	return check_run(&c, err, errlen);
 }
 
 int store_check_progress(struct store_txn *t, store_report_fn report, void *arg, store_progress_fn progress,
 			 void *parg, char *err, size_t errlen)
 {
-	struct check_state c = { t, 0, report, arg, 0, NULL, 0, progress, parg, 0, 0, 0, 0, 0 };
+	struct check_state c = { .t = t, .report = report, .arg = arg, .progress = progress, .parg = parg };
 
 	if (store_index_floor_get(t, &c.index_floor, err, errlen) != 0)
 		return -1;

@@ -294,13 +294,14 @@ int store_outbox_each(struct store_txn *t, store_outbox_fn fn, void *arg, char *
 int store_outbox_at(struct store_txn *t, int32_t partition, int64_t offset, store_outbox_fn fn, void *arg,
 		    char *err, size_t errlen);
 
-/* pending: (partition, user) -> the id of the write txn that last changed that record,
- * for a store with a changelog (store_options.changelog). The changelog producer lists
- * them in a read txn, produces each record as it is then (or a tombstone for one that is
- * gone), and once that is delivered clears the entries of txns up to the read txn's id:
- * a record changed again since keeps its entry. Written in the batch's own txn, so a
- * crash between the commit and the produce loses nothing. */
-typedef int (*store_pending_fn)(void *arg, int32_t partition, const char *user, size_t len, uint64_t txn);
+/* pending: (partition, user) -> the number of the write txn that last changed that record
+ * (a count the store keeps, which grows with every write txn that lists a record), for a
+ * store with a changelog (store_options.changelog). The changelog producer lists them in a
+ * read txn, produces each record as it is then (or a tombstone for one that is gone), and
+ * once that is delivered clears the entries up to the read txn's store_pending_upto(): a
+ * record changed again since keeps its entry. Written in the batch's own txn, so a crash
+ * between the commit and the produce loses nothing. */
+typedef int (*store_pending_fn)(void *arg, int32_t partition, const char *user, size_t len, uint64_t write);
 /* The entries of partition (-1: all), in key order; fn returns non-zero to stop. */
 int store_pending_each(struct store_txn *t, int32_t partition, store_pending_fn fn, void *arg, char *err,
 		       size_t errlen);
@@ -308,11 +309,12 @@ int store_pending_add(struct store_txn *t, int32_t partition, const char *user, 
 		      size_t errlen);
 /* Lists every record of partition (-1: all) in pending. */
 int store_pending_add_all(struct store_txn *t, int32_t partition, char *err, size_t errlen);
-/* Deletes partition's entries whose txn id is at most upto. */
+/* Deletes partition's entries whose write is at most upto. */
 int store_pending_clear(struct store_txn *t, int32_t partition, uint64_t upto, char *err, size_t errlen);
-/* The txn's id: a read txn's is that of the last txn committed before it; a write txn's,
- * the one it commits as. Ids only grow. */
-uint64_t store_txn_id(struct store_txn *t);
+/* The last write that listed records in pending, as the txn sees it: no entry it sees has
+ * a later one, and every write after it has. It survives a compacting copy (mdb_copy -c),
+ * which starts LMDB's own txn ids again. */
+int store_pending_upto(struct store_txn *t, uint64_t *upto, char *err, size_t errlen);
 /* Whether the store lists changes for a changelog. */
 int store_has_changelog(const struct store *s);
 
@@ -341,7 +343,8 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
  *    be well formed;
  *  - a record's count is > 0 and its email_ts <= last_seen; its partition has a stored
  *    position (records come with their offsets);
- *  - pending entries name a valid user and a txn id no later than the check's;
+ *  - pending entries name a valid user and a write no later than meta pending_writes (in a
+ *    store from before that count, the check's txn id);
  *  - offsets: one entry per partition, all of the bound topic, each >= 0;
  *  - every reject lies below its partition's stored offset.
  * Calls report for each violation. Returns the number of violations, or -1 on error. */

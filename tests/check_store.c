@@ -2591,31 +2591,48 @@ static struct pend pending_of(struct store_txn *t, int32_t partition)
 	return p;
 }
 
-/* pending: a touch lists its record with its txn's id; clearing up to a read txn's id
- * keeps what was changed after that read; the setting sticks to the store. */
+static uint64_t pending_upto(struct store_txn *t)
+{
+	uint64_t upto = 0;
+
+	ck_assert_int_eq(store_pending_upto(t, &upto, err, sizeof(err)), 0);
+	return upto;
+}
+
+/* pending: a touch lists its record with its write's number; clearing up to a read txn's
+ * number keeps what was changed after that read; the setting sticks to the store. */
 START_TEST(test_pending)
 {
 	struct store_options o = { .no_sync = 1, .changelog = 1 };
 	struct store *s = open_opts(&o);
 	struct store_txn *t, *rd;
 	struct pend p;
-	uint64_t first, seen;
+	uint64_t before, seen;
 	int64_t next;
 
+	t = begin(s, 0);
+	before = pending_upto(t);
+	store_txn_abort(t);
 	t = begin(s, 1);
-	first = store_txn_id(t);
 	touch_in(t, 0, "alice", NULL, 100, 0);
 	touch_in(t, 1, "bob", NULL, 100, 0);
 	commit(t);
 	rd = begin(s, 0);
-	seen = store_txn_id(rd);
-	ck_assert_uint_eq(seen, first);
+	seen = pending_upto(rd);
+	ck_assert_uint_eq(seen, before + 1); /* one write, one number for all it lists */
 	p = pending_of(rd, -1);
 	ck_assert_uint_eq(p.n, 2);
 	ck_assert_str_eq(p.what[0], "0:alice");
 	ck_assert_str_eq(p.what[1], "1:bob");
-	ck_assert_uint_eq(p.txn[0], first);
+	ck_assert_uint_eq(p.txn[0], seen);
+	ck_assert_uint_eq(p.txn[1], seen);
 	store_txn_abort(rd);
+	t = begin(s, 1); /* a write that lists nothing takes no number */
+	ck_assert_int_eq(store_changelog_put(t, 0, 1, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	ck_assert_uint_eq(pending_upto(t), seen);
+	store_txn_abort(t);
 
 	t = begin(s, 1);
 	touch_in(t, 1, "bob", NULL, 200, 0);  /* changed again after the read */
@@ -2672,6 +2689,140 @@ START_TEST(test_pending_first_changelog)
 	t = begin(s, 0);
 	ck_assert_uint_eq(pending_of(t, -1).n, 2);
 	ck_assert_uint_eq(pending_of(t, 2).n, 1);
+	store_txn_abort(t);
+	store_close(s);
+}
+END_TEST
+
+/* A compacting copy (mdb_copy -c, here mdb_env_copy2 with MDB_CP_COMPACT) starts LMDB's
+ * txn ids again at 1. pending numbers its entries with a count of its own, which the copy
+ * keeps: the copy passes store check, its new writes number above its old entries, and a
+ * changelog pass clears the old ones. With the txn id, the copy's entries were "later
+ * than the store" and no pass after the copy cleared them. */
+START_TEST(test_pending_compacting_copy)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t, *rd;
+	struct reports rep;
+	struct raw raw;
+	struct pend p;
+	char orig[sizeof(dir)], copy[sizeof(dir)], file[sizeof(dir) + 16];
+	MDB_envinfo info;
+	uint64_t old_upto, upto;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "u%02d", i);
+		t = begin(s, 1);
+		touch_in(t, i % 3, name, i % 2 ? "u@example.com" : NULL, 100 + i, 0);
+		commit(t);
+	}
+	t = begin(s, 0);
+	old_upto = pending_upto(t);
+	ck_assert_uint_eq(pending_of(t, -1).n, 20);
+	store_txn_abort(t);
+	store_close(s);
+
+	snprintf(copy, sizeof(copy), "%s/copy", tmp);
+	ck_assert_int_eq(mkdir(copy, 0700), 0);
+	raw_open(&raw, "pending");
+	ck_assert_int_eq(mdb_env_info(raw.env, &info), 0);
+	ck_assert_uint_ge(info.me_last_txnid, old_upto);
+	ck_assert_int_eq(mdb_env_copy2(raw.env, copy, MDB_CP_COMPACT), 0);
+	raw_close(&raw);
+	snprintf(file, sizeof(file), "%s/data.mdb", copy);
+	ck_assert_int_eq(chmod(file, 0600), 0); /* the store refuses a file others can read */
+	memcpy(orig, dir, sizeof(dir));
+	memcpy(dir, copy, sizeof(dir));
+	raw_open(&raw, "pending");
+	ck_assert_int_eq(mdb_env_info(raw.env, &info), 0);
+	ck_assert_uint_lt(info.me_last_txnid, old_upto); /* the copy's ids started again */
+	raw_close(&raw);
+
+	s = open_ro();
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+
+	s = open_opts(&o);
+	rd = begin(s, 0); /* a changelog pass's read, before the next batch */
+	upto = pending_upto(rd);
+	ck_assert_uint_eq(upto, old_upto);
+	ck_assert_uint_eq(pending_of(rd, -1).n, 20);
+	store_txn_abort(rd);
+	t = begin(s, 1);
+	touch_in(t, 1, "u01", NULL, 500, 0); /* changed again after that read */
+	touch_in(t, 0, "zed", NULL, 500, 0);
+	commit(t);
+	t = begin(s, 1);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(store_pending_clear(t, i, upto, err, sizeof(err)), 0);
+	commit(t);
+	t = begin(s, 0);
+	p = pending_of(t, -1);
+	ck_assert_uint_eq(p.n, 2);
+	ck_assert_str_eq(p.what[0], "0:zed");
+	ck_assert_str_eq(p.what[1], "1:u01");
+	ck_assert_uint_gt(p.txn[0], upto);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	store_close(s);
+	memcpy(dir, orig, sizeof(dir));
+}
+END_TEST
+
+/* A store from before pending_writes numbered its entries by txn id, and one copied by
+ * mdb_copy -c then holds entries above its txn id. A writer's open starts the count above
+ * them all, so that the next pass clears them and the store passes check. */
+START_TEST(test_pending_writes_start)
+{
+	struct store_options o = { .no_sync = 1, .changelog = 1 };
+	struct store *s = open_opts(&o);
+	struct store_txn *t;
+	struct reports rep;
+	struct raw raw;
+	uint64_t big = 1000000, upto;
+	unsigned char kb[8];
+	MDB_val k = { 14, (void *)"pending_writes" }, v = { sizeof(big), &big };
+
+	t = begin(s, 1);
+	touch_in(t, 0, "alice", NULL, 100, 0);
+	commit(t);
+	store_close(s);
+	raw_open(&raw, "meta");
+	ck_assert_int_eq(mdb_del(raw.txn, raw.dbi, &k, NULL), 0);
+	raw_close(&raw);
+	raw_open(&raw, "pending");
+	memcpy(kb, "\0\0\0\0bob", 7);
+	k.mv_size = 7;
+	k.mv_data = kb;
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0); /* as a copied store has it */
+	raw_close(&raw);
+
+	s = open_ro(); /* a reader leaves the store as it is, and judges by the txn id */
+	t = begin(s, 0);
+	ck_assert_int_eq(check(t, 0, &rep), 1);
+	report_find(&rep, "pending", "later");
+	store_txn_abort(t);
+	store_close(s);
+
+	s = open_opts(&o);
+	t = begin(s, 0);
+	upto = pending_upto(t);
+	ck_assert_uint_eq(upto, big);
+	ck_assert_uint_eq(pending_of(t, -1).n, 2);
+	ck_assert_int_eq(check(t, 0, &rep), 0);
+	store_txn_abort(t);
+	t = begin(s, 1);
+	ck_assert_int_eq(store_pending_clear(t, 0, upto, err, sizeof(err)), 0);
+	touch_in(t, 0, "carl", NULL, 100, 0);
+	commit(t);
+	t = begin(s, 0);
+	ck_assert_uint_eq(pending_of(t, -1).n, 1);
+	ck_assert_uint_eq(pending_of(t, -1).txn[0], big + 1);
 	store_txn_abort(t);
 	store_close(s);
 }
@@ -3153,6 +3304,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_index_append_stale_last);
 	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_pending_first_changelog);
+	tcase_add_test(tc, test_pending_compacting_copy);
+	tcase_add_test(tc, test_pending_writes_start);
 	tcase_add_test(tc, test_check_partitions);
 	tc = area(s, "schema");
 	tcase_add_test(tc, test_meta_and_schema);
