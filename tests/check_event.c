@@ -714,6 +714,66 @@ START_TEST(test_decode_rejects)
 }
 END_TEST
 
+/* A string field's checks read plain ASCII a word at a time (event.c, plain_ascii): at
+ * every length from 1 to 40 and every position, one byte that is not plain ASCII (a NUL,
+ * 0x80 alone, 0xff, a 2-byte character) is judged as by the byte-wise rules: a NUL refused
+ * in a user or an email and kept in a message, an invalid byte refused, a character kept;
+ * and the edge bytes of ASCII (0x01, 0x7f) are plain. */
+START_TEST(test_string_every_position)
+{
+	static const char *const fields[] = { "user", "email", "message" };
+	static const struct { const char *bytes; size_t len; const char *refused_as; int nul; } kinds[] = {
+		{ "\0", 1, "contains a NUL byte", 1 },
+		{ "\x80", 1, "is not valid UTF-8", 0 },
+		{ "\xff", 1, "is not valid UTF-8", 0 },
+		{ "\xc3\xa9", 2, NULL, 0 },
+		{ "\x01", 1, NULL, 0 },
+		{ "\x7f", 1, NULL, 0 },
+	};
+	struct event_decoder dec;
+	char s[64], err[256];
+	size_t f, k, len, at;
+
+	event_decoder_init(&dec);
+	for (f = 0; f < 3; f++)
+		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			for (len = 1; len <= 40; len++)
+				for (at = 0; at + kinds[k].len <= len; at++) {
+					struct pkbuf b;
+					struct event ev;
+					const char *want = kinds[k].refused_as;
+					const char *got;
+					size_t got_len;
+					int rc;
+
+					if (kinds[k].nul && f == 2)
+						want = NULL; /* a message may hold U+0000 */
+					memset(s, 'a', len);
+					memcpy(s + at, kinds[k].bytes, kinds[k].len);
+					pkbuf_init(&b);
+					base(&b.pk, f == 0 ? "user" : f == 2 ? "message" : NULL, 1);
+					str(&b.pk, fields[f]);
+					msgpack_pack_str_with_body(&b.pk, s, len);
+					err[0] = '\0';
+					rc = event_decode(&dec, b.sbuf.data, b.sbuf.size, &ev, err, sizeof(err));
+					if (want) {
+						ck_assert_msg(rc == -1 && strstr(err, want) && strstr(err, fields[f]),
+							      "%s of %zu bytes, kind %zu at %zu: rc %d, '%s'", fields[f],
+							      len, k, at, rc, err);
+					} else {
+						ck_assert_msg(rc == 0, "%s of %zu bytes, kind %zu at %zu: '%s'", fields[f],
+							      len, k, at, err);
+						got = f == 0 ? ev.user : f == 1 ? ev.email : ev.message;
+						got_len = f == 0 ? ev.user_len : f == 1 ? ev.email_len : ev.message_len;
+						ck_assert_uint_eq(got_len, len);
+						ck_assert(memcmp(got, s, len) == 0);
+					}
+					pkbuf_release(&b);
+				}
+	event_decoder_release(&dec);
+}
+END_TEST
+
 /* Unknown keys are skipped whatever their values hold, including maps whose keys are not
  * strings and nesting up to msgpack-c's limit. */
 START_TEST(test_unknown_keys_ignored)
@@ -1739,6 +1799,7 @@ static Suite *event_suite(void)
 	tcase_add_test(tc, test_encoder_reuses_buffer);
 	tcase_add_test(tc, test_size_boundary);
 	tcase_add_loop_test(tc, test_decode_rejects, 0, NBAD);
+	tcase_add_test(tc, test_string_every_position);
 	tcase_add_test(tc, test_unknown_keys_ignored);
 	tcase_add_loop_test(tc, test_unknown_value_formats, 0, NFORMATS);
 	tcase_add_test(tc, test_straight_line_prefixes);
