@@ -643,23 +643,31 @@ static int schema_upgrade(struct store *s, MDB_txn *txn, char *err, size_t errle
  * the count on from the largest of the two (open_changelog_dbs). */
 static const MDB_val pending_writes_key = { 14, (void *)"pending_writes" };
 
-/* The count in txn's snapshot; absent, the txn's id, which is at least every entry of a
- * store from before the count (the txn's own id for a write txn). */
-static int pending_writes_get(MDB_txn *txn, const struct store *s, uint64_t *n, char *err, size_t errlen)
+/* A number of meta, 8 bytes in host order (like every number in the store), into *n; absent,
+ * *n = absent. Returns 0, or -1 for a value of another size. */
+static int meta_number_get(MDB_txn *txn, const struct store *s, const MDB_val *key, uint64_t absent, uint64_t *n,
+			   char *err, size_t errlen)
 {
 	MDB_val v;
 	int rc;
 
-	if ((rc = mdb_get(txn, s->meta, (MDB_val *)&pending_writes_key, &v)) == MDB_NOTFOUND) {
-		*n = (uint64_t)mdb_txn_id(txn);
+	*n = absent;
+	if ((rc = mdb_get(txn, s->meta, (MDB_val *)key, &v)) == MDB_NOTFOUND)
 		return 0;
-	}
 	if (rc != 0)
 		return mdb_fail(rc, "mdb_get", err, errlen);
 	if (v.mv_size != sizeof(*n))
-		return set_err(-1, err, errlen, "meta pending_writes is malformed (%zu bytes)", v.mv_size);
+		return set_err(-1, err, errlen, "meta: %.*s has %zu bytes, not 8", (int)key->mv_size,
+			       (const char *)key->mv_data, v.mv_size);
 	memcpy(n, v.mv_data, sizeof(*n));
 	return 0;
+}
+
+/* The count in txn's snapshot; absent, the txn's id, which is at least every entry of a
+ * store from before the count (the txn's own id for a write txn). */
+static int pending_writes_get(MDB_txn *txn, const struct store *s, uint64_t *n, char *err, size_t errlen)
+{
+	return meta_number_get(txn, s, &pending_writes_key, (uint64_t)mdb_txn_id(txn), n, err, errlen);
 }
 
 /* A writer's open of a store whose pending has no count yet: the count starts above every
@@ -2971,21 +2979,15 @@ int store_stat(struct store_txn *t, struct store_stat *st, char *err, size_t err
 	return 0;
 }
 
-/* meta "index_floor": int64, host byte order (like every number in the store). */
+/* meta "index_floor": int64; absent, none. */
 int store_index_floor_get(struct store_txn *t, int64_t *floor, char *err, size_t errlen)
 {
-	MDB_val k = { 11, (void *)"index_floor" }, v;
-	int rc = mdb_get(t->txn, t->s->meta, &k, &v);
+	static const MDB_val k = { 11, (void *)"index_floor" };
+	uint64_t n;
+	int rc = meta_number_get(t->txn, t->s, &k, (uint64_t)INT64_MIN, &n, err, errlen);
 
-	*floor = INT64_MIN;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return mdb_fail(rc, "mdb_get", err, errlen);
-	if (v.mv_size != sizeof(*floor))
-		return set_err(-1, err, errlen, "meta: index_floor has %zu bytes, not 8", v.mv_size);
-	memcpy(floor, v.mv_data, sizeof(*floor));
-	return 0;
+	*floor = (int64_t)n;
+	return rc;
 }
 
 int store_index_floor_raise(struct store_txn *t, int64_t candidate, int64_t *floor, char *err, size_t errlen)

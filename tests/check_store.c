@@ -2825,6 +2825,28 @@ START_TEST(test_pending_writes_start)
 	ck_assert_uint_eq(pending_of(t, -1).txn[0], big + 1);
 	store_txn_abort(t);
 	store_close(s);
+
+	/* A count of another size: store check names it, and a write that would list a
+	 * record fails rather than guess a number. */
+	raw_open(&raw, "meta");
+	k.mv_size = 14;
+	k.mv_data = (void *)"pending_writes";
+	v.mv_size = 3;
+	ck_assert_int_eq(mdb_put(raw.txn, raw.dbi, &k, &v, 0), 0);
+	raw_close(&raw);
+	s = open_opts(&o);
+	t = begin(s, 0);
+	ck_assert_int_ge(check(t, 0, &rep), 1);
+	report_find(&rep, "meta: pending_writes has 3 bytes, not 8", NULL);
+	store_txn_abort(t);
+	t = begin(s, 1);
+	{
+		struct store_touch tc = { 0, "dora", 4, 100, 1, NULL, 0, 0 };
+		ck_assert_int_eq(store_user_touch(t, &tc, 0, INT64_MIN, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "pending_writes has 3 bytes"), "%s", err);
+	}
+	store_txn_abort(t);
+	store_close(s);
 }
 END_TEST
 
