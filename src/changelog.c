@@ -6,11 +6,11 @@
  * to the changelog partition of the same number, then a commit marker per partition
  * with the partition's stored position. Once all of it is delivered (an idempotent
  * producer: nothing twice, nothing out of order), one write txn clears the entries
- * listed up to the read txn's write count (one changed since has a later one) and records the
- * offset after the marker as the partition's changelog position. A crash anywhere
- * leaves the entries, which are produced again: harmless, since records are states, not
- * increments. One pass is in flight at a time; what changes meanwhile waits for the
- * next, and a record changed twice goes once.
+ * listed up to the read txn's count of writes (one changed since has a later number)
+ * and records the offset after the marker as the partition's changelog position. A
+ * crash anywhere leaves the entries, which are produced again: harmless, since records
+ * are states, not increments. One pass is in flight at a time; what changes meanwhile
+ * waits for the next, and a record changed twice goes once.
  *
  * Reading. A record counts only once a marker follows it: records after a partition's
  * last marker are a pass cut short by a crash, and may reflect events beyond that

@@ -3366,7 +3366,7 @@ static int check_run(struct check_state *c, char *err, size_t errlen)
 		problem(c, "meta: index_writes is missing or malformed, and by_time holds %zu segments",
 			(size_t)ms.ms_entries);
 	if (s->has_v4_dbs && pending_writes_get(c->t->txn, s, &c->pending_writes, why, sizeof(why)) != 0)
-		problem(c, "%s", why); /* and every pending entry, each above 0 */
+		problem(c, "%s", why); /* its entries then judged by the txn id */
 	for (i = 0; i < ndbs; i++)
 		if (check_db(c, dbs[i], fns[i], err, errlen) < 0)
 			goto out;
